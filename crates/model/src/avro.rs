@@ -1,0 +1,3 @@
+//! Avro schemas.
+#[derive(Debug, Clone)]
+pub struct AvroSchema {}

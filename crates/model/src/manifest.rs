@@ -1,0 +1,2 @@
+//! The contracts manifest, `schemas/contracts.toml`.
+// The manifest helper owns this file.
