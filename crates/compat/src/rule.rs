@@ -99,11 +99,7 @@ impl Rule {
                 Avro,
                 "a record, enum or fixed keeps its name (or the reader lists the old name in `aliases`)",
             ),
-            Rule::FixedSizeMismatch => (
-                "FIXED_SIZE_MISMATCH",
-                Avro,
-                "a fixed type keeps its size",
-            ),
+            Rule::FixedSizeMismatch => ("FIXED_SIZE_MISMATCH", Avro, "a fixed type keeps its size"),
             Rule::MissingEnumSymbols => (
                 "MISSING_ENUM_SYMBOLS",
                 Avro,
