@@ -1,12 +1,427 @@
-//! Apache Avro's reader/writer compatibility.
-use contracts_model::avro::AvroSchema;
+//! Apache Avro's reader/writer compatibility, as `org.apache.avro.SchemaCompatibility` (Java 1.12)
+//! computes it and the Confluent Schema Registry reports it.
+//!
+//! The walk, the memoisation of (reader, writer) pairs, the order of findings and the location
+//! tokens are Java's, so a finding's path is the one the registry prints (`/fields/2/type`).
+//! Paths point into the *reader* schema.
 
-use crate::{Direction, Incompatibility};
+use std::collections::HashMap;
 
+use contracts_model::avro::{AvroSchema, Field, Kind, NodeId, Type};
+
+use crate::{Direction, Incompatibility, Rule};
+
+/// Why `reader` cannot read data written with `writer`; empty when it can.
 pub fn check(
-    _reader: &AvroSchema,
-    _writer: &AvroSchema,
-    _direction: Direction,
+    reader: &AvroSchema,
+    writer: &AvroSchema,
+    direction: Direction,
 ) -> Vec<Incompatibility> {
-    Vec::new()
+    let mut checker = Checker {
+        r: reader,
+        w: writer,
+        memo: HashMap::new(),
+        aborted: None,
+    };
+    let found = checker.fresh(reader.root(), writer.root());
+    let raw = match checker.aborted {
+        Some(abort) => vec![abort],
+        None => found,
+    };
+    raw.into_iter()
+        .map(|raw| {
+            Explain {
+                reader,
+                writer,
+                direction,
+            }
+            .explain(raw)
+        })
+        .collect()
 }
+
+/// A finding as Java records it, before it is explained for a user.
+#[derive(Debug, Clone)]
+struct Raw {
+    rule: Rule,
+    reader: NodeId,
+    writer: NodeId,
+    /// Java's `message`: the detail it passes along with the location.
+    detail: String,
+    location: Vec<String>,
+}
+
+enum Memo {
+    InProgress,
+    Done(Vec<Raw>),
+}
+
+struct Checker<'a> {
+    r: &'a AvroSchema,
+    w: &'a AvroSchema,
+    memo: HashMap<(NodeId, NodeId), Memo>,
+    /// Java throws when a reader field matches two writer fields; Confluent reports the exception
+    /// as the only incompatibility.
+    aborted: Option<Raw>,
+}
+
+impl Checker<'_> {
+    /// `getCompatibility(reader, writer)`: a fresh location stack.
+    fn fresh(&mut self, r: NodeId, w: NodeId) -> Vec<Raw> {
+        let mut location = Vec::new();
+        self.get("", r, w, &mut location)
+    }
+
+    fn get(&mut self, token: &str, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Raw> {
+        location.push(token.to_string());
+        let result = match self.memo.get(&(r, w)) {
+            // Recursion: compatible unless proven otherwise.
+            Some(Memo::InProgress) => Vec::new(),
+            Some(Memo::Done(found)) => found.clone(),
+            None => {
+                self.memo.insert((r, w), Memo::InProgress);
+                let found = self.calculate(r, w, location);
+                self.memo.insert((r, w), Memo::Done(found.clone()));
+                found
+            }
+        };
+        location.pop();
+        result
+    }
+
+    fn raw(&self, rule: Rule, r: NodeId, w: NodeId, detail: String, location: &[String]) -> Raw {
+        Raw {
+            rule,
+            reader: r,
+            writer: w,
+            detail,
+            location: location.to_vec(),
+        }
+    }
+
+    fn calculate(&mut self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Raw> {
+        if self.aborted.is_some() {
+            return Vec::new();
+        }
+        let (rk, wk) = (&self.r.node(r).kind, &self.w.node(w).kind);
+        let (rt, wt) = (rk.ty(), wk.ty());
+        let mut result = Vec::new();
+        if rt == wt {
+            match (rk, wk) {
+                (Kind::Array(rc), Kind::Array(wc)) => {
+                    return self.get("items", rc.node, wc.node, location);
+                }
+                (Kind::Map(rc), Kind::Map(wc)) => {
+                    return self.get("values", rc.node, wc.node, location);
+                }
+                (Kind::Fixed(rf), Kind::Fixed(wf)) => {
+                    result.extend(self.check_names(r, w, location));
+                    if rf.size != wf.size {
+                        location.push("size".into());
+                        let detail = format!("expected: {}, found: {}", wf.size, rf.size);
+                        result.push(self.raw(Rule::FixedSizeMismatch, r, w, detail, location));
+                        location.pop();
+                    }
+                }
+                (Kind::Enum(re), Kind::Enum(we)) => {
+                    result.extend(self.check_names(r, w, location));
+                    location.push("symbols".into());
+                    let mut missing: Vec<&String> = we
+                        .symbols
+                        .iter()
+                        .filter(|s| !re.symbols.contains(s))
+                        .collect();
+                    missing.sort();
+                    let defaulted = re.default.as_ref().is_some_and(|d| re.symbols.contains(d));
+                    if !missing.is_empty() && !defaulted {
+                        let detail = format!(
+                            "[{}]",
+                            missing
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                        result.push(self.raw(Rule::MissingEnumSymbols, r, w, detail, location));
+                    }
+                    location.pop();
+                }
+                (Kind::Record(_), Kind::Record(_)) => {
+                    result.extend(self.check_names(r, w, location));
+                    result.extend(self.check_fields(r, w, location));
+                }
+                (Kind::Union(_), Kind::Union(wbs)) => {
+                    for (i, wb) in wbs.clone().iter().enumerate() {
+                        location.push(i.to_string());
+                        if !self.fresh(r, wb.node).is_empty() {
+                            let detail = format!(
+                                "reader union lacking writer type: {}",
+                                self.w.node(wb.node).kind.ty().java_name()
+                            );
+                            result.push(self.raw(
+                                Rule::MissingUnionBranch,
+                                r,
+                                wb.node,
+                                detail,
+                                location,
+                            ));
+                        }
+                        location.pop();
+                    }
+                }
+                // Primitives of the same type.
+                _ => {}
+            }
+            return result;
+        }
+        if let Kind::Union(wbs) = wk {
+            for (i, wb) in wbs.clone().iter().enumerate() {
+                result.extend(self.get(&i.to_string(), r, wb.node, location));
+            }
+            return result;
+        }
+        let promotable = match rt {
+            Type::Long => wt == Type::Int,
+            Type::Float => matches!(wt, Type::Int | Type::Long),
+            Type::Double => matches!(wt, Type::Int | Type::Long | Type::Float),
+            Type::Bytes => wt == Type::String,
+            Type::String => wt == Type::Bytes,
+            Type::Union => {
+                let Kind::Union(rbs) = rk else { unreachable!() };
+                // The first reader branch that reads the writer wins.
+                for rb in rbs.clone() {
+                    if self.fresh(rb.node, w).is_empty() {
+                        return result;
+                    }
+                }
+                let detail = format!("reader union lacking writer type: {}", wt.java_name());
+                result.push(self.raw(Rule::MissingUnionBranch, r, w, detail, location));
+                return result;
+            }
+            _ => false,
+        };
+        if !promotable {
+            let detail = format!(
+                "reader type: {} not compatible with writer type: {}",
+                rt.java_name(),
+                wt.java_name()
+            );
+            result.push(self.raw(Rule::TypeMismatch, r, w, detail, location));
+        }
+        result
+    }
+
+    /// `schemaNameEquals`: unqualified names, or the writer's full name among the reader's aliases.
+    fn check_names(&self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Raw> {
+        let (Some(rn), Some(wn)) = (self.r.node(r).kind.named(), self.w.node(w).kind.named())
+        else {
+            return Vec::new();
+        };
+        if rn.name.name == wn.name.name || rn.aliases.contains(&wn.name.full()) {
+            return Vec::new();
+        }
+        location.push("name".into());
+        let found = vec![self.raw(
+            Rule::NameMismatch,
+            r,
+            w,
+            format!("expected: {}", wn.name.full()),
+            location,
+        )];
+        location.pop();
+        found
+    }
+
+    fn check_fields(&mut self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Raw> {
+        let (Kind::Record(rr), Kind::Record(wr)) = (&self.r.node(r).kind, &self.w.node(w).kind)
+        else {
+            return Vec::new();
+        };
+        let (reader_fields, writer_fields) = (rr.fields.clone(), wr.fields.clone());
+        let mut result = Vec::new();
+        location.push("fields".into());
+        for (pos, rf) in reader_fields.iter().enumerate() {
+            location.push(pos.to_string());
+            let hits = writer_matches(&writer_fields, rf);
+            match hits.as_slice() {
+                [] => {
+                    if rf.default.is_none() {
+                        let enum_default = matches!(&self.r.node(rf.ty.node).kind, Kind::Enum(e) if e.default.is_some());
+                        if enum_default {
+                            result.extend(self.get("type", rf.ty.node, w, location));
+                        } else {
+                            result.push(self.raw(
+                                Rule::ReaderFieldMissingDefaultValue,
+                                r,
+                                w,
+                                rf.name.clone(),
+                                location,
+                            ));
+                        }
+                    }
+                }
+                [wf] => result.extend(self.get("type", rf.ty.node, wf.ty.node, location)),
+                many => {
+                    let names: Vec<&str> = many.iter().map(|f| f.name.as_str()).collect();
+                    let detail = format!(
+                        "Reader record field {} matches multiple fields in writer record schema {}: {}",
+                        rf.name,
+                        wr.named.name.full(),
+                        names.join(", ")
+                    );
+                    self.aborted =
+                        Some(self.raw(Rule::AmbiguousFieldMatch, r, w, detail, location));
+                }
+            }
+            location.pop();
+        }
+        location.pop();
+        result
+    }
+}
+
+/// `lookupWriterField`: the writer field named like the reader field, plus one per alias that
+/// names a writer field (the same writer field can be hit twice, which Java treats as ambiguous).
+fn writer_matches<'f>(writer_fields: &'f [Field], reader_field: &Field) -> Vec<&'f Field> {
+    std::iter::once(&reader_field.name)
+        .chain(&reader_field.aliases)
+        .filter_map(|n| writer_fields.iter().find(|f| &f.name == n))
+        .collect()
+}
+
+/// Java's `Incompatibility.getLocation()`: a JSON pointer without the root token.
+fn pointer(location: &[String]) -> String {
+    let parts: Vec<String> = location
+        .iter()
+        .skip(1)
+        .map(|t| t.replace('~', "~0").replace('/', "~1"))
+        .collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// Turns Java's terse details into messages that say what changed and how to fix it.
+struct Explain<'a> {
+    reader: &'a AvroSchema,
+    writer: &'a AvroSchema,
+    direction: Direction,
+}
+
+impl Explain<'_> {
+    fn explain(&self, raw: Raw) -> Incompatibility {
+        let path = pointer(&raw.location);
+        let location = Some(self.reader.location(self.reader.span_of_path(&path)));
+        let (reader, writer) = (self.direction.reader(), self.direction.writer());
+        let backward = self.direction == Direction::Backward;
+        let r_desc = self.reader.describe(raw.reader);
+        let w_desc = self.writer.describe(raw.writer);
+        let at = match self.reader.field_at_path(&path) {
+            Some((record, field)) => format!("field \"{field}\" of \"{record}\""),
+            None => format!("\"{path}\""),
+        };
+        let message = match raw.rule {
+            Rule::ReaderFieldMissingDefaultValue => {
+                let field = &raw.detail;
+                if backward {
+                    format!(
+                        "Field \"{field}\" was added without a default: data written with the old schema \
+                         has no \"{field}\", so the new schema cannot read it. Add a default to \
+                         \"{field}\" (e.g. make it [\"null\", ...] with \"default\": null)."
+                    )
+                } else {
+                    format!(
+                        "Field \"{field}\" has no default in the old schema and is missing from the new \
+                         schema: consumers on the old schema cannot read new data. Keep \"{field}\" in \
+                         the new schema (removing a field needs a default for it in every old version)."
+                    )
+                }
+            }
+            Rule::TypeMismatch => format!(
+                "Type of {at} changed from {old} to {new}: the {reader} schema's {r_desc} cannot read \
+                 the {writer} schema's {w_desc}. Keep {old}, change to a type it promotes to \
+                 (int → long, float, double; long → float, double; float → double; string ↔ bytes), \
+                 or add a new field with a default instead.",
+                old = if backward { &w_desc } else { &r_desc },
+                new = if backward { &r_desc } else { &w_desc },
+            ),
+            Rule::NameMismatch => {
+                let r_name = self
+                    .reader
+                    .node(raw.reader)
+                    .kind
+                    .named()
+                    .map(|n| n.name.full())
+                    .unwrap_or_default();
+                let w_name = self
+                    .writer
+                    .node(raw.writer)
+                    .kind
+                    .named()
+                    .map(|n| n.name.full())
+                    .unwrap_or_default();
+                if backward {
+                    format!(
+                        "Type \"{w_name}\" was renamed to \"{r_name}\" at \"{path}\". Keep the name \"{w_name}\", \
+                         or add \"{w_name}\" to the \"aliases\" of \"{r_name}\"."
+                    )
+                } else {
+                    format!(
+                        "Type \"{r_name}\" was renamed to \"{w_name}\" at \"{path}\": consumers on the old \
+                         schema do not know the new name, and aliases only help the reader. Keep the name \
+                         \"{r_name}\"."
+                    )
+                }
+            }
+            Rule::FixedSizeMismatch => format!(
+                "Size of {r_desc} at \"{path}\" changed: the {reader} schema has {reader_size} bytes, the \
+                 {writer} schema {writer_size} ({detail}). Keep the size; a fixed type never changes size.",
+                reader_size = fixed_size(self.reader, raw.reader),
+                writer_size = fixed_size(self.writer, raw.writer),
+                detail = raw.detail,
+            ),
+            Rule::MissingEnumSymbols => {
+                if backward {
+                    format!(
+                        "Enum {r_desc} at \"{path}\" lost symbols {}: old data may contain them. Keep the \
+                         symbols, or give the new enum a \"default\" symbol to read unknown ones as.",
+                        raw.detail
+                    )
+                } else {
+                    format!(
+                        "Enum {w_desc} at \"{path}\" gained symbols {} that consumers on the old schema do not \
+                         know, and the old enum has no \"default\" symbol. Don't add symbols at this level, \
+                         or give the enum a default symbol first and let every consumer upgrade.",
+                        raw.detail
+                    )
+                }
+            }
+            Rule::MissingUnionBranch => format!(
+                "At \"{path}\" the {reader} schema's {r_desc} cannot read the {writer} schema's {} ({}). \
+                 Add a branch that reads it to the {reader} union.",
+                self.writer.describe(raw.writer),
+                raw.detail
+            ),
+            Rule::AmbiguousFieldMatch => format!(
+                "{}. Unexpected exception during compatibility check: a field's name and aliases must \
+                 match at most one writer field; remove the alias that hits the other field.",
+                raw.detail
+            ),
+            other => format!("{other}: {}", raw.detail),
+        };
+        Incompatibility {
+            rule: raw.rule,
+            path,
+            message,
+            location,
+        }
+    }
+}
+
+fn fixed_size(schema: &AvroSchema, id: NodeId) -> usize {
+    match &schema.node(id).kind {
+        Kind::Fixed(f) => f.size,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -10,10 +10,15 @@ use crate::source::{Location, SourceFile, Span};
 /// An error in a schema or manifest file, with where it is and what to do about it.
 #[derive(Debug, Clone)]
 pub struct Diagnostic {
-    pub message: String,
-    /// JSON pointer or element path inside the schema, when one applies.
-    pub path: Option<String>,
-    pub help: Option<String>,
+    // Boxed: diagnostics travel in `Result`s on hot parsing paths.
+    inner: Box<Inner>,
+}
+
+#[derive(Debug, Clone)]
+struct Inner {
+    message: String,
+    path: Option<String>,
+    help: Option<String>,
     source: Option<(Arc<SourceFile>, Span)>,
     location: Option<Location>,
 }
@@ -21,46 +26,61 @@ pub struct Diagnostic {
 impl Diagnostic {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
-            message: message.into(),
-            path: None,
-            help: None,
-            source: None,
-            location: None,
+            inner: Box::new(Inner {
+                message: message.into(),
+                path: None,
+                help: None,
+                source: None,
+                location: None,
+            }),
         }
     }
 
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// JSON pointer or element path inside the schema, when one applies.
+    pub fn path(&self) -> Option<&str> {
+        self.inner.path.as_deref()
+    }
+
+    pub fn help(&self) -> Option<&str> {
+        self.inner.help.as_deref()
+    }
+
     pub fn at(mut self, file: &Arc<SourceFile>, span: Span) -> Self {
-        self.location = Some(file.location(span));
-        self.source = Some((file.clone(), span));
+        self.inner.location = Some(file.location(span));
+        self.inner.source = Some((file.clone(), span));
         self
     }
 
     /// A position known only as line and column (e.g. from the Protobuf compiler).
     pub fn at_location(mut self, location: Location) -> Self {
-        self.location = Some(location);
+        self.inner.location = Some(location);
         self
     }
 
     pub fn with_path(mut self, path: impl Into<String>) -> Self {
-        self.path = Some(path.into());
+        self.inner.path = Some(path.into());
         self
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.inner.help = Some(help.into());
         self
     }
 
     pub fn location(&self) -> Option<&Location> {
-        self.location.as_ref()
+        self.inner.location.as_ref()
     }
 
     /// Multi-line, rustc-like rendering with the offending line and a caret.
     pub fn render(&self) -> String {
-        let mut out = format!("error: {}", self.message);
-        if let Some(loc) = &self.location {
+        let mut out = format!("error: {}", self.inner.message);
+        if let Some(loc) = &self.inner.location {
             out.push_str(&format!("\n  --> {loc}"));
-            if let Some((file, _)) = &self.source {
+            if let Some((file, _)) = &self.inner.source {
                 let text = file.line_text(loc.line);
                 let gutter = loc.line.to_string().len();
                 let pad = " ".repeat(gutter);
@@ -75,10 +95,10 @@ impl Diagnostic {
                 ));
             }
         }
-        if let Some(path) = &self.path {
+        if let Some(path) = &self.inner.path {
             out.push_str(&format!("\n   = at: {path}"));
         }
-        if let Some(help) = &self.help {
+        if let Some(help) = &self.inner.help {
             out.push_str(&format!("\n   = help: {help}"));
         }
         out
@@ -88,11 +108,11 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     /// One line: `file:line:col: message (at path)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(loc) = &self.location {
+        if let Some(loc) = &self.inner.location {
             write!(f, "{loc}: ")?;
         }
-        f.write_str(&self.message)?;
-        if let Some(path) = &self.path {
+        f.write_str(&self.inner.message)?;
+        if let Some(path) = &self.inner.path {
             write!(f, " (at {path})")?;
         }
         Ok(())

@@ -502,8 +502,10 @@ impl Parser<'_> {
         let default = self
             .string_attr(json, "default", pointer)?
             .map(str::to_string);
-        if let Some(d) = &default {
-            if !symbols.contains(d) {
+        if let Some(d) = &default
+            && !symbols.contains(d)
+        {
+            {
                 let span = json.get("default").map_or(json.span, |j| j.span);
                 return Err(self
                     .err(
@@ -570,8 +572,10 @@ impl Parser<'_> {
                 Kind::Record(r) => {
                     for f in &r.fields {
                         stack.push(f.ty.node);
-                        if let Some(d) = &f.default {
-                            if !self.is_valid_default(f.ty.node, Some(d), 0) {
+                        if let Some(d) = &f.default
+                            && !self.is_valid_default(f.ty.node, Some(d), 0)
+                        {
+                            {
                                 let schema = describe_expected(&self.nodes, f.ty.node);
                                 return Err(Diagnostic::new(format!(
                                     "invalid default for field \"{}\": {d} is not {schema}",

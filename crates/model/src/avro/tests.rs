@@ -86,11 +86,14 @@ fn rabin_fingerprint_matches_known_values() {
 fn strict_parsing_rejects_invalid_names_but_lenient_reads_them() {
     let text = r#"{"type":"record","name":"Order-Created","fields":[]}"#;
     let e = strict(text).unwrap_err();
-    assert!(e.message.contains("invalid name \"Order-Created\""), "{e}");
+    assert!(
+        e.message().contains("invalid name \"Order-Created\""),
+        "{e}"
+    );
     assert_eq!(e.location().unwrap().line, 1);
     assert!(lenient(text).is_ok());
     let e = strict(r#"{"type":"enum","name":"E","symbols":["A","1B"]}"#).unwrap_err();
-    assert!(e.message.contains("enum symbol \"1B\""), "{e}");
+    assert!(e.message().contains("enum symbol \"1B\""), "{e}");
 }
 
 #[test]
@@ -102,7 +105,10 @@ fn strict_parsing_validates_defaults_like_java() {
   ]
 }"#;
     let e = strict(bad).unwrap_err();
-    assert!(e.message.contains("invalid default for field \"q\""), "{e}");
+    assert!(
+        e.message().contains("invalid default for field \"q\""),
+        "{e}"
+    );
     let loc = e.location().unwrap();
     assert_eq!((loc.line, loc.column), (4, 45));
     assert!(lenient(bad).is_ok());
@@ -145,43 +151,43 @@ fn structural_errors_are_reported_in_both_modes() {
         assert!(
             parse(r#"["int", "int"]"#)
                 .unwrap_err()
-                .message
+                .message()
                 .contains("duplicate in union")
         );
         assert!(
             parse(r#"["int", ["string"]]"#)
                 .unwrap_err()
-                .message
+                .message()
                 .contains("another union")
         );
         assert!(parse(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"a","type":"int"}]}"#)
             .unwrap_err()
-            .message
+            .message()
             .contains("duplicate field \"a\""));
         assert!(
             parse(r#"{"type":"enum","name":"E","symbols":["A"],"default":"B"}"#)
                 .unwrap_err()
-                .message
+                .message()
                 .contains("enum default \"B\"")
         );
         assert!(
             parse(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"Missing"}]}"#)
                 .unwrap_err()
-                .message
+                .message()
                 .contains("\"Missing\" is not a defined name")
         );
         assert!(parse(r#"[{"type":"record","name":"R","fields":[]},{"type":"record","name":"R","fields":[]}]"#)
             .unwrap_err()
-            .message
+            .message()
             .contains("redefine"));
         assert!(parse(r#"{"type":"fixed","name":"F","size":-1}"#).is_err());
         assert!(
             parse(r#"{"type":"frob"}"#)
                 .unwrap_err()
-                .message
+                .message()
                 .contains("type not supported")
         );
-        assert!(parse("42").unwrap_err().message.contains("not a schema"));
+        assert!(parse("42").unwrap_err().message().contains("not a schema"));
     }
 }
 
