@@ -1,1 +1,75 @@
-fn main() {}
+//! `contracts`: checks that schema changes keep every producer and consumer working, with the
+//! verdicts a Confluent Schema Registry would give.
+
+mod check;
+mod compat;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for findings (incompatible change or invalid candidate), as buf uses.
+pub const EXIT_FINDINGS: u8 = 100;
+
+const LEVELS_HELP: &str = "\
+Compatibility levels (Confluent's):
+  NONE                 no check
+  BACKWARD             the new schema reads data written with the latest version (upgrade consumers first)
+  BACKWARD_TRANSITIVE  the new schema reads data written with every earlier version
+  FORWARD              the latest version reads data written with the new schema (upgrade producers first)
+  FORWARD_TRANSITIVE   every earlier version reads data written with the new schema
+  FULL                 BACKWARD and FORWARD against the latest version
+  FULL_TRANSITIVE      BACKWARD and FORWARD against every earlier version
+
+Exit codes: 0 compatible, 100 findings (incompatible, or an invalid new schema), 1 usage or I/O error.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "contracts",
+    version,
+    about = "Schema-first event contracts: check that schema changes keep producers and consumers compatible",
+    long_about = "Schema-first event contracts for services that talk over Kafka.\n\n\
+        The schemas in schemas/ (Avro .avsc and Protobuf .proto, listed in schemas/contracts.toml) \
+        are the single source of truth. This command checks their evolution with the verdicts of the \
+        Confluent Schema Registry, so a breaking change is caught before it ships.",
+    after_help = LEVELS_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check every event's version history in the manifest at its compatibility level
+    Check(check::Args),
+    /// Check schema versions given on the command line, oldest first; the last is the candidate
+    Compat(compat::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors exit 1, like I/O errors; findings keep 100 to themselves.
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Compat(args) => compat::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -84,3 +84,72 @@ impl Schema {
         }
     }
 }
+
+/// How a schema version is given on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaSource {
+    /// A schema file, or a directory of Protobuf files.
+    pub path: std::path::PathBuf,
+    /// In a directory: the subject's own file, relative to the directory.
+    pub entry: Option<String>,
+}
+
+impl Schema {
+    /// Loads a schema version. The format is inferred from the extension (of the entry file for
+    /// a directory) unless given. `validation` applies to Avro; Protobuf has one mode.
+    pub fn load(
+        source: &SchemaSource,
+        format: Option<Format>,
+        validation: avro::Validation,
+    ) -> Result<Schema, Diagnostic> {
+        let path = &source.path;
+        let is_dir = path.is_dir();
+        let format_path = match (&source.entry, is_dir) {
+            (Some(entry), true) => path.join(entry),
+            _ => path.clone(),
+        };
+        let format = format
+            .or_else(|| Format::from_extension(&format_path))
+            .ok_or_else(|| {
+                Diagnostic::new(format!(
+                    "cannot tell the schema format of \"{}\"",
+                    format_path.display()
+                ))
+                .with_help("name files *.avsc (Avro) or *.proto (Protobuf), or pass --format")
+            })?;
+        let unreadable =
+            |e: std::io::Error| Diagnostic::new(format!("cannot read \"{}\": {e}", path.display()));
+        match format {
+            Format::Avro => {
+                let file = if is_dir {
+                    let entry = source.entry.as_deref().ok_or_else(|| {
+                        Diagnostic::new(format!(
+                            "\"{}\" is a directory: name the schema file in it with --entry",
+                            path.display()
+                        ))
+                    })?;
+                    path.join(entry)
+                } else {
+                    path.clone()
+                };
+                let file = SourceFile::read(&file).map_err(unreadable)?;
+                avro::AvroSchema::parse(file, validation).map(Schema::Avro)
+            }
+            Format::Protobuf => {
+                if is_dir {
+                    let entry = source.entry.as_deref().ok_or_else(|| {
+                        Diagnostic::new(format!(
+                            "\"{}\" is a directory of Protobuf files: name the subject's file with --entry",
+                            path.display()
+                        ))
+                    })?;
+                    Err(Diagnostic::new(format!(
+                        "Protobuf is not wired yet: {entry}"
+                    )))
+                } else {
+                    Err(Diagnostic::new("Protobuf is not wired yet"))
+                }
+            }
+        }
+    }
+}

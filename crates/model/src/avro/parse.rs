@@ -694,6 +694,21 @@ fn default_help(nodes: &[Node], id: NodeId) -> String {
             "for an optional field write \"default\": null; a union default must match one of its branches".to_string()
         }
         Kind::Union(_) => "a union default must match one of its branches".to_string(),
-        _ => format!("write a default that is {}", describe_expected(nodes, id)),
+        kind => {
+            let example = match kind {
+                Kind::Int | Kind::Long => "0".to_string(),
+                Kind::Float | Kind::Double => "0.0".to_string(),
+                Kind::Boolean => "false".to_string(),
+                Kind::Null => "null".to_string(),
+                Kind::String | Kind::Bytes => "\"\"".to_string(),
+                Kind::Enum(e) => format!("\"{}\"", e.symbols.first().map_or("", String::as_str)),
+                Kind::Array(_) => "[]".to_string(),
+                Kind::Map(_) => "{}".to_string(),
+                Kind::Fixed(f) => format!("a string of {} characters", f.size),
+                Kind::Record(_) => "an object with a value for each field".to_string(),
+                Kind::Union(_) => unreachable!(),
+            };
+            format!("the default must have the field's type, e.g. \"default\": {example}")
+        }
     }
 }
