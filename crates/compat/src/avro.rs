@@ -48,7 +48,14 @@ struct Raw {
     writer: NodeId,
     /// Java's `message`: the detail it passes along with the location.
     detail: String,
-    location: Vec<String>,
+    location: Vec<Token>,
+}
+
+/// A location token; kept unformatted because the walk pushes far more than it reports.
+#[derive(Debug, Clone, Copy)]
+enum Token {
+    Key(&'static str),
+    Index(usize),
 }
 
 enum Memo {
@@ -69,11 +76,11 @@ impl Checker<'_> {
     /// `getCompatibility(reader, writer)`: a fresh location stack.
     fn fresh(&mut self, r: NodeId, w: NodeId) -> Vec<Raw> {
         let mut location = Vec::new();
-        self.get("", r, w, &mut location)
+        self.get(Token::Key(""), r, w, &mut location)
     }
 
-    fn get(&mut self, token: &str, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Raw> {
-        location.push(token.to_string());
+    fn get(&mut self, token: Token, r: NodeId, w: NodeId, location: &mut Vec<Token>) -> Vec<Raw> {
+        location.push(token);
         let result = match self.memo.get(&(r, w)) {
             // Recursion: compatible unless proven otherwise.
             Some(Memo::InProgress) => Vec::new(),
@@ -89,7 +96,7 @@ impl Checker<'_> {
         result
     }
 
-    fn raw(&self, rule: Rule, r: NodeId, w: NodeId, detail: String, location: &[String]) -> Raw {
+    fn raw(&self, rule: Rule, r: NodeId, w: NodeId, detail: String, location: &[Token]) -> Raw {
         Raw {
             rule,
             reader: r,
@@ -99,25 +106,27 @@ impl Checker<'_> {
         }
     }
 
-    fn calculate(&mut self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Raw> {
+    fn calculate(&mut self, r: NodeId, w: NodeId, location: &mut Vec<Token>) -> Vec<Raw> {
         if self.aborted.is_some() {
             return Vec::new();
         }
-        let (rk, wk) = (&self.r.node(r).kind, &self.w.node(w).kind);
+        // Copied out so that nodes borrow the schemas, not `self`.
+        let (rs, ws) = (self.r, self.w);
+        let (rk, wk) = (&rs.node(r).kind, &ws.node(w).kind);
         let (rt, wt) = (rk.ty(), wk.ty());
         let mut result = Vec::new();
         if rt == wt {
             match (rk, wk) {
                 (Kind::Array(rc), Kind::Array(wc)) => {
-                    return self.get("items", rc.node, wc.node, location);
+                    return self.get(Token::Key("items"), rc.node, wc.node, location);
                 }
                 (Kind::Map(rc), Kind::Map(wc)) => {
-                    return self.get("values", rc.node, wc.node, location);
+                    return self.get(Token::Key("values"), rc.node, wc.node, location);
                 }
                 (Kind::Fixed(rf), Kind::Fixed(wf)) => {
                     result.extend(self.check_names(r, w, location));
                     if rf.size != wf.size {
-                        location.push("size".into());
+                        location.push(Token::Key("size"));
                         let detail = format!("expected: {}, found: {}", wf.size, rf.size);
                         result.push(self.raw(Rule::FixedSizeMismatch, r, w, detail, location));
                         location.pop();
@@ -125,7 +134,7 @@ impl Checker<'_> {
                 }
                 (Kind::Enum(re), Kind::Enum(we)) => {
                     result.extend(self.check_names(r, w, location));
-                    location.push("symbols".into());
+                    location.push(Token::Key("symbols"));
                     let mut missing: Vec<&String> = we
                         .symbols
                         .iter()
@@ -151,8 +160,8 @@ impl Checker<'_> {
                     result.extend(self.check_fields(r, w, location));
                 }
                 (Kind::Union(_), Kind::Union(wbs)) => {
-                    for (i, wb) in wbs.clone().iter().enumerate() {
-                        location.push(i.to_string());
+                    for (i, wb) in wbs.iter().enumerate() {
+                        location.push(Token::Index(i));
                         if !self.fresh(r, wb.node).is_empty() {
                             let detail = format!(
                                 "reader union lacking writer type: {}",
@@ -175,8 +184,8 @@ impl Checker<'_> {
             return result;
         }
         if let Kind::Union(wbs) = wk {
-            for (i, wb) in wbs.clone().iter().enumerate() {
-                result.extend(self.get(&i.to_string(), r, wb.node, location));
+            for (i, wb) in wbs.iter().enumerate() {
+                result.extend(self.get(Token::Index(i), r, wb.node, location));
             }
             return result;
         }
@@ -189,7 +198,7 @@ impl Checker<'_> {
             Type::Union => {
                 let Kind::Union(rbs) = rk else { unreachable!() };
                 // The first reader branch that reads the writer wins.
-                for rb in rbs.clone() {
+                for rb in rbs {
                     if self.fresh(rb.node, w).is_empty() {
                         return result;
                     }
@@ -212,7 +221,7 @@ impl Checker<'_> {
     }
 
     /// `schemaNameEquals`: unqualified names, or the writer's full name among the reader's aliases.
-    fn check_names(&self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Raw> {
+    fn check_names(&self, r: NodeId, w: NodeId, location: &mut Vec<Token>) -> Vec<Raw> {
         let (Some(rn), Some(wn)) = (self.r.node(r).kind.named(), self.w.node(w).kind.named())
         else {
             return Vec::new();
@@ -220,7 +229,7 @@ impl Checker<'_> {
         if rn.name.name == wn.name.name || rn.aliases.contains(&wn.name.full()) {
             return Vec::new();
         }
-        location.push("name".into());
+        location.push(Token::Key("name"));
         let found = vec![self.raw(
             Rule::NameMismatch,
             r,
@@ -232,23 +241,23 @@ impl Checker<'_> {
         found
     }
 
-    fn check_fields(&mut self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Raw> {
-        let (Kind::Record(rr), Kind::Record(wr)) = (&self.r.node(r).kind, &self.w.node(w).kind)
-        else {
+    fn check_fields(&mut self, r: NodeId, w: NodeId, location: &mut Vec<Token>) -> Vec<Raw> {
+        let (rs, ws) = (self.r, self.w);
+        let (Kind::Record(rr), Kind::Record(wr)) = (&rs.node(r).kind, &ws.node(w).kind) else {
             return Vec::new();
         };
-        let (reader_fields, writer_fields) = (rr.fields.clone(), wr.fields.clone());
+        let (reader_fields, writer_fields) = (&rr.fields, &wr.fields);
         let mut result = Vec::new();
-        location.push("fields".into());
+        location.push(Token::Key("fields"));
         for (pos, rf) in reader_fields.iter().enumerate() {
-            location.push(pos.to_string());
-            let hits = writer_matches(&writer_fields, rf);
+            location.push(Token::Index(pos));
+            let hits = writer_matches(writer_fields, rf);
             match hits.as_slice() {
                 [] => {
                     if rf.default.is_none() {
-                        let enum_default = matches!(&self.r.node(rf.ty.node).kind, Kind::Enum(e) if e.default.is_some());
+                        let enum_default = matches!(&rs.node(rf.ty.node).kind, Kind::Enum(e) if e.default.is_some());
                         if enum_default {
-                            result.extend(self.get("type", rf.ty.node, w, location));
+                            result.extend(self.get(Token::Key("type"), rf.ty.node, w, location));
                         } else {
                             result.push(self.raw(
                                 Rule::ReaderFieldMissingDefaultValue,
@@ -260,7 +269,9 @@ impl Checker<'_> {
                         }
                     }
                 }
-                [wf] => result.extend(self.get("type", rf.ty.node, wf.ty.node, location)),
+                [wf] => {
+                    result.extend(self.get(Token::Key("type"), rf.ty.node, wf.ty.node, location))
+                }
                 many => {
                     let names: Vec<&str> = many.iter().map(|f| f.name.as_str()).collect();
                     let detail = format!(
@@ -290,11 +301,14 @@ fn writer_matches<'f>(writer_fields: &'f [Field], reader_field: &Field) -> Vec<&
 }
 
 /// Java's `Incompatibility.getLocation()`: a JSON pointer without the root token.
-fn pointer(location: &[String]) -> String {
+fn pointer(location: &[Token]) -> String {
     let parts: Vec<String> = location
         .iter()
         .skip(1)
-        .map(|t| t.replace('~', "~0").replace('/', "~1"))
+        .map(|t| match t {
+            Token::Key(k) => k.replace('~', "~0").replace('/', "~1"),
+            Token::Index(i) => i.to_string(),
+        })
         .collect();
     format!("/{}", parts.join("/"))
 }
