@@ -1776,4 +1776,132 @@ versions = [
         assert!(rendered.contains("--> contracts.toml:"), "{rendered}");
         assert!(rendered.contains("file = \"a/v9.avsc\""), "{rendered}");
     }
+
+    /// The shop's own manifest, as a reader of `schemas/contracts.toml` would describe it.
+    #[test]
+    fn the_shop_manifest_says_what_its_comments_say() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/contracts.toml");
+        let m = Manifest::load(&path).unwrap_or_else(|errors| {
+            let all: Vec<String> = errors.iter().map(Diagnostic::render).collect();
+            panic!("{}", all.join("\n"))
+        });
+        let summary: Vec<(&str, Format, &str, String, Level, usize)> = m
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.name.as_str(),
+                    e.format,
+                    e.topic.as_str(),
+                    e.subject(),
+                    e.level,
+                    e.versions.len(),
+                )
+            })
+            .collect();
+        use Format::{Avro, Protobuf};
+        use Level::{Backward, BackwardTransitive, FullTransitive};
+        assert_eq!(
+            summary,
+            [
+                (
+                    "shop.orders.OrderCreated",
+                    Avro,
+                    "orders",
+                    "shop.orders.OrderCreated".into(),
+                    FullTransitive,
+                    3
+                ),
+                (
+                    "shop.orders.OrderPaid",
+                    Avro,
+                    "orders",
+                    "shop.orders.OrderPaid".into(),
+                    Backward,
+                    1
+                ),
+                (
+                    "shop.orders.OrderShipped",
+                    Avro,
+                    "orders",
+                    "shop.orders.OrderShipped".into(),
+                    Backward,
+                    1
+                ),
+                (
+                    "shop.inventory.v1.InventoryReserved",
+                    Protobuf,
+                    "inventory",
+                    "inventory-shop.inventory.v2.InventoryReserved".into(),
+                    Backward,
+                    2
+                ),
+                (
+                    "shop.inventory.v1.InventoryRejected",
+                    Protobuf,
+                    "inventory",
+                    "inventory-shop.inventory.v2.InventoryRejected".into(),
+                    Backward,
+                    2
+                ),
+                (
+                    "shop.orders.v1.OrderCreated",
+                    Protobuf,
+                    "order-created-pb",
+                    "order-created-pb-value".into(),
+                    BackwardTransitive,
+                    1
+                ),
+            ]
+        );
+        assert!(m.events.iter().all(|e| e.key == "order_id"));
+
+        // Each Protobuf package version is its own subject.
+        let reserved = m.event("shop.inventory.v1.InventoryReserved").unwrap();
+        let subjects: Vec<String> = reserved
+            .histories()
+            .into_iter()
+            .map(|h| h.subject)
+            .collect();
+        assert_eq!(
+            subjects,
+            [
+                "inventory-shop.inventory.v1.InventoryReserved",
+                "inventory-shop.inventory.v2.InventoryReserved"
+            ]
+        );
+        // The Avro history is one subject of three versions.
+        let created = m.event("shop.orders.OrderCreated").unwrap();
+        assert_eq!(created.histories()[0].versions.len(), 3);
+        assert!(
+            created
+                .latest()
+                .path
+                .ends_with("shop/orders/order_created/v3.avsc")
+        );
+
+        let order = m.service("order").unwrap();
+        assert_eq!(
+            order.produces,
+            [
+                "shop.orders.OrderCreated",
+                "shop.orders.OrderPaid",
+                "shop.orders.OrderShipped",
+                "shop.orders.v1.OrderCreated"
+            ]
+        );
+        assert_eq!(
+            order.consumes,
+            [
+                "shop.inventory.v1.InventoryReserved",
+                "shop.inventory.v1.InventoryRejected"
+            ]
+        );
+        assert_eq!(
+            m.service("inventory").unwrap().consumes,
+            ["shop.orders.OrderCreated"]
+        );
+        assert_eq!(m.topic("orders").unwrap().events.len(), 3);
+        assert_eq!(m.defaults, Defaults::default());
+    }
 }
