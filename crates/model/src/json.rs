@@ -420,7 +420,10 @@ mod tests {
         let v = parse(text).unwrap();
         let a = v.member("a").unwrap();
         assert_eq!(&text[a.key_span.start..a.key_span.end], "\"a\"");
-        assert_eq!(&text[a.value.span.start..a.value.span.end], r#"[1, "x\n", true]"#);
+        assert_eq!(
+            &text[a.value.span.start..a.value.span.end],
+            r#"[1, "x\n", true]"#
+        );
         assert_eq!(a.value.as_array().unwrap()[1].as_str(), Some("x\n"));
         assert_eq!(v.get("b").unwrap().value, Value::Null);
     }
