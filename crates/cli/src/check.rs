@@ -1,9 +1,16 @@
 //! `contracts check`: the whole manifest, every event's history at its level.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::report::ErrorFormat;
+use anyhow::bail;
+use contracts_compat::Version;
+use contracts_model::avro::{Kind, Validation};
+use contracts_model::manifest::{Event, Manifest, SchemaVersion};
+use contracts_model::{Diagnostic, Format, Schema, SchemaSource};
+
+use crate::report::{self, ErrorFormat, Report};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = crate::LEVELS_HELP)]
@@ -25,6 +32,185 @@ pub struct Args {
     error_format: ErrorFormat,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the manifest check arrives with the manifest")
+/// The verdict on one subject's history.
+struct Verdict {
+    line: String,
+    reports: Vec<Report>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let manifest = match Manifest::load(&args.manifest) {
+        Ok(m) => m,
+        Err(diagnostics) => bail!("{}", render_all(&diagnostics)),
+    };
+    let mut verdicts = Vec::new();
+    let mut problems = Vec::new();
+    for event in &manifest.events {
+        for history in event.histories() {
+            match check_history(event, &history.subject, history.level, &history.versions) {
+                Ok(v) => verdicts.push(v),
+                Err(mut d) => problems.append(&mut d),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}", render_all(&problems));
+    }
+    let reports: Vec<Report> = verdicts.iter().flat_map(|v| v.reports.clone()).collect();
+    let mut out = std::io::stdout().lock();
+    let mut summary: Box<dyn Write> = match args.error_format {
+        ErrorFormat::Text => Box::new(std::io::stdout()),
+        _ => Box::new(std::io::stderr()),
+    };
+    writeln!(
+        summary,
+        "{}: {} events, {} subjects",
+        args.manifest.display(),
+        manifest.events.len(),
+        verdicts.len()
+    )?;
+    for v in &verdicts {
+        writeln!(summary, "{}", v.line)?;
+    }
+    summary.flush()?;
+    drop(summary);
+    if !reports.is_empty() {
+        if args.error_format == ErrorFormat::Text {
+            writeln!(out)?;
+        }
+        report::write(&mut out, args.error_format, &reports)?;
+    }
+    out.flush()?;
+    if reports.is_empty() {
+        eprintln!("all contracts compatible");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{} finding(s): these changes would break consumers or be rejected by the registry",
+            reports.len()
+        );
+        Ok(ExitCode::from(crate::EXIT_FINDINGS))
+    }
+}
+
+fn render_all(diagnostics: &[Diagnostic]) -> String {
+    let rendered: Vec<String> = diagnostics.iter().map(Diagnostic::render).collect();
+    rendered.join("\n\n")
+}
+
+fn source_of(event: &Event, version: &SchemaVersion) -> SchemaSource {
+    match event.format {
+        Format::Avro => SchemaSource {
+            path: version.path.clone(),
+            entry: None,
+        },
+        Format::Protobuf => SchemaSource {
+            path: version.root.clone(),
+            entry: Some(version.file.to_string_lossy().into_owned()),
+        },
+    }
+}
+
+fn check_history(
+    event: &Event,
+    subject: &str,
+    level: contracts_model::Level,
+    versions: &[&SchemaVersion],
+) -> Result<Verdict, Vec<Diagnostic>> {
+    let labels: Vec<&str> = versions.iter().map(|v| v.label.as_str()).collect();
+    let head = format!(
+        "{:<40} {:<8} {:<19} {:<14} subject {subject}",
+        event.name,
+        event.format,
+        level,
+        labels.join(" → ")
+    );
+    let mut schemas = Vec::new();
+    let mut problems = Vec::new();
+    let mut reports = Vec::new();
+    let last = versions.len().saturating_sub(1);
+    for (i, v) in versions.iter().enumerate() {
+        // As the registry does: the version being added is parsed strictly, stored ones leniently.
+        let validation = if i == last {
+            Validation::Strict
+        } else {
+            Validation::Lenient
+        };
+        match Schema::load(&source_of(event, v), Some(event.format), validation) {
+            Ok(schema) => {
+                problems.extend(lint_against_manifest(event, v, &schema));
+                schemas.push(schema);
+            }
+            Err(d) if i == last => {
+                reports.push(Report::invalid_schema(
+                    &d,
+                    level,
+                    &v.label,
+                    Some(&event.name),
+                ));
+            }
+            Err(d) => problems.push(d),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    if reports.is_empty() {
+        let history: Vec<Version<'_>> = versions
+            .iter()
+            .zip(&schemas)
+            .map(|(v, schema)| Version {
+                label: &v.label,
+                schema,
+            })
+            .collect();
+        reports = contracts_compat::check_history(level, &history)
+            .iter()
+            .map(|f| Report::from_finding(f, Some(&event.name)))
+            .collect();
+    }
+    let mark = if reports.is_empty() { "ok  " } else { "FAIL" };
+    Ok(Verdict {
+        line: format!("{mark}  {head}"),
+        reports,
+    })
+}
+
+/// The schema must define what the manifest says: its full name and the key field.
+fn lint_against_manifest(
+    event: &Event,
+    version: &SchemaVersion,
+    schema: &Schema,
+) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    let at = |d: Diagnostic| d.at_location(version.location.clone());
+    match schema {
+        Schema::Avro(avro) => {
+            let name = avro.full_name();
+            if name.as_deref() != Some(version.full_name.as_str()) {
+                problems.push(at(Diagnostic::new(format!(
+                    "{} {} is listed as \"{}\" but {} defines {}",
+                    event.name,
+                    version.label,
+                    version.full_name,
+                    version.path.display(),
+                    name.map_or_else(|| "no named type".to_string(), |n| format!("\"{n}\""))
+                ))
+                .with_help("the event's `name` (or the version's `name`) is the record's namespace and name")));
+            }
+            let has_key = matches!(&avro.node(avro.root()).kind,
+                Kind::Record(r) if r.fields.iter().any(|f| f.name == event.key));
+            if !has_key {
+                problems.push(at(Diagnostic::new(format!(
+                    "{} {} has no field \"{}\" to take the Kafka key from",
+                    event.name, version.label, event.key
+                ))
+                .with_help(
+                    "add the field to the schema, or name an existing field as the event's `key`",
+                )));
+            }
+        }
+        Schema::Protobuf(_) => {}
+    }
+    problems
 }
