@@ -320,14 +320,14 @@ impl Parser<'_> {
             None => Some("is empty".to_string()),
             Some(c) if !(c.is_alphabetic() || c == '_') => Some(format!("starts with '{c}'")),
             Some(_) => chars
-                .find(|c| !(c.is_alphanumeric() || *c == '_'))
+                .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
                 .map(|c| format!("contains '{c}'")),
         };
         match problem {
             None => Ok(()),
             Some(problem) => Err(self
                 .err(span, pointer, format!("invalid {what} \"{name}\": it {problem}"))
-                .with_help("Avro names start with a letter or '_' and continue with letters, digits or '_'")),
+                .with_help("Avro names start with an ASCII letter or '_' and continue with ASCII letters, digits or '_'")),
         }
     }
 

@@ -1,0 +1,183 @@
+//! The data-driven compatibility cases in `compat-tests/`: every case's last version is checked
+//! against the earlier ones at the case's level, and the findings must equal the expected ones
+//! (rule, path, direction, version compared), in order.
+
+use std::path::{Path, PathBuf};
+
+use contracts_compat::{Level, Version, check};
+use contracts_model::avro::Validation;
+use contracts_model::{Schema, SchemaSource};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    description: String,
+    level: String,
+    entry: Option<String>,
+    #[serde(default)]
+    expect: Vec<Expected>,
+    #[serde(default)]
+    #[allow(dead_code)] // read by the differential tests
+    oracles: toml::Table,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq, Clone)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    rule: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    direction: Option<String>,
+    #[serde(default)]
+    old_version: Option<String>,
+}
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat-tests")
+}
+
+/// Every folder holding a `case.toml`, sorted.
+fn case_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if dir.join("case.toml").is_file() {
+            out.push(dir);
+            continue;
+        }
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The case's versions `v1`, `v2`, … (files or directories), oldest first.
+fn versions(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut found: Vec<(u32, String, PathBuf)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.split('.').next()?.to_string();
+            let n: u32 = stem.strip_prefix('v')?.parse().ok()?;
+            Some((n, stem, e.path()))
+        })
+        .collect();
+    found.sort();
+    found
+        .into_iter()
+        .map(|(_, label, path)| (label, path))
+        .collect()
+}
+
+/// The findings of checking the case, in the shape of its expectations.
+fn run(dir: &Path, case: &Case) -> Result<Vec<Expected>, String> {
+    let level: Level = case.level.parse()?;
+    let versions = versions(dir);
+    let Some(((candidate_label, candidate_path), history)) = versions.split_last() else {
+        return Err("no versions (v1.avsc, v2/, ...) in the case".into());
+    };
+    let load = |path: &PathBuf, validation| {
+        let source = SchemaSource {
+            path: path.clone(),
+            entry: case.entry.clone(),
+        };
+        Schema::load(&source, None, validation)
+    };
+    let mut schemas = Vec::new();
+    for (label, path) in history {
+        let schema =
+            load(path, Validation::Lenient).map_err(|d| format!("{label} does not parse: {d}"))?;
+        schemas.push((label.clone(), schema));
+    }
+    let candidate = match load(candidate_path, Validation::Strict) {
+        Ok(schema) => schema,
+        Err(_) => {
+            return Ok(vec![Expected {
+                rule: "INVALID_SCHEMA".into(),
+                path: None,
+                direction: None,
+                old_version: None,
+            }]);
+        }
+    };
+    let history: Vec<Version<'_>> = schemas
+        .iter()
+        .map(|(label, schema)| Version { label, schema })
+        .collect();
+    let findings = check(
+        level,
+        &history,
+        Version {
+            label: candidate_label,
+            schema: &candidate,
+        },
+    );
+    Ok(findings
+        .into_iter()
+        .map(|f| Expected {
+            rule: f.rule.id().to_string(),
+            path: Some(f.path),
+            direction: Some(f.direction.as_str().to_string()),
+            old_version: Some(f.old_version),
+        })
+        .collect())
+}
+
+/// Compares only what the expectation states (an INVALID_SCHEMA expectation has no path).
+fn matches(expected: &[Expected], actual: &[Expected]) -> bool {
+    expected.len() == actual.len()
+        && expected.iter().zip(actual).all(|(e, a)| {
+            e.rule == a.rule
+                && (e.path.is_none() || e.path == a.path)
+                && (e.direction.is_none() || e.direction == a.direction)
+                && (e.old_version.is_none() || e.old_version == a.old_version)
+        })
+}
+
+#[test]
+fn every_compatibility_case_gives_the_expected_findings() {
+    let dirs = case_dirs(&corpus());
+    assert!(
+        dirs.len() >= 150,
+        "only {} cases found under compat-tests/",
+        dirs.len()
+    );
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let name = dir
+            .strip_prefix(corpus())
+            .unwrap_or(dir)
+            .display()
+            .to_string();
+        let text = std::fs::read_to_string(dir.join("case.toml")).unwrap();
+        let case: Case = match toml::from_str(&text) {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(format!("{name}: case.toml: {e}"));
+                continue;
+            }
+        };
+        match run(dir, &case) {
+            Ok(actual) if matches(&case.expect, &actual) => {}
+            Ok(actual) => failures.push(format!(
+                "{name}: {}\n    expected: {:?}\n    actual:   {:?}",
+                case.description, case.expect, actual
+            )),
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        dirs.len(),
+        failures.join("\n")
+    );
+}
