@@ -318,7 +318,8 @@ impl Parser<'_> {
         let mut chars = name.chars();
         let problem = match chars.next() {
             None => Some("is empty".to_string()),
-            Some(c) if !(c.is_alphabetic() || c == '_') => Some(format!("starts with '{c}'")),
+            // Java's STRICT_VALIDATOR: ASCII letters, digits and '_' only.
+            Some(c) if !(c.is_ascii_alphabetic() || c == '_') => Some(format!("starts with '{c}'")),
             Some(_) => chars
                 .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
                 .map(|c| format!("contains '{c}'")),
