@@ -15,8 +15,8 @@ can the reader schema read data written with the writer schema. A schema that fa
 incompatible (the Confluent Schema Registry reports checker exceptions as incompatibilities) and
 its text is returned in `error`.
 
-The `avro` package is found on PYTHONPATH, else in `<repo>/.oracles/python` (where
-`.ci/install-oracles` puts it). Python avro is not what Confluent runs: see the divergences listed
+Run it with `<repo>/.oracles/venv/bin/python`, the venv `.ci/install-oracles` creates with the
+pinned `avro`; with another interpreter, `avro` must be on PYTHONPATH. Python avro is not what Confluent runs: see the divergences listed
 in shared COMPAT_RULES.md ("Where implementations disagree") and in each case's [oracles] table.
 """
 
@@ -25,9 +25,6 @@ import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if not os.environ.get("PYTHONPATH"):
-    sys.path.insert(0, os.path.join(REPO, ".oracles", "python"))
-
 try:
     import avro.schema
     from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType

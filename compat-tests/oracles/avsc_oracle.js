@@ -10,7 +10,7 @@
 // that fails to parse gives `compatible: null` and the error; a resolver failure gives
 // `compatible: false` and avsc's message.
 //
-// avsc is found on NODE_PATH, else in `<repo>/.oracles/node_modules` (where `.ci/install-oracles`
+// avsc is found on NODE_PATH, else in `<repo>/.oracles/node/node_modules` (where `.ci/install-oracles`
 // puts it). avsc is not what Confluent runs: it compares full names (a namespace-only change
 // fails) and requires a union default to match the first branch; see COMPAT_RULES.md.
 'use strict';
@@ -27,7 +27,7 @@ function loadAvsc() {
     // NODE_PATH unset or without avsc: use the repository's oracle install.
   }
   try {
-    return require(path.join(REPO, '.oracles', 'node_modules', 'avsc'));
+    return require(path.join(REPO, '.oracles', 'node', 'node_modules', 'avsc'));
   } catch (e) {
     process.stderr.write(
       `avsc_oracle: cannot load avsc (${e.message}); run .ci/install-oracles or set NODE_PATH ` +

@@ -12,7 +12,7 @@
 #   {"compatible": null, "error": "...", "violations": [...]}   when a folder does not compile
 #
 # Exit status: 0 when a verdict was printed (compatible or not), 1 on operational errors.
-# buf is found via $BUF, else <repo>/.oracles/node_modules/.bin/buf (installed by
+# buf is found via $BUF, else <repo>/.oracles/node/node_modules/.bin/buf (installed by
 # .ci/install-oracles from npm @bufbuild/buf). buf is not Confluent: it requires `reserved`, keeps
 # enums apart from int32 and treats every oneof change as breaking; see COMPAT_RULES.md.
 set -euo pipefail
@@ -23,7 +23,7 @@ if [[ $# -ne 2 ]]; then
 fi
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-buf="${BUF:-$repo/.oracles/node_modules/.bin/buf}"
+buf="${BUF:-$repo/.oracles/node/node_modules/.bin/buf}"
 if [[ ! -x "$buf" ]]; then
   echo "buf_oracle: no buf executable at $buf; run .ci/install-oracles or set BUF" >&2
   exit 1
