@@ -298,3 +298,20 @@ fn widening_a_type_passes_backward_but_not_full() {
         stdout(&out)
     );
 }
+
+#[test]
+fn the_protobuf_schemas_pass_buf_lint() {
+    let buf = repo().join(".oracles/node/node_modules/.bin/buf");
+    assert!(buf.exists(), "buf is missing: run .ci/install-oracles");
+    let out = Command::new(buf)
+        .arg("lint")
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "buf lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -6,6 +6,7 @@
 //! Paths point into the *reader* schema.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use contracts_model::avro::{AvroSchema, Field, Kind, NodeId, Type};
 
@@ -20,7 +21,7 @@ pub fn check(
     let mut checker = Checker {
         r: reader,
         w: writer,
-        memo: HashMap::new(),
+        memo: HashMap::default(),
         aborted: None,
     };
     let found = checker.fresh(reader.root(), writer.root());
@@ -66,7 +67,7 @@ enum Memo {
 struct Checker<'a> {
     r: &'a AvroSchema,
     w: &'a AvroSchema,
-    memo: HashMap<(NodeId, NodeId), Memo>,
+    memo: HashMap<(NodeId, NodeId), Memo, BuildHasherDefault<PairHasher>>,
     /// Java throws when a reader field matches two writer fields; Confluent reports the exception
     /// as the only incompatibility.
     aborted: Option<Raw>,
@@ -251,9 +252,8 @@ impl Checker<'_> {
         location.push(Token::Key("fields"));
         for (pos, rf) in reader_fields.iter().enumerate() {
             location.push(Token::Index(pos));
-            let hits = writer_matches(writer_fields, rf);
-            match hits.as_slice() {
-                [] => {
+            match writer_matches(writer_fields, rf, pos) {
+                Hits::None => {
                     if rf.default.is_none() {
                         let enum_default = matches!(&rs.node(rf.ty.node).kind, Kind::Enum(e) if e.default.is_some());
                         if enum_default {
@@ -269,10 +269,10 @@ impl Checker<'_> {
                         }
                     }
                 }
-                [wf] => {
+                Hits::One(wf) => {
                     result.extend(self.get(Token::Key("type"), rf.ty.node, wf.ty.node, location))
                 }
-                many => {
+                Hits::Many(many) => {
                     let names: Vec<&str> = many.iter().map(|f| f.name.as_str()).collect();
                     let detail = format!(
                         "Reader record field {} matches multiple fields in writer record schema {}: {}",
@@ -291,13 +291,59 @@ impl Checker<'_> {
     }
 }
 
+enum Hits<'f> {
+    None,
+    One(&'f Field),
+    Many(Vec<&'f Field>),
+}
+
 /// `lookupWriterField`: the writer field named like the reader field, plus one per alias that
 /// names a writer field (the same writer field can be hit twice, which Java treats as ambiguous).
-fn writer_matches<'f>(writer_fields: &'f [Field], reader_field: &Field) -> Vec<&'f Field> {
-    std::iter::once(&reader_field.name)
-        .chain(&reader_field.aliases)
-        .filter_map(|n| writer_fields.iter().find(|f| &f.name == n))
-        .collect()
+fn writer_matches<'f>(writer_fields: &'f [Field], reader_field: &Field, pos: usize) -> Hits<'f> {
+    // Fields mostly keep their position between versions: look there first.
+    let find = |name: &str| {
+        writer_fields
+            .get(pos)
+            .filter(|f| f.name == name)
+            .or_else(|| writer_fields.iter().find(|f| f.name == name))
+    };
+    let direct = find(&reader_field.name);
+    if reader_field.aliases.is_empty() {
+        return direct.map_or(Hits::None, Hits::One);
+    }
+    let all: Vec<&Field> = direct
+        .into_iter()
+        .chain(reader_field.aliases.iter().filter_map(|a| find(a)))
+        .collect();
+    match all.as_slice() {
+        [] => Hits::None,
+        [one] => Hits::One(one),
+        _ => Hits::Many(all),
+    }
+}
+
+/// A multiplicative hash for (reader, writer) node pairs; SipHash dominated the walk.
+#[derive(Default)]
+struct PairHasher(u64);
+
+impl std::hash::Hasher for PairHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Java's `Incompatibility.getLocation()`: a JSON pointer without the root token.

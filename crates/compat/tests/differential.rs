@@ -514,3 +514,30 @@ fn backward_protobuf_cases_agree_with_buf_wire_except_documented_divergences() {
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+// ---- properties that need no oracle ----
+
+fn parse_lenient(text: &str) -> Schema {
+    Schema::Avro(AvroSchema::parse_str("s.avsc", text, Validation::Lenient).unwrap())
+}
+
+proptest! {
+    #[test]
+    fn a_schema_is_compatible_with_itself_at_every_level((a, _) in schema_pair()) {
+        let s = parse_lenient(&a);
+        for level in Level::ALL {
+            let v = contracts_compat::Version { label: "v", schema: &s };
+            prop_assert!(contracts_compat::check(level, &[v], v).is_empty());
+        }
+    }
+
+    #[test]
+    fn the_engine_never_panics_and_full_is_backward_plus_forward((a, b) in schema_pair()) {
+        let (old, new) = (parse_lenient(&a), parse_lenient(&b));
+        let history = [contracts_compat::Version { label: "v1", schema: &old }];
+        let candidate = contracts_compat::Version { label: "v2", schema: &new };
+        let count = |level| contracts_compat::check(level, &history, candidate).len();
+        prop_assert_eq!(count(Level::Full), count(Level::Backward) + count(Level::Forward));
+        prop_assert_eq!(count(Level::FullTransitive), count(Level::Full));
+    }
+}
