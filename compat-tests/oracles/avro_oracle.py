@@ -25,8 +25,8 @@ import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if not os.environ.get("PYTHONPATH"):
-    sys.path.insert(0, os.path.join(REPO, ".oracles", "python"))
+# PYTHONPATH entries come first; the repository's oracle install is the fallback.
+sys.path.append(os.path.join(REPO, ".oracles", "python"))
 
 try:
     import avro.schema
