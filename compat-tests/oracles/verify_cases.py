@@ -172,7 +172,7 @@ def verify_avro(cases_root, report, oracles):
     requests, checks = avro_requests(cases_root)
     commands = {
         "python_avro": [sys.executable, os.path.join(HERE, "avro_oracle.py")],
-        "avsc": ["node", os.path.join(HERE, "avsc_oracle.js")],
+        "avsc": ["node", os.path.join(HERE, "avsc_oracle.js")],  # NODE_PATH or .oracles/node
     }
     for oracle, cmd in commands.items():
         if oracle not in oracles:
