@@ -83,7 +83,7 @@ impl fmt::Display for Syntax {
 }
 
 /// A message or enum found by full name, with the file that declares it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct TypeRef<'a, T> {
     pub descriptor: &'a T,
     pub file: &'a FileDescriptorProto,
@@ -92,6 +92,15 @@ pub struct TypeRef<'a, T> {
     /// Source-info path of the declaration inside its file.
     pub path: &'a [i32],
 }
+
+// By hand: a derive would ask `T: Copy`, and descriptors are not.
+impl<T> Clone for TypeRef<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for TypeRef<'_, T> {}
 
 pub type MessageRef<'a> = TypeRef<'a, DescriptorProto>;
 pub type EnumRef<'a> = TypeRef<'a, EnumDescriptorProto>;
