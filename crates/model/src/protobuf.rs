@@ -310,8 +310,8 @@ impl ProtoSchema {
             Some((source, span)) => Some(source.location(span)),
             None => Some(Location {
                 file: PathBuf::from(file),
-                line: usize::try_from(span[0]).ok()? + 1,
-                column: usize::try_from(span[1]).ok()? + 1,
+                line: usize::try_from(*span.first()?).ok()? + 1,
+                column: usize::try_from(*span.get(1)?).ok()? + 1,
             }),
         }
     }
