@@ -1,6 +1,877 @@
 //! Protobuf schemas: parsed with protox (no protoc), kept with source positions.
-// The Protobuf helper owns this file.
+//!
+//! A [`ProtoSchema`] is the subject's file (the *entry*) plus every file it imports, compiled into
+//! a `FileDescriptorSet` that keeps its source code info, so that any message, field, oneof or
+//! enum can be traced back to `file:line:column`. All three ways in (one file, a directory, text
+//! in memory) end in [`ProtoSchema::parse_files`].
+
+// A parse fails once per schema, so returning the shared `Diagnostic` by value costs nothing that
+// matters, and keeps one error type for every format.
+#![allow(clippy::result_large_err)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use prost::Message as _;
+use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorProto, FileDescriptorSet};
+use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
+
+use crate::diagnostic::Diagnostic;
+use crate::source::{Location, SourceFile, Span};
+
+/// Field numbers of `descriptor.proto`, the steps of a source-info path.
+pub mod tag {
+    /// `FileDescriptorProto.package`
+    pub const FILE_PACKAGE: i32 = 2;
+    /// `FileDescriptorProto.message_type`
+    pub const FILE_MESSAGE: i32 = 4;
+    /// `FileDescriptorProto.enum_type`
+    pub const FILE_ENUM: i32 = 5;
+    /// `FileDescriptorProto.syntax`
+    pub const FILE_SYNTAX: i32 = 12;
+    /// `DescriptorProto.field`
+    pub const MESSAGE_FIELD: i32 = 2;
+    /// `DescriptorProto.nested_type`
+    pub const MESSAGE_NESTED: i32 = 3;
+    /// `DescriptorProto.enum_type`
+    pub const MESSAGE_ENUM: i32 = 4;
+    /// `DescriptorProto.oneof_decl`
+    pub const MESSAGE_ONEOF: i32 = 8;
+    /// `FieldDescriptorProto.name`
+    pub const FIELD_NAME: i32 = 1;
+    /// `FieldDescriptorProto.number`
+    pub const FIELD_NUMBER: i32 = 3;
+    /// `FieldDescriptorProto.label`
+    pub const FIELD_LABEL: i32 = 4;
+    /// `FieldDescriptorProto.type`
+    pub const FIELD_TYPE: i32 = 5;
+    /// `FieldDescriptorProto.type_name`
+    pub const FIELD_TYPE_NAME: i32 = 6;
+    /// `EnumDescriptorProto.value`
+    pub const ENUM_VALUE: i32 = 2;
+}
+
+/// The `syntax` a file declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Syntax {
+    Proto2,
+    Proto3,
+    Editions,
+}
+
+impl Syntax {
+    /// The syntax of a compiled file (no `syntax` statement means proto2).
+    pub fn of(file: &FileDescriptorProto) -> Self {
+        match file.syntax() {
+            "proto3" => Syntax::Proto3,
+            "editions" => Syntax::Editions,
+            _ => Syntax::Proto2,
+        }
+    }
+}
+
+impl fmt::Display for Syntax {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Syntax::Proto2 => "proto2",
+            Syntax::Proto3 => "proto3",
+            Syntax::Editions => "editions",
+        })
+    }
+}
+
+/// A message or enum found by full name, with the file that declares it.
+#[derive(Debug)]
+pub struct TypeRef<'a, T> {
+    pub descriptor: &'a T,
+    pub file: &'a FileDescriptorProto,
+    /// Without a leading dot: `shop.orders.OrderCreated.Line`.
+    pub full_name: &'a str,
+    /// Source-info path of the declaration inside its file.
+    pub path: &'a [i32],
+}
+
+// By hand: a derive would ask `T: Copy`, and descriptors are not.
+impl<T> Clone for TypeRef<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for TypeRef<'_, T> {}
+
+pub type MessageRef<'a> = TypeRef<'a, DescriptorProto>;
+pub type EnumRef<'a> = TypeRef<'a, EnumDescriptorProto>;
+
+impl<'a, T> TypeRef<'a, T> {
+    pub fn file_name(&self) -> &'a str {
+        self.file.name()
+    }
+
+    /// The declaring file's package, `""` when it has none.
+    pub fn package(&self) -> &'a str {
+        self.file.package()
+    }
+
+    /// The full name without the package: `OrderCreated.Line`.
+    pub fn local_name(&self) -> &'a str {
+        let package = self.package();
+        if package.is_empty() {
+            return self.full_name;
+        }
+        self.full_name
+            .strip_prefix(package)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .unwrap_or(self.full_name)
+    }
+}
+
+impl MessageRef<'_> {
+    /// Whether this is the synthetic entry type of a `map<K, V>` field.
+    pub fn is_map_entry(&self) -> bool {
+        is_map_entry(self.descriptor)
+    }
+}
+
+/// Whether a message is the synthetic entry type of a `map<K, V>` field.
+pub fn is_map_entry(message: &DescriptorProto) -> bool {
+    message
+        .options
+        .as_ref()
+        .and_then(|o| o.map_entry)
+        .unwrap_or(false)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeclKind {
+    Message,
+    Enum,
+}
+
+#[derive(Debug, Clone)]
+struct Decl {
+    file: usize,
+    path: Vec<i32>,
+    kind: DeclKind,
+}
 
 /// A Protobuf schema: the subject's file and the files it imports.
 #[derive(Debug, Clone)]
-pub struct ProtoSchema {}
+pub struct ProtoSchema {
+    /// Every file, dependencies before their importers, with source code info.
+    set: FileDescriptorSet,
+    entry: usize,
+    /// The text of each file that came as text (the well-known imports have none).
+    sources: BTreeMap<String, Arc<SourceFile>>,
+    /// Messages and enums of every file, by full name without a leading dot.
+    decls: HashMap<String, Decl>,
+}
+
+impl ProtoSchema {
+    /// Compiles `entry` from in-memory files (name → text); imports resolve among `files`, then
+    /// among the well-known `google/protobuf/*.proto`.
+    pub fn parse_files(files: BTreeMap<String, String>, entry: &str) -> Result<Self, Diagnostic> {
+        compile(files, entry, None)
+    }
+
+    /// Compiles `entry` (relative to `dir`); imports resolve inside `dir`. Only the files the
+    /// entry needs are read.
+    pub fn parse_dir(dir: &Path, entry: &str) -> Result<Self, Diagnostic> {
+        let Some(entry_name) = file_name(Path::new(entry)) else {
+            return Err(Diagnostic::new(format!(
+                "\"{entry}\" is not a relative path to a .proto file"
+            ))
+            .with_help(format!(
+                "name the entry file relative to {}, e.g. \"orders/order_created.proto\"",
+                dir.display()
+            )));
+        };
+        let files = read_closure(dir, &entry_name)?;
+        compile(files, &entry_name, Some(dir))
+    }
+
+    /// Compiles one `.proto` file; its imports resolve in the file's directory.
+    pub fn parse_file(path: &Path) -> Result<Self, Diagnostic> {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            return Err(
+                Diagnostic::new(format!("{} does not name a .proto file", path.display()))
+                    .with_help("pass the path of a .proto file"),
+            );
+        };
+        match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => Self::parse_dir(dir, name),
+            _ => {
+                let files = read_closure(Path::new("."), name)?;
+                compile(files, name, None)
+            }
+        }
+    }
+
+    /// The entry file's name, as imports would spell it.
+    pub fn entry_name(&self) -> &str {
+        self.entry().name()
+    }
+
+    /// The entry file's descriptor, with source code info.
+    pub fn entry(&self) -> &FileDescriptorProto {
+        // `compile` only builds a schema whose entry index is in the set.
+        &self.set.file[self.entry]
+    }
+
+    /// The entry file's source.
+    pub fn entry_source(&self) -> Option<&Arc<SourceFile>> {
+        self.sources.get(self.entry_name())
+    }
+
+    /// The entry file's text, as given.
+    pub fn entry_text(&self) -> &str {
+        self.entry_source().map_or("", |s| s.text())
+    }
+
+    /// The entry `FileDescriptorProto` in wire format, without source code info (the form the
+    /// registry's `serialized` format carries).
+    pub fn entry_descriptor_bytes(&self) -> Vec<u8> {
+        let file = FileDescriptorProto {
+            source_code_info: None,
+            ..self.entry().clone()
+        };
+        file.encode_to_vec()
+    }
+
+    /// The entry file's package; `None` when it declares none.
+    pub fn package(&self) -> Option<&str> {
+        Some(self.entry().package()).filter(|p| !p.is_empty())
+    }
+
+    /// The entry file's syntax.
+    pub fn syntax(&self) -> Syntax {
+        Syntax::of(self.entry())
+    }
+
+    /// Every compiled file, dependencies first.
+    pub fn files(&self) -> &FileDescriptorSet {
+        &self.set
+    }
+
+    /// A compiled file by name.
+    pub fn file(&self, name: &str) -> Option<&FileDescriptorProto> {
+        self.set.file.iter().find(|f| f.name() == name)
+    }
+
+    /// The text of a file by name (`None` for well-known imports).
+    pub fn source(&self, file: &str) -> Option<&Arc<SourceFile>> {
+        self.sources.get(file)
+    }
+
+    /// Whether `file` is the entry file.
+    pub fn is_entry(&self, file: &str) -> bool {
+        self.entry_name() == file
+    }
+
+    /// A message of any file by full name (a leading dot is allowed).
+    pub fn message(&self, full_name: &str) -> Option<MessageRef<'_>> {
+        let (full_name, decl) = self.decl(full_name, DeclKind::Message)?;
+        let file = self.set.file.get(decl.file)?;
+        let descriptor = walk_message(file, &decl.path)?;
+        Some(TypeRef {
+            descriptor,
+            file,
+            full_name,
+            path: &decl.path,
+        })
+    }
+
+    /// An enum of any file by full name (a leading dot is allowed).
+    pub fn enum_type(&self, full_name: &str) -> Option<EnumRef<'_>> {
+        let (full_name, decl) = self.decl(full_name, DeclKind::Enum)?;
+        let file = self.set.file.get(decl.file)?;
+        let descriptor = walk_enum(file, &decl.path)?;
+        Some(TypeRef {
+            descriptor,
+            file,
+            full_name,
+            path: &decl.path,
+        })
+    }
+
+    fn decl(&self, full_name: &str, kind: DeclKind) -> Option<(&str, &Decl)> {
+        let name = full_name.strip_prefix('.').unwrap_or(full_name);
+        let (name, decl) = self.decls.get_key_value(name)?;
+        (decl.kind == kind).then_some((name.as_str(), decl))
+    }
+
+    /// Where the element at a source-info `path` of `file` starts (e.g. `[4, 0, 2, 1]` is the
+    /// second field of the first message).
+    pub fn location_of(&self, file: &str, path: &[i32]) -> Option<Location> {
+        let span = self.raw_span(file, path)?;
+        match self.span_of(file, path) {
+            Some((source, span)) => Some(source.location(span)),
+            None => Some(Location {
+                file: PathBuf::from(file),
+                line: usize::try_from(*span.first()?).ok()? + 1,
+                column: usize::try_from(*span.get(1)?).ok()? + 1,
+            }),
+        }
+    }
+
+    /// The text and byte range of the element at `path` of `file`, for rendering.
+    pub fn span_of(&self, file: &str, path: &[i32]) -> Option<(&Arc<SourceFile>, Span)> {
+        let span = self.raw_span(file, path)?;
+        let source = self.sources.get(file)?;
+        let (start_line, start_col, end_line, end_col) = match *span {
+            [line, start, end] => (line, start, line, end),
+            [start_line, start, end_line, end] => (start_line, start, end_line, end),
+            _ => return None,
+        };
+        let offset = |line: i32, col: i32| {
+            Some(source.offset_at_line(usize::try_from(line).ok()? + 1, usize::try_from(col).ok()?))
+        };
+        let start = offset(start_line, start_col)?;
+        let end = offset(end_line, end_col)?.max(start);
+        Some((source, Span::new(start, end)))
+    }
+
+    fn raw_span(&self, file: &str, path: &[i32]) -> Option<&[i32]> {
+        self.file(file)?
+            .source_code_info
+            .as_ref()?
+            .location
+            .iter()
+            .find(|l| l.path == path)
+            .map(|l| l.span.as_slice())
+    }
+}
+
+/// The message at a path `[4, i, (3, j)*]`.
+fn walk_message<'a>(file: &'a FileDescriptorProto, path: &[i32]) -> Option<&'a DescriptorProto> {
+    let [tag::FILE_MESSAGE, first, rest @ ..] = path else {
+        return None;
+    };
+    let mut message = file.message_type.get(usize::try_from(*first).ok()?)?;
+    for step in rest.chunks(2) {
+        let [tag::MESSAGE_NESTED, index] = step else {
+            return None;
+        };
+        message = message.nested_type.get(usize::try_from(*index).ok()?)?;
+    }
+    Some(message)
+}
+
+/// The enum at a path `[5, i]` or `[4, i, (3, j)*, 4, k]`.
+fn walk_enum<'a>(file: &'a FileDescriptorProto, path: &[i32]) -> Option<&'a EnumDescriptorProto> {
+    match path {
+        [tag::FILE_ENUM, index] => file.enum_type.get(usize::try_from(*index).ok()?),
+        [parent @ .., tag::MESSAGE_ENUM, index] => walk_message(file, parent)?
+            .enum_type
+            .get(usize::try_from(*index).ok()?),
+        _ => None,
+    }
+}
+
+fn index_decls(set: &FileDescriptorSet) -> HashMap<String, Decl> {
+    fn message(
+        decls: &mut HashMap<String, Decl>,
+        file: usize,
+        scope: &str,
+        path: Vec<i32>,
+        m: &DescriptorProto,
+    ) {
+        let name = join(scope, m.name());
+        for (i, e) in (0i32..).zip(&m.enum_type) {
+            let mut p = path.clone();
+            p.extend([tag::MESSAGE_ENUM, i]);
+            decls.insert(
+                join(&name, e.name()),
+                Decl {
+                    file,
+                    path: p,
+                    kind: DeclKind::Enum,
+                },
+            );
+        }
+        for (i, nested) in (0i32..).zip(&m.nested_type) {
+            let mut p = path.clone();
+            p.extend([tag::MESSAGE_NESTED, i]);
+            message(decls, file, &name, p, nested);
+        }
+        decls.insert(
+            name,
+            Decl {
+                file,
+                path,
+                kind: DeclKind::Message,
+            },
+        );
+    }
+
+    let mut decls = HashMap::new();
+    for (f, file) in set.file.iter().enumerate() {
+        let package = file.package();
+        for (i, m) in (0i32..).zip(&file.message_type) {
+            message(&mut decls, f, package, vec![tag::FILE_MESSAGE, i], m);
+        }
+        for (i, e) in (0i32..).zip(&file.enum_type) {
+            decls.insert(
+                join(package, e.name()),
+                Decl {
+                    file: f,
+                    path: vec![tag::FILE_ENUM, i],
+                    kind: DeclKind::Enum,
+                },
+            );
+        }
+    }
+    decls
+}
+
+fn join(scope: &str, name: &str) -> String {
+    if scope.is_empty() {
+        name.to_string()
+    } else {
+        format!("{scope}.{name}")
+    }
+}
+
+/// The import-style name of a relative path (`a/b.proto`); `None` for absolute paths or paths
+/// that climb out with `..`, which would escape the schema directory.
+fn file_name(path: &Path) -> Option<String> {
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_str()?),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Reads `entry` and, transitively, the files it imports from `dir`. Imports not found in `dir`
+/// are left to the compiler (well-known imports, or an "import not found" error with its span).
+fn read_closure(dir: &Path, entry: &str) -> Result<BTreeMap<String, String>, Diagnostic> {
+    let mut files = BTreeMap::new();
+    let mut queue = vec![entry.to_string()];
+    while let Some(name) = queue.pop() {
+        if files.contains_key(&name) {
+            continue;
+        }
+        let Some(relative) = file_name(Path::new(&name)) else {
+            continue;
+        };
+        let path = dir.join(&relative);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && name != entry => continue,
+            Err(e) => {
+                return Err(
+                    Diagnostic::new(format!("cannot read {}: {e}", path.display())).with_help(
+                        if name == entry {
+                            "check the path of the schema file"
+                        } else {
+                            "check the file's permissions"
+                        },
+                    ),
+                );
+            }
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
+            return Err(
+                Diagnostic::new(format!("{} is not valid UTF-8", path.display()))
+                    .with_help("save the .proto file as UTF-8"),
+            );
+        };
+        // A file that does not parse is still kept: the compiler reports its error with a span.
+        if let Ok(parsed) = File::from_source(&name, &text) {
+            queue.extend(parsed.file_descriptor_proto().dependency.iter().cloned());
+        }
+        files.insert(name, text);
+    }
+    Ok(files)
+}
+
+/// Resolves imports among in-memory files.
+#[derive(Debug)]
+struct MemoryResolver {
+    files: BTreeMap<String, String>,
+}
+
+impl FileResolver for MemoryResolver {
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        match self.files.get(name) {
+            Some(text) => File::from_source(name, text),
+            None => Err(protox::Error::file_not_found(name)),
+        }
+    }
+}
+
+fn compile(
+    files: BTreeMap<String, String>,
+    entry: &str,
+    root: Option<&Path>,
+) -> Result<ProtoSchema, Diagnostic> {
+    let display = |name: &str| match root {
+        Some(root) => root.join(name),
+        None => PathBuf::from(name),
+    };
+    let Some(entry_name) = file_name(Path::new(entry)) else {
+        return Err(
+            Diagnostic::new(format!("\"{entry}\" is not a valid .proto file name"))
+                .with_help("use a relative name such as \"orders/order_created.proto\""),
+        );
+    };
+    if !files.contains_key(&entry_name) {
+        let known: Vec<&str> = files.keys().map(String::as_str).collect();
+        return Err(Diagnostic::new(format!(
+            "file \"{entry_name}\" is not among the given files"
+        ))
+        .with_help(if known.is_empty() {
+            "no files were given".to_string()
+        } else {
+            format!("the given files are: {}", known.join(", "))
+        }));
+    }
+    let sources: BTreeMap<String, Arc<SourceFile>> = files
+        .iter()
+        .map(|(name, text)| (name.clone(), SourceFile::new(display(name), text.as_str())))
+        .collect();
+
+    let mut chain = ChainFileResolver::new();
+    chain.add(MemoryResolver { files });
+    chain.add(GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(chain);
+    compiler.include_source_info(true).include_imports(true);
+    if let Err(err) = compiler.open_file(&entry_name) {
+        return Err(diagnostic(&err, &sources));
+    }
+    let set = compiler.file_descriptor_set();
+    let Some(entry) = set.file.iter().position(|f| f.name() == entry_name) else {
+        return Err(Diagnostic::new(format!(
+            "the compiler did not produce \"{entry_name}\""
+        )));
+    };
+    let sources = sources
+        .into_iter()
+        .filter(|(name, _)| set.file.iter().any(|f| f.name() == name))
+        .collect();
+    let decls = index_decls(&set);
+    Ok(ProtoSchema {
+        set,
+        entry,
+        sources,
+        decls,
+    })
+}
+
+/// Turns a protox error into a diagnostic at the offending text.
+fn diagnostic(err: &protox::Error, sources: &BTreeMap<String, Arc<SourceFile>>) -> Diagnostic {
+    use miette::Diagnostic as _;
+
+    let message = err.to_string();
+    let help = err.help().map(|h| h.to_string()).unwrap_or_else(|| {
+        let message = err.to_string();
+        let hint = if err.is_file_not_found() {
+            "imports resolve relative to the schema directory; the well-known \
+             \"google/protobuf/*.proto\" files are built in"
+        } else if err.is_parse() {
+            "fix the syntax at the marked position"
+        } else if message.contains("is not defined") {
+            "declare the type, import the file that declares it, or qualify its name with the \
+             package"
+        } else if message.contains("defined twice") {
+            "rename one of the two definitions"
+        } else if message.contains("already used") {
+            "give each field its own number"
+        } else if message.contains("reserved") {
+            "use a number or name outside the reserved ones, or drop the reservation"
+        } else {
+            "fix the definition at the marked position"
+        };
+        hint.to_string()
+    });
+    let mut diagnostic = Diagnostic::new(message).with_help(help);
+    let Some(source) = err.file().and_then(|f| sources.get(f)) else {
+        return diagnostic;
+    };
+    let labels: Vec<Span> = err
+        .labels()
+        .into_iter()
+        .flatten()
+        .map(|l| Span::new(l.offset(), l.offset().saturating_add(l.len())))
+        .filter(|s| s.start <= source.text().len())
+        .collect();
+    // protox prints the primary position as `file:line:col: message`; when an error has several
+    // labels (a duplicate name shows both definitions) it tells which one is the error.
+    let primary = primary_line_col(err, source);
+    let span = match primary {
+        Some((line, col)) => labels
+            .iter()
+            .copied()
+            .find(|s| source.line_col(s.start) == (line, col))
+            .or_else(|| {
+                labels
+                    .iter()
+                    .copied()
+                    .find(|s| source.line_col(s.start).0 == line)
+            })
+            .unwrap_or_else(|| {
+                let start = source.offset_at_line(line, 0);
+                // the column is counted in characters: walk them to the byte offset
+                let start = source.text()[start..]
+                    .char_indices()
+                    .nth(col.saturating_sub(1))
+                    .map_or(start, |(i, _)| start + i);
+                Span::new(start, start)
+            }),
+        None => match labels.first() {
+            Some(&span) => span,
+            None => return diagnostic,
+        },
+    };
+    diagnostic = diagnostic.at(source, span);
+    diagnostic
+}
+
+/// The 1-based `line:col` that protox's one-line rendering puts after the file name.
+fn primary_line_col(err: &protox::Error, source: &SourceFile) -> Option<(usize, usize)> {
+    let file = err.file()?;
+    let debug = format!("{err:?}");
+    let rest = debug.strip_prefix(file)?.strip_prefix(':')?;
+    let mut parts = rest.splitn(3, ':');
+    let line: usize = parts.next()?.parse().ok()?;
+    let col: usize = parts.next()?.parse().ok()?;
+    (line >= 1 && line <= source.text().lines().count().max(1)).then_some((line, col))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+        entries
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect()
+    }
+
+    // through render(): the help line is what users see
+    fn has_help(err: &Diagnostic) -> bool {
+        err.render().contains("\n   = help: ")
+    }
+
+    fn parse(text: &str) -> Result<ProtoSchema, Diagnostic> {
+        ProtoSchema::parse_files(files(&[("test.proto", text)]), "test.proto")
+    }
+
+    const ORDER: &str = r#"syntax = "proto3";
+package shop.orders;
+
+import "google/protobuf/timestamp.proto";
+import "common/money.proto";
+
+message OrderCreated {
+  string order_id = 1;
+  int32 quantity = 2;
+  shop.common.Money total = 3;
+  google.protobuf.Timestamp at = 4;
+  oneof payment {
+    string card = 5;
+    string iban = 6;
+  }
+  message Line {
+    Status status = 1;
+  }
+  enum Status {
+    STATUS_UNSPECIFIED = 0;
+  }
+  map<string, int32> counts = 7;
+}
+"#;
+
+    const MONEY: &str = r#"syntax = "proto3";
+package shop.common;
+
+message Money {
+  string currency = 1;
+  int64 units = 2;
+}
+"#;
+
+    fn order() -> ProtoSchema {
+        ProtoSchema::parse_files(
+            files(&[("orders/order.proto", ORDER), ("common/money.proto", MONEY)]),
+            "orders/order.proto",
+        )
+        .expect("parses")
+    }
+
+    #[test]
+    fn exposes_entry_package_syntax_and_text() {
+        let s = order();
+        assert_eq!(s.entry_name(), "orders/order.proto");
+        assert_eq!(s.package(), Some("shop.orders"));
+        assert_eq!(s.syntax(), Syntax::Proto3);
+        assert_eq!(s.entry_text(), ORDER);
+        assert_eq!(s.entry().message_type[0].name(), "OrderCreated");
+        assert!(s.file("google/protobuf/timestamp.proto").is_some());
+        assert!(s.source("google/protobuf/timestamp.proto").is_none());
+        let bytes = s.entry_descriptor_bytes();
+        let back = FileDescriptorProto::decode(bytes.as_slice()).expect("decodes");
+        assert_eq!(back.name(), "orders/order.proto");
+        assert!(back.source_code_info.is_none());
+    }
+
+    #[test]
+    fn finds_messages_across_imports_and_nesting() {
+        let s = order();
+        let money = s.message(".shop.common.Money").expect("imported message");
+        assert_eq!(money.file_name(), "common/money.proto");
+        assert_eq!(money.local_name(), "Money");
+        assert_eq!(money.package(), "shop.common");
+        let line = s.message("shop.orders.OrderCreated.Line").expect("nested");
+        assert_eq!(line.local_name(), "OrderCreated.Line");
+        assert_eq!(line.path, &[4, 0, 3, 0]);
+        let entry = s
+            .message("shop.orders.OrderCreated.CountsEntry")
+            .expect("map entry");
+        assert!(entry.is_map_entry());
+        assert!(s.enum_type("shop.orders.OrderCreated.Status").is_some());
+        assert!(s.message("shop.orders.OrderCreated.Status").is_none());
+        assert!(s.message("google.protobuf.Timestamp").is_some());
+        assert!(s.message("Nope").is_none());
+    }
+
+    #[test]
+    fn locates_messages_fields_oneofs_and_enums() {
+        let s = order();
+        let at = |path: &[i32]| {
+            let loc = s.location_of("orders/order.proto", path).expect("located");
+            (loc.line, loc.column)
+        };
+        assert_eq!(at(&[4, 0]), (7, 1));
+        assert_eq!(at(&[4, 0, 2, 1]), (9, 3));
+        assert_eq!(at(&[4, 0, 2, 1, 5]), (9, 3));
+        assert_eq!(at(&[4, 0, 8, 0]), (12, 3));
+        assert_eq!(at(&[4, 0, 4, 0]), (19, 3));
+        assert_eq!(at(&[4, 0, 3, 0, 2, 0]), (17, 5));
+        let loc = s
+            .location_of("common/money.proto", &[4, 0, 2, 1])
+            .expect("located in the import");
+        assert_eq!(loc.file, PathBuf::from("common/money.proto"));
+        assert_eq!((loc.line, loc.column), (6, 3));
+        assert!(s.location_of("orders/order.proto", &[4, 9]).is_none());
+    }
+
+    #[test]
+    fn parse_errors_point_at_the_text_with_help() {
+        let err = parse("syntax = \"proto3\";\nmessage A {\n  int32 x = ;\n}\n").unwrap_err();
+        let loc = err.location().expect("located");
+        assert_eq!(loc.file, PathBuf::from("test.proto"));
+        assert_eq!((loc.line, loc.column), (3, 13));
+        assert!(has_help(&err));
+        assert!(err.render().contains("int32 x = ;"), "{}", err.render());
+    }
+
+    #[test]
+    fn unresolved_names_point_at_the_use() {
+        let err = parse("syntax = \"proto3\";\nmessage A {\n  Missing m = 1;\n}\n").unwrap_err();
+        assert!(err.to_string().contains("Missing"), "{err}");
+        let loc = err.location().expect("located");
+        assert_eq!((loc.line, loc.column), (3, 3));
+    }
+
+    #[test]
+    fn duplicate_names_point_at_the_second_definition() {
+        let err =
+            parse("syntax = \"proto3\";\nmessage A {}\nmessage B {}\nmessage A {}\n").unwrap_err();
+        let loc = err.location().expect("located");
+        assert_eq!(loc.line, 4, "{}", err.render());
+    }
+
+    #[test]
+    fn missing_imports_point_at_the_import() {
+        let err = parse("syntax = \"proto3\";\nimport \"nope.proto\";\n").unwrap_err();
+        assert!(err.to_string().contains("nope.proto"), "{err}");
+        let loc = err.location().expect("located");
+        assert_eq!(loc.line, 2);
+        assert!(has_help(&err));
+    }
+
+    #[test]
+    fn errors_in_imports_name_the_imported_file() {
+        let err = ProtoSchema::parse_files(
+            files(&[
+                ("a.proto", "syntax = \"proto3\";\nimport \"b.proto\";\n"),
+                ("b.proto", "syntax = \"proto3\";\n\nmessage {\n"),
+            ]),
+            "a.proto",
+        )
+        .unwrap_err();
+        let loc = err.location().expect("located");
+        assert_eq!(loc.file, PathBuf::from("b.proto"));
+        assert_eq!(loc.line, 3);
+    }
+
+    #[test]
+    fn unknown_entry_is_a_diagnostic() {
+        let err = ProtoSchema::parse_files(files(&[("a.proto", "")]), "b.proto").unwrap_err();
+        assert!(err.to_string().contains("b.proto"));
+        assert!(
+            err.render()
+                .contains("= help: the given files are: a.proto")
+        );
+        assert!(ProtoSchema::parse_files(BTreeMap::new(), "../x.proto").is_err());
+    }
+
+    #[test]
+    fn parses_from_a_directory_and_a_single_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("orders")).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("common")).expect("mkdir");
+        std::fs::write(dir.path().join("orders/order.proto"), ORDER).expect("write");
+        std::fs::write(dir.path().join("common/money.proto"), MONEY).expect("write");
+        // not imported, and broken: must not matter
+        std::fs::write(dir.path().join("other.proto"), "garbage").expect("write");
+
+        let s = ProtoSchema::parse_dir(dir.path(), "orders/order.proto").expect("parses");
+        assert_eq!(s.entry_name(), "orders/order.proto");
+        let loc = s
+            .location_of("orders/order.proto", &[4, 0])
+            .expect("located");
+        assert_eq!(loc.file, dir.path().join("orders/order.proto"));
+        assert!(s.message("shop.common.Money").is_some());
+
+        let single =
+            ProtoSchema::parse_file(&dir.path().join("common/money.proto")).expect("parses alone");
+        assert_eq!(single.entry_name(), "money.proto");
+        assert_eq!(single.package(), Some("shop.common"));
+
+        let err = ProtoSchema::parse_dir(dir.path(), "missing.proto").unwrap_err();
+        assert!(err.to_string().contains("missing.proto"));
+        let err = ProtoSchema::parse_dir(dir.path(), "/etc/passwd").unwrap_err();
+        assert!(has_help(&err));
+    }
+
+    #[test]
+    fn proto2_and_no_package() {
+        let s = parse("message A { required int32 x = 1; }").expect("parses");
+        assert_eq!(s.syntax(), Syntax::Proto2);
+        assert_eq!(s.package(), None);
+        assert_eq!(s.message("A").map(|m| m.local_name()), Some("A"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC*") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn proto_like_text_never_panics(
+            text in "(syntax = \"proto[23]\";|package [a-z.]{0,6};|import \"[a-z/]{0,6}(\\.proto)?\";|message [A-Za-z]{1,3} \\{|\\}|oneof o \\{|(repeated |optional |required )?(int32|string|map<string, ?[A-Za-z.]{1,4}>|[A-Z][a-z.]{0,4}) [a-z]{1,3} = -?[0-9]{1,3};|enum E \\{|[A-Z]{1,2} = [0-9];|reserved [0-9, ]{1,5};| |\n){0,40}"
+        ) {
+            let _ = parse(&text);
+        }
+    }
+}

@@ -67,6 +67,21 @@ impl SourceFile {
         (line + 1, column + 1)
     }
 
+    /// Byte offset of a 1-based line plus a byte count into it, clamped to the line's end.
+    ///
+    /// Protobuf source info counts columns in bytes; this turns them into offsets.
+    pub fn offset_at_line(&self, line: usize, byte_in_line: usize) -> usize {
+        let Some(&start) = self.line_starts.get(line.wrapping_sub(1)) else {
+            return self.text.len();
+        };
+        // the line's end, before its '\n'
+        let end = self
+            .line_starts
+            .get(line)
+            .map_or(self.text.len(), |next| next - 1);
+        start.saturating_add(byte_in_line).min(end)
+    }
+
     pub fn location(&self, span: Span) -> Location {
         let (line, column) = self.line_col(span.start);
         Location {
@@ -120,5 +135,16 @@ mod tests {
         let off = f.text().find('1').unwrap();
         assert_eq!(f.line_col(off), (2, 8));
         assert_eq!(f.line_text(2), "  \"é\": 1,");
+    }
+
+    #[test]
+    fn offset_at_line_counts_bytes_and_clamps() {
+        let f = SourceFile::new("a.proto", "ab\nçd\n");
+        assert_eq!(f.offset_at_line(1, 0), 0);
+        assert_eq!(f.offset_at_line(2, 2), 5);
+        assert_eq!(f.line_col(f.offset_at_line(2, 2)), (2, 2));
+        assert_eq!(f.offset_at_line(1, 99), 2);
+        assert_eq!(f.offset_at_line(0, 0), f.text().len());
+        assert_eq!(f.offset_at_line(9, 0), f.text().len());
     }
 }
