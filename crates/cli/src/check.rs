@@ -210,7 +210,34 @@ fn lint_against_manifest(
                 )));
             }
         }
-        Schema::Protobuf(_) => {}
+        Schema::Protobuf(proto) => match proto.message(&version.full_name) {
+            None => problems.push(at(Diagnostic::new(format!(
+                "{} {} is listed as \"{}\" but {} defines no such message",
+                event.name,
+                version.label,
+                version.full_name,
+                version.path.display()
+            ))
+            .with_help(
+                "the event's `name` (or the version's `name`) is the message's package and name",
+            ))),
+            Some(message)
+                if !message
+                    .descriptor
+                    .field
+                    .iter()
+                    .any(|f| f.name() == event.key) =>
+            {
+                problems.push(at(Diagnostic::new(format!(
+                    "{} {} has no field \"{}\" to take the Kafka key from",
+                    event.name, version.label, event.key
+                ))
+                .with_help(
+                    "add the field to the message, or name an existing field as the event's `key`",
+                )));
+            }
+            Some(_) => {}
+        },
     }
     problems
 }

@@ -143,11 +143,9 @@ impl Schema {
                             path.display()
                         ))
                     })?;
-                    Err(Diagnostic::new(format!(
-                        "Protobuf is not wired yet: {entry}"
-                    )))
+                    protobuf::ProtoSchema::parse_dir(path, entry).map(Schema::Protobuf)
                 } else {
-                    Err(Diagnostic::new("Protobuf is not wired yet"))
+                    protobuf::ProtoSchema::parse_file(path).map(Schema::Protobuf)
                 }
             }
         }

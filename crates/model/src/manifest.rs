@@ -1292,7 +1292,11 @@ key = "order_id"
         assert_eq!(errors.len(), 1, "{errors:#?}");
         let e = &errors[0];
         let line = e.location().expect("errors carry a location").line;
-        (line, e.message.clone(), e.help.clone().unwrap_or_default())
+        (
+            line,
+            e.message().to_string(),
+            e.help().unwrap_or_default().to_string(),
+        )
     }
 
     /// Line of the first occurrence of `needle` in `HEAD` + `body`.
@@ -1406,7 +1410,7 @@ versions = [
         let errors = Manifest::parse("contracts.toml", &text, dir.path()).unwrap_err();
         let got: Vec<(usize, &str)> = errors
             .iter()
-            .map(|e| (e.location().unwrap().line, e.message.as_str()))
+            .map(|e| (e.location().unwrap().line, e.message()))
             .collect();
         let line = |needle: &str| text[..text.find(needle).unwrap()].matches('\n').count() + 1;
         assert_eq!(
@@ -1573,10 +1577,10 @@ versions = [
         assert_eq!(errors.len(), 1, "{errors:#?}");
         assert_eq!(errors[0].location().unwrap().line, 4);
         assert_eq!(
-            errors[0].message,
+            errors[0].message(),
             "event \"shop.orders.OrderCreated\" has no key field"
         );
-        assert!(errors[0].help.as_ref().unwrap().contains("[topics.orders]"));
+        assert!(errors[0].help().unwrap().contains("[topics.orders]"));
 
         // The event's own key is enough.
         let text = text.replace("topic = \"orders\"", "topic = \"orders\"\nkey = \"id\"");
@@ -1590,7 +1594,7 @@ versions = [
         let errors = parse(body).unwrap_err();
         let got: Vec<(usize, &str)> = errors
             .iter()
-            .map(|e| (e.location().unwrap().line, e.message.as_str()))
+            .map(|e| (e.location().unwrap().line, e.message()))
             .collect();
         let at = line_of(body, "[[events]]");
         assert_eq!(got, [(at, "event \"a.B\" has no \"format\"")]);
@@ -1598,7 +1602,7 @@ versions = [
         let body =
             "\n[[events]]\nformat = \"avro\"\ntopic = \"orders\"\nversions = [{ version = 1 }]\n";
         let errors = parse(body).unwrap_err();
-        assert_eq!(errors[0].message, "event #1 has no \"name\"");
+        assert_eq!(errors[0].message(), "event #1 has no \"name\"");
         assert_eq!(
             errors[0].location().unwrap().line,
             line_of(body, "[[events]]")
@@ -1759,12 +1763,12 @@ versions = [
         let path = dir.path().join("contracts.toml");
         let errors = Manifest::load(&path).unwrap_err();
         assert!(
-            errors[0].message.starts_with(&format!(
+            errors[0].message().starts_with(&format!(
                 "cannot read the contracts manifest {}",
                 path.display()
             )),
             "{}",
-            errors[0].message
+            errors[0].message()
         );
     }
 

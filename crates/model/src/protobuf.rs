@@ -7,7 +7,6 @@
 
 // A parse fails once per schema, so returning the shared `Diagnostic` by value costs nothing that
 // matters, and keeps one error type for every format.
-#![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
