@@ -9,6 +9,9 @@ use contracts_model::avro::Validation;
 use contracts_model::{Schema, SchemaSource};
 use serde::Deserialize;
 
+mod common;
+use common::{case_dirs, corpus};
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Case {
@@ -32,29 +35,6 @@ struct Expected {
     direction: Option<String>,
     #[serde(default)]
     old_version: Option<String>,
-}
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat-tests")
-}
-
-/// Every folder holding a `case.toml`, sorted.
-fn case_dirs(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        if dir.join("case.toml").is_file() {
-            out.push(dir);
-            continue;
-        }
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            if entry.file_type().unwrap().is_dir() {
-                stack.push(entry.path());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The case's versions `v1`, `v2`, … (files or directories), oldest first.

@@ -17,9 +17,8 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{case_dirs, corpus, repo};
 
 fn require(path: &Path) -> &Path {
     assert!(
@@ -131,20 +130,11 @@ struct Pair {
 
 /// The (reader, writer) pairs a case's level compares, in both directions where it applies.
 fn case_pairs() -> (Vec<Pair>, BTreeMap<String, toml::Table>) {
-    let root = repo().join("compat-tests/avro");
+    let root = corpus().join("avro");
     let mut pairs = Vec::new();
     let mut documented = BTreeMap::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
+    for dir in case_dirs(&root) {
         let case_file = dir.join("case.toml");
-        if !case_file.is_file() {
-            for e in std::fs::read_dir(&dir).unwrap().flatten() {
-                if e.file_type().unwrap().is_dir() {
-                    stack.push(e.path());
-                }
-            }
-            continue;
-        }
         let name = dir.strip_prefix(&root).unwrap().display().to_string();
         let case: toml::Table =
             toml::from_str(&std::fs::read_to_string(&case_file).unwrap()).unwrap();
@@ -424,22 +414,13 @@ fn random_avro_pairs_agree_with_avsc() {
 
 #[test]
 fn backward_protobuf_cases_agree_with_buf_wire_except_documented_divergences() {
-    let root = repo().join("compat-tests/protobuf");
+    let root = corpus().join("protobuf");
     let buf_script = repo().join("compat-tests/oracles/buf_oracle.sh");
     require(&repo().join(".oracles/node/node_modules/.bin/buf"));
     let mut compared = 0;
     let mut problems = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
+    for dir in case_dirs(&root) {
         let case_file = dir.join("case.toml");
-        if !case_file.is_file() {
-            for e in std::fs::read_dir(&dir).unwrap().flatten() {
-                if e.file_type().unwrap().is_dir() {
-                    stack.push(e.path());
-                }
-            }
-            continue;
-        }
         let case: toml::Table =
             toml::from_str(&std::fs::read_to_string(&case_file).unwrap()).unwrap();
         // buf has one direction: it stands for BACKWARD against the latest version only.
