@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::bail;
 use contracts_compat::Version;
 use contracts_model::avro::{Kind, Validation};
 use contracts_model::manifest::{Event, Manifest, SchemaVersion};
@@ -41,7 +40,7 @@ struct Verdict {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let manifest = match Manifest::load(&args.manifest) {
         Ok(m) => m,
-        Err(diagnostics) => bail!("{}", render_all(&diagnostics)),
+        Err(diagnostics) => return Ok(report_problems(&diagnostics)),
     };
     let mut verdicts = Vec::new();
     let mut problems = Vec::new();
@@ -54,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if !problems.is_empty() {
-        bail!("{}", render_all(&problems));
+        return Ok(report_problems(&problems));
     }
     let reports: Vec<Report> = verdicts.iter().flat_map(|v| v.reports.clone()).collect();
     let mut out = std::io::stdout().lock();
@@ -93,9 +92,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn render_all(diagnostics: &[Diagnostic]) -> String {
+/// Manifest and schema errors are not findings: they are printed as they are and exit 1.
+fn report_problems(diagnostics: &[Diagnostic]) -> ExitCode {
     let rendered: Vec<String> = diagnostics.iter().map(Diagnostic::render).collect();
-    rendered.join("\n\n")
+    eprintln!("{}", rendered.join("\n\n"));
+    ExitCode::from(1)
 }
 
 fn source_of(event: &Event, version: &SchemaVersion) -> SchemaSource {
@@ -182,62 +183,43 @@ fn lint_against_manifest(
     version: &SchemaVersion,
     schema: &Schema,
 ) -> Vec<Diagnostic> {
-    let mut problems = Vec::new();
-    let at = |d: Diagnostic| d.at_location(version.location.clone());
-    match schema {
+    // What the schema declares: whether it defines the listed name, and that type's field names.
+    let (defines_name, fields): (bool, Vec<&str>) = match schema {
         Schema::Avro(avro) => {
-            let name = avro.full_name();
-            if name.as_deref() != Some(version.full_name.as_str()) {
-                problems.push(at(Diagnostic::new(format!(
-                    "{} {} is listed as \"{}\" but {} defines {}",
-                    event.name,
-                    version.label,
-                    version.full_name,
-                    version.path.display(),
-                    name.map_or_else(|| "no named type".to_string(), |n| format!("\"{n}\""))
-                ))
-                .with_help("the event's `name` (or the version's `name`) is the record's namespace and name")));
-            }
-            let has_key = matches!(&avro.node(avro.root()).kind,
-                Kind::Record(r) if r.fields.iter().any(|f| f.name == event.key));
-            if !has_key {
-                problems.push(at(Diagnostic::new(format!(
-                    "{} {} has no field \"{}\" to take the Kafka key from",
-                    event.name, version.label, event.key
-                ))
-                .with_help(
-                    "add the field to the schema, or name an existing field as the event's `key`",
-                )));
-            }
+            let fields = match &avro.node(avro.root()).kind {
+                Kind::Record(r) => r.fields.iter().map(|f| f.name.as_str()).collect(),
+                _ => Vec::new(),
+            };
+            (
+                avro.full_name().as_deref() == Some(version.full_name.as_str()),
+                fields,
+            )
         }
         Schema::Protobuf(proto) => match proto.message(&version.full_name) {
-            None => problems.push(at(Diagnostic::new(format!(
-                "{} {} is listed as \"{}\" but {} defines no such message",
-                event.name,
-                version.label,
-                version.full_name,
-                version.path.display()
-            ))
-            .with_help(
-                "the event's `name` (or the version's `name`) is the message's package and name",
-            ))),
-            Some(message)
-                if !message
-                    .descriptor
-                    .field
-                    .iter()
-                    .any(|f| f.name() == event.key) =>
-            {
-                problems.push(at(Diagnostic::new(format!(
-                    "{} {} has no field \"{}\" to take the Kafka key from",
-                    event.name, version.label, event.key
-                ))
-                .with_help(
-                    "add the field to the message, or name an existing field as the event's `key`",
-                )));
-            }
-            Some(_) => {}
+            Some(m) => (true, m.descriptor.field.iter().map(|f| f.name()).collect()),
+            None => (false, Vec::new()),
         },
+    };
+    let at = |d: Diagnostic| d.at_location(version.location.clone());
+    let (label, file) = (&version.label, version.path.display());
+    if !defines_name {
+        return vec![at(Diagnostic::new(format!(
+            "{} {label} is listed as \"{}\" but {file} does not define it",
+            event.name, version.full_name
+        ))
+        .with_help(
+            "the event's `name` (or the version's `name`) is the full name of the schema's type: \
+             Avro namespace.name, Protobuf package.Message",
+        ))];
     }
-    problems
+    if !fields.contains(&event.key.as_str()) {
+        return vec![at(Diagnostic::new(format!(
+            "{} {label} has no field \"{}\" to take the Kafka key from",
+            event.name, event.key
+        ))
+        .with_help(
+            "add the field to the schema, or name an existing field as the event's `key`",
+        ))];
+    }
+    Vec::new()
 }

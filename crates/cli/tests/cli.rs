@@ -315,3 +315,24 @@ fn the_protobuf_schemas_pass_buf_lint() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_key_field_missing_from_the_schema_is_an_error_at_the_manifest_line() {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("schemas"), &copy.path().join("schemas"));
+    let manifest = copy.path().join("schemas/contracts.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replacen("key = \"order_id\"", "key = \"order_ref\"", 1),
+    )
+    .unwrap();
+    let out = contracts(&["check"], copy.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: shop.orders.OrderCreated v1 has no field \"order_ref\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--> schemas/contracts.toml:"), "{stderr}");
+}
