@@ -28,6 +28,7 @@ pub(super) fn parse(
         nodes: Vec::new(),
         names: HashMap::new(),
         unresolved: Vec::new(),
+        deferred_unions: Vec::new(),
     };
     let root = p.schema(&json, None, "")?;
     p.resolve_forward_references()?;
@@ -49,6 +50,8 @@ struct Parser<'a> {
     names: HashMap<String, NodeId>,
     /// References to names not yet defined: (placeholder node, candidate full names, span).
     unresolved: Vec<(NodeId, Vec<String>, Span, String)>,
+    /// Unions with a branch among `unresolved`, checked once the names are known.
+    deferred_unions: Vec<NodeId>,
 }
 
 type PResult<T> = Result<T, Diagnostic>;
@@ -162,11 +165,10 @@ impl Parser<'_> {
                 _ => {}
             }
         }
-        // A union of forward references is only checkable now.
-        for id in 0..self.nodes.len() {
+        // Unions holding forward references could not be checked while parsing.
+        for id in std::mem::take(&mut self.deferred_unions) {
             if let Kind::Union(bs) = &self.nodes[id].kind {
-                let bs = bs.clone();
-                self.check_union_branches(&bs)?;
+                self.check_union_branches(bs)?;
             }
         }
         Ok(())
@@ -184,7 +186,14 @@ impl Parser<'_> {
             branches.push(self.child(item, ns, &format!("{pointer}/{i}"))?);
         }
         self.check_union_branches(&branches)?;
-        Ok(self.push(Kind::Union(branches), span, None))
+        let pending = branches
+            .iter()
+            .any(|c| self.unresolved.iter().any(|u| u.0 == c.node));
+        let id = self.push(Kind::Union(branches), span, None);
+        if pending {
+            self.deferred_unions.push(id);
+        }
+        Ok(id)
     }
 
     fn check_union_branches(&self, branches: &[Child]) -> PResult<()> {

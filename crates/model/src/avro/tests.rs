@@ -274,3 +274,14 @@ proptest::proptest! {
         let _ = lenient(&text);
     }
 }
+
+#[test]
+fn a_union_of_forward_references_is_still_checked_for_duplicates() {
+    let e = strict(
+        r#"{"type":"record","name":"R","fields":[
+          {"name":"a","type":["Later","Later"]},
+          {"name":"b","type":{"type":"enum","name":"Later","symbols":["X"]}}]}"#,
+    )
+    .unwrap_err();
+    assert!(e.message().contains("duplicate in union: \"Later\""), "{e}");
+}
