@@ -7,6 +7,7 @@
 
 mod error;
 mod event;
+pub mod source;
 pub mod wire;
 
 pub use error::{DecodeError, HandlerError};
