@@ -261,3 +261,407 @@ async fn typed_events_round_trip_with_their_headers_and_metadata() {
         "no trace was active"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_one_key_arrive_in_order_while_partitions_run_concurrently() {
+    let s = setup("ordering", 6).await;
+    let orders: Vec<String> = (0..8).map(|i| format!("order-{i}")).collect();
+    let per_order = 25;
+    for seq in 0..per_order {
+        for order in &orders {
+            s.paid(order, seq).await;
+        }
+    }
+    let recorder = Recorder::new(Behaviour::Succeed);
+    let (control, task) = s.start(s.consumer_config("g"), recorder.clone()).await;
+    wait_for(&recorder, orders.len() * per_order as usize).await;
+    stop(control, task).await;
+
+    let mut by_order: BTreeMap<String, Vec<(i64, i32)>> = BTreeMap::new();
+    for (m, meta) in recorder.seen() {
+        let Message::OrderPaid(p) = m else {
+            panic!("unexpected {m:?}")
+        };
+        by_order
+            .entry(p.order_id)
+            .or_default()
+            .push((p.seq, meta.partition));
+    }
+    let mut partitions_used = std::collections::BTreeSet::new();
+    for (order, seen) in &by_order {
+        let seqs: Vec<i64> = seen.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, (0..per_order).collect::<Vec<_>>(), "order {order}");
+        let parts: std::collections::BTreeSet<i32> = seen.iter().map(|(_, p)| *p).collect();
+        assert_eq!(parts.len(), 1, "one key, one partition: {order}");
+        partitions_used.extend(parts);
+    }
+    assert!(partitions_used.len() > 1, "keys spread over partitions");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumer_groups_each_receive_every_event() {
+    let s = setup("groups", 3).await;
+    for i in 0..20 {
+        s.paid(&format!("o-{i}"), i).await;
+    }
+    let a = Recorder::new(Behaviour::Succeed);
+    let b = Recorder::new(Behaviour::Succeed);
+    let (ca, ta) = s.start(s.consumer_config("billing"), a.clone()).await;
+    let (cb, tb) = s.start(s.consumer_config("shipping"), b.clone()).await;
+    wait_for(&a, 20).await;
+    wait_for(&b, 20).await;
+    stop(ca, ta).await;
+    stop(cb, tb).await;
+    let ids = |r: &Recorder| {
+        let mut v: Vec<String> = r
+            .seen()
+            .iter()
+            .map(|(m, _)| m.order_id().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&a).len(), 20);
+    assert_eq!(ids(&a), ids(&b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_on_v2_reads_records_written_with_v1() {
+    let s = setup("evolution", 1).await;
+    let old = OrderCreatedV1 {
+        order_id: "old".into(),
+        amount: 5,
+    };
+    let v1 = s.publisher.send(&old).await.expect("send v1");
+    s.created("new", 7).await;
+    let recorder = Recorder::new(Behaviour::Succeed);
+    let (control, task) = s.start(s.consumer_config("g"), recorder.clone()).await;
+    wait_for(&recorder, 2).await;
+    stop(control, task).await;
+    let seen = recorder.seen();
+    assert_eq!(
+        seen[0].0,
+        Message::OrderCreated(OrderCreatedV2 {
+            order_id: "old".into(),
+            amount: 5,
+            note: String::new()
+        }),
+        "the v1 record is resolved to v2 with the default"
+    );
+    assert_eq!(seen[0].1.schema_id, v1.schema_id);
+    assert_ne!(seen[1].1.schema_id, v1.schema_id, "v2 has its own id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_records_of_every_kind_are_dead_lettered_and_the_partition_keeps_flowing() {
+    let s = setup("poison", 1).await;
+    let bootstrap = broker::shared().bootstrap_servers();
+    let raw = common::raw_producer(bootstrap);
+    s.created("good-1", 1).await;
+    let good_id = s
+        .publisher
+        .schema_id(<OrderCreatedV2 as contracts_core::Event>::SCHEMA)
+        .await
+        .unwrap();
+    let mut framed = |id: SchemaId, payload: &[u8]| {
+        let mut v = Vec::new();
+        wire::write_header(&mut v, id, contracts_core::Format::Avro, &[]);
+        v.extend_from_slice(payload);
+        v
+    };
+    let poison: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", vec![], "decode"),
+        ("bad-magic", vec![7, 0, 0, 0, 1, 2, 3], "decode"),
+        ("short-header", vec![0, 0, 1], "decode"),
+        (
+            "unknown-id",
+            framed(SchemaId(999_999), b"\x02x\x02"),
+            "unknown-schema",
+        ),
+        ("truncated", framed(good_id, b"\x0ctrunc"), "decode"),
+        (
+            "trailing",
+            framed(good_id, b"\x02x\x02\x00\xff\xff"),
+            "decode",
+        ),
+    ];
+    let mut offsets = HashMap::new();
+    for (key, value, _) in &poison {
+        let (_, offset) = common::send_raw(&raw, &s.topic, key.as_bytes(), value).await;
+        offsets.insert(*key, offset);
+    }
+    s.created("good-2", 2).await;
+
+    let recorder = Recorder::new(Behaviour::Succeed);
+    let (control, task) = s.start(s.consumer_config("g"), recorder.clone()).await;
+    wait_for(&recorder, 2).await;
+    let dlt = read_all(bootstrap, &format!("{}.DLT", s.topic), poison.len());
+    stop(control, task).await;
+
+    let handled: Vec<String> = recorder
+        .seen()
+        .iter()
+        .map(|(m, _)| m.order_id().to_string())
+        .collect();
+    assert_eq!(handled, ["good-1", "good-2"]);
+    for (key, value, class) in &poison {
+        let m = dlt
+            .iter()
+            .find(|m| m.key() == Some(key.as_bytes()))
+            .unwrap_or_else(|| panic!("{key} was not dead-lettered"));
+        assert_eq!(
+            m.payload().unwrap_or_default(),
+            &value[..],
+            "{key}: original bytes"
+        );
+        assert_eq!(
+            header(m, headers::DLT_ORIGINAL_TOPIC),
+            Some(s.topic.clone())
+        );
+        assert_eq!(
+            header(m, headers::DLT_ORIGINAL_PARTITION).as_deref(),
+            Some("0")
+        );
+        assert_eq!(
+            header(m, headers::DLT_ORIGINAL_OFFSET),
+            Some(offsets[key].to_string())
+        );
+        assert!(header(m, headers::DLT_ORIGINAL_TIMESTAMP).is_some());
+        assert_eq!(
+            header(m, headers::DLT_ERROR_CLASS).as_deref(),
+            Some(*class),
+            "{key}"
+        );
+        assert!(
+            !header(m, headers::DLT_ERROR_MESSAGE)
+                .unwrap_or_default()
+                .is_empty()
+        );
+        assert_eq!(header(m, headers::DLT_ATTEMPTS).as_deref(), Some("0"));
+    }
+    assert_eq!(
+        s.metrics.count(
+            metrics::DEAD_LETTERED,
+            &[("messaging_destination_name", &s.topic)]
+        ),
+        poison.len() as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retriable_failure_is_retried_and_then_handled_without_dead_lettering() {
+    let s = setup("retry", 1).await;
+    s.created("flaky", 1).await;
+    s.created("after", 2).await;
+    let recorder = Recorder::new(Behaviour::FailRetriably(2)).for_order("flaky");
+    let (control, task) = s.start(s.consumer_config("g"), recorder.clone()).await;
+    wait_for(&recorder, 2).await;
+    stop(control, task).await;
+    let order: Vec<String> = recorder
+        .seen()
+        .iter()
+        .map(|(m, _)| m.order_id().to_string())
+        .collect();
+    assert_eq!(
+        order,
+        ["flaky", "after"],
+        "the partition waited for the retried record"
+    );
+    assert_eq!(recorder.attempts("flaky"), 3);
+    let topic = [("messaging_destination_name", s.topic.as_str())];
+    assert_eq!(s.metrics.count(metrics::CONSUMER_RETRIES, &topic), 2);
+    assert_eq!(s.metrics.count(metrics::DEAD_LETTERED, &topic), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_failures_that_do_not_go_away_are_dead_lettered_with_their_attempt_count() {
+    let s = setup("exhausted", 1).await;
+    s.created("always-busy", 1).await;
+    s.created("cancelled", 2).await;
+    s.created("buggy", 3).await;
+    s.created("fine", 4).await;
+    let busy = Recorder::new(Behaviour::FailRetriably(u32::MAX)).for_order("always-busy");
+    let (control, task) = s.start(s.consumer_config("busy"), busy.clone()).await;
+    wait_for(&busy, 3).await;
+    stop(control, task).await;
+    assert_eq!(busy.attempts("always-busy"), 3, "max_attempts");
+
+    // Same records, another group: a permanent error and a panic are dead-lettered at once.
+    let permanent = Recorder::new(Behaviour::FailPermanently).for_order("cancelled");
+    let (control, task) = s
+        .start(s.consumer_config("permanent"), permanent.clone())
+        .await;
+    wait_for(&permanent, 3).await;
+    stop(control, task).await;
+    assert_eq!(permanent.attempts("cancelled"), 1);
+
+    let panicky = Recorder::new(Behaviour::Panic).for_order("buggy");
+    let (control, task) = s.start(s.consumer_config("panicky"), panicky.clone()).await;
+    wait_for(&panicky, 3).await;
+    stop(control, task).await;
+    assert_eq!(panicky.attempts("buggy"), 1);
+
+    let dlt = read_all(
+        broker::shared().bootstrap_servers(),
+        &format!("{}.DLT", s.topic),
+        3,
+    );
+    let by_key = |k: &str| dlt.iter().find(|m| m.key() == Some(k.as_bytes())).unwrap();
+    let busy_m = by_key("always-busy");
+    assert_eq!(
+        header(busy_m, headers::DLT_ERROR_CLASS).as_deref(),
+        Some("handler-retries-exhausted")
+    );
+    assert_eq!(header(busy_m, headers::DLT_ATTEMPTS).as_deref(), Some("3"));
+    assert!(
+        header(busy_m, headers::DLT_ERROR_MESSAGE)
+            .unwrap()
+            .contains("database busy")
+    );
+    assert_eq!(
+        header(busy_m, headers::EVENT_TYPE).as_deref(),
+        Some("test.orders.OrderCreated"),
+        "original headers kept"
+    );
+    let cancelled = by_key("cancelled");
+    assert_eq!(
+        header(cancelled, headers::DLT_ERROR_CLASS).as_deref(),
+        Some("handler-permanent")
+    );
+    assert_eq!(
+        header(cancelled, headers::DLT_ATTEMPTS).as_deref(),
+        Some("1")
+    );
+    let buggy = by_key("buggy");
+    assert_eq!(
+        header(buggy, headers::DLT_ERROR_CLASS).as_deref(),
+        Some("handler-panic")
+    );
+    assert!(
+        header(buggy, headers::DLT_ERROR_MESSAGE)
+            .unwrap()
+            .contains("handler bug for buggy")
+    );
+    assert!(
+        header(buggy, headers::DLT_CONSUMER_GROUP)
+            .unwrap()
+            .ends_with("panicky")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_consumer_resumes_from_its_committed_offsets() {
+    let s = setup("restart", 2).await;
+    for i in 0..10 {
+        s.paid(&format!("first-{i}"), i).await;
+    }
+    let first = Recorder::new(Behaviour::Succeed);
+    let (control, task) = s.start(s.consumer_config("g"), first.clone()).await;
+    wait_for(&first, 10).await;
+    stop(control, task).await;
+
+    for i in 0..10 {
+        s.paid(&format!("second-{i}"), i).await;
+    }
+    let second = Recorder::new(Behaviour::Succeed);
+    let (control, task) = s.start(s.consumer_config("g"), second.clone()).await;
+    wait_for(&second, 10).await;
+    // Give a wrongly rewound consumer the time to show duplicates.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop(control, task).await;
+    let mut ids: Vec<String> = second
+        .seen()
+        .iter()
+        .map(|(m, _)| m.order_id().to_string())
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = (0..10).map(|i| format!("second-{i}")).collect();
+    expected.sort();
+    assert_eq!(
+        ids, expected,
+        "nothing lost, nothing handled twice after a graceful stop"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_consumer_handles_nothing_until_resumed() {
+    let s = setup("pause", 2).await;
+    s.paid("before", 0).await;
+    let recorder = Recorder::new(Behaviour::Succeed);
+    let (control, task) = s.start(s.consumer_config("g"), recorder.clone()).await;
+    wait_for(&recorder, 1).await;
+    control.pause();
+    assert!(control.is_paused());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..5 {
+        s.paid(&format!("while-paused-{i}"), i).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(recorder.count(), 1, "nothing handled while paused");
+    control.resume();
+    wait_for(&recorder, 6).await;
+    stop(control, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_sends_and_handling_and_lag_drops_to_zero() {
+    let s = setup("metrics", 2).await;
+    for i in 0..6 {
+        s.paid(&format!("m-{i}"), i).await;
+    }
+    let recorder = Recorder::new(Behaviour::Succeed);
+    let config = s.consumer_config("g");
+    let group = config.group_id.clone();
+    let (control, task) = s.start(config, recorder.clone()).await;
+    wait_for(&recorder, 6).await;
+    let topic = s.topic.as_str();
+    for p in ["0", "1"] {
+        let labels = [
+            ("messaging_destination_name", topic),
+            ("messaging_destination_partition_id", p),
+            ("messaging_consumer_group_name", group.as_str()),
+        ];
+        eventually(&format!("lag 0 on partition {p}"), WAIT, || async {
+            (s.metrics.gauge(metrics::CONSUMER_LAG, &labels) == Some(0)).then_some(())
+        })
+        .await;
+    }
+    stop(control, task).await;
+    let on_topic = [("messaging_destination_name", topic)];
+    assert_eq!(s.metrics.count(metrics::SENT_MESSAGES, &on_topic), 6);
+    assert_eq!(s.metrics.count(metrics::SEND_DURATION, &on_topic), 6);
+    assert_eq!(s.metrics.count(metrics::CONSUMED_MESSAGES, &on_topic), 6);
+    assert_eq!(s.metrics.count(metrics::PROCESS_DURATION, &on_topic), 6);
+    let text = s.metrics.render();
+    assert!(text.contains(&format!(
+        "messaging_client_sent_messages_total{{messaging_system=\"kafka\",messaging_destination_name=\"{topic}\",event_type=\"test.orders.OrderPaid\"}} 6"
+    )), "{text}");
+    assert!(text.contains("# TYPE messaging_kafka_consumer_lag gauge"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_registration_an_unregistered_schema_fails_the_send_and_returns_the_event() {
+    let s = setup("lookup", 1).await;
+    let publisher = Publisher::new(
+        &ProducerConfig::new(broker::shared().bootstrap_servers())
+            .topic_prefix(&s.prefix)
+            .registration(SchemaRegistration::LookupOnly),
+        s.source.clone(),
+        s.metrics.clone(),
+    )
+    .unwrap();
+    let event = OrderPaid {
+        order_id: "o".into(),
+        seq: 1,
+    };
+    let err = publisher.send(&event).await.expect_err("not registered");
+    assert!(matches!(err.kind(), SendErrorKind::Schema(_)), "{err}");
+    assert!(!err.is_retriable());
+    assert!(err.to_string().contains("not registered"), "{err}");
+    assert_eq!(err.into_event(), event);
+
+    // Once registered (by CI, say), the same producer sends.
+    s.source
+        .register(<OrderPaid as contracts_core::Event>::SCHEMA);
+    publisher.send(&event).await.expect("registered now");
+}
