@@ -201,7 +201,7 @@ fn select<'c, 'm>(
     }
     Ok(checked
         .iter()
-        .filter(|c| names.iter().any(|n| *n == c.event.name))
+        .filter(|c| names.contains(&c.event.name))
         .collect())
 }
 
@@ -470,9 +470,8 @@ fn versioned_module(
                 continue;
             };
             let name = path.rsplit("::").next().unwrap_or(&path).to_string();
-            // Nested types stay reachable through their parent's module; names taken by the
-            // module's own events are not shadowed.
-            if !used.contains('.') || !exported.insert(name) {
+            // Names taken by the module's own events (or another import) are not shadowed.
+            if !exported.insert(name) {
                 continue;
             }
             let _ = writeln!(out, "pub use super::super::{root_mod}::{path};");

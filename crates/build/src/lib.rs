@@ -6,12 +6,10 @@
 //!
 //! ```no_run
 //! // build.rs
-//! fn main() {
-//!     if let Err(error) = contracts_build::compile("schemas/contracts.toml") {
-//!         // The diagnostics were printed already; this line only ends the build.
-//!         eprintln!("{error}");
-//!         std::process::exit(1);
-//!     }
+//! if let Err(error) = contracts_build::compile("schemas/contracts.toml") {
+//!     // The diagnostics were printed already; this line only ends the build.
+//!     eprintln!("{error}");
+//!     std::process::exit(1);
 //! }
 //! ```
 //!

@@ -180,7 +180,7 @@ pub(crate) fn message_indexes(schema: &ProtoSchema, full_name: &str) -> Option<V
 }
 
 /// Imports to register before the entry file, dependencies first, without `google/protobuf/*`.
-pub(crate) fn dependencies<'s>(schema: &'s ProtoSchema) -> Vec<(&'s str, &'s str)> {
+pub(crate) fn dependencies(schema: &ProtoSchema) -> Vec<(&str, &str)> {
     schema
         .files()
         .file
