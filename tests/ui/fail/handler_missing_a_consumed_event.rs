@@ -8,10 +8,18 @@ use events::services::notification::OrdersHandler;
 struct Notifier;
 
 impl OrdersHandler for Notifier {
-    async fn order_created(&self, _: orders::v3::OrderCreated, _: &RecordMeta) -> Result<(), HandlerError> {
+    async fn order_created(
+        &self,
+        _: orders::v3::OrderCreated,
+        _: &RecordMeta,
+    ) -> Result<(), HandlerError> {
         Ok(())
     }
-    async fn order_paid(&self, _: orders::v1::OrderPaid, _: &RecordMeta) -> Result<(), HandlerError> {
+    async fn order_paid(
+        &self,
+        _: orders::v1::OrderPaid,
+        _: &RecordMeta,
+    ) -> Result<(), HandlerError> {
         Ok(())
     }
 }

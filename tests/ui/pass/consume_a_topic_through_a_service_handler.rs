@@ -3,7 +3,9 @@
 
 use std::sync::Mutex;
 
-use contracts_core::{Event, Format, Handle, HandlerError, RecordMeta, SchemaId, TopicMessage, WriterSchema};
+use contracts_core::{
+    Event, Format, Handle, HandlerError, RecordMeta, SchemaId, TopicMessage, WriterSchema,
+};
 use events::services::notification::{InventoryDispatcher, InventoryHandler, OrdersHandler};
 use events::{inventory, orders};
 
@@ -18,29 +20,57 @@ impl Notifier {
 }
 
 impl InventoryHandler for Notifier {
-    async fn inventory_reserved_v1(&self, e: inventory::v1::InventoryReserved, _: &RecordMeta) -> Result<(), HandlerError> {
+    async fn inventory_reserved_v1(
+        &self,
+        e: inventory::v1::InventoryReserved,
+        _: &RecordMeta,
+    ) -> Result<(), HandlerError> {
         self.note(format!("reserved v1 {}", e.order_id))
     }
-    async fn inventory_reserved_v2(&self, e: inventory::v2::InventoryReserved, _: &RecordMeta) -> Result<(), HandlerError> {
+    async fn inventory_reserved_v2(
+        &self,
+        e: inventory::v2::InventoryReserved,
+        _: &RecordMeta,
+    ) -> Result<(), HandlerError> {
         self.note(format!("reserved v2 {} in {}", e.order_id, e.warehouse_id))
     }
-    async fn inventory_rejected_v1(&self, e: inventory::v1::InventoryRejected, _: &RecordMeta) -> Result<(), HandlerError> {
+    async fn inventory_rejected_v1(
+        &self,
+        e: inventory::v1::InventoryRejected,
+        _: &RecordMeta,
+    ) -> Result<(), HandlerError> {
         self.note(format!("rejected v1 {}", e.order_id))
     }
-    async fn inventory_rejected_v2(&self, e: inventory::v2::InventoryRejected, _: &RecordMeta) -> Result<(), HandlerError> {
+    async fn inventory_rejected_v2(
+        &self,
+        e: inventory::v2::InventoryRejected,
+        _: &RecordMeta,
+    ) -> Result<(), HandlerError> {
         self.note(format!("rejected v2 {}: {:?}", e.order_id, e.reason()))
     }
 }
 
 // Every event notification consumes on `orders` is a required method.
 impl OrdersHandler for Notifier {
-    async fn order_created(&self, e: orders::v3::OrderCreated, _: &RecordMeta) -> Result<(), HandlerError> {
+    async fn order_created(
+        &self,
+        e: orders::v3::OrderCreated,
+        _: &RecordMeta,
+    ) -> Result<(), HandlerError> {
         self.note(format!("created {}", e.order_id))
     }
-    async fn order_paid(&self, e: orders::v1::OrderPaid, _: &RecordMeta) -> Result<(), HandlerError> {
+    async fn order_paid(
+        &self,
+        e: orders::v1::OrderPaid,
+        _: &RecordMeta,
+    ) -> Result<(), HandlerError> {
         self.note(format!("paid {}", e.order_id))
     }
-    async fn order_shipped(&self, e: orders::v1::OrderShipped, _: &RecordMeta) -> Result<(), HandlerError> {
+    async fn order_shipped(
+        &self,
+        e: orders::v1::OrderShipped,
+        _: &RecordMeta,
+    ) -> Result<(), HandlerError> {
         self.note(format!("shipped {}", e.order_id))
     }
 }
@@ -59,11 +89,20 @@ fn main() {
     let meta = RecordMeta::new("inventory", 0, 7, SchemaId(3));
 
     // A record written with v1's schema, read through the topic's message enum.
-    let v1 = inventory::v1::InventoryReserved { order_id: "o-1".into(), ..Default::default() };
+    let v1 = inventory::v1::InventoryReserved {
+        order_id: "o-1".into(),
+        ..Default::default()
+    };
     let mut payload = Vec::new();
     v1.encode(&mut payload);
     let schema = <inventory::v1::InventoryReserved as Event>::SCHEMA;
-    let writer = WriterSchema::new(SchemaId(3), Format::Protobuf, schema.schema, Some(schema.name.into()), vec![0]);
+    let writer = WriterSchema::new(
+        SchemaId(3),
+        Format::Protobuf,
+        schema.schema,
+        Some(schema.name.into()),
+        vec![0],
+    );
     let message = inventory::Message::decode_from(&writer, &payload).unwrap();
     assert_eq!(message.schema().name, "shop.inventory.v1.InventoryReserved");
     block_on(dispatcher.handle(message, &meta)).unwrap();
@@ -79,5 +118,8 @@ fn main() {
         *dispatcher.handler().0.lock().unwrap(),
         ["reserved v1 o-1", "rejected v2 o-2: OutOfStock"]
     );
-    assert_eq!(events::services::notification::CONSUMER_GROUP, "notification-service");
+    assert_eq!(
+        events::services::notification::CONSUMER_GROUP,
+        "notification-service"
+    );
 }

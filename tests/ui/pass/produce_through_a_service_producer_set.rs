@@ -18,7 +18,10 @@ impl Publish for Recorder {
     type Delivery = usize;
     type Error<E: Event> = Infallible;
 
-    fn publish<E: Event>(&self, event: &E) -> impl Future<Output = Result<usize, Infallible>> + Send {
+    fn publish<E: Event>(
+        &self,
+        event: &E,
+    ) -> impl Future<Output = Result<usize, Infallible>> + Send {
         let mut key = Vec::new();
         event.key().write_key(&mut key);
         let mut payload = Vec::new();
