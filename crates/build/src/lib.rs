@@ -72,7 +72,9 @@ pub enum Error {
     #[error("{}", render(.0))]
     Invalid(Vec<Diagnostic>),
     /// The gate found incompatible changes; `report` holds the rendered diagnostics.
-    #[error("{count} incompatible schema change(s):\n{report}")]
+    #[error(
+        "{count} incompatible schema change(s); fix them, or build anyway with {GATE_ENV}=warn:\n{report}"
+    )]
     Incompatible { count: usize, report: String },
     /// The output directory is not known: not run from a build script, and none configured.
     #[error("OUT_DIR is not set: run from build.rs, or set Config::out_dir")]
