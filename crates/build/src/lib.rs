@@ -1,3 +1,3 @@
 //! Code generation for Event Contracts, driven from `build.rs` (the prost-build model).
 
-mod avro;
+pub mod avro;

@@ -6,7 +6,10 @@ use contracts_core::avro::Schema;
 use contracts_model::avro::{AvroSchema, Validation};
 
 fn avsc_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
         let path = entry.unwrap().path();
         if path.is_dir() {
             avsc_files(&path, out);
