@@ -45,8 +45,7 @@
 //! variable `CONTRACTS_GATE=warn`, prints the same diagnostics as warnings and generates the code
 //! anyway, for local experiments; `CONTRACTS_GATE=fail` forces failure.
 
-mod avro;
-mod avro_interim;
+pub mod avro;
 mod gate;
 mod generate;
 mod names;
