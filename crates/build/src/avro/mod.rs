@@ -576,3 +576,12 @@ impl<'a> TypeGen<'a> {
         Ok(())
     }
 }
+
+/// The trait every generated event record implements; the `Event` impl delegates to it.
+pub(crate) const RECORD_TRAIT: &str = "::contracts_core::avro::AvroRecord";
+
+/// Items emitted once at the root of the generated file: none, the codec runtime lives in
+/// `contracts_core::avro`.
+pub(crate) fn root_items() -> &'static str {
+    ""
+}
