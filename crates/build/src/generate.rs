@@ -22,9 +22,6 @@ use crate::names::{module_ident, str_lit, type_ident, value_ident};
 use crate::protobuf::{self, Roots};
 use crate::{Config, Error};
 
-/// The trait of the Avro codec generated for each event record (see [`crate::avro`]).
-const AVRO_RECORD: &str = "::contracts_core::avro::AvroRecord";
-
 /// One version of one event, placed in the module tree.
 struct Placed<'m> {
     event: &'m Event,
@@ -494,8 +491,8 @@ fn event_impl(p: &Placed<'_>) -> Result<String, Diagnostic> {
         // The Avro codec embeds the schema text and fingerprint already: refer to them.
         Schema::Avro(_) => (
             "Avro",
-            format!("<Self as {AVRO_RECORD}>::SCHEMA"),
-            format!("<Self as {AVRO_RECORD}>::FINGERPRINT"),
+            format!("<Self as {}>::SCHEMA", avro::RECORD_TRAIT),
+            format!("<Self as {}>::FINGERPRINT", avro::RECORD_TRAIT),
             String::new(),
             String::new(),
             format!(
@@ -513,7 +510,7 @@ fn event_impl(p: &Placed<'_>) -> Result<String, Diagnostic> {
     ) -> ::core::result::Result<Self, ::contracts_core::DecodeError> {{
         <Self as {t}>::decode_from(writer, payload)
     }}",
-                t = AVRO_RECORD
+                t = avro::RECORD_TRAIT
             ),
         ),
         Schema::Protobuf(proto) => {
