@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use contracts_compat::manifest::{HistoryCheck, check_event_history};
 use contracts_compat::{Direction, Finding};
@@ -61,8 +61,13 @@ pub(crate) struct Checked<'m> {
     pub warnings: Vec<String>,
 }
 
-/// Loads and checks every event of the manifest.
-pub(crate) fn check(manifest: &Manifest, gate: Gate) -> Result<Checked<'_>, Error> {
+/// Loads and checks every event of the manifest (and, with a registry snapshot, against the
+/// registered versions).
+pub(crate) fn check<'m>(
+    manifest: &'m Manifest,
+    gate: Gate,
+    snapshot: Option<&Path>,
+) -> Result<Checked<'m>, Error> {
     let mut events = Vec::new();
     let mut problems = Vec::new();
     let mut inputs = BTreeSet::new();
@@ -94,9 +99,20 @@ pub(crate) fn check(manifest: &Manifest, gate: Gate) -> Result<Checked<'_>, Erro
         }
         events.push(CheckedEvent { event, histories });
     }
+    if let Some(dir) = snapshot {
+        let registered = Manifest::load(dir.join(contracts_model::manifest::FILE_NAME))
+            .map_err(Error::Invalid)?;
+        inputs.insert(registered.path.clone());
+        for ce in &events {
+            against_registry(ce, &registered, &mut inputs, &mut problems, &mut breaks);
+        }
+    }
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
+    // A finding seen both locally and against the registry is reported once.
+    let mut seen = BTreeSet::new();
+    breaks.retain(|b| seen.insert(b.clone()));
     let mut warnings = Vec::new();
     if !breaks.is_empty() {
         match gate {
@@ -114,6 +130,110 @@ pub(crate) fn check(manifest: &Manifest, gate: Gate) -> Result<Checked<'_>, Erro
         inputs: inputs.into_iter().collect(),
         warnings,
     })
+}
+
+/// Checks an event's local histories against the registered ones of a snapshot.
+fn against_registry(
+    local: &CheckedEvent<'_>,
+    registered: &Manifest,
+    inputs: &mut BTreeSet<PathBuf>,
+    problems: &mut Vec<Diagnostic>,
+    breaks: &mut Vec<String>,
+) {
+    let Some(event) = registered.event(&local.event.name) else {
+        return; // never registered: nothing to be compatible with yet
+    };
+    for history in event.histories() {
+        let Some(ours) = local
+            .histories
+            .iter()
+            .find(|h| h.subject == history.subject)
+        else {
+            continue;
+        };
+        for v in &history.versions {
+            inputs.insert(v.path.clone());
+        }
+        let theirs = match check_event_history(event, &history) {
+            Ok(theirs) if theirs.invalid.is_none() => theirs,
+            Ok(theirs) => {
+                problems.extend(theirs.invalid);
+                continue;
+            }
+            Err(mut d) => {
+                problems.append(&mut d);
+                continue;
+            }
+        };
+        for schema in &theirs.schemas {
+            if let Schema::Protobuf(proto) = schema {
+                inputs.extend(proto_inputs(proto, &history.versions[0].root));
+            }
+        }
+        // Registered versions never change.
+        for (v, schema) in theirs.versions.iter().zip(&theirs.schemas) {
+            let Some(i) = ours.versions.iter().position(|o| o.number == v.number) else {
+                continue;
+            };
+            if identity(schema) != identity(&ours.schemas[i]) {
+                let local = ours.versions[i];
+                problems.push(
+                    Diagnostic::new(format!(
+                        "{} {} differs from the registered {} ({})",
+                        local.full_name,
+                        local.label,
+                        v.label,
+                        v.path.display()
+                    ))
+                    .at_location(local.location.clone())
+                    .with_help(
+                        "a registered version never changes: restore the file, and add the change as a \
+                         new version",
+                    ),
+                );
+            }
+        }
+        // Local versions the registry does not have yet, as registering them would check them.
+        let newest = theirs.versions.iter().map(|v| v.number).max().unwrap_or(0);
+        let mut versions = theirs.versions.clone();
+        let mut schemas = theirs.schemas.clone();
+        for (v, schema) in ours.versions.iter().zip(&ours.schemas) {
+            if v.number <= newest {
+                continue;
+            }
+            versions.push(v);
+            schemas.push(schema.clone());
+            let labelled: Vec<contracts_compat::Version<'_>> = versions
+                .iter()
+                .zip(&schemas)
+                .map(|(v, schema)| contracts_compat::Version {
+                    label: &v.label,
+                    schema,
+                })
+                .collect();
+            let (candidate, history_so_far) = labelled.split_last().expect("just pushed");
+            let findings = contracts_compat::check(ours.level, history_so_far, *candidate);
+            let combined = HistoryCheck {
+                subject: ours.subject.clone(),
+                level: ours.level,
+                versions: versions.clone(),
+                schemas: schemas.clone(),
+                invalid: None,
+                findings: Vec::new(),
+            };
+            for f in &findings {
+                breaks.push(render_finding(local.event, &combined, f));
+            }
+        }
+    }
+}
+
+/// What identifies a registered schema: Avro's canonical form, Protobuf's descriptor.
+fn identity(schema: &Schema) -> Vec<u8> {
+    match schema {
+        Schema::Avro(avro) => avro.sha256().to_vec(),
+        Schema::Protobuf(proto) => proto.entry_descriptor_bytes(),
+    }
 }
 
 /// The files a Protobuf schema read from its root (its imports too; not the built-in

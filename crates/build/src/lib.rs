@@ -109,6 +109,7 @@ pub struct Config {
     field_attributes: Vec<(String, String)>,
     events: Option<Vec<String>>,
     gate: Gate,
+    registry_snapshot: Option<PathBuf>,
     emit_cargo: bool,
 }
 
@@ -138,6 +139,7 @@ impl Config {
             field_attributes: Vec::new(),
             events: None,
             gate: Gate::Fail,
+            registry_snapshot: None,
             emit_cargo: true,
         }
     }
@@ -185,6 +187,20 @@ impl Config {
     /// warns. The environment variable `CONTRACTS_GATE` (`warn` or `fail`) overrides it.
     pub fn gate(&mut self, gate: Gate) -> &mut Self {
         self.gate = gate;
+        self
+    }
+
+    /// Also checks against what a registry holds, offline: `dir` is a snapshot of the schemas
+    /// as registered, in the layout of `schemas/` (its own `contracts.toml` and schema files; a
+    /// checkout of the released `schemas/`, or an export of the registry's subjects).
+    ///
+    /// For every subject both know, each registered version must be unchanged locally (a
+    /// registered schema never changes: the build fails when a local file was edited in place),
+    /// and each local version the snapshot does not have yet is checked against the registered
+    /// ones at the subject's level, as registering it would be. Every file of the snapshot that
+    /// is read reruns the build when it changes.
+    pub fn registry_snapshot(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.registry_snapshot = Some(dir.into());
         self
     }
 
@@ -245,7 +261,7 @@ impl Config {
         let manifest =
             contracts_model::manifest::Manifest::load(manifest.as_ref()).map_err(Error::Invalid)?;
         let gate = Gate::from_env()?.unwrap_or(self.gate);
-        let checked = gate::check(&manifest, gate)?;
+        let checked = gate::check(&manifest, gate, self.registry_snapshot.as_deref())?;
         let code = generate::generate(&manifest, &checked.events, self)?;
         Ok(Generated {
             code,

@@ -173,3 +173,82 @@ fn compile_rewrites_events_rs_only_when_its_content_changes() {
     config.compile(fixture("shop")).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), past);
 }
+
+/// A copy of the `shop` fixture to serve as a registry snapshot, with `edit` applied.
+fn snapshot_of_shop(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(Path::new("tests/fixtures/shop"), dir.path());
+    edit(dir.path());
+    dir
+}
+
+#[test]
+fn a_registry_snapshot_that_matches_the_schemas_passes_and_is_a_build_input() {
+    let snapshot = snapshot_of_shop(|_| {});
+    let mut config = quiet();
+    config.registry_snapshot(snapshot.path());
+    let generated = config.generate(fixture("shop")).unwrap();
+    assert_eq!(
+        generated.code,
+        quiet().generate(fixture("shop")).unwrap().code
+    );
+    for file in [
+        "contracts.toml",
+        "acme/payments/payment_taken/v2.avsc",
+        "acme/common/v1/amount.proto",
+    ] {
+        assert!(
+            generated.inputs.contains(&snapshot.path().join(file)),
+            "{file} missing from {:?}",
+            generated.inputs
+        );
+    }
+}
+
+#[test]
+fn a_registered_version_edited_in_place_fails_against_the_registry_snapshot() {
+    // The registry holds a v1 with a different field type than the local v1.
+    let snapshot = snapshot_of_shop(|dir| {
+        let v1 = dir.join("acme/payments/payment_taken/v1.avsc");
+        let text = std::fs::read_to_string(&v1).unwrap();
+        std::fs::write(
+            &v1,
+            text.replace(
+                "\"amount_cents\", \"type\": \"long\"",
+                "\"amount_cents\", \"type\": \"int\"",
+            ),
+        )
+        .unwrap();
+    });
+    let mut config = quiet();
+    config.registry_snapshot(snapshot.path());
+    let err = config.generate(fixture("shop")).unwrap_err();
+    let Error::Invalid(problems) = &err else {
+        panic!("expected a drift error, got {err}");
+    };
+    let text = problems
+        .iter()
+        .map(|d| d.render())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        text.contains("acme.payments.PaymentTaken v1 differs from the registered v1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tests/fixtures/shop/contracts.toml:"),
+        "{text}"
+    );
+    assert!(text.contains("add the change as a new version"), "{text}");
+}
