@@ -8,6 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::copy_dir;
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -74,19 +77,6 @@ impl Probe {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -141,6 +131,15 @@ fn an_incompatible_edit_fails_cargo_build_with_the_diagnostic_and_warn_mode_buil
     assert!(out.status.success(), "warning mode failed:\n{log}");
     assert!(log.contains("READER_FIELD_MISSING_DEFAULT_VALUE"), "{log}");
     assert!(log.contains("building anyway"), "{log}");
+
+    // A mistyped mode is refused rather than read as either.
+    let out = probe.cargo_build(Some("warning"));
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("CONTRACTS_GATE=\"warning\" is not a gate mode"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use contracts_build::{Config, Error, Gate};
 
+mod common;
+
 fn fixture(name: &str) -> PathBuf {
     // Relative, as a build script names it, so that diagnostics in snapshots are stable.
     Path::new("tests/fixtures")
@@ -176,19 +178,8 @@ fn compile_rewrites_events_rs_only_when_its_content_changes() {
 
 /// A copy of the `shop` fixture to serve as a registry snapshot, with `edit` applied.
 fn snapshot_of_shop(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &to.join(entry.file_name()));
-            } else {
-                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-            }
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
-    copy(Path::new("tests/fixtures/shop"), dir.path());
+    common::copy_dir(Path::new("tests/fixtures/shop"), dir.path());
     edit(dir.path());
     dir
 }
@@ -251,4 +242,21 @@ fn a_registered_version_edited_in_place_fails_against_the_registry_snapshot() {
         "{text}"
     );
     assert!(text.contains("add the change as a new version"), "{text}");
+}
+
+#[test]
+fn protobuf_events_carry_their_message_indexes_and_imports() {
+    let code = quiet().generate(fixture("shop")).unwrap().code;
+    // RefundIssued is the second message of its file; its file imports amount.proto.
+    let at = code.find("name: \"acme.refunds.v1.RefundIssued\"").unwrap();
+    let info = &code[at..];
+    assert!(info.contains("message_indexes: &[1]"), "{info}");
+    assert!(
+        info.contains("name: \"acme/common/v1/amount.proto\""),
+        "{info}"
+    );
+    assert!(
+        info.contains("subject: \"acme/common/v1/amount.proto\""),
+        "{info}"
+    );
 }
