@@ -266,59 +266,56 @@ fn render_finding(event: &Event, history: &HistoryCheck<'_>, f: &Finding) -> Str
                 "readers of the old schema cannot read data written with the new one",
         }
     );
+    // As rustc: the gutter is as wide as the line number, notes are indented past it.
+    let pad = " ".repeat(f.location.as_ref().map_or(1, |l| l.line.to_string().len()));
     if let Some(loc) = &f.location {
-        let _ = write!(out, "\n  --> {loc}");
+        let _ = write!(out, "\n{pad}--> {loc}");
         if let Ok(text) = std::fs::read_to_string(&loc.file)
             && let Some(line) = text.lines().nth(loc.line.saturating_sub(1))
         {
-            let gutter = " ".repeat(loc.line.to_string().len());
             let indent: String = line
                 .chars()
                 .take(loc.column.saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            let _ = write!(
-                out,
-                "\n{gutter} |\n{} | {line}\n{gutter} | {indent}^",
-                loc.line
-            );
+            let _ = write!(out, "\n{pad} |\n{} | {line}\n{pad} | {indent}^", loc.line);
         }
     }
     let field = field_name(history, f);
     match field {
         Some(field) => {
-            let _ = write!(out, "\n   = field: {field} (at {})", f.path);
+            let _ = write!(out, "\n{pad} = field: {field} (at {})", f.path);
         }
         None if !f.path.is_empty() => {
-            let _ = write!(out, "\n   = at: {}", f.path);
+            let _ = write!(out, "\n{pad} = at: {}", f.path);
         }
         None => {}
     }
-    let _ = write!(out, "\n   = rule: {}: {}", f.rule.id(), f.rule.purpose());
+    let _ = write!(out, "\n{pad} = rule: {}: {}", f.rule.id(), f.rule.purpose());
     let (what, fix) = split_fix(&f.message);
     let _ = write!(
         out,
-        "\n   = change: {} → {}: {what}",
+        "\n{pad} = change: {} → {}: {what}",
         f.old_version, f.new_version
     );
     if let Some(fix) = fix {
-        let _ = write!(out, "\n   = help: {fix}");
+        let _ = write!(out, "\n{pad} = help: {fix}");
     }
     let _ = write!(
         out,
-        "\n   = note: subject \"{}\" is checked at {}",
+        "\n{pad} = note: subject \"{}\" is checked at {}",
         history.subject, history.level
     );
     if event.consumers.is_empty() {
         let _ = write!(
             out,
-            "\n   = note: no service in the manifest consumes {}; consumers outside it would break",
+            "\n{pad} = note: no service in the manifest consumes {}; consumers outside it would break",
             event.name
         );
     } else {
         let _ = write!(
             out,
-            "\n   = note: consumed by {}: these services would break",
+            "\n{pad} = note: consumed by {}: these services would break",
             event.consumers.join(", ")
         );
     }

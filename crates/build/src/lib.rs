@@ -44,6 +44,28 @@
 //! field path, rule, versions, fix, consuming services). [`Gate::Warn`], or the environment
 //! variable `CONTRACTS_GATE=warn`, prints the same diagnostics as warnings and generates the code
 //! anyway, for local experiments; `CONTRACTS_GATE=fail` forces failure.
+//!
+//! # Offline, or against the registry
+//! By default the gate trusts the committed `schemas/`: each history is checked as the manifest
+//! lists it, without a network. [`Config::registry_snapshot`] adds a check against a committed
+//! snapshot of what the registry holds (the sqlx-offline model): a registered version edited in
+//! place fails the build, and new versions are checked against the registered ones.
+//!
+//! # Configuration
+//! ```no_run
+//! // build.rs
+//! let mut config = contracts_build::Config::new();
+//! config
+//!     .type_attribute(".", "#[derive(Hash)]")
+//!     .field_attribute("shop.orders.OrderCreated.order_id", "#[doc(alias = \"id\")]")
+//!     .events(["shop.orders.OrderCreated", "shop.orders.OrderPaid"])
+//!     .registry_snapshot("registry-snapshot")
+//!     .gate(contracts_build::Gate::Fail);
+//! if let Err(error) = config.compile("schemas/contracts.toml") {
+//!     eprintln!("{error}");
+//!     std::process::exit(1);
+//! }
+//! ```
 
 pub mod avro;
 mod gate;
