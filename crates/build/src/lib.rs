@@ -56,7 +56,7 @@
 //! // build.rs
 //! let mut config = contracts_build::Config::new();
 //! config
-//!     .type_attribute(".", "#[derive(Hash)]")
+//!     .type_attribute("shop.orders.OrderCreated", "#[must_use]")
 //!     .field_attribute("shop.orders.OrderCreated.order_id", "#[doc(alias = \"id\")]")
 //!     .events(["shop.orders.OrderCreated", "shop.orders.OrderPaid"])
 //!     .registry_snapshot("registry-snapshot")
