@@ -24,6 +24,16 @@ fn quiet() -> Config {
 fn generated_code_for_the_fixture_shop_matches_the_snapshot() {
     let generated = quiet().generate(fixture("shop")).unwrap();
     insta::assert_snapshot!("shop", generated.code);
+    // The same code as a Rust file, compiled and exercised by tests/fixture_shop.rs.
+    let golden = Path::new("tests/generated/fixture_shop.rs");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(golden, &generated.code).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(golden).unwrap_or_default() == generated.code,
+        "{} is stale: run UPDATE_GOLDEN=1 cargo test -p contracts-build --test generate",
+        golden.display()
+    );
 }
 
 #[test]
