@@ -11,20 +11,24 @@ use crate::DecodeError;
 /// Appends a `long`: zigzag, then base-128 varint, low groups first.
 #[inline]
 pub fn write_long(out: &mut Vec<u8>, v: i64) {
-    let mut n = ((v << 1) ^ (v >> 63)) as u64;
+    let n = ((v << 1) ^ (v >> 63)) as u64;
+    // Most longs in events (lengths, small counts, indexes) take one byte.
     if n < 0x80 {
         out.push(n as u8);
-        return;
+    } else {
+        write_varint_long(out, n);
     }
-    let mut buf = [0u8; 10];
-    let mut len = 0;
+}
+
+#[inline(never)]
+fn write_varint_long(out: &mut Vec<u8>, mut n: u64) {
+    // Pushing byte by byte after one reservation is cheaper than a memcpy call for <= 10 bytes.
+    out.reserve(10);
     while n >= 0x80 {
-        buf[len] = (n as u8) | 0x80;
+        out.push((n as u8) | 0x80);
         n >>= 7;
-        len += 1;
     }
-    buf[len] = n as u8;
-    out.extend_from_slice(&buf[..=len]);
+    out.push(n as u8);
 }
 
 /// Appends an `int` (encoded as a `long`).

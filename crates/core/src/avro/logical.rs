@@ -16,7 +16,12 @@ use crate::DecodeError;
 const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 /// The unscaled value of `v` at `scale`: what Avro stores for a decimal.
+#[inline]
 fn unscaled(v: &Decimal, scale: u32) -> i128 {
+    if v.scale() == scale {
+        // The common case: values built at the schema's scale need no rescaling.
+        return v.mantissa();
+    }
     let mut d = *v;
     d.rescale(scale);
     let m = d.mantissa();
@@ -70,8 +75,15 @@ fn decimal_from_be(
     offset: usize,
     path: &str,
 ) -> Result<Decimal, DecodeError> {
-    if b.is_empty() {
-        return Ok(Decimal::new(0, scale));
+    if b.len() <= 8 {
+        // Up to 8 bytes fit an i64: the common case, without 128-bit arithmetic.
+        // Shifting in byte by byte (sign-extended) avoids a store-to-load stall on a buffer.
+        let mut m: i64 = if b.first().is_some_and(|x| x & 0x80 != 0) { -1 } else { 0 };
+        for &x in b {
+            m = (m << 8) | i64::from(x);
+        }
+        return Decimal::try_new(m, scale)
+            .map_err(|e| Reader::invalid_at(offset, path, format!("decimal out of range: {e}")));
     }
     let negative = b[0] & 0x80 != 0;
     let fill = if negative { 0xff } else { 0 };
