@@ -1,4 +1,11 @@
-//! The shop's event contracts.
+//! The shop's event contracts, generated from `schemas/` at build time.
 //!
-//! Typed events generated from `schemas/` arrive here with the code generation; until then this
-//! crate holds the schemas and their manifest.
+//! Every version of every event is a type in a versioned module named after its topic:
+//! `events::orders::v2::OrderCreated`. See the README's "Generated API" section.
+
+include!(concat!(env!("OUT_DIR"), "/events.rs"));
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

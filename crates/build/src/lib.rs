@@ -1,3 +1,294 @@
 //! Code generation for Event Contracts, driven from `build.rs` (the prost-build model).
+//!
+//! `contracts-build` reads the contracts manifest (`schemas/contracts.toml`), checks every
+//! event's subject history at its compatibility level (the *gate*), and writes one Rust file
+//! into `OUT_DIR` with a typed event per version, a type per topic, and stubs per service.
+//!
+//! ```no_run
+//! // build.rs
+//! if let Err(error) = contracts_build::compile("schemas/contracts.toml") {
+//!     // The diagnostics were printed already; this line only ends the build.
+//!     eprintln!("{error}");
+//!     std::process::exit(1);
+//! }
+//! ```
+//!
+//! ```ignore
+//! // src/lib.rs
+//! include!(concat!(env!("OUT_DIR"), "/events.rs"));
+//! ```
+//!
+//! # What is generated
+//! - `<topic>::v<N>::<Event>`: one type per event version, in a module named after the topic
+//!   (snake_case) and the manifest's version number: `orders::v2::OrderCreated`. Avro records
+//!   become structs with their own codec; Protobuf messages are prost types, generated into
+//!   `proto::<package>` (as prost-build nests packages) and re-exported into the versioned module
+//!   with the messages and enums their fields use.
+//! - Every event type implements [`contracts_core::Event`](https://docs.rs/contracts-core): its
+//!   topic type, typed key, the embedded schema and its fingerprint, encoder and decoders.
+//!   Protobuf fingerprints are the SHA-256 of the file's `FileDescriptorProto` serialized without
+//!   source code info (what the registry's `serialized` format carries), so that a comment or
+//!   whitespace edit does not change it; Avro fingerprints are the SHA-256 of the Parsing
+//!   Canonical Form.
+//! - `<topic>::Topic` and `<topic>::Message`, an enum with one variant per subject history on the
+//!   topic (the event's name, with `V<first version>` appended when the event's versions form
+//!   several subjects), each holding the newest version of that history.
+//! - `services::<service>`: `Producer<P>` with one method per produced event, a
+//!   `<Topic>Handler` trait per consumed topic with one method per consumed variant, a
+//!   `<Topic>Dispatcher<H>` that implements `contracts_core::Handle<<topic>::Message>`, and
+//!   `CONSUMER_GROUP`.
+//!
+//! # The gate
+//! Every subject history is checked with `contracts-compat` at its level, exactly as
+//! `contracts check` does. A finding fails the build with a rustc-like diagnostic (file, line,
+//! field path, rule, versions, fix, consuming services). [`Gate::Warn`], or the environment
+//! variable `CONTRACTS_GATE=warn`, prints the same diagnostics as warnings and generates the code
+//! anyway, for local experiments; `CONTRACTS_GATE=fail` forces failure.
+//!
+//! # Offline, or against the registry
+//! By default the gate trusts the committed `schemas/`: each history is checked as the manifest
+//! lists it, without a network. [`Config::registry_snapshot`] adds a check against a committed
+//! snapshot of what the registry holds (the sqlx-offline model): a registered version edited in
+//! place fails the build, and new versions are checked against the registered ones.
+//!
+//! # Configuration
+//! ```no_run
+//! // build.rs
+//! let mut config = contracts_build::Config::new();
+//! config
+//!     .type_attribute("shop.orders.OrderCreated", "#[must_use]")
+//!     .field_attribute("shop.orders.OrderCreated.order_id", "#[doc(alias = \"id\")]")
+//!     .events(["shop.orders.OrderCreated", "shop.orders.OrderPaid"])
+//!     .registry_snapshot("registry-snapshot")
+//!     .gate(contracts_build::Gate::Fail);
+//! if let Err(error) = config.compile("schemas/contracts.toml") {
+//!     eprintln!("{error}");
+//!     std::process::exit(1);
+//! }
+//! ```
 
-mod avro;
+pub mod avro;
+mod gate;
+mod generate;
+mod names;
+mod protobuf;
+
+use std::path::{Path, PathBuf};
+
+use contracts_model::Diagnostic;
+
+pub use gate::Gate;
+
+/// The file written into the output directory.
+pub const OUTPUT_FILE: &str = "events.rs";
+
+/// The environment variable that overrides [`Config::gate`]: `warn` or `fail`.
+pub const GATE_ENV: &str = "CONTRACTS_GATE";
+
+/// Why code generation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The manifest or a schema is invalid, or cannot be turned into Rust.
+    #[error("{}", render(.0))]
+    Invalid(Vec<Diagnostic>),
+    /// The gate found incompatible changes; `report` holds the rendered diagnostics.
+    #[error(
+        "{count} incompatible schema change(s); fix them, or build anyway with {GATE_ENV}=warn:\n{report}"
+    )]
+    Incompatible { count: usize, report: String },
+    /// The output directory is not known: not run from a build script, and none configured.
+    #[error("OUT_DIR is not set: run from build.rs, or set Config::out_dir")]
+    NoOutDir,
+    /// Writing the output failed.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn render(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(Diagnostic::render)
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// Generates the events of `manifest` into `$OUT_DIR/events.rs` with the default [`Config`].
+pub fn compile(manifest: impl AsRef<Path>) -> Result<()> {
+    Config::new().compile(manifest)
+}
+
+/// Code generation settings, set with `&mut self` builder methods as in prost-build.
+#[derive(Debug, Clone)]
+pub struct Config {
+    out_dir: Option<PathBuf>,
+    type_attributes: Vec<(String, String)>,
+    field_attributes: Vec<(String, String)>,
+    events: Option<Vec<String>>,
+    gate: Gate,
+    registry_snapshot: Option<PathBuf>,
+    emit_cargo: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The result of [`Config::generate`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Generated {
+    /// The Rust source of every generated module.
+    pub code: String,
+    /// Every file the output depends on: the manifest and every schema file it reads.
+    pub inputs: Vec<PathBuf>,
+    /// Gate diagnostics that did not fail the build ([`Gate::Warn`]), rendered.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    pub fn new() -> Self {
+        Config {
+            out_dir: None,
+            type_attributes: Vec::new(),
+            field_attributes: Vec::new(),
+            events: None,
+            gate: Gate::Fail,
+            registry_snapshot: None,
+            emit_cargo: true,
+        }
+    }
+
+    /// Where `events.rs` is written; `OUT_DIR` by default.
+    pub fn out_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Adds an attribute to generated types. `path` is `.` for every type, or a type's
+    /// fully-qualified schema name (`shop.orders.OrderCreated`; for Protobuf prost-build's
+    /// matching rules apply, e.g. `.shop.orders.v1.OrderCreated`).
+    pub fn type_attribute(
+        &mut self,
+        path: impl Into<String>,
+        attribute: impl Into<String>,
+    ) -> &mut Self {
+        self.type_attributes.push((path.into(), attribute.into()));
+        self
+    }
+
+    /// Adds an attribute to generated fields: `path` is `<type's full name>.<field>` or `.`.
+    pub fn field_attribute(
+        &mut self,
+        path: impl Into<String>,
+        attribute: impl Into<String>,
+    ) -> &mut Self {
+        self.field_attributes.push((path.into(), attribute.into()));
+        self
+    }
+
+    /// Generates only these events (full names from the manifest). Topics and services keep
+    /// only what refers to them. Every event is still checked by the gate.
+    pub fn events<I, S>(&mut self, names: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.events = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Whether an incompatible change fails the build ([`Gate::Fail`], the default) or only
+    /// warns. The environment variable `CONTRACTS_GATE` (`warn` or `fail`) overrides it.
+    pub fn gate(&mut self, gate: Gate) -> &mut Self {
+        self.gate = gate;
+        self
+    }
+
+    /// Also checks against what a registry holds, offline: `dir` is a snapshot of the schemas
+    /// as registered, in the layout of `schemas/` (its own `contracts.toml` and schema files; a
+    /// checkout of the released `schemas/`, or an export of the registry's subjects).
+    ///
+    /// For every subject both know, each registered version must be unchanged locally (a
+    /// registered schema never changes: the build fails when a local file was edited in place),
+    /// and each local version the snapshot does not have yet is checked against the registered
+    /// ones at the subject's level, as registering it would be. Every file of the snapshot that
+    /// is read reruns the build when it changes.
+    pub fn registry_snapshot(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.registry_snapshot = Some(dir.into());
+        self
+    }
+
+    /// Whether to print `cargo:` instructions (rerun-if-changed, diagnostics). On by default;
+    /// turn it off when calling the generator outside a build script.
+    pub fn emit_cargo_instructions(&mut self, emit: bool) -> &mut Self {
+        self.emit_cargo = emit;
+        self
+    }
+
+    /// Checks and generates, then writes `events.rs` into the output directory (only when its
+    /// content changed, so that nothing downstream rebuilds needlessly).
+    pub fn compile(&self, manifest: impl AsRef<Path>) -> Result<()> {
+        let manifest = manifest.as_ref();
+        if self.emit_cargo {
+            // Before anything can fail, so that fixing the manifest reruns the build.
+            println!("cargo:rerun-if-changed={}", manifest.display());
+            println!("cargo:rerun-if-env-changed={GATE_ENV}");
+        }
+        let generated = self.generate(manifest);
+        let generated = match generated {
+            Ok(g) => g,
+            Err(e) => {
+                if self.emit_cargo {
+                    gate::print_error(&e);
+                }
+                return Err(e);
+            }
+        };
+        if self.emit_cargo {
+            for input in &generated.inputs {
+                println!("cargo:rerun-if-changed={}", input.display());
+            }
+            for warning in &generated.warnings {
+                gate::print_warning(warning);
+            }
+        }
+        let dir = match &self.out_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or(Error::NoOutDir)?,
+        };
+        let path = dir.join(OUTPUT_FILE);
+        let unchanged = std::fs::read_to_string(&path).is_ok_and(|old| old == generated.code);
+        if !unchanged {
+            std::fs::write(&path, &generated.code).map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        tracing::debug!(path = %path.display(), unchanged, "wrote generated events");
+        Ok(())
+    }
+
+    /// Checks and generates without writing or printing anything.
+    pub fn generate(&self, manifest: impl AsRef<Path>) -> Result<Generated> {
+        let manifest =
+            contracts_model::manifest::Manifest::load(manifest.as_ref()).map_err(Error::Invalid)?;
+        let gate = Gate::from_env()?.unwrap_or(self.gate);
+        let checked = gate::check(&manifest, gate, self.registry_snapshot.as_deref())?;
+        let code = generate::generate(&manifest, &checked.events, self)?;
+        Ok(Generated {
+            code,
+            inputs: checked.inputs,
+            warnings: checked.warnings,
+        })
+    }
+}

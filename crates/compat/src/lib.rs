@@ -9,6 +9,7 @@
 //! compared, the path inside the schema, the file position and a message that says how to fix it.
 
 pub mod avro;
+pub mod manifest;
 pub mod protobuf;
 mod rule;
 

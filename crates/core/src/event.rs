@@ -163,6 +163,8 @@ pub struct WriterSchema {
     text: Arc<str>,
     name: Option<String>,
     message_indexes: Vec<i32>,
+    /// Avro: the parsed schema and resolution programs, built on first use (see `avro`).
+    pub(crate) avro: Arc<crate::avro::WriterCache>,
 }
 
 impl WriterSchema {
@@ -181,6 +183,7 @@ impl WriterSchema {
             text: text.into(),
             name,
             message_indexes,
+            avro: Arc::default(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! runtime (`contracts-runtime`) moves events as Confluent-framed records ([`wire`]). Nothing in
 //! this crate parses `.proto` files or generates code: it is what running services link.
 
+pub mod avro;
 mod error;
 mod event;
 pub mod source;
@@ -15,3 +16,11 @@ pub use event::{
     Event, EventKey, Format, Handle, Publish, RecordMeta, SchemaDependency, SchemaId, SchemaInfo,
     Topic, TopicMessage, WriterSchema,
 };
+
+/// The well-known types that Avro logical types map to, re-exported so that generated code
+/// and its users need no dependencies of their own.
+pub mod types {
+    pub use chrono::{self, DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+    pub use rust_decimal::{self, Decimal};
+    pub use uuid::{self, Uuid};
+}

@@ -127,15 +127,8 @@ fn writer_name(
 
 /// The full name of an Avro schema whose top level is a named type.
 fn avro_full_name(text: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    let name = value.get("name")?.as_str()?;
-    if name.contains('.') {
-        return Some(name.to_string());
-    }
-    match value.get("namespace").and_then(|n| n.as_str()) {
-        Some(ns) if !ns.is_empty() => Some(format!("{ns}.{name}")),
-        _ => Some(name.to_string()),
-    }
+    let schema = contracts_core::avro::Schema::parse(text).ok()?;
+    schema.node(schema.root()).name().map(str::to_string)
 }
 
 #[cfg(test)]

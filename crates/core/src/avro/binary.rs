@@ -1,0 +1,449 @@
+//! Avro's binary encoding: the primitives generated codecs and the generic resolver are built
+//! from.
+//!
+//! Writers append to a caller-owned `Vec<u8>` (reused across records, so a warm encode does not
+//! allocate). [`Reader`] is a cursor over a payload; every read takes the field path it reads
+//! for, a `&'static str` that is only turned into a `String` when the read fails, so errors say
+//! where (byte offset and field path) at no cost on the success path.
+
+use crate::DecodeError;
+
+/// Appends a `long`: zigzag, then base-128 varint, low groups first.
+#[inline]
+pub fn write_long(out: &mut Vec<u8>, v: i64) {
+    let n = ((v << 1) ^ (v >> 63)) as u64;
+    // Most longs in events (lengths, small counts, indexes) take one byte.
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        write_varint_long(out, n);
+    }
+}
+
+#[inline(never)]
+fn write_varint_long(out: &mut Vec<u8>, mut n: u64) {
+    // Pushing byte by byte after one reservation is cheaper than a memcpy call for <= 10 bytes.
+    out.reserve(10);
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Appends an `int` (encoded as a `long`).
+#[inline]
+pub fn write_int(out: &mut Vec<u8>, v: i32) {
+    write_long(out, i64::from(v));
+}
+
+#[inline]
+pub fn write_bool(out: &mut Vec<u8>, v: bool) {
+    out.push(u8::from(v));
+}
+
+#[inline]
+pub fn write_float(out: &mut Vec<u8>, v: f32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+#[inline]
+pub fn write_double(out: &mut Vec<u8>, v: f64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// Appends `bytes`: the length as a `long`, then the bytes.
+#[inline]
+pub fn write_bytes(out: &mut Vec<u8>, v: &[u8]) {
+    write_long(out, v.len() as i64);
+    out.extend_from_slice(v);
+}
+
+/// Appends a `string`: encoded as `bytes` holding UTF-8.
+#[inline]
+pub fn write_str(out: &mut Vec<u8>, v: &str) {
+    write_bytes(out, v.as_bytes());
+}
+
+/// Appends a `fixed`: the bytes, no length.
+#[inline]
+pub fn write_fixed(out: &mut Vec<u8>, v: &[u8]) {
+    out.extend_from_slice(v);
+}
+
+/// Appends the count that starts an array or map block. Zero items write nothing here: the
+/// caller ends every array and map with [`write_block_end`].
+#[inline]
+pub fn write_block_start(out: &mut Vec<u8>, count: usize) {
+    if count > 0 {
+        write_long(out, count as i64);
+    }
+}
+
+/// Appends the zero count that ends an array or map.
+#[inline]
+pub fn write_block_end(out: &mut Vec<u8>) {
+    out.push(0);
+}
+
+/// A cursor over an Avro payload.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// The byte offset of the next read.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Fails unless every byte was read: a payload holds exactly one value.
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        match self.remaining() {
+            0 => Ok(()),
+            remaining => Err(DecodeError::TrailingBytes { remaining }),
+        }
+    }
+
+    /// A truncation error at the current position.
+    #[cold]
+    pub fn truncated(&self, path: &str) -> DecodeError {
+        DecodeError::Truncated {
+            offset: self.pos,
+            path: path.to_string(),
+        }
+    }
+
+    /// An invalid-data error at `offset`.
+    #[cold]
+    pub fn invalid_at(offset: usize, path: &str, reason: impl Into<String>) -> DecodeError {
+        DecodeError::Invalid {
+            offset,
+            path: path.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An invalid-data error at the current position.
+    #[cold]
+    pub fn invalid(&self, path: &str, reason: impl Into<String>) -> DecodeError {
+        Self::invalid_at(self.pos, path, reason)
+    }
+
+    #[inline]
+    pub fn long(&mut self, path: &str) -> Result<i64, DecodeError> {
+        // Fast path: one-byte values (small ints, lengths, union and enum indexes).
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            let n = u64::from(b);
+            return Ok(((n >> 1) as i64) ^ -((n & 1) as i64));
+        }
+        self.long_slow(path)
+    }
+
+    fn long_slow(&mut self, path: &str) -> Result<i64, DecodeError> {
+        let start = self.pos;
+        let mut n: u64 = 0;
+        let mut shift = 0u32;
+        loop {
+            let Some(&b) = self.buf.get(self.pos) else {
+                return Err(self.truncated(path));
+            };
+            self.pos += 1;
+            if shift == 63 && b > 1 {
+                return Err(Self::invalid_at(start, path, "varint longer than 64 bits"));
+            }
+            n |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                break;
+            }
+            shift += 7;
+            if shift > 63 {
+                return Err(Self::invalid_at(start, path, "varint longer than 10 bytes"));
+            }
+        }
+        Ok(((n >> 1) as i64) ^ -((n & 1) as i64))
+    }
+
+    #[inline]
+    pub fn int(&mut self, path: &str) -> Result<i32, DecodeError> {
+        let start = self.pos;
+        let v = self.long(path)?;
+        i32::try_from(v)
+            .map_err(|_| Self::invalid_at(start, path, format!("{v} does not fit in an int")))
+    }
+
+    #[inline]
+    pub fn bool(&mut self, path: &str) -> Result<bool, DecodeError> {
+        match self.buf.get(self.pos) {
+            Some(0) => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(1) => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(b) => Err(self.invalid(path, format!("boolean byte {b:#04x} is neither 0 nor 1"))),
+            None => Err(self.truncated(path)),
+        }
+    }
+
+    #[inline]
+    pub fn float(&mut self, path: &str) -> Result<f32, DecodeError> {
+        Ok(f32::from_le_bytes(self.array::<4>(path)?))
+    }
+
+    #[inline]
+    pub fn double(&mut self, path: &str) -> Result<f64, DecodeError> {
+        Ok(f64::from_le_bytes(self.array::<8>(path)?))
+    }
+
+    /// Reads `N` raw bytes (a `fixed` of size `N`).
+    #[inline]
+    pub fn array<const N: usize>(&mut self, path: &str) -> Result<[u8; N], DecodeError> {
+        match self.buf.get(self.pos..self.pos + N) {
+            Some(s) => {
+                self.pos += N;
+                let mut a = [0u8; N];
+                a.copy_from_slice(s);
+                Ok(a)
+            }
+            None => Err(self.truncated(path)),
+        }
+    }
+
+    /// Reads `n` raw bytes.
+    #[inline]
+    pub fn raw(&mut self, n: usize, path: &str) -> Result<&'a [u8], DecodeError> {
+        match self.buf.get(self.pos..self.pos.saturating_add(n)) {
+            Some(s) => {
+                self.pos += n;
+                Ok(s)
+            }
+            None => Err(self.truncated(path)),
+        }
+    }
+
+    /// Reads a length-prefixed `bytes` value, borrowed from the payload.
+    #[inline]
+    pub fn bytes(&mut self, path: &str) -> Result<&'a [u8], DecodeError> {
+        let start = self.pos;
+        let len = self.long(path)?;
+        let Ok(len) = usize::try_from(len) else {
+            return Err(Self::invalid_at(start, path, format!("negative length {len}")));
+        };
+        self.raw(len, path)
+    }
+
+    /// Reads a `string`, borrowed from the payload.
+    #[inline]
+    pub fn str(&mut self, path: &str) -> Result<&'a str, DecodeError> {
+        let start = self.pos;
+        let b = self.bytes(path)?;
+        std::str::from_utf8(b).map_err(|e| Self::invalid_at(start, path, format!("string is not UTF-8: {e}")))
+    }
+
+    #[inline]
+    pub fn string(&mut self, path: &str) -> Result<String, DecodeError> {
+        self.str(path).map(str::to_owned)
+    }
+
+    #[inline]
+    pub fn byte_vec(&mut self, path: &str) -> Result<Vec<u8>, DecodeError> {
+        self.bytes(path).map(<[u8]>::to_vec)
+    }
+
+    /// Reads a union branch or enum symbol index and checks it is below `count`.
+    #[inline]
+    pub fn index(&mut self, count: usize, path: &str) -> Result<usize, DecodeError> {
+        let start = self.pos;
+        let v = self.long(path)?;
+        match usize::try_from(v) {
+            Ok(i) if i < count => Ok(i),
+            _ => Err(Self::invalid_at(
+                start,
+                path,
+                format!("index {v} is out of range (0..{count})"),
+            )),
+        }
+    }
+
+    /// Reads the item count of the next array or map block; 0 ends the array or map. A
+    /// negative count (followed by the block's byte size, for skipping) is returned positive.
+    #[inline]
+    pub fn block(&mut self, path: &str) -> Result<usize, DecodeError> {
+        let start = self.pos;
+        let n = self.long(path)?;
+        if n >= 0 {
+            return self.count(start, n as u64, path);
+        }
+        self.long(path)?;
+        self.count(start, n.unsigned_abs(), path)
+    }
+
+    /// Reads the next block's item count, or, for a block with a byte size, skips it whole and
+    /// returns `Skipped`.
+    pub fn skip_block(&mut self, path: &str) -> Result<Block, DecodeError> {
+        let start = self.pos;
+        let n = self.long(path)?;
+        if n >= 0 {
+            return Ok(match self.count(start, n as u64, path)? {
+                0 => Block::End,
+                n => Block::Items(n),
+            });
+        }
+        let size_at = self.pos;
+        let size = self.long(path)?;
+        let Ok(size) = usize::try_from(size) else {
+            return Err(Self::invalid_at(size_at, path, format!("negative block size {size}")));
+        };
+        self.raw(size, path)?;
+        Ok(Block::Skipped)
+    }
+
+    fn count(&self, start: usize, n: u64, path: &str) -> Result<usize, DecodeError> {
+        // Every item takes at least one byte, except nulls and empty records, which a payload
+        // can repeat cheaply; cap counts so a hostile count cannot reserve huge vectors.
+        match usize::try_from(n) {
+            Ok(n) if n <= MAX_BLOCK_ITEMS => Ok(n),
+            _ => Err(Self::invalid_at(start, path, format!("block count {n} is too large"))),
+        }
+    }
+
+    /// How much capacity to reserve for a block of `n` items: never more than the remaining
+    /// bytes could hold, so a lying count cannot make us allocate.
+    #[inline]
+    pub fn capacity_for(&self, n: usize) -> usize {
+        n.min(self.remaining())
+    }
+}
+
+/// Largest item count one array or map block may claim.
+pub const MAX_BLOCK_ITEMS: usize = 1 << 28;
+
+/// What [`Reader::skip_block`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Block {
+    /// The end of the array or map.
+    End,
+    /// A block of this many items follows.
+    Items(usize),
+    /// A block with a byte size, skipped without reading its items.
+    Skipped,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn long_bytes(v: i64) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_long(&mut out, v);
+        out
+    }
+
+    #[test]
+    fn longs_use_the_spec_zigzag_varints() {
+        // Examples from the Avro specification.
+        assert_eq!(long_bytes(0), [0x00]);
+        assert_eq!(long_bytes(-1), [0x01]);
+        assert_eq!(long_bytes(1), [0x02]);
+        assert_eq!(long_bytes(-2), [0x03]);
+        assert_eq!(long_bytes(2), [0x04]);
+        assert_eq!(long_bytes(-64), [0x7f]);
+        assert_eq!(long_bytes(64), [0x80, 0x01]);
+    }
+
+    #[test]
+    fn longs_round_trip_at_the_extremes() {
+        for v in [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX, 1 << 35] {
+            let bytes = long_bytes(v);
+            let mut r = Reader::new(&bytes);
+            assert_eq!(r.long("x").unwrap(), v);
+            r.finish().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_truncated_varint_reports_offset_and_path() {
+        let mut r = Reader::new(&[0x02, 0x80]);
+        r.long("a").unwrap();
+        let err = r.long("Order.quantity").unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::Truncated {
+                offset: 2,
+                path: "Order.quantity".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_overlong_varint_is_invalid_not_a_panic() {
+        let bytes = [0xffu8; 11];
+        let err = Reader::new(&bytes).long("f").unwrap_err();
+        assert!(matches!(err, DecodeError::Invalid { offset: 0, .. }), "{err}");
+    }
+
+    #[test]
+    fn an_int_out_of_range_is_invalid() {
+        let bytes = long_bytes(i64::from(i32::MAX) + 1);
+        let err = Reader::new(&bytes).int("R.n").unwrap_err();
+        assert!(err.to_string().contains("R.n"), "{err}");
+    }
+
+    #[test]
+    fn strings_must_be_utf8_and_fit_the_payload() {
+        let mut r = Reader::new(&[0x04, 0xff, 0xfe]);
+        assert!(matches!(r.str("s"), Err(DecodeError::Invalid { offset: 0, .. })));
+        let mut r = Reader::new(&[0x08, b'a']);
+        assert!(matches!(r.str("s"), Err(DecodeError::Truncated { .. })));
+        let mut r = Reader::new(&[0x01]);
+        assert!(matches!(r.bytes("s"), Err(DecodeError::Invalid { .. })));
+    }
+
+    #[test]
+    fn booleans_other_than_0_and_1_are_invalid() {
+        assert!(Reader::new(&[2]).bool("b").is_err());
+        assert!(Reader::new(&[1]).bool("b").unwrap());
+    }
+
+    #[test]
+    fn union_indexes_are_range_checked() {
+        assert_eq!(Reader::new(&[0x02]).index(2, "u").unwrap(), 1);
+        assert!(Reader::new(&[0x04]).index(2, "u").is_err());
+        assert!(Reader::new(&[0x01]).index(2, "u").is_err());
+    }
+
+    #[test]
+    fn blocks_with_byte_sizes_are_read_and_skipped() {
+        // -2 items, 4 bytes, then the items, then end.
+        let bytes = [0x03, 0x08, 0x02, b'a', 0x02, b'b', 0x00];
+        let mut r = Reader::new(&bytes);
+        assert_eq!(r.block("a").unwrap(), 2);
+        let mut r = Reader::new(&bytes);
+        assert_eq!(r.skip_block("a").unwrap(), Block::Skipped);
+        assert_eq!(r.skip_block("a").unwrap(), Block::End);
+        r.finish().unwrap();
+    }
+
+    #[test]
+    fn trailing_bytes_are_reported() {
+        let r = Reader::new(&[0]);
+        assert_eq!(r.finish(), Err(DecodeError::TrailingBytes { remaining: 1 }));
+    }
+}
