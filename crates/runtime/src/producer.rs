@@ -156,13 +156,15 @@ pub struct Publisher {
     inner: Arc<Inner>,
 }
 
+/// Schema ids per (subject, fingerprint), each resolved once per process.
+type IdCache = Mutex<HashMap<(&'static str, [u8; 32]), Arc<OnceCell<SchemaId>>>>;
+
 struct Inner {
     producer: FutureProducer,
     source: Arc<dyn SchemaSource>,
     registration: SchemaRegistration,
     topic_prefix: String,
-    /// Schema ids per (subject, fingerprint), resolved once per process.
-    ids: Mutex<HashMap<(&'static str, [u8; 32]), Arc<OnceCell<SchemaId>>>>,
+    ids: IdCache,
     metrics: Metrics,
 }
 

@@ -363,7 +363,7 @@ async fn poison_records_of_every_kind_are_dead_lettered_and_the_partition_keeps_
         .schema_id(<OrderCreatedV2 as contracts_core::Event>::SCHEMA)
         .await
         .unwrap();
-    let mut framed = |id: SchemaId, payload: &[u8]| {
+    let framed = |id: SchemaId, payload: &[u8]| {
         let mut v = Vec::new();
         wire::write_header(&mut v, id, contracts_core::Format::Avro, &[]);
         v.extend_from_slice(payload);

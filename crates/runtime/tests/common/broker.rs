@@ -66,13 +66,16 @@ pub fn shared() -> &'static Broker {
             bin = tansu().display(),
             parent = std::process::id()
         );
-        Command::new("sh")
+        // The shell outlives this call on purpose: it is the watchdog that stops the broker.
+        // A thread reaps it when it ends.
+        let mut watchdog = Command::new("sh")
             .arg("-c")
             .arg(script)
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .spawn()
             .expect("start tansu");
+        std::thread::spawn(move || watchdog.wait());
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "tansu did not start");
