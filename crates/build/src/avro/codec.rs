@@ -13,6 +13,7 @@ const B: &str = "::contracts_core::avro::binary";
 const L: &str = "::contracts_core::avro::logical";
 const RESULT: &str = "::std::result::Result";
 const ERR: &str = "::contracts_core::DecodeError";
+const READ_RESULT: &str = "::contracts_core::avro::ReadResult";
 const READER: &str = "::contracts_core::avro::Reader<'_>";
 const VALUE: &str = "::contracts_core::avro::AvroValue";
 
@@ -266,7 +267,7 @@ impl TypeGen<'_> {
             format!("        ::std::result::Result::Ok(Self {{\n{read}        }})\n")
         };
         Ok(format!(
-            "impl {VALUE} for {name} {{\n    #[inline]\n    fn write(&self, out: &mut ::std::vec::Vec<u8>) {{\n{write}    }}\n\n    #[inline]\n    fn read(__r: &mut {READER}) -> {RESULT}<Self, {ERR}> {{\n{read_body}    }}\n}}\n"
+            "impl {VALUE} for {name} {{\n    #[inline]\n    fn write(&self, out: &mut ::std::vec::Vec<u8>) {{\n{write}    }}\n\n    #[inline]\n    fn read(__r: &mut {READER}) -> {READ_RESULT}<Self> {{\n{read_body}    }}\n}}\n"
         ))
     }
 
@@ -292,7 +293,7 @@ impl TypeGen<'_> {
             format!("{B}::write_long(out, *self as i64);")
         };
         format!(
-            "impl {VALUE} for {name} {{\n    #[inline]\n    fn write(&self, out: &mut ::std::vec::Vec<u8>) {{\n        {write}\n    }}\n\n    #[inline]\n    fn read(__r: &mut {READER}) -> {RESULT}<Self, {ERR}> {{\n        ::std::result::Result::Ok(match __r.index({n}, {p})? {{\n{arms}        }})\n    }}\n}}\n",
+            "impl {VALUE} for {name} {{\n    #[inline]\n    fn write(&self, out: &mut ::std::vec::Vec<u8>) {{\n        {write}\n    }}\n\n    #[inline]\n    fn read(__r: &mut {READER}) -> {READ_RESULT}<Self> {{\n        ::std::result::Result::Ok(match __r.index({n}, {p})? {{\n{arms}        }})\n    }}\n}}\n",
             n = variants.len()
         )
     }
@@ -325,7 +326,7 @@ impl TypeGen<'_> {
         }
         let _ = id;
         Ok(format!(
-            "impl {VALUE} for {name} {{\n    #[inline]\n    fn write(&self, out: &mut ::std::vec::Vec<u8>) {{\n        match self {{\n{write}        }}\n    }}\n\n    #[inline]\n    fn read(__r: &mut {READER}) -> {RESULT}<Self, {ERR}> {{\n        ::std::result::Result::Ok(match __r.index({n}, {p})? {{\n{read}        }})\n    }}\n}}\n",
+            "impl {VALUE} for {name} {{\n    #[inline]\n    fn write(&self, out: &mut ::std::vec::Vec<u8>) {{\n        match self {{\n{write}        }}\n    }}\n\n    #[inline]\n    fn read(__r: &mut {READER}) -> {READ_RESULT}<Self> {{\n        ::std::result::Result::Ok(match __r.index({n}, {p})? {{\n{read}        }})\n    }}\n}}\n",
             n = branches.len(),
             p = lit(&path),
         ))

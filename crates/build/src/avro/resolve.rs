@@ -15,7 +15,7 @@ use super::codec::{Logical, block_read, lit, logical};
 use super::names::value_ident;
 
 const RESULT: &str = "::std::result::Result";
-const ERR: &str = "::contracts_core::DecodeError";
+const READ_RESULT: &str = "::contracts_core::avro::ReadResult";
 const READER: &str = "::contracts_core::avro::Reader<'_>";
 
 /// Writes the resolving functions for data written with `writer` into `out`; returns the name
@@ -270,7 +270,7 @@ impl<'a> Gen<'a> {
         }
         let unused = if body.is_empty() { "    let _ = __r;\n" } else { "" };
         Ok(format!(
-            "\n/// Reads `{ty}` from data written with an older or newer version of its schema.\nfn {name}(__r: &mut {READER}) -> {RESULT}<{ty}, {ERR}> {{\n{unused}{body}    {RESULT}::Ok({ty} {{\n{inits}    }})\n}}\n"
+            "\n/// Reads `{ty}` from data written with an older or newer version of its schema.\nfn {name}(__r: &mut {READER}) -> {READ_RESULT}<{ty}> {{\n{unused}{body}    {RESULT}::Ok({ty} {{\n{inits}    }})\n}}\n"
         ))
     }
 
@@ -319,7 +319,7 @@ impl<'a> Gen<'a> {
             body.push_str("    let _ = __r;\n");
         }
         format!(
-            "\n/// Skips a record the reader does not read.\nfn {name}(__r: &mut {READER}) -> {RESULT}<(), {ERR}> {{\n{body}    {RESULT}::Ok(())\n}}\n"
+            "\n/// Skips a record the reader does not read.\nfn {name}(__r: &mut {READER}) -> {READ_RESULT}<()> {{\n{body}    {RESULT}::Ok(())\n}}\n"
         )
     }
 }

@@ -19,7 +19,7 @@ pub mod schema;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-pub use binary::Reader;
+pub use binary::{ReadResult, Reader};
 pub use resolve::{Program, ResolveError};
 pub use schema::{Schema, SchemaError};
 
@@ -30,7 +30,7 @@ pub trait AvroValue: Sized {
     /// Appends the value's encoding.
     fn write(&self, out: &mut Vec<u8>);
     /// Reads one value written with the type's own schema.
-    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+    fn read(r: &mut Reader<'_>) -> ReadResult<Self>;
 }
 
 /// A generated top-level record: one version of an Avro event.

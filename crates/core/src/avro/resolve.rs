@@ -101,7 +101,7 @@ impl Program {
     pub fn run(&self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
         let mut r = Reader::new(payload);
         self.exec(&self.root, &mut r, out, "")?;
-        r.finish()
+        Ok(r.finish()?)
     }
 
     fn exec(&self, op: &Op, r: &mut Reader<'_>, out: &mut Vec<u8>, path: &str) -> Result<(), DecodeError> {
@@ -126,7 +126,7 @@ impl Program {
                 match &map[i] {
                     Ok(j) => write_long(out, i64::from(*j)),
                     Err(symbol) => {
-                        return Err(Reader::invalid_at(
+                        return Err(*Reader::invalid_at(
                             at,
                             path,
                             format!("symbol \"{symbol}\" is not in the reader's enum, which has no default"),
@@ -178,7 +178,7 @@ impl Program {
                 let i = r.index(branches.len(), path)?;
                 match &branches[i] {
                     Ok(op) => self.exec(op, r, out, path)?,
-                    Err(why) => return Err(Reader::invalid_at(at, path, why.clone())),
+                    Err(why) => return Err(*Reader::invalid_at(at, path, why.clone())),
                 }
             }
             Op::ToUnion(i, op) => {
