@@ -18,9 +18,17 @@ fn order() -> OrderCreated {
     let mut o = OrderCreated::new("order-7f3a9c".into(), "Green tea, 100 g".into(), 2);
     o.customer_id = Some("customer-42".into());
     o.line_items = vec![
-        LineItem::new("Green tea, 100 g".into(), 2, Decimal::from_str("7.90").unwrap()),
+        LineItem::new(
+            "Green tea, 100 g".into(),
+            2,
+            Decimal::from_str("7.90").unwrap(),
+        ),
         LineItem::new("Teapot".into(), 1, Decimal::from_str("34.50").unwrap()),
-        LineItem::new("Cups, set of 4".into(), 1, Decimal::from_str("19.99").unwrap()),
+        LineItem::new(
+            "Cups, set of 4".into(),
+            1,
+            Decimal::from_str("19.99").unwrap(),
+        ),
     ];
     o.currency = Currency::Eur;
     o.created_at = DateTime::from_timestamp_millis(1_764_000_000_000);
@@ -36,7 +44,11 @@ fn to_value(o: &OrderCreated) -> Value {
         d.rescale(2);
         let m = d.mantissa().to_be_bytes();
         let start = m.iter().position(|&b| b != 0).unwrap_or(15).min(15);
-        let start = if m[start] & 0x80 != 0 { start - 1 } else { start };
+        let start = if m[start] & 0x80 != 0 {
+            start - 1
+        } else {
+            start
+        };
         Value::Decimal(apache_avro::Decimal::from(m[start..].to_vec()))
     };
     Value::Record(vec![
@@ -65,7 +77,10 @@ fn to_value(o: &OrderCreated) -> Value {
                     .collect(),
             ),
         ),
-        ("currency".into(), Value::Enum(o.currency as u32, o.currency.symbol().into())),
+        (
+            "currency".into(),
+            Value::Enum(o.currency as u32, o.currency.symbol().into()),
+        ),
         (
             "created_at".into(),
             match o.created_at {

@@ -24,7 +24,13 @@ const AVRO_EVENTS: [&SchemaInfo; 5] = [
 ];
 
 fn writer_of(info: &SchemaInfo) -> WriterSchema {
-    WriterSchema::new(SchemaId(info.version), Format::Avro, info.schema, None, vec![])
+    WriterSchema::new(
+        SchemaId(info.version),
+        Format::Avro,
+        info.schema,
+        None,
+        vec![],
+    )
 }
 
 #[test]
@@ -48,11 +54,7 @@ fn runtime_fingerprints_of_writer_schemas_equal_the_embedded_ones() {
 fn sample_v3() -> v3::OrderCreated {
     let mut o = v3::OrderCreated::new("o-1".into(), "tea".into(), 2);
     o.customer_id = Some("c-9".into());
-    o.line_items = vec![v3::LineItem::new(
-        "tea".into(),
-        2,
-        "7.90".parse().unwrap(),
-    )];
+    o.line_items = vec![v3::LineItem::new("tea".into(), 2, "7.90".parse().unwrap())];
     o.currency = v3::Currency::Gbp;
     o
 }
@@ -81,7 +83,10 @@ fn every_version_of_order_created_reads_every_other_under_full_transitive() {
     let v1_read =
         <v1::OrderCreated as Event>::decode_from(&writer_of(v3::OrderCreated::SCHEMA), &v3_bytes)
             .unwrap();
-    assert_eq!(v1_read, v1::OrderCreated::new("o-1".into(), "tea".into(), 2));
+    assert_eq!(
+        v1_read,
+        v1::OrderCreated::new("o-1".into(), "tea".into(), 2)
+    );
     let v2_read =
         <v2::OrderCreated as Event>::decode_from(&writer_of(v3::OrderCreated::SCHEMA), &v3_bytes)
             .unwrap();
@@ -93,7 +98,11 @@ fn every_version_of_order_created_reads_every_other_under_full_transitive() {
         <v3::OrderCreated as Event>::decode_from(&writer_of(v1::OrderCreated::SCHEMA), &v1_bytes)
             .unwrap();
     assert_eq!(back.order_id, "o-1");
-    assert_eq!(back.currency, v3::Currency::Eur, "v1 data has the v3 default currency");
+    assert_eq!(
+        back.currency,
+        v3::Currency::Eur,
+        "v1 data has the v3 default currency"
+    );
     assert!(back.line_items.is_empty() && back.customer_id.is_none());
 
     let mut v2_bytes = Vec::new();
@@ -109,5 +118,8 @@ fn an_unreadable_writer_is_a_decode_error_not_a_panic() {
     // OrderPaid's schema is a different record: OrderCreated cannot read it.
     let err = <v3::OrderCreated as Event>::decode_from(&writer_of(v1::OrderPaid::SCHEMA), &[0])
         .unwrap_err();
-    assert!(matches!(err, contracts_core::DecodeError::Unreadable { .. }), "{err}");
+    assert!(
+        matches!(err, contracts_core::DecodeError::Unreadable { .. }),
+        "{err}"
+    );
 }

@@ -46,7 +46,10 @@ fn kitchen_value(k: &kitchen::v1::Kitchen) -> Value {
             None => Value::Union(0, Box::new(Value::Null)),
             Some(n) => Value::Union(
                 1,
-                Box::new(record(vec![("value", Value::Int(n.value)), ("next", node(&n.next))])),
+                Box::new(record(vec![
+                    ("value", Value::Int(n.value)),
+                    ("next", node(&n.next)),
+                ])),
             ),
         }
     }
@@ -60,12 +63,23 @@ fn kitchen_value(k: &kitchen::v1::Kitchen) -> Value {
         ("label", Value::String(k.label.clone())),
         ("type", Value::String(k.r#type.clone())),
         ("hash", Value::Fixed(4, k.hash.to_vec())),
-        ("color", Value::Enum(k.color as u32, k.color.symbol().into())),
-        ("shape", Value::Enum(k.shape as u32, k.shape.symbol().into())),
+        (
+            "color",
+            Value::Enum(k.color as u32, k.color.symbol().into()),
+        ),
+        (
+            "shape",
+            Value::Enum(k.shape as u32, k.shape.symbol().into()),
+        ),
         ("parts", Value::Array(k.parts.iter().map(part).collect())),
         (
             "counters",
-            Value::Map(k.counters.iter().map(|(a, b)| (a.clone(), Value::Long(*b))).collect()),
+            Value::Map(
+                k.counters
+                    .iter()
+                    .map(|(a, b)| (a.clone(), Value::Long(*b)))
+                    .collect(),
+            ),
         ),
         ("maybe_after", opt_string(&k.maybe_after, false)),
         (
@@ -94,12 +108,24 @@ fn kitchen_value(k: &kitchen::v1::Kitchen) -> Value {
         ("amount", decimal_value(&k.amount, 3, None)),
         ("fixed_amount", decimal_value(&k.fixed_amount, 2, Some(8))),
         ("id", Value::Uuid(k.id)),
-        ("day", Value::Date((k.day - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32)),
-        ("at_ms", Value::TimeMillis((k.at_ms - NaiveTime::MIN).num_milliseconds() as i32)),
-        ("at_us", Value::TimeMicros((k.at_us - NaiveTime::MIN).num_microseconds().unwrap())),
+        (
+            "day",
+            Value::Date((k.day - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32),
+        ),
+        (
+            "at_ms",
+            Value::TimeMillis((k.at_ms - NaiveTime::MIN).num_milliseconds() as i32),
+        ),
+        (
+            "at_us",
+            Value::TimeMicros((k.at_us - NaiveTime::MIN).num_microseconds().unwrap()),
+        ),
         ("ts_ms", Value::TimestampMillis(k.ts_ms.timestamp_millis())),
         ("ts_us", Value::TimestampMicros(k.ts_us.timestamp_micros())),
-        ("local_ms", Value::LocalTimestampMillis(k.local_ms.and_utc().timestamp_millis())),
+        (
+            "local_ms",
+            Value::LocalTimestampMillis(k.local_ms.and_utc().timestamp_millis()),
+        ),
         ("unknown_logical", Value::String(k.unknown_logical.clone())),
         ("next", node(&k.next)),
     ])
@@ -179,15 +205,32 @@ proptest! {
 #[test]
 fn schema_defaults_fill_the_constructor() {
     let k = kitchen::v1::Kitchen::new(
-        1, 2.0, "l".into(), [0; 4], kitchen::v1::Shape::Circle, vec![], Decimal::ONE, Decimal::ONE,
-        Uuid::nil(), NaiveTime::MIN, NaiveTime::MIN, DateTime::UNIX_EPOCH, DateTime::UNIX_EPOCH,
-        NaiveDateTime::default(), String::new());
+        1,
+        2.0,
+        "l".into(),
+        [0; 4],
+        kitchen::v1::Shape::Circle,
+        vec![],
+        Decimal::ONE,
+        Decimal::ONE,
+        Uuid::nil(),
+        NaiveTime::MIN,
+        NaiveTime::MIN,
+        DateTime::UNIX_EPOCH,
+        DateTime::UNIX_EPOCH,
+        NaiveDateTime::default(),
+        String::new(),
+    );
     assert!(k.flag);
     assert_eq!(k.total, -5);
     assert_eq!(k.ratio, 0.5);
     assert_eq!(k.blob, vec![0, 255]);
     assert_eq!(k.r#type, "keyword");
-    assert_eq!(k.color, kitchen::v1::Color::Green, "the field default, not the enum's");
+    assert_eq!(
+        k.color,
+        kitchen::v1::Color::Green,
+        "the field default, not the enum's"
+    );
     assert_eq!(k.counters.get("a"), Some(&1));
     assert_eq!(k.maybe_after.as_deref(), Some("x"));
     assert_eq!(k.choice, kitchen::v1::KitchenChoice::Null);
@@ -209,7 +252,15 @@ fn reading_v2_value(r: &evolution::v2::Reading) -> Value {
         ("value", Value::Long(r.value)),
         ("scale", Value::Double(r.scale)),
         ("note", Value::Bytes(r.note.clone())),
-        ("tags", Value::Map(r.tags.iter().map(|(k, v)| (k.clone(), Value::Double(*v))).collect())),
+        (
+            "tags",
+            Value::Map(
+                r.tags
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::Double(*v)))
+                    .collect(),
+            ),
+        ),
         (
             "source",
             match &r.source {
@@ -218,7 +269,10 @@ fn reading_v2_value(r: &evolution::v2::Reading) -> Value {
                 ReadingSource::Long(l) => Value::Union(2, Box::new(Value::Long(*l))),
             },
         ),
-        ("added", Value::Array(r.added.iter().map(|s| Value::String(s.clone())).collect())),
+        (
+            "added",
+            Value::Array(r.added.iter().map(|s| Value::String(s.clone())).collect()),
+        ),
         ("extra", Value::Union(0, Box::new(Value::Null))),
     ])
 }
@@ -279,7 +333,10 @@ fn decode_errors_carry_offset_and_field_path() {
     let at = bad_enum.len() - 2; // currency, then created_at
     bad_enum[at] = 0x10;
     let err = shop::v3::OrderCreated::decode(&bad_enum).unwrap_err();
-    assert!(err.to_string().contains(&format!("byte {at}")) && err.to_string().contains("Currency"), "{err}");
+    assert!(
+        err.to_string().contains(&format!("byte {at}")) && err.to_string().contains("Currency"),
+        "{err}"
+    );
     let mut trailing = bytes;
     trailing.push(0);
     assert!(shop::v3::OrderCreated::decode(&trailing).is_err());

@@ -44,7 +44,9 @@ pub(crate) fn logical(schema: &AvroSchema, id: NodeId) -> Option<Logical> {
         ("decimal", Kind::Bytes | Kind::Fixed(_)) => {
             let precision = l.precision?;
             let scale = l.scale.unwrap_or(0);
-            if !(1..=MAX_DECIMAL_PRECISION).contains(&precision) || !(0..=precision).contains(&scale) {
+            if !(1..=MAX_DECIMAL_PRECISION).contains(&precision)
+                || !(0..=precision).contains(&scale)
+            {
                 return None;
             }
             let fixed = match &node.kind {
@@ -130,7 +132,7 @@ pub(crate) fn lit(path: &str) -> String {
 
 /// The zigzag byte of a union branch or small index.
 fn index_byte(i: usize) -> Option<u8> {
-    (i < 64).then(|| (i as u8) << 1)
+    (i < 64).then_some((i as u8) << 1)
 }
 
 pub(crate) fn write_index(i: usize) -> String {
@@ -143,15 +145,28 @@ pub(crate) fn write_index(i: usize) -> String {
 impl TypeGen<'_> {
     /// Statements that append the encoding of `e`, an expression of type `&T` for the node's
     /// Rust type `T`.
-    pub(crate) fn write_stmts(&self, id: NodeId, e: &str, depth: usize, ind: &str) -> Result<String, Diagnostic> {
+    pub(crate) fn write_stmts(
+        &self,
+        id: NodeId,
+        e: &str,
+        depth: usize,
+        ind: &str,
+    ) -> Result<String, Diagnostic> {
         let node = self.schema.node(id);
         if let Some(l) = logical(self.schema, id) {
             return Ok(match l {
-                Logical::Decimal { scale, fixed: None } => format!("{ind}{L}::write_decimal(out, {e}, {scale});\n"),
-                Logical::Decimal { scale, fixed: Some(size) } => {
+                Logical::Decimal { scale, fixed: None } => {
+                    format!("{ind}{L}::write_decimal(out, {e}, {scale});\n")
+                }
+                Logical::Decimal {
+                    scale,
+                    fixed: Some(size),
+                } => {
                     format!("{ind}{L}::write_decimal_fixed(out, {e}, {scale}, {size});\n")
                 }
-                Logical::Uuid { fixed: true } => format!("{ind}{B}::write_fixed(out, ({e}).as_bytes());\n"),
+                Logical::Uuid { fixed: true } => {
+                    format!("{ind}{B}::write_fixed(out, ({e}).as_bytes());\n")
+                }
                 l => format!("{ind}{L}::write_{}(out, {e});\n", l.fn_name()),
             });
         }
@@ -190,19 +205,31 @@ impl TypeGen<'_> {
                 )
             }
             Kind::Union(_) | Kind::Record(_) | Kind::Enum(_) => {
-                format!("{ind}<{} as {VALUE}>::write({e}, out);\n", self.type_name(id)?)
+                format!(
+                    "{ind}<{} as {VALUE}>::write({e}, out);\n",
+                    self.type_name(id)?
+                )
             }
         })
     }
 
     /// An expression of the node's Rust type that reads one value from `__r`.
-    pub(crate) fn read_expr(&self, id: NodeId, path: &str, depth: usize, ind: &str) -> Result<String, Diagnostic> {
+    pub(crate) fn read_expr(
+        &self,
+        id: NodeId,
+        path: &str,
+        depth: usize,
+        ind: &str,
+    ) -> Result<String, Diagnostic> {
         let node = self.schema.node(id);
         let p = lit(path);
         if let Some(l) = logical(self.schema, id) {
             return Ok(match l {
                 Logical::Decimal { scale, fixed: None } => format!("__r.decimal({scale}, {p})?"),
-                Logical::Decimal { scale, fixed: Some(size) } => {
+                Logical::Decimal {
+                    scale,
+                    fixed: Some(size),
+                } => {
                     format!("__r.decimal_fixed({size}, {scale}, {p})?")
                 }
                 Logical::Uuid { fixed: true } => {
@@ -222,26 +249,48 @@ impl TypeGen<'_> {
             Kind::String => format!("__r.string({p})?"),
             Kind::Fixed(f) => format!("__r.array::<{}>({p})?", f.size),
             Kind::Array(c) => {
-                let item = self.read_expr(c.node, &format!("{path}[]"), depth + 1, &format!("{ind}        "))?;
+                let item = self.read_expr(
+                    c.node,
+                    &format!("{path}[]"),
+                    depth + 1,
+                    &format!("{ind}        "),
+                )?;
                 block_read(false, &item, &p, depth, ind)
             }
             Kind::Map(c) => {
-                let item = self.read_expr(c.node, &format!("{path}{{}}"), depth + 1, &format!("{ind}        "))?;
+                let item = self.read_expr(
+                    c.node,
+                    &format!("{path}{{}}"),
+                    depth + 1,
+                    &format!("{ind}        "),
+                )?;
                 block_read(true, &item, &p, depth, ind)
             }
             Kind::Union(branches) if self.union_enum(id).is_none() => {
                 let (null_at, some) = nullable(self.schema, branches);
                 let inner = self.read_expr(some, path, depth + 1, &format!("{ind}    "))?;
                 let (a, b) = if null_at == 0 {
-                    ("::std::option::Option::None".to_string(), format!("::std::option::Option::Some({inner})"))
+                    (
+                        "::std::option::Option::None".to_string(),
+                        format!("::std::option::Option::Some({inner})"),
+                    )
                 } else {
-                    (format!("::std::option::Option::Some({inner})"), "::std::option::Option::None".to_string())
+                    (
+                        format!("::std::option::Option::Some({inner})"),
+                        "::std::option::Option::None".to_string(),
+                    )
                 };
-                format!("match __r.index(2, {p})? {{\n{ind}    0 => {a},\n{ind}    _ => {b},\n{ind}}}")
+                format!(
+                    "match __r.index(2, {p})? {{\n{ind}    0 => {a},\n{ind}    _ => {b},\n{ind}}}"
+                )
             }
             Kind::Union(_) | Kind::Record(_) | Kind::Enum(_) => {
                 let read = format!("<{} as {VALUE}>::read(__r)?", self.type_name(id)?);
-                if self.boxed(id) { format!("::std::boxed::Box::new({read})") } else { read }
+                if self.boxed(id) {
+                    format!("::std::boxed::Box::new({read})")
+                } else {
+                    read
+                }
             }
         })
     }
@@ -254,9 +303,18 @@ impl TypeGen<'_> {
         let mut read = String::new();
         for f in &r.fields {
             let ident = super::names::value_ident(&f.name);
-            write.push_str(&self.write_stmts(f.ty.node, &format!("&self.{ident}"), 0, "        ")?);
+            write.push_str(&self.write_stmts(
+                f.ty.node,
+                &format!("&self.{ident}"),
+                0,
+                "        ",
+            )?);
             let path = format!("{}.{}", r.named.name.name, f.name);
-            let _ = writeln!(read, "            {ident}: {},", self.read_expr(f.ty.node, &path, 0, "            ")?);
+            let _ = writeln!(
+                read,
+                "            {ident}: {},",
+                self.read_expr(f.ty.node, &path, 0, "            ")?
+            );
         }
         if write.is_empty() {
             write = "        let _ = out;\n".into();
@@ -310,13 +368,24 @@ impl TypeGen<'_> {
         let path = name.to_string();
         for (i, (b, v)) in branches.iter().zip(variants).enumerate() {
             let idx = write_index(i);
-            let arm = if i + 1 == branches.len() { "_".to_string() } else { i.to_string() };
+            let arm = if i + 1 == branches.len() {
+                "_".to_string()
+            } else {
+                i.to_string()
+            };
             if matches!(self.schema.node(b.node).kind, Kind::Null) {
-                let _ = writeln!(write, "            Self::{v} => {},", idx.trim_end_matches(';'));
+                let _ = writeln!(
+                    write,
+                    "            Self::{v} => {},",
+                    idx.trim_end_matches(';')
+                );
                 let _ = writeln!(read, "            {arm} => Self::{v},");
             } else {
                 let inner = self.write_stmts(b.node, "__v", 1, "                ")?;
-                let _ = writeln!(write, "            Self::{v}(__v) => {{\n                {idx}\n{inner}            }}");
+                let _ = writeln!(
+                    write,
+                    "            Self::{v}(__v) => {{\n                {idx}\n{inner}            }}"
+                );
                 let _ = writeln!(
                     read,
                     "            {arm} => Self::{v}({}),",
@@ -344,7 +413,7 @@ impl TypeGen<'_> {
     }
 
     /// A Rust expression for a schema default of the node's type.
-    pub(crate) fn default_expr(&self, id: NodeId, v: &Json, path: &str) -> Result<String, String> {
+    pub(crate) fn default_expr(&self, id: NodeId, v: &Json) -> Result<String, String> {
         let node = self.schema.node(id);
         let mismatch = || Err(format!("{} is not a valid {}", v.kind(), node.kind.ty()));
         if let Some(l) = logical(self.schema, id) {
@@ -355,7 +424,11 @@ impl TypeGen<'_> {
                     if bytes.len() > 16 {
                         return Err("decimal default wider than 128 bits".into());
                     }
-                    let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) { 0xff } else { 0 };
+                    let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+                        0xff
+                    } else {
+                        0
+                    };
                     let mut buf = [fill; 16];
                     buf[16 - bytes.len()..].copy_from_slice(&bytes);
                     Ok(format!("{dl}({}_i128, {scale})", i128::from_be_bytes(buf)))
@@ -366,12 +439,19 @@ impl TypeGen<'_> {
                     if bytes.len() != 16 {
                         return mismatch();
                     }
-                    Ok(format!("::contracts_core::types::Uuid::from_bytes({bytes:?})"))
+                    Ok(format!(
+                        "::contracts_core::types::Uuid::from_bytes({bytes:?})"
+                    ))
                 }
                 (_, Value::Number(n)) => match n.as_i64() {
-                    Some(i) if l != Logical::Date && l != Logical::TimeMillis => Ok(format!("{dl}({i}_i64)")),
+                    Some(i) if l != Logical::Date && l != Logical::TimeMillis => {
+                        Ok(format!("{dl}({i}_i64)"))
+                    }
                     Some(i) => match i32::try_from(i) {
-                        Ok(i) => Ok(format!("{dl}({i}_{})", if l == Logical::Date { "i32" } else { "i64" })),
+                        Ok(i) => Ok(format!(
+                            "{dl}({i}_{})",
+                            if l == Logical::Date { "i32" } else { "i64" }
+                        )),
                         Err(_) => mismatch(),
                     },
                     None => mismatch(),
@@ -398,21 +478,38 @@ impl TypeGen<'_> {
                 if b.is_empty() {
                     "::std::vec::Vec::new()".into()
                 } else {
-                    format!("::std::vec![{}]", b.iter().map(|x| format!("{x}_u8")).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "::std::vec![{}]",
+                        b.iter()
+                            .map(|x| format!("{x}_u8"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 }
             }
             (Kind::Fixed(f), Value::String(s)) => {
                 let b = latin1(s)?;
                 if b.len() != f.size {
-                    return Err(format!("fixed default has {} bytes, the type {}", b.len(), f.size));
+                    return Err(format!(
+                        "fixed default has {} bytes, the type {}",
+                        b.len(),
+                        f.size
+                    ));
                 }
                 format!("{b:?}").replace('[', "[").to_string()
             }
             (Kind::Enum(e), Value::String(s)) => {
                 if !e.symbols.contains(s) {
-                    return Err(format!("\"{s}\" is not a symbol of enum \"{}\"", e.named.name.full()));
+                    return Err(format!(
+                        "\"{s}\" is not a symbol of enum \"{}\"",
+                        e.named.name.full()
+                    ));
                 }
-                format!("{}::{}", self.rust_type(id).map_err(|d| d.message().to_string())?, type_ident(s))
+                format!(
+                    "{}::{}",
+                    self.rust_type(id).map_err(|d| d.message().to_string())?,
+                    type_ident(s)
+                )
             }
             (Kind::Array(c), Value::Array(items)) => {
                 if items.is_empty() {
@@ -420,7 +517,7 @@ impl TypeGen<'_> {
                 } else {
                     let parts = items
                         .iter()
-                        .map(|i| self.default_expr(c.node, i, path))
+                        .map(|i| self.default_expr(c.node, i))
                         .collect::<Result<Vec<_>, _>>()?;
                     format!("::std::vec![{}]", parts.join(", "))
                 }
@@ -432,7 +529,7 @@ impl TypeGen<'_> {
                     let parts = members
                         .iter()
                         .map(|m| {
-                            self.default_expr(c.node, &m.value, path)
+                            self.default_expr(c.node, &m.value)
                                 .map(|e| format!("(::std::string::String::from({:?}), {e})", m.key))
                         })
                         .collect::<Result<Vec<_>, _>>()?;
@@ -449,18 +546,29 @@ impl TypeGen<'_> {
                     inits.push(format!(
                         "{}: {}",
                         super::names::value_ident(&f.name),
-                        self.default_expr(f.ty.node, fv, path)?
+                        self.default_expr(f.ty.node, fv)?
                     ));
                 }
-                let value = format!("{} {{ {} }}", self.type_name(id).map_err(|d| d.message().to_string())?, inits.join(", "));
-                if self.boxed(id) { format!("::std::boxed::Box::new({value})") } else { value }
+                let value = format!(
+                    "{} {{ {} }}",
+                    self.type_name(id).map_err(|d| d.message().to_string())?,
+                    inits.join(", ")
+                );
+                if self.boxed(id) {
+                    format!("::std::boxed::Box::new({value})")
+                } else {
+                    value
+                }
             }
             (Kind::Union(branches), _) => {
                 if self.union_enum(id).is_none() {
                     let (null_at, some) = nullable(self.schema, branches);
                     return match (&v.value, null_at) {
                         (Value::Null, _) => Ok("::std::option::Option::None".into()),
-                        _ => Ok(format!("::std::option::Option::Some({})", self.default_expr(some, v, path)?)),
+                        _ => Ok(format!(
+                            "::std::option::Option::Some({})",
+                            self.default_expr(some, v)?
+                        )),
                     };
                 }
                 let name = self.rust_type(id).map_err(|d| d.message().to_string())?;
@@ -472,7 +580,7 @@ impl TypeGen<'_> {
                         }
                         continue;
                     }
-                    if let Ok(e) = self.default_expr(b.node, v, path) {
+                    if let Ok(e) = self.default_expr(b.node, v) {
                         return Ok(format!("{name}::{variant}({e})"));
                     }
                 }
@@ -509,7 +617,10 @@ pub(crate) fn block_read(map: bool, item: &str, p: &str, depth: usize, ind: &str
 
 fn latin1(s: &str) -> Result<Vec<u8>, String> {
     s.chars()
-        .map(|c| u8::try_from(u32::from(c)).map_err(|_| format!("'{c}' in a bytes default is not a byte (0-255)")))
+        .map(|c| {
+            u8::try_from(u32::from(c))
+                .map_err(|_| format!("'{c}' in a bytes default is not a byte (0-255)"))
+        })
         .collect()
 }
 

@@ -147,13 +147,12 @@ impl Module<'_> {
                 continue;
             }
             seen_fps.push(fp);
-            let prefix = format!("__{}_from_v{}", value_ident(&record.named.name.name).trim_start_matches("r#"), other.version);
-            let entry_fn = resolve::generate(
-                &mut types,
-                other.schema,
-                &prefix,
-                &mut resolvers,
-            )?;
+            let prefix = format!(
+                "__{}_from_v{}",
+                value_ident(&record.named.name.name).trim_start_matches("r#"),
+                other.version
+            );
+            let entry_fn = resolve::generate(&types, other.schema, &prefix, &mut resolvers)?;
             let _ = write!(
                 dispatch,
                 "        if __fp == {fp:?} {{\n            // Written with version {v}: resolved by code generated for it.\n            let mut __r = ::contracts_core::avro::Reader::new(payload);\n            let __v = {entry_fn}(&mut __r)?;\n            __r.finish()?;\n            return ::std::result::Result::Ok(__v);\n        }}\n",
@@ -196,7 +195,8 @@ impl Module<'_> {
                  identically; rename one of them or make the definitions equal",
             ));
         }
-        self.by_rust_name.insert(item.rust_name.clone(), self.items.len());
+        self.by_rust_name
+            .insert(item.rust_name.clone(), self.items.len());
         self.items.push(item);
         Ok(())
     }
@@ -337,7 +337,9 @@ impl<'a> TypeGen<'a> {
                     }
                 },
             },
-            Kind::Record(_) if self.boxed(id) => format!("::std::boxed::Box<{}>", self.type_name(id)?),
+            Kind::Record(_) if self.boxed(id) => {
+                format!("::std::boxed::Box<{}>", self.type_name(id)?)
+            }
             Kind::Record(_) | Kind::Enum(_) | Kind::Fixed(_) => self.type_name(id)?,
         })
     }
@@ -398,7 +400,10 @@ impl<'a> TypeGen<'a> {
         let mut code = String::new();
         code.push_str(&doc_comment(r.named.doc.as_deref(), ""));
         code.push_str(&self.attrs(&self.options.type_attributes, &full));
-        let _ = writeln!(code, "#[derive(Debug, Clone, PartialEq)]\npub struct {name} {{");
+        let _ = writeln!(
+            code,
+            "#[derive(Debug, Clone, PartialEq)]\npub struct {name} {{"
+        );
         let mut idents: Vec<String> = Vec::new();
         for f in &r.fields {
             let ident = value_ident(&f.name);
@@ -407,11 +412,19 @@ impl<'a> TypeGen<'a> {
                     "two fields of \"{full}\" have the Rust name `{ident}`"
                 ))
                 .at(self.schema.source(), f.span)
-                .with_help("rename one of the fields (Rust names are the snake_case of field names)"));
+                .with_help(
+                    "rename one of the fields (Rust names are the snake_case of field names)",
+                ));
             }
             idents.push(ident.clone());
             code.push_str(&doc_comment(f.doc.as_deref(), "    "));
-            for a in self.attrs(&self.options.field_attributes, &format!("{full}.{}", f.name)).lines() {
+            for a in self
+                .attrs(
+                    &self.options.field_attributes,
+                    &format!("{full}.{}", f.name),
+                )
+                .lines()
+            {
                 let _ = writeln!(code, "    {a}");
             }
             let _ = writeln!(code, "    pub {ident}: {},", self.rust_type(f.ty.node)?);
@@ -424,8 +437,7 @@ impl<'a> TypeGen<'a> {
         for (f, ident) in r.fields.iter().zip(&idents) {
             match &f.default {
                 Some(d) => {
-                    let path = format!("{full}.{}", f.name);
-                    let expr = self.default_expr(f.ty.node, d, &path).map_err(|e| {
+                    let expr = self.default_expr(f.ty.node, d).map_err(|e| {
                         Diagnostic::new(format!("invalid default of field \"{}\" of \"{full}\": {e}", f.name))
                             .at(self.schema.source(), f.span)
                             .with_help("give the field a default of its type (for a union, of its first branch)")
@@ -471,8 +483,13 @@ impl<'a> TypeGen<'a> {
         for (i, v) in variants.iter().enumerate() {
             if variants[..i].contains(v) {
                 return Err(self
-                    .err(id, format!("two symbols of enum \"{full}\" have the Rust name `{v}`"))
-                    .with_help("rename one of the symbols (Rust names are the UpperCamelCase of symbols)"));
+                    .err(
+                        id,
+                        format!("two symbols of enum \"{full}\" have the Rust name `{v}`"),
+                    )
+                    .with_help(
+                        "rename one of the symbols (Rust names are the UpperCamelCase of symbols)",
+                    ));
             }
         }
         let mut code = String::new();
@@ -552,7 +569,10 @@ impl<'a> TypeGen<'a> {
         for b in branches {
             let v = self.variant(b.node);
             if variants.contains(&v) {
-                return Err(self.err(id, format!("two branches of this union have the Rust variant name `{v}`")));
+                return Err(self.err(
+                    id,
+                    format!("two branches of this union have the Rust variant name `{v}`"),
+                ));
             }
             match self.schema.node(b.node).kind {
                 Kind::Null => {

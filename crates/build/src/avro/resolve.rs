@@ -71,19 +71,22 @@ impl<'a> Gen<'a> {
     }
 
     fn names_match(&self, w: NodeId, r: NodeId) -> bool {
-        let (Some(wn), Some(rn)) = (self.w.node(w).kind.named(), self.r().node(r).kind.named()) else {
+        let (Some(wn), Some(rn)) = (self.w.node(w).kind.named(), self.r().node(r).kind.named())
+        else {
             return false;
         };
         let (w_full, r_full) = (wn.name.full(), rn.name.full());
-        w_full == r_full || rn.aliases.contains(&w_full) || unqualified(&w_full) == unqualified(&r_full)
+        w_full == r_full
+            || rn.aliases.contains(&w_full)
+            || unqualified(&w_full) == unqualified(&r_full)
     }
 
     fn same_kind(&self, w: NodeId, r: NodeId) -> bool {
         let (wk, rk) = (&self.w.node(w).kind, &self.r().node(r).kind);
         match (wk, rk) {
-            (Kind::Record(_), Kind::Record(_)) | (Kind::Enum(_), Kind::Enum(_)) | (Kind::Fixed(_), Kind::Fixed(_)) => {
-                self.names_match(w, r)
-            }
+            (Kind::Record(_), Kind::Record(_))
+            | (Kind::Enum(_), Kind::Enum(_))
+            | (Kind::Fixed(_), Kind::Fixed(_)) => self.names_match(w, r),
             (a, b) => a.ty() == b.ty(),
         }
     }
@@ -109,14 +112,25 @@ impl<'a> Gen<'a> {
     }
 
     /// An expression of the reader node's Rust type that reads a writer value of node `w`.
-    fn expr(&mut self, w: NodeId, r: NodeId, path: &str, depth: usize, ind: &str) -> Result<String, String> {
+    fn expr(
+        &mut self,
+        w: NodeId,
+        r: NodeId,
+        path: &str,
+        depth: usize,
+        ind: &str,
+    ) -> Result<String, String> {
         let p = lit(path);
         let wk = &self.w.node(w).kind;
         if let Kind::Union(branches) = wk {
             let mut arms = String::new();
             let mut failing = false;
             for (i, b) in branches.iter().enumerate() {
-                let arm = if i + 1 == branches.len() { "_".to_string() } else { i.to_string() };
+                let arm = if i + 1 == branches.len() {
+                    "_".to_string()
+                } else {
+                    i.to_string()
+                };
                 match self.expr(b.node, r, path, depth + 1, &format!("{ind}    ")) {
                     Ok(e) => {
                         let _ = writeln!(arms, "{ind}    {arm} => {e},");
@@ -130,7 +144,11 @@ impl<'a> Gen<'a> {
                     }
                 }
             }
-            let at = if failing { format!("let __at = __r.position(); ") } else { String::new() };
+            let at = if failing {
+                "let __at = __r.position(); ".to_string()
+            } else {
+                String::new()
+            };
             return Ok(format!(
                 "{{ {at}match __r.index({}, {p})? {{\n{arms}{ind}}} }}",
                 branches.len()
@@ -156,7 +174,11 @@ impl<'a> Gen<'a> {
                 }
                 let name = self.t.rust_type(r).map_err(|d| d.message().to_string())?;
                 let variant = self.t.variant(b);
-                return Ok(if is_null { format!("{name}::{variant}") } else { format!("{name}::{variant}({inner})") });
+                return Ok(if is_null {
+                    format!("{name}::{variant}")
+                } else {
+                    format!("{name}::{variant}({inner})")
+                });
             }
             return Err(format!(
                 "{path}: the writer's {} is in no branch of the reader's {}",
@@ -164,7 +186,11 @@ impl<'a> Gen<'a> {
                 self.r().describe(r)
             ));
         }
-        let read_as_reader = || self.t.read_expr(r, path, depth, ind).map_err(|d| d.message().to_string());
+        let read_as_reader = || {
+            self.t
+                .read_expr(r, path, depth, ind)
+                .map_err(|d| d.message().to_string())
+        };
         Ok(match (wk, rk) {
             (Kind::Null, Kind::Null)
             | (Kind::Boolean, Kind::Boolean)
@@ -173,9 +199,14 @@ impl<'a> Gen<'a> {
             | (Kind::Float, Kind::Float)
             | (Kind::Double, Kind::Double)
             | (Kind::Bytes | Kind::String, Kind::Bytes | Kind::String) => read_as_reader()?,
-            (Kind::Fixed(wf), Kind::Fixed(rf)) if self.names_match(w, r) && wf.size == rf.size => read_as_reader()?,
+            (Kind::Fixed(wf), Kind::Fixed(rf)) if self.names_match(w, r) && wf.size == rf.size => {
+                read_as_reader()?
+            }
             (Kind::Int, Kind::Long) => match logical(self.r(), r) {
-                Some(l) => format!("::contracts_core::avro::logical::default::{}(i64::from(__r.int({p})?))", fn_of(l)),
+                Some(l) => format!(
+                    "::contracts_core::avro::logical::default::{}(i64::from(__r.int({p})?))",
+                    fn_of(l)
+                ),
                 None => format!("i64::from(__r.int({p})?)"),
             },
             (Kind::Int, Kind::Float) => format!("(__r.int({p})? as f32)"),
@@ -189,14 +220,24 @@ impl<'a> Gen<'a> {
                 let mut arms = String::new();
                 let mut failing = false;
                 for (i, s) in we.symbols.iter().enumerate() {
-                    let target = if re.symbols.contains(s) { Some(s) } else { default };
+                    let target = if re.symbols.contains(s) {
+                        Some(s)
+                    } else {
+                        default
+                    };
                     match target {
                         Some(t) => {
-                            let _ = writeln!(arms, "{ind}    {i} => {name}::{},", super::names::type_ident(t));
+                            let _ = writeln!(
+                                arms,
+                                "{ind}    {i} => {name}::{},",
+                                super::names::type_ident(t)
+                            );
                         }
                         None => {
                             failing = true;
-                            let why = format!("symbol \"{s}\" is not in the reader's enum, which has no default");
+                            let why = format!(
+                                "symbol \"{s}\" is not in the reader's enum, which has no default"
+                            );
                             let _ = writeln!(
                                 arms,
                                 "{ind}    {i} => return {RESULT}::Err(::contracts_core::avro::Reader::invalid_at(__at, {p}, {why:?})),"
@@ -204,21 +245,47 @@ impl<'a> Gen<'a> {
                         }
                     }
                 }
-                let _ = writeln!(arms, "{ind}    _ => unreachable!(\"index is range-checked\"),");
-                let at = if failing { "let __at = __r.position(); " } else { "" };
-                format!("{{ {at}match __r.index({}, {p})? {{\n{arms}{ind}}} }}", we.symbols.len())
+                let _ = writeln!(
+                    arms,
+                    "{ind}    _ => unreachable!(\"index is range-checked\"),"
+                );
+                let at = if failing {
+                    "let __at = __r.position(); "
+                } else {
+                    ""
+                };
+                format!(
+                    "{{ {at}match __r.index({}, {p})? {{\n{arms}{ind}}} }}",
+                    we.symbols.len()
+                )
             }
             (Kind::Array(wi), Kind::Array(ri)) => {
-                let item = self.expr(wi.node, ri.node, &format!("{path}[]"), depth + 1, &format!("{ind}        "))?;
+                let item = self.expr(
+                    wi.node,
+                    ri.node,
+                    &format!("{path}[]"),
+                    depth + 1,
+                    &format!("{ind}        "),
+                )?;
                 block_read(false, &item, &p, depth, ind)
             }
             (Kind::Map(wv), Kind::Map(rv)) => {
-                let item = self.expr(wv.node, rv.node, &format!("{path}{{}}"), depth + 1, &format!("{ind}        "))?;
+                let item = self.expr(
+                    wv.node,
+                    rv.node,
+                    &format!("{path}{{}}"),
+                    depth + 1,
+                    &format!("{ind}        "),
+                )?;
                 block_read(true, &item, &p, depth, ind)
             }
             (Kind::Record(_), Kind::Record(_)) if self.names_match(w, r) => {
                 let read = format!("{}(__r)?", self.record_fn(w, r)?);
-                if self.t.boxed(r) { format!("::std::boxed::Box::new({read})") } else { read }
+                if self.t.boxed(r) {
+                    format!("::std::boxed::Box::new({read})")
+                } else {
+                    read
+                }
             }
             _ => {
                 return Err(format!(
@@ -231,7 +298,8 @@ impl<'a> Gen<'a> {
     }
 
     fn record_body(&mut self, w: NodeId, r: NodeId, name: &str) -> Result<String, String> {
-        let (Kind::Record(wr), Kind::Record(rr)) = (&self.w.node(w).kind, &self.r().node(r).kind) else {
+        let (Kind::Record(wr), Kind::Record(rr)) = (&self.w.node(w).kind, &self.r().node(r).kind)
+        else {
             return Err("not records".into());
         };
         let ty = self.t.type_name(r).map_err(|d| d.message().to_string())?;
@@ -263,12 +331,19 @@ impl<'a> Gen<'a> {
                 continue;
             }
             let Some(d) = &f.default else {
-                return Err(format!("field \"{}\" is not written and has no default", f.name));
+                return Err(format!(
+                    "field \"{}\" is not written and has no default",
+                    f.name
+                ));
             };
-            let e = self.t.default_expr(f.ty.node, d, &f.name)?;
+            let e = self.t.default_expr(f.ty.node, d)?;
             let _ = writeln!(inits, "        {ident}: {e},");
         }
-        let unused = if body.is_empty() { "    let _ = __r;\n" } else { "" };
+        let unused = if body.is_empty() {
+            "    let _ = __r;\n"
+        } else {
+            ""
+        };
         Ok(format!(
             "\n/// Reads `{ty}` from data written with an older or newer version of its schema.\nfn {name}(__r: &mut {READER}) -> {READ_RESULT}<{ty}> {{\n{unused}{body}    {RESULT}::Ok({ty} {{\n{inits}    }})\n}}\n"
         ))
@@ -288,7 +363,11 @@ impl<'a> Gen<'a> {
                 let is_map = matches!(self.w.node(w).kind, Kind::Map(_));
                 let n = format!("__n{depth}");
                 let inner_ind = format!("{ind}            ");
-                let key = if is_map { format!("{inner_ind}__r.bytes({p})?;\n") } else { String::new() };
+                let key = if is_map {
+                    format!("{inner_ind}__r.bytes({p})?;\n")
+                } else {
+                    String::new()
+                };
                 let inner = self.skip_stmts(c.node, path, depth + 1, &inner_ind);
                 format!(
                     "{ind}loop {{\n{ind}    match __r.skip_block({p})? {{\n{ind}        ::contracts_core::avro::binary::Block::End => break,\n{ind}        ::contracts_core::avro::binary::Block::Skipped => {{}}\n{ind}        ::contracts_core::avro::binary::Block::Items({n}) => for _ in 0..{n} {{\n{key}{inner}{ind}        }},\n{ind}    }}\n{ind}}}\n"
@@ -297,11 +376,18 @@ impl<'a> Gen<'a> {
             Kind::Union(branches) => {
                 let mut arms = String::new();
                 for (i, b) in branches.iter().enumerate() {
-                    let arm = if i + 1 == branches.len() { "_".to_string() } else { i.to_string() };
+                    let arm = if i + 1 == branches.len() {
+                        "_".to_string()
+                    } else {
+                        i.to_string()
+                    };
                     let inner = self.skip_stmts(b.node, path, depth + 1, &format!("{ind}        "));
                     let _ = writeln!(arms, "{ind}    {arm} => {{\n{inner}{ind}    }}");
                 }
-                format!("{ind}match __r.index({}, {p})? {{\n{arms}{ind}}}\n", branches.len())
+                format!(
+                    "{ind}match __r.index({}, {p})? {{\n{arms}{ind}}}\n",
+                    branches.len()
+                )
             }
             Kind::Record(_) => format!("{ind}{}(__r)?;\n", self.skip_fn(w)),
         }
@@ -313,7 +399,12 @@ impl<'a> Gen<'a> {
         };
         let mut body = String::new();
         for f in &rec.fields {
-            body.push_str(&self.skip_stmts(f.ty.node, &format!("{}.{}", rec.named.name.name, f.name), 0, "    "));
+            body.push_str(&self.skip_stmts(
+                f.ty.node,
+                &format!("{}.{}", rec.named.name.name, f.name),
+                0,
+                "    ",
+            ));
         }
         if body.is_empty() {
             body.push_str("    let _ = __r;\n");

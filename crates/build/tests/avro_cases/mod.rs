@@ -51,7 +51,10 @@ pub fn resolves_checked<R: AvroRecord + PartialEq + std::fmt::Debug>(
     let ws = writer(writer_text);
     let generated = R::decode_from(&ws, payload).unwrap();
     let generic = decode_resolved::<R>(&ws, payload).unwrap();
-    assert_eq!(generated, generic, "generated and generic resolution disagree");
+    assert_eq!(
+        generated, generic,
+        "generated and generic resolution disagree"
+    );
     let Some(to_value) = to_value else {
         return generated;
     };
@@ -99,7 +102,12 @@ pub fn opt_string(v: &Option<String>, null_first: bool) -> Value {
 }
 
 pub fn record(fields: Vec<(&str, Value)>) -> Value {
-    Value::Record(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    Value::Record(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
 
 // ---- the shop's OrderCreated, OrderPaid, OrderShipped ----
@@ -158,7 +166,8 @@ fn v3_value(o: &crate::shop::v3::OrderCreated) -> Value {
 }
 
 fn any_millis() -> impl Strategy<Value = DateTime<Utc>> {
-    (-8_000_000_000_000i64..8_000_000_000_000).prop_map(|ms| DateTime::from_timestamp_millis(ms).unwrap())
+    (-8_000_000_000_000i64..8_000_000_000_000)
+        .prop_map(|ms| DateTime::from_timestamp_millis(ms).unwrap())
 }
 
 fn any_price() -> impl Strategy<Value = Decimal> {
@@ -264,4 +273,3 @@ proptest! {
         prop_assert_eq!(v2.customer_id, o.customer_id);
     }
 }
-

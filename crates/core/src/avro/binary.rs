@@ -255,7 +255,11 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let len = self.long(path)?;
         let Ok(len) = usize::try_from(len) else {
-            return Err(Self::invalid_at(start, path, format!("negative length {len}")));
+            return Err(Self::invalid_at(
+                start,
+                path,
+                format!("negative length {len}"),
+            ));
         };
         self.raw(len, path)
     }
@@ -265,7 +269,8 @@ impl<'a> Reader<'a> {
     pub fn str(&mut self, path: &str) -> ReadResult<&'a str> {
         let start = self.pos;
         let b = self.bytes(path)?;
-        std::str::from_utf8(b).map_err(|e| Self::invalid_at(start, path, format!("string is not UTF-8: {e}")))
+        std::str::from_utf8(b)
+            .map_err(|e| Self::invalid_at(start, path, format!("string is not UTF-8: {e}")))
     }
 
     #[inline]
@@ -320,7 +325,11 @@ impl<'a> Reader<'a> {
         let size_at = self.pos;
         let size = self.long(path)?;
         let Ok(size) = usize::try_from(size) else {
-            return Err(Self::invalid_at(size_at, path, format!("negative block size {size}")));
+            return Err(Self::invalid_at(
+                size_at,
+                path,
+                format!("negative block size {size}"),
+            ));
         };
         self.raw(size, path)?;
         Ok(Block::Skipped)
@@ -331,7 +340,11 @@ impl<'a> Reader<'a> {
         // can repeat cheaply; cap counts so a hostile count cannot reserve huge vectors.
         match usize::try_from(n) {
             Ok(n) if n <= MAX_BLOCK_ITEMS => Ok(n),
-            _ => Err(Self::invalid_at(start, path, format!("block count {n} is too large"))),
+            _ => Err(Self::invalid_at(
+                start,
+                path,
+                format!("block count {n} is too large"),
+            )),
         }
     }
 
@@ -381,7 +394,16 @@ mod tests {
 
     #[test]
     fn longs_round_trip_at_the_extremes() {
-        for v in [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX, 1 << 35] {
+        for v in [
+            i64::MIN,
+            i64::MIN + 1,
+            -1,
+            0,
+            1,
+            i64::MAX - 1,
+            i64::MAX,
+            1 << 35,
+        ] {
             let bytes = long_bytes(v);
             let mut r = Reader::new(&bytes);
             assert_eq!(r.long("x").unwrap(), v);
@@ -407,7 +429,10 @@ mod tests {
     fn an_overlong_varint_is_invalid_not_a_panic() {
         let bytes = [0xffu8; 11];
         let err = Reader::new(&bytes).long("f").unwrap_err();
-        assert!(matches!(*err, DecodeError::Invalid { offset: 0, .. }), "{err}");
+        assert!(
+            matches!(*err, DecodeError::Invalid { offset: 0, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -420,11 +445,20 @@ mod tests {
     #[test]
     fn strings_must_be_utf8_and_fit_the_payload() {
         let mut r = Reader::new(&[0x04, 0xff, 0xfe]);
-        assert!(matches!(r.str("s").map_err(|e| *e), Err(DecodeError::Invalid { offset: 0, .. })));
+        assert!(matches!(
+            r.str("s").map_err(|e| *e),
+            Err(DecodeError::Invalid { offset: 0, .. })
+        ));
         let mut r = Reader::new(&[0x08, b'a']);
-        assert!(matches!(r.str("s").map_err(|e| *e), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            r.str("s").map_err(|e| *e),
+            Err(DecodeError::Truncated { .. })
+        ));
         let mut r = Reader::new(&[0x01]);
-        assert!(matches!(r.bytes("s").map_err(|e| *e), Err(DecodeError::Invalid { .. })));
+        assert!(matches!(
+            r.bytes("s").map_err(|e| *e),
+            Err(DecodeError::Invalid { .. })
+        ));
     }
 
     #[test]
@@ -455,6 +489,9 @@ mod tests {
     #[test]
     fn trailing_bytes_are_reported() {
         let r = Reader::new(&[0]);
-        assert_eq!(r.finish().map_err(|e| *e), Err(DecodeError::TrailingBytes { remaining: 1 }));
+        assert_eq!(
+            r.finish().map_err(|e| *e),
+            Err(DecodeError::TrailingBytes { remaining: 1 })
+        );
     }
 }
