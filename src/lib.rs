@@ -4,3 +4,8 @@
 //! `events::orders::v2::OrderCreated`. See the README's "Generated API" section.
 
 include!(concat!(env!("OUT_DIR"), "/events.rs"));
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

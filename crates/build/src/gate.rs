@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use contracts_compat::manifest::{HistoryCheck, check_event_history};
 use contracts_compat::{Direction, Finding};
@@ -61,8 +61,13 @@ pub(crate) struct Checked<'m> {
     pub warnings: Vec<String>,
 }
 
-/// Loads and checks every event of the manifest.
-pub(crate) fn check(manifest: &Manifest, gate: Gate) -> Result<Checked<'_>, Error> {
+/// Loads and checks every event of the manifest (and, with a registry snapshot, against the
+/// registered versions).
+pub(crate) fn check<'m>(
+    manifest: &'m Manifest,
+    gate: Gate,
+    snapshot: Option<&Path>,
+) -> Result<Checked<'m>, Error> {
     let mut events = Vec::new();
     let mut problems = Vec::new();
     let mut inputs = BTreeSet::new();
@@ -94,9 +99,20 @@ pub(crate) fn check(manifest: &Manifest, gate: Gate) -> Result<Checked<'_>, Erro
         }
         events.push(CheckedEvent { event, histories });
     }
+    if let Some(dir) = snapshot {
+        let registered = Manifest::load(dir.join(contracts_model::manifest::FILE_NAME))
+            .map_err(Error::Invalid)?;
+        inputs.insert(registered.path.clone());
+        for ce in &events {
+            against_registry(ce, &registered, &mut inputs, &mut problems, &mut breaks);
+        }
+    }
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
+    // A finding seen both locally and against the registry is reported once.
+    let mut seen = BTreeSet::new();
+    breaks.retain(|b| seen.insert(b.clone()));
     let mut warnings = Vec::new();
     if !breaks.is_empty() {
         match gate {
@@ -114,6 +130,110 @@ pub(crate) fn check(manifest: &Manifest, gate: Gate) -> Result<Checked<'_>, Erro
         inputs: inputs.into_iter().collect(),
         warnings,
     })
+}
+
+/// Checks an event's local histories against the registered ones of a snapshot.
+fn against_registry(
+    local: &CheckedEvent<'_>,
+    registered: &Manifest,
+    inputs: &mut BTreeSet<PathBuf>,
+    problems: &mut Vec<Diagnostic>,
+    breaks: &mut Vec<String>,
+) {
+    let Some(event) = registered.event(&local.event.name) else {
+        return; // never registered: nothing to be compatible with yet
+    };
+    for history in event.histories() {
+        let Some(ours) = local
+            .histories
+            .iter()
+            .find(|h| h.subject == history.subject)
+        else {
+            continue;
+        };
+        for v in &history.versions {
+            inputs.insert(v.path.clone());
+        }
+        let theirs = match check_event_history(event, &history) {
+            Ok(theirs) if theirs.invalid.is_none() => theirs,
+            Ok(theirs) => {
+                problems.extend(theirs.invalid);
+                continue;
+            }
+            Err(mut d) => {
+                problems.append(&mut d);
+                continue;
+            }
+        };
+        for schema in &theirs.schemas {
+            if let Schema::Protobuf(proto) = schema {
+                inputs.extend(proto_inputs(proto, &history.versions[0].root));
+            }
+        }
+        // Registered versions never change.
+        for (v, schema) in theirs.versions.iter().zip(&theirs.schemas) {
+            let Some(i) = ours.versions.iter().position(|o| o.number == v.number) else {
+                continue;
+            };
+            if identity(schema) != identity(&ours.schemas[i]) {
+                let local = ours.versions[i];
+                problems.push(
+                    Diagnostic::new(format!(
+                        "{} {} differs from the registered {} ({})",
+                        local.full_name,
+                        local.label,
+                        v.label,
+                        v.path.display()
+                    ))
+                    .at_location(local.location.clone())
+                    .with_help(
+                        "a registered version never changes: restore the file, and add the change as a \
+                         new version",
+                    ),
+                );
+            }
+        }
+        // Local versions the registry does not have yet, as registering them would check them.
+        let newest = theirs.versions.iter().map(|v| v.number).max().unwrap_or(0);
+        let mut versions = theirs.versions.clone();
+        let mut schemas = theirs.schemas.clone();
+        for (v, schema) in ours.versions.iter().zip(&ours.schemas) {
+            if v.number <= newest {
+                continue;
+            }
+            versions.push(v);
+            schemas.push(schema.clone());
+            let labelled: Vec<contracts_compat::Version<'_>> = versions
+                .iter()
+                .zip(&schemas)
+                .map(|(v, schema)| contracts_compat::Version {
+                    label: &v.label,
+                    schema,
+                })
+                .collect();
+            let (candidate, history_so_far) = labelled.split_last().expect("just pushed");
+            let findings = contracts_compat::check(ours.level, history_so_far, *candidate);
+            let combined = HistoryCheck {
+                subject: ours.subject.clone(),
+                level: ours.level,
+                versions: versions.clone(),
+                schemas: schemas.clone(),
+                invalid: None,
+                findings: Vec::new(),
+            };
+            for f in &findings {
+                breaks.push(render_finding(local.event, &combined, f));
+            }
+        }
+    }
+}
+
+/// What identifies a registered schema: Avro's canonical form, Protobuf's descriptor.
+fn identity(schema: &Schema) -> Vec<u8> {
+    match schema {
+        Schema::Avro(avro) => avro.sha256().to_vec(),
+        Schema::Protobuf(proto) => proto.entry_descriptor_bytes(),
+    }
 }
 
 /// The files a Protobuf schema read from its root (its imports too; not the built-in
@@ -146,59 +266,56 @@ fn render_finding(event: &Event, history: &HistoryCheck<'_>, f: &Finding) -> Str
                 "readers of the old schema cannot read data written with the new one",
         }
     );
+    // As rustc: the gutter is as wide as the line number, notes are indented past it.
+    let pad = " ".repeat(f.location.as_ref().map_or(1, |l| l.line.to_string().len()));
     if let Some(loc) = &f.location {
-        let _ = write!(out, "\n  --> {loc}");
+        let _ = write!(out, "\n{pad}--> {loc}");
         if let Ok(text) = std::fs::read_to_string(&loc.file)
             && let Some(line) = text.lines().nth(loc.line.saturating_sub(1))
         {
-            let gutter = " ".repeat(loc.line.to_string().len());
             let indent: String = line
                 .chars()
                 .take(loc.column.saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            let _ = write!(
-                out,
-                "\n{gutter} |\n{} | {line}\n{gutter} | {indent}^",
-                loc.line
-            );
+            let _ = write!(out, "\n{pad} |\n{} | {line}\n{pad} | {indent}^", loc.line);
         }
     }
     let field = field_name(history, f);
     match field {
         Some(field) => {
-            let _ = write!(out, "\n   = field: {field} (at {})", f.path);
+            let _ = write!(out, "\n{pad} = field: {field} (at {})", f.path);
         }
         None if !f.path.is_empty() => {
-            let _ = write!(out, "\n   = at: {}", f.path);
+            let _ = write!(out, "\n{pad} = at: {}", f.path);
         }
         None => {}
     }
-    let _ = write!(out, "\n   = rule: {}: {}", f.rule.id(), f.rule.purpose());
+    let _ = write!(out, "\n{pad} = rule: {}: {}", f.rule.id(), f.rule.purpose());
     let (what, fix) = split_fix(&f.message);
     let _ = write!(
         out,
-        "\n   = change: {} → {}: {what}",
+        "\n{pad} = change: {} → {}: {what}",
         f.old_version, f.new_version
     );
     if let Some(fix) = fix {
-        let _ = write!(out, "\n   = help: {fix}");
+        let _ = write!(out, "\n{pad} = help: {fix}");
     }
     let _ = write!(
         out,
-        "\n   = note: subject \"{}\" is checked at {}",
+        "\n{pad} = note: subject \"{}\" is checked at {}",
         history.subject, history.level
     );
     if event.consumers.is_empty() {
         let _ = write!(
             out,
-            "\n   = note: no service in the manifest consumes {}; consumers outside it would break",
+            "\n{pad} = note: no service in the manifest consumes {}; consumers outside it would break",
             event.name
         );
     } else {
         let _ = write!(
             out,
-            "\n   = note: consumed by {}: these services would break",
+            "\n{pad} = note: consumed by {}: these services would break",
             event.consumers.join(", ")
         );
     }
@@ -219,14 +336,34 @@ fn field_name(history: &HistoryCheck<'_>, f: &Finding) -> Option<String> {
         Schema::Avro(avro) => avro
             .field_at_path(&f.path)
             .map(|(record, field)| format!("{record}.{field}")),
-        Schema::Protobuf(_) => None,
+        Schema::Protobuf(proto) => {
+            // Confluent's paths: `#/Message/Nested/<field number>`.
+            let mut parts: Vec<&str> = f.path.strip_prefix("#/")?.split('/').collect();
+            let number: i32 = parts.pop()?.parse().ok()?;
+            let local = parts.join(".");
+            let full = match proto.package() {
+                Some(package) => format!("{package}.{local}"),
+                None => local,
+            };
+            let message = proto.message(&full)?;
+            let field = message
+                .descriptor
+                .field
+                .iter()
+                .find(|fd| fd.number() == number)?;
+            Some(format!("{full}.{}", field.name()))
+        }
     }
 }
 
-/// Findings say what changed, then how to fix it: split after the first sentence.
+/// Findings say what changed, then how to fix it: split after the first sentence (or, in the
+/// one-sentence Protobuf messages, at the first `; `).
 fn split_fix(message: &str) -> (&str, Option<&str>) {
-    match message.find(". ") {
-        Some(i) => (&message[..=i], Some(message[i + 2..].trim())),
+    if let Some(i) = message.find(". ") {
+        return (&message[..=i], Some(message[i + 2..].trim()));
+    }
+    match message.find("; ") {
+        Some(i) => (&message[..i], Some(message[i + 2..].trim())),
         None => (message, None),
     }
 }

@@ -161,11 +161,7 @@ pub(crate) fn generate(
                 topic.name
             );
         }
-        let doc = topic
-            .description
-            .as_deref()
-            .map(|d| format!("/// {d}\n///\n"))
-            .unwrap_or_default();
+        let doc = doc_paragraph(topic.description.as_deref());
         let _ = writeln!(
             out,
             "{doc}/// Topic `{}`.\n#[allow(clippy::all)]\npub mod {topic_mod} {{\n{body}}}\n",
@@ -223,6 +219,25 @@ fn check_clashes(placed: &[Placed<'_>], variants: &[Variant<'_>], problems: &mut
                 .at_location(p.version.location.clone())
                 .with_help("two events with one short name cannot share a topic and version"),
             );
+        }
+    }
+    for p in placed {
+        if p.topic_mod == "services" || p.topic_mod.starts_with("proto") {
+            problems.push(
+                Diagnostic::new(format!(
+                    "topic \"{}\" would be the module `{}`, which holds generated {}",
+                    p.event.topic,
+                    p.topic_mod,
+                    if p.topic_mod == "services" {
+                        "service stubs"
+                    } else {
+                        "Protobuf types"
+                    }
+                ))
+                .at_location(p.event.location.clone())
+                .with_help("rename the topic"),
+            );
+            break;
         }
     }
     let mut names = BTreeSet::new();
@@ -489,10 +504,11 @@ fn event_impl(p: &Placed<'_>) -> Result<String, Diagnostic> {
     let ty = &p.type_name;
     let v = p.version;
     let (format, text, fingerprint, indexes, deps, codec) = match p.schema {
-        Schema::Avro(a) => (
+        // The Avro codec embeds the schema text and fingerprint already: refer to them.
+        Schema::Avro(_) => (
             "Avro",
-            a.source().text().to_string(),
-            a.sha256(),
+            format!("<Self as {}>::SCHEMA", avro::RECORD_TRAIT),
+            format!("<Self as {}>::FINGERPRINT", avro::RECORD_TRAIT),
             String::new(),
             String::new(),
             format!(
@@ -531,10 +547,15 @@ fn event_impl(p: &Placed<'_>) -> Result<String, Diagnostic> {
                     )
                 })
                 .collect();
+            let fingerprint = fingerprint
+                .iter()
+                .map(|b| format!("{b:#04x}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             (
                 "Protobuf",
-                proto.entry_text().to_string(),
-                fingerprint,
+                str_lit(proto.entry_text()),
+                format!("[{fingerprint}]"),
                 indexes,
                 deps,
                 "fn encode(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -565,11 +586,6 @@ fn event_impl(p: &Placed<'_>) -> Result<String, Diagnostic> {
             )
         }
     };
-    let fingerprint = fingerprint
-        .iter()
-        .map(|b| format!("{b:#04x}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     Ok(format!(
         "/// `{name}` {label}, registered under subject `{subject}`.
 impl ::contracts_core::Event for {ty} {{
@@ -582,7 +598,7 @@ impl ::contracts_core::Event for {ty} {{
         format: ::contracts_core::Format::{format},
         subject: {subject:?},
         schema: {text},
-        fingerprint: [{fingerprint}],
+        fingerprint: {fingerprint},
         message_indexes: &[{indexes}],
         dependencies: &[{deps}],
     }};
@@ -598,7 +614,6 @@ impl ::contracts_core::Event for {ty} {{
         label = v.label,
         subject = p.subject,
         number = v.number,
-        text = str_lit(&text),
     ))
 }
 
@@ -632,11 +647,7 @@ fn services(manifest: &Manifest, placed: &[Placed<'_>], variants: &[Variant<'_>]
         any = true;
         let module = module_ident(&service.name);
         let group = service.consumer_group.as_deref().unwrap_or(&service.name);
-        let doc = service
-            .description
-            .as_deref()
-            .map(|d| format!("/// {d}\n///\n"))
-            .unwrap_or_default();
+        let doc = doc_paragraph(service.description.as_deref());
         let _ = writeln!(
             out,
             "{doc}/// Service `{}`.\npub mod {module} {{\n/// The Kafka consumer group the service consumes with (the manifest's `consumer_group`, or\n/// the service's name).\npub const CONSUMER_GROUP: &str = {group:?};\n",
@@ -788,6 +799,16 @@ impl<H: {camel}Handler> ::contracts_core::Handle<super::super::{topic_mod}::Mess
 ",
         topic = topic.name
     )
+}
+
+/// A manifest description as a doc paragraph (one `///` line per line), or nothing.
+fn doc_paragraph(description: Option<&str>) -> String {
+    let Some(text) = description.filter(|d| !d.trim().is_empty()) else {
+        return String::new();
+    };
+    let mut out: String = text.lines().map(|l| format!("/// {l}\n")).collect();
+    out.push_str("///\n");
+    out
 }
 
 /// Pretty-prints the output; a syntax error here is a generator bug.

@@ -44,6 +44,28 @@
 //! field path, rule, versions, fix, consuming services). [`Gate::Warn`], or the environment
 //! variable `CONTRACTS_GATE=warn`, prints the same diagnostics as warnings and generates the code
 //! anyway, for local experiments; `CONTRACTS_GATE=fail` forces failure.
+//!
+//! # Offline, or against the registry
+//! By default the gate trusts the committed `schemas/`: each history is checked as the manifest
+//! lists it, without a network. [`Config::registry_snapshot`] adds a check against a committed
+//! snapshot of what the registry holds (the sqlx-offline model): a registered version edited in
+//! place fails the build, and new versions are checked against the registered ones.
+//!
+//! # Configuration
+//! ```no_run
+//! // build.rs
+//! let mut config = contracts_build::Config::new();
+//! config
+//!     .type_attribute("shop.orders.OrderCreated", "#[must_use]")
+//!     .field_attribute("shop.orders.OrderCreated.order_id", "#[doc(alias = \"id\")]")
+//!     .events(["shop.orders.OrderCreated", "shop.orders.OrderPaid"])
+//!     .registry_snapshot("registry-snapshot")
+//!     .gate(contracts_build::Gate::Fail);
+//! if let Err(error) = config.compile("schemas/contracts.toml") {
+//!     eprintln!("{error}");
+//!     std::process::exit(1);
+//! }
+//! ```
 
 pub mod avro;
 mod gate;
@@ -71,7 +93,9 @@ pub enum Error {
     #[error("{}", render(.0))]
     Invalid(Vec<Diagnostic>),
     /// The gate found incompatible changes; `report` holds the rendered diagnostics.
-    #[error("{count} incompatible schema change(s):\n{report}")]
+    #[error(
+        "{count} incompatible schema change(s); fix them, or build anyway with {GATE_ENV}=warn:\n{report}"
+    )]
     Incompatible { count: usize, report: String },
     /// The output directory is not known: not run from a build script, and none configured.
     #[error("OUT_DIR is not set: run from build.rs, or set Config::out_dir")]
@@ -107,6 +131,7 @@ pub struct Config {
     field_attributes: Vec<(String, String)>,
     events: Option<Vec<String>>,
     gate: Gate,
+    registry_snapshot: Option<PathBuf>,
     emit_cargo: bool,
 }
 
@@ -136,6 +161,7 @@ impl Config {
             field_attributes: Vec::new(),
             events: None,
             gate: Gate::Fail,
+            registry_snapshot: None,
             emit_cargo: true,
         }
     }
@@ -183,6 +209,20 @@ impl Config {
     /// warns. The environment variable `CONTRACTS_GATE` (`warn` or `fail`) overrides it.
     pub fn gate(&mut self, gate: Gate) -> &mut Self {
         self.gate = gate;
+        self
+    }
+
+    /// Also checks against what a registry holds, offline: `dir` is a snapshot of the schemas
+    /// as registered, in the layout of `schemas/` (its own `contracts.toml` and schema files; a
+    /// checkout of the released `schemas/`, or an export of the registry's subjects).
+    ///
+    /// For every subject both know, each registered version must be unchanged locally (a
+    /// registered schema never changes: the build fails when a local file was edited in place),
+    /// and each local version the snapshot does not have yet is checked against the registered
+    /// ones at the subject's level, as registering it would be. Every file of the snapshot that
+    /// is read reruns the build when it changes.
+    pub fn registry_snapshot(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.registry_snapshot = Some(dir.into());
         self
     }
 
@@ -243,7 +283,7 @@ impl Config {
         let manifest =
             contracts_model::manifest::Manifest::load(manifest.as_ref()).map_err(Error::Invalid)?;
         let gate = Gate::from_env()?.unwrap_or(self.gate);
-        let checked = gate::check(&manifest, gate)?;
+        let checked = gate::check(&manifest, gate, self.registry_snapshot.as_deref())?;
         let code = generate::generate(&manifest, &checked.events, self)?;
         Ok(Generated {
             code,

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use contracts_build::{Config, Error, Gate};
 
+mod common;
+
 fn fixture(name: &str) -> PathBuf {
     // Relative, as a build script names it, so that diagnostics in snapshots are stable.
     Path::new("tests/fixtures")
@@ -22,6 +24,16 @@ fn quiet() -> Config {
 fn generated_code_for_the_fixture_shop_matches_the_snapshot() {
     let generated = quiet().generate(fixture("shop")).unwrap();
     insta::assert_snapshot!("shop", generated.code);
+    // The same code as a Rust file, compiled and exercised by tests/fixture_shop.rs.
+    let golden = Path::new("tests/generated/fixture_shop.rs");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(golden, &generated.code).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(golden).unwrap_or_default() == generated.code,
+        "{} is stale: run UPDATE_GOLDEN=1 cargo test -p contracts-build --test generate",
+        golden.display()
+    );
 }
 
 #[test]
@@ -172,4 +184,113 @@ fn compile_rewrites_events_rs_only_when_its_content_changes() {
         .unwrap();
     config.compile(fixture("shop")).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), past);
+}
+
+/// A copy of the `shop` fixture to serve as a registry snapshot, with `edit` applied.
+fn snapshot_of_shop(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_dir(Path::new("tests/fixtures/shop"), dir.path());
+    edit(dir.path());
+    dir
+}
+
+#[test]
+fn a_registry_snapshot_that_matches_the_schemas_passes_and_is_a_build_input() {
+    let snapshot = snapshot_of_shop(|_| {});
+    let mut config = quiet();
+    config.registry_snapshot(snapshot.path());
+    let generated = config.generate(fixture("shop")).unwrap();
+    assert_eq!(
+        generated.code,
+        quiet().generate(fixture("shop")).unwrap().code
+    );
+    for file in [
+        "contracts.toml",
+        "acme/payments/payment_taken/v2.avsc",
+        "acme/common/v1/amount.proto",
+    ] {
+        assert!(
+            generated.inputs.contains(&snapshot.path().join(file)),
+            "{file} missing from {:?}",
+            generated.inputs
+        );
+    }
+}
+
+#[test]
+fn a_registered_version_edited_in_place_fails_against_the_registry_snapshot() {
+    // The registry holds a v1 with a different field type than the local v1.
+    let snapshot = snapshot_of_shop(|dir| {
+        let v1 = dir.join("acme/payments/payment_taken/v1.avsc");
+        let text = std::fs::read_to_string(&v1).unwrap();
+        std::fs::write(
+            &v1,
+            text.replace(
+                "\"amount_cents\", \"type\": \"long\"",
+                "\"amount_cents\", \"type\": \"int\"",
+            ),
+        )
+        .unwrap();
+    });
+    let mut config = quiet();
+    config.registry_snapshot(snapshot.path());
+    let err = config.generate(fixture("shop")).unwrap_err();
+    let Error::Invalid(problems) = &err else {
+        panic!("expected a drift error, got {err}");
+    };
+    let text = problems
+        .iter()
+        .map(|d| d.render())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        text.contains("acme.payments.PaymentTaken v1 differs from the registered v1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tests/fixtures/shop/contracts.toml:"),
+        "{text}"
+    );
+    assert!(text.contains("add the change as a new version"), "{text}");
+}
+
+#[test]
+fn protobuf_events_carry_their_message_indexes_and_imports() {
+    let code = quiet().generate(fixture("shop")).unwrap().code;
+    // RefundIssued is the second message of its file; its file imports amount.proto.
+    let at = code.find("name: \"acme.refunds.v1.RefundIssued\"").unwrap();
+    let info = &code[at..];
+    assert!(info.contains("message_indexes: &[1]"), "{info}");
+    assert!(
+        info.contains("name: \"acme/common/v1/amount.proto\""),
+        "{info}"
+    );
+    assert!(
+        info.contains("subject: \"acme/common/v1/amount.proto\""),
+        "{info}"
+    );
+}
+
+#[test]
+fn a_breaking_protobuf_change_points_at_the_proto_field() {
+    let err = quiet().generate(fixture("breaking-pb")).unwrap_err();
+    let Error::Incompatible { report, .. } = err else {
+        panic!("expected an incompatibility, got {err}");
+    };
+    assert!(
+        report
+            .contains("--> tests/fixtures/breaking-pb/next/acme/refunds/v1/refund_issued.proto:7:"),
+        "{report}"
+    );
+    assert!(report.contains("int64 reason = 2;"), "{report}");
+    assert!(
+        report.contains("field: acme.refunds.v1.RefundIssued.reason"),
+        "{report}"
+    );
+    assert!(
+        report.contains("help: keep a type of the same group"),
+        "{report}"
+    );
+    assert!(report.contains("consumed by checkout"), "{report}");
+    insta::assert_snapshot!("breaking_protobuf_diagnostic", report);
 }

@@ -1,7 +1,7 @@
 //! A topic's message enum has one variant per event: a match handles each, and the contract of
 //! every event (subject, version, format) is known without a registry.
 
-use contracts_core::{Event, Format, Topic, TopicMessage};
+use contracts_core::{DecodeError, Event, Format, SchemaId, Topic, TopicMessage, WriterSchema};
 use events::{order_created_pb, orders};
 
 fn describe(message: &orders::Message) -> &'static str {
@@ -65,4 +65,35 @@ fn main() {
             "shop/common/v1/line_item.proto"
         ]
     );
+
+    // A record written with v1 reads as the topic's newest OrderCreated (v3), by the writer's name.
+    let mut payload = Vec::new();
+    created.encode(&mut payload);
+    let v1 = <orders::v1::OrderCreated as Event>::SCHEMA;
+    let writer = WriterSchema::new(
+        SchemaId(1),
+        Format::Avro,
+        v1.schema,
+        Some(v1.name.into()),
+        vec![],
+    );
+    match orders::Message::decode_from(&writer, &payload).unwrap() {
+        orders::Message::OrderCreated(v3) => {
+            assert_eq!((v3.order_id.as_str(), v3.quantity), ("o-1", 2));
+            assert_eq!(v3.customer_id, None);
+            assert!(v3.line_items.is_empty());
+        }
+        other => panic!("read as {other:?}"),
+    }
+    // A record of another topic's event is refused, not misread.
+    let foreign = WriterSchema::new(
+        SchemaId(2),
+        Format::Avro,
+        v1.schema,
+        Some("shop.inventory.v1.InventoryReserved".into()),
+        vec![],
+    );
+    let err = orders::Message::decode_from(&foreign, &payload).unwrap_err();
+    assert!(matches!(err, DecodeError::Unreadable { .. }), "{err}");
+    assert!(err.to_string().contains("topic `orders` carries"), "{err}");
 }
