@@ -8,6 +8,17 @@
 
 use crate::DecodeError;
 
+/// What reads return: the error is boxed so that a result stays two words and travels in
+/// registers; that is measurably faster on the success path than a by-value `DecodeError`.
+/// `?` turns it into a [`DecodeError`] where one is expected.
+pub type ReadResult<T> = Result<T, Box<DecodeError>>;
+
+impl From<Box<DecodeError>> for DecodeError {
+    fn from(e: Box<DecodeError>) -> Self {
+        *e
+    }
+}
+
 /// Appends a `long`: zigzag, then base-128 varint, low groups first.
 #[inline]
 pub fn write_long(out: &mut Vec<u8>, v: i64) {
@@ -109,40 +120,40 @@ impl<'a> Reader<'a> {
     }
 
     /// Fails unless every byte was read: a payload holds exactly one value.
-    pub fn finish(&self) -> Result<(), DecodeError> {
+    pub fn finish(&self) -> ReadResult<()> {
         match self.remaining() {
             0 => Ok(()),
-            remaining => Err(DecodeError::TrailingBytes { remaining }),
+            remaining => Err(Box::new(DecodeError::TrailingBytes { remaining })),
         }
     }
 
     /// A truncation error at the current position.
     #[cold]
-    pub fn truncated(&self, path: &str) -> DecodeError {
-        DecodeError::Truncated {
+    pub fn truncated(&self, path: &str) -> Box<DecodeError> {
+        Box::new(DecodeError::Truncated {
             offset: self.pos,
             path: path.to_string(),
-        }
+        })
     }
 
     /// An invalid-data error at `offset`.
     #[cold]
-    pub fn invalid_at(offset: usize, path: &str, reason: impl Into<String>) -> DecodeError {
-        DecodeError::Invalid {
+    pub fn invalid_at(offset: usize, path: &str, reason: impl Into<String>) -> Box<DecodeError> {
+        Box::new(DecodeError::Invalid {
             offset,
             path: path.to_string(),
             reason: reason.into(),
-        }
+        })
     }
 
     /// An invalid-data error at the current position.
     #[cold]
-    pub fn invalid(&self, path: &str, reason: impl Into<String>) -> DecodeError {
+    pub fn invalid(&self, path: &str, reason: impl Into<String>) -> Box<DecodeError> {
         Self::invalid_at(self.pos, path, reason)
     }
 
     #[inline]
-    pub fn long(&mut self, path: &str) -> Result<i64, DecodeError> {
+    pub fn long(&mut self, path: &str) -> ReadResult<i64> {
         // Fast path: one-byte values (small ints, lengths, union and enum indexes).
         if let Some(&b) = self.buf.get(self.pos)
             && b < 0x80
@@ -154,7 +165,7 @@ impl<'a> Reader<'a> {
         self.long_slow(path)
     }
 
-    fn long_slow(&mut self, path: &str) -> Result<i64, DecodeError> {
+    fn long_slow(&mut self, path: &str) -> ReadResult<i64> {
         let start = self.pos;
         let mut n: u64 = 0;
         let mut shift = 0u32;
@@ -179,7 +190,7 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub fn int(&mut self, path: &str) -> Result<i32, DecodeError> {
+    pub fn int(&mut self, path: &str) -> ReadResult<i32> {
         let start = self.pos;
         let v = self.long(path)?;
         i32::try_from(v)
@@ -187,7 +198,7 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub fn bool(&mut self, path: &str) -> Result<bool, DecodeError> {
+    pub fn bool(&mut self, path: &str) -> ReadResult<bool> {
         match self.buf.get(self.pos) {
             Some(0) => {
                 self.pos += 1;
@@ -203,18 +214,18 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub fn float(&mut self, path: &str) -> Result<f32, DecodeError> {
+    pub fn float(&mut self, path: &str) -> ReadResult<f32> {
         Ok(f32::from_le_bytes(self.array::<4>(path)?))
     }
 
     #[inline]
-    pub fn double(&mut self, path: &str) -> Result<f64, DecodeError> {
+    pub fn double(&mut self, path: &str) -> ReadResult<f64> {
         Ok(f64::from_le_bytes(self.array::<8>(path)?))
     }
 
     /// Reads `N` raw bytes (a `fixed` of size `N`).
     #[inline]
-    pub fn array<const N: usize>(&mut self, path: &str) -> Result<[u8; N], DecodeError> {
+    pub fn array<const N: usize>(&mut self, path: &str) -> ReadResult<[u8; N]> {
         match self.buf.get(self.pos..self.pos + N) {
             Some(s) => {
                 self.pos += N;
@@ -228,7 +239,7 @@ impl<'a> Reader<'a> {
 
     /// Reads `n` raw bytes.
     #[inline]
-    pub fn raw(&mut self, n: usize, path: &str) -> Result<&'a [u8], DecodeError> {
+    pub fn raw(&mut self, n: usize, path: &str) -> ReadResult<&'a [u8]> {
         match self.buf.get(self.pos..self.pos.saturating_add(n)) {
             Some(s) => {
                 self.pos += n;
@@ -240,7 +251,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a length-prefixed `bytes` value, borrowed from the payload.
     #[inline]
-    pub fn bytes(&mut self, path: &str) -> Result<&'a [u8], DecodeError> {
+    pub fn bytes(&mut self, path: &str) -> ReadResult<&'a [u8]> {
         let start = self.pos;
         let len = self.long(path)?;
         let Ok(len) = usize::try_from(len) else {
@@ -255,7 +266,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a `string`, borrowed from the payload.
     #[inline]
-    pub fn str(&mut self, path: &str) -> Result<&'a str, DecodeError> {
+    pub fn str(&mut self, path: &str) -> ReadResult<&'a str> {
         let start = self.pos;
         let b = self.bytes(path)?;
         std::str::from_utf8(b)
@@ -263,18 +274,18 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub fn string(&mut self, path: &str) -> Result<String, DecodeError> {
+    pub fn string(&mut self, path: &str) -> ReadResult<String> {
         self.str(path).map(str::to_owned)
     }
 
     #[inline]
-    pub fn byte_vec(&mut self, path: &str) -> Result<Vec<u8>, DecodeError> {
+    pub fn byte_vec(&mut self, path: &str) -> ReadResult<Vec<u8>> {
         self.bytes(path).map(<[u8]>::to_vec)
     }
 
     /// Reads a union branch or enum symbol index and checks it is below `count`.
     #[inline]
-    pub fn index(&mut self, count: usize, path: &str) -> Result<usize, DecodeError> {
+    pub fn index(&mut self, count: usize, path: &str) -> ReadResult<usize> {
         let start = self.pos;
         let v = self.long(path)?;
         match usize::try_from(v) {
@@ -290,7 +301,7 @@ impl<'a> Reader<'a> {
     /// Reads the item count of the next array or map block; 0 ends the array or map. A
     /// negative count (followed by the block's byte size, for skipping) is returned positive.
     #[inline]
-    pub fn block(&mut self, path: &str) -> Result<usize, DecodeError> {
+    pub fn block(&mut self, path: &str) -> ReadResult<usize> {
         let start = self.pos;
         let n = self.long(path)?;
         if n >= 0 {
@@ -302,7 +313,7 @@ impl<'a> Reader<'a> {
 
     /// Reads the next block's item count, or, for a block with a byte size, skips it whole and
     /// returns `Skipped`.
-    pub fn skip_block(&mut self, path: &str) -> Result<Block, DecodeError> {
+    pub fn skip_block(&mut self, path: &str) -> ReadResult<Block> {
         let start = self.pos;
         let n = self.long(path)?;
         if n >= 0 {
@@ -324,7 +335,7 @@ impl<'a> Reader<'a> {
         Ok(Block::Skipped)
     }
 
-    fn count(&self, start: usize, n: u64, path: &str) -> Result<usize, DecodeError> {
+    fn count(&self, start: usize, n: u64, path: &str) -> ReadResult<usize> {
         // Every item takes at least one byte, except nulls and empty records, which a payload
         // can repeat cheaply; cap counts so a hostile count cannot reserve huge vectors.
         match usize::try_from(n) {
@@ -406,7 +417,7 @@ mod tests {
         r.long("a").unwrap();
         let err = r.long("Order.quantity").unwrap_err();
         assert_eq!(
-            err,
+            *err,
             DecodeError::Truncated {
                 offset: 2,
                 path: "Order.quantity".into()
@@ -419,7 +430,7 @@ mod tests {
         let bytes = [0xffu8; 11];
         let err = Reader::new(&bytes).long("f").unwrap_err();
         assert!(
-            matches!(err, DecodeError::Invalid { offset: 0, .. }),
+            matches!(*err, DecodeError::Invalid { offset: 0, .. }),
             "{err}"
         );
     }
@@ -435,13 +446,19 @@ mod tests {
     fn strings_must_be_utf8_and_fit_the_payload() {
         let mut r = Reader::new(&[0x04, 0xff, 0xfe]);
         assert!(matches!(
-            r.str("s"),
+            r.str("s").map_err(|e| *e),
             Err(DecodeError::Invalid { offset: 0, .. })
         ));
         let mut r = Reader::new(&[0x08, b'a']);
-        assert!(matches!(r.str("s"), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            r.str("s").map_err(|e| *e),
+            Err(DecodeError::Truncated { .. })
+        ));
         let mut r = Reader::new(&[0x01]);
-        assert!(matches!(r.bytes("s"), Err(DecodeError::Invalid { .. })));
+        assert!(matches!(
+            r.bytes("s").map_err(|e| *e),
+            Err(DecodeError::Invalid { .. })
+        ));
     }
 
     #[test]
@@ -472,6 +489,9 @@ mod tests {
     #[test]
     fn trailing_bytes_are_reported() {
         let r = Reader::new(&[0]);
-        assert_eq!(r.finish(), Err(DecodeError::TrailingBytes { remaining: 1 }));
+        assert_eq!(
+            r.finish().map_err(|e| *e),
+            Err(DecodeError::TrailingBytes { remaining: 1 })
+        );
     }
 }

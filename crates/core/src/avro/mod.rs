@@ -19,7 +19,7 @@ pub mod schema;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-pub use binary::Reader;
+pub use binary::{ReadResult, Reader};
 pub use resolve::{Program, ResolveError};
 pub use schema::{Schema, SchemaError};
 
@@ -30,7 +30,7 @@ pub trait AvroValue: Sized {
     /// Appends the value's encoding.
     fn write(&self, out: &mut Vec<u8>);
     /// Reads one value written with the type's own schema.
-    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+    fn read(r: &mut Reader<'_>) -> ReadResult<Self>;
 }
 
 /// A generated top-level record: one version of an Avro event.
@@ -79,8 +79,11 @@ pub(crate) struct WriterCache {
     parsed: OnceLock<Result<Parsed, String>>,
     /// Programs per reader schema text; generated types embed their text as a `'static`, so a
     /// pointer comparison usually finds the entry.
-    programs: Mutex<Vec<(&'static str, Arc<Result<Program, String>>)>>,
+    programs: Mutex<Vec<(&'static str, CachedProgram)>>,
 }
+
+/// A resolution program, or why the schemas do not resolve (cached too: it will not change).
+type CachedProgram = Arc<Result<Program, String>>;
 
 #[derive(Debug)]
 struct Parsed {
@@ -138,10 +141,7 @@ impl WriterSchema {
         }
     }
 
-    fn avro_program(
-        &self,
-        reader_schema: &'static str,
-    ) -> Result<Arc<Result<Program, String>>, DecodeError> {
+    fn avro_program(&self, reader_schema: &'static str) -> Result<CachedProgram, DecodeError> {
         let writer = self.avro_schema()?;
         // A poisoned lock only means another thread panicked while building; the list is
         // still consistent (entries are pushed whole).

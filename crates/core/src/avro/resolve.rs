@@ -101,7 +101,7 @@ impl Program {
     pub fn run(&self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
         let mut r = Reader::new(payload);
         self.exec(&self.root, &mut r, out, "")?;
-        r.finish()
+        Ok(r.finish()?)
     }
 
     fn exec(
@@ -132,7 +132,7 @@ impl Program {
                 match &map[i] {
                     Ok(j) => write_long(out, i64::from(*j)),
                     Err(symbol) => {
-                        return Err(Reader::invalid_at(
+                        return Err(*Reader::invalid_at(
                             at,
                             path,
                             format!(
@@ -186,7 +186,7 @@ impl Program {
                 let i = r.index(branches.len(), path)?;
                 match &branches[i] {
                     Ok(op) => self.exec(op, r, out, path)?,
-                    Err(why) => return Err(Reader::invalid_at(at, path, why.clone())),
+                    Err(why) => return Err(*Reader::invalid_at(at, path, why.clone())),
                 }
             }
             Op::ToUnion(i, op) => {
@@ -393,11 +393,7 @@ impl Builder<'_> {
                 .fields
                 .iter()
                 .position(|f| f.name == wf.name)
-                .or_else(|| {
-                    rr.fields
-                        .iter()
-                        .position(|f| f.aliases.iter().any(|a| *a == wf.name))
-                });
+                .or_else(|| rr.fields.iter().position(|f| f.aliases.contains(&wf.name)));
             match found {
                 Some(i) if !from_writer[i] => {
                     from_writer[i] = true;
