@@ -665,3 +665,65 @@ async fn without_registration_an_unregistered_schema_fails_the_send_and_returns_
         .register(<OrderPaid as contracts_core::Event>::SCHEMA);
     publisher.send(&event).await.expect("registered now");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_joining_and_leaving_a_group_mid_stream_lose_nothing() {
+    let s = setup("rebalance", 6).await;
+    let total = 300;
+    let recorder = Recorder::new(Behaviour::Succeed);
+    let (first, first_task) = s.start(s.consumer_config("g"), recorder.clone()).await;
+    let publisher = s.publisher.clone();
+    let producing = tokio::spawn(async move {
+        for i in 0..total {
+            let e = OrderPaid {
+                order_id: format!("o-{}", i % 23),
+                seq: i,
+            };
+            publisher.send(&e).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    wait_for(&recorder, 50).await;
+    // A second member joins: the partitions are split between the two.
+    let (second, second_task) = s.start(s.consumer_config("g"), recorder.clone()).await;
+    wait_for(&recorder, 150).await;
+    // The first leaves: the second takes everything over.
+    stop(first, first_task).await;
+    producing.await.unwrap();
+    eventually("every event handled", WAIT, || async {
+        let mut seqs: Vec<i64> = recorder
+            .seen()
+            .iter()
+            .map(|(m, _)| match m {
+                Message::OrderPaid(p) => p.seq,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        seqs.sort();
+        seqs.dedup();
+        (seqs.len() == total as usize).then_some(())
+    })
+    .await;
+    stop(second, second_task).await;
+    // Per order, whatever was redelivered, first deliveries came in order.
+    let mut first_seen: HashMap<String, Vec<i64>> = HashMap::new();
+    for (m, _) in recorder.seen() {
+        if let Message::OrderPaid(p) = m {
+            let firsts = first_seen.entry(p.order_id.clone()).or_default();
+            if !firsts.contains(&p.seq) {
+                assert!(
+                    firsts.last().is_none_or(|last| *last < p.seq),
+                    "order {}: {} handled for the first time after {:?}",
+                    p.order_id,
+                    p.seq,
+                    firsts.last()
+                );
+                firsts.push(p.seq);
+            }
+        }
+    }
+    println!(
+        "duplicates after two rebalances: {}",
+        recorder.count() - total as usize
+    );
+}
