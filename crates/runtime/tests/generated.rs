@@ -362,3 +362,34 @@ async fn a_generated_dispatcher_drives_a_service_handler_in_order() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_version_unknown_at_build_time_is_resolved_through_the_registry_schema() {
+    use contracts_core::{Event, Format, wire};
+    let s = shop("unknown-writer").await;
+    // Another team's producer already writes a v4 that adds a field with a default.
+    let v3_text = <orders::v3::OrderCreated as Event>::SCHEMA.schema;
+    let cut = v3_text.rfind(']').unwrap();
+    let v4_text = format!(
+        "{},{{\"name\":\"gift_note\",\"type\":\"string\",\"default\":\"\"}}{}",
+        v3_text[..cut].trim_end(),
+        &v3_text[cut..]
+    );
+    let v4_id = s
+        .source
+        .register_text("shop.orders.OrderCreated", Format::Avro, &v4_text);
+    let mut expected = orders::v3::OrderCreated::new("o-4".into(), "vase".into(), 1);
+    expected.customer_id = Some("c-4".into());
+    let mut value = Vec::new();
+    wire::write_header(&mut value, v4_id, Format::Avro, &[]);
+    expected.encode(&mut value);
+    value.extend_from_slice(b"\x0efor mum"); // gift_note: the field v3 does not know
+    let raw = common::raw_producer(broker::shared().bootstrap_servers());
+    common::send_raw(&raw, &format!("{}orders", s.prefix), b"o-4", &value).await;
+
+    let seen = Collect::<orders::Message>::new();
+    let (control, task) = s.consume::<orders::Topic, _>("g", seen.clone()).await;
+    let got = seen.wait_for(1).await;
+    stop(control, task).await;
+    assert_eq!(got, vec![orders::Message::OrderCreated(expected)]);
+}

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use contracts_core::source::{BoxFuture, RegisteredSchema, SchemaSource, SourceError};
-use contracts_core::{SchemaId, SchemaInfo};
+use contracts_core::{Format, SchemaId, SchemaInfo};
 
 #[derive(Debug, Default)]
 pub struct MemorySource {
@@ -27,8 +27,13 @@ impl MemorySource {
 
     /// Registers `info` as a registry would and returns its id.
     pub fn register(&self, info: &SchemaInfo) -> SchemaId {
+        self.register_text(info.subject, info.format, info.schema)
+    }
+
+    /// Registers any schema text under `subject`, as another producer would.
+    pub fn register_text(&self, subject: &str, format: Format, text: &str) -> SchemaId {
         let mut inner = self.inner.lock().unwrap();
-        let key = (info.subject.to_string(), info.schema.to_string());
+        let key = (subject.to_string(), text.to_string());
         if let Some(id) = inner.ids.get(&key) {
             return SchemaId(*id);
         }
@@ -38,9 +43,9 @@ impl MemorySource {
         inner.by_id.insert(
             id,
             RegisteredSchema {
-                format: info.format,
-                text: info.schema.to_string(),
-                subjects: vec![info.subject.to_string()],
+                format,
+                text: text.to_string(),
+                subjects: vec![subject.to_string()],
             },
         );
         SchemaId(id)
