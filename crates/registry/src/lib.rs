@@ -191,13 +191,57 @@ impl Drop for Server {
 }
 
 mod tls {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
     use super::*;
 
+    /// Serves `app` over TLS (rustls with the ring provider) with the PEM files' certificate.
     pub fn spawn(
-        _listener: tokio::net::TcpListener,
-        _app: axum::Router,
-        _files: &TlsFiles,
+        listener: tokio::net::TcpListener,
+        app: axum::Router,
+        files: &TlsFiles,
     ) -> Result<JoinHandle<()>> {
-        Err(Error::Tls("TLS is not built in yet".into()))
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+            .and_then(|it| it.collect())
+            .map_err(|e| {
+                Error::Tls(format!(
+                    "cannot read certificates from {}: {e}",
+                    files.cert.display()
+                ))
+            })?;
+        if certs.is_empty() {
+            return Err(Error::Tls(format!(
+                "{} holds no PEM certificate",
+                files.cert.display()
+            )));
+        }
+        let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
+            Error::Tls(format!(
+                "cannot read a private key from {}: {e}",
+                files.key.display()
+            ))
+        })?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| Error::Tls(format!("certificate and key do not fit: {e}")))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
+        let std_listener = listener.into_std().map_err(|source| Error::Listen {
+            addr: "the TLS listener".into(),
+            source,
+        })?;
+        Ok(tokio::spawn(async move {
+            if let Err(e) = axum_server::from_tcp_rustls(std_listener, rustls_config)
+                .serve(app.into_make_service())
+                .await
+            {
+                error!(error = %e, "the registry's HTTPS server stopped");
+            }
+        }))
     }
 }

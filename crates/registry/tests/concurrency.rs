@@ -73,7 +73,10 @@ async fn three_instances_on_one_memory_log_agree_on_ids_and_versions() {
         let (k, shared, own) = t.await.unwrap();
         assert_eq!(shared, own, "schema {k} got two ids");
         let prev = id_of.insert(k, i64::from(shared));
-        assert!(prev.is_none_or(|p| p == i64::from(shared)), "schema {k}: two ids");
+        assert!(
+            prev.is_none_or(|p| p == i64::from(shared)),
+            "schema {k}: two ids"
+        );
     }
     let mut ids: Vec<i64> = id_of.values().copied().collect();
     ids.sort_unstable();
@@ -83,7 +86,10 @@ async fn three_instances_on_one_memory_log_agree_on_ids_and_versions() {
         .iter()
         .map(|r| r.stats.conflicts.load(std::sync::atomic::Ordering::Relaxed))
         .sum();
-    assert!(conflicts > 0, "the instances never raced; the test proves nothing");
+    assert!(
+        conflicts > 0,
+        "the instances never raced; the test proves nothing"
+    );
     for r in &instances {
         r.sync().await.unwrap();
     }
@@ -135,7 +141,11 @@ async fn three_instances_on_one_topic_register_concurrently_without_conflicting_
                 let (s1, shared) = http.register("shared-value", &schema(k)).await;
                 let (s2, own) = http.register(&format!("own-{i}-value"), &schema(k)).await;
                 assert_eq!((s1, s2), (200, 200), "{shared} {own}");
-                (k, shared["id"].as_i64().unwrap(), own["id"].as_i64().unwrap())
+                (
+                    k,
+                    shared["id"].as_i64().unwrap(),
+                    own["id"].as_i64().unwrap(),
+                )
             }));
         }
     }
@@ -150,7 +160,11 @@ async fn three_instances_on_one_topic_register_concurrently_without_conflicting_
     let mut ids: Vec<i64> = id_of.values().copied().collect();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), 12, "12 distinct schemas must have 12 distinct ids");
+    assert_eq!(
+        ids.len(),
+        12,
+        "12 distinct schemas must have 12 distinct ids"
+    );
 
     let conflicts: u64 = [&a, &b, &c]
         .iter()
@@ -162,7 +176,10 @@ async fn three_instances_on_one_topic_register_concurrently_without_conflicting_
                 .load(std::sync::atomic::Ordering::Relaxed)
         })
         .sum();
-    assert!(conflicts > 0, "the instances never raced; the test proves nothing");
+    assert!(
+        conflicts > 0,
+        "the instances never raced; the test proves nothing"
+    );
 
     // Every instance tells the same story, and every id names one schema.
     let views = [

@@ -81,10 +81,17 @@ async fn acknowledged_registrations_survive_kill_9_with_the_same_ids() {
     let http = Http::new(second.url());
     for a in &acked {
         let (status, found) = http
-            .post(&format!("/subjects/{}", a.subject), json!({"schema": a.schema}))
+            .post(
+                &format!("/subjects/{}", a.subject),
+                json!({"schema": a.schema}),
+            )
             .await;
         assert_eq!(status, 200, "acknowledged {a:?} is gone: {found}");
-        assert_eq!(found["id"].as_i64(), Some(a.id), "{a:?} changed id: {found}");
+        assert_eq!(
+            found["id"].as_i64(),
+            Some(a.id),
+            "{a:?} changed id: {found}"
+        );
         let (_, by_id) = http.get(&format!("/schemas/ids/{}", a.id)).await;
         assert_eq!(by_id["schema"].as_str(), Some(a.schema.as_str()));
     }
