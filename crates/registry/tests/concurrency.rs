@@ -19,6 +19,9 @@ fn schema(k: usize) -> String {
     common::record_with_fields("Event", k)
 }
 
+/// An instance's state: subject → [(version, id, deleted)].
+type StateView = Vec<(String, Vec<(i32, i32, bool)>)>;
+
 /// What one instance says about every subject: subject → [(version, id)].
 type View = BTreeMap<String, Vec<(i64, i64)>>;
 
@@ -93,7 +96,7 @@ async fn three_instances_on_one_memory_log_agree_on_ids_and_versions() {
     for r in &instances {
         r.sync().await.unwrap();
     }
-    let views: Vec<Vec<(String, Vec<(i32, i32, bool)>)>> = instances
+    let views: Vec<StateView> = instances
         .iter()
         .map(|r| {
             let st = r.state();
