@@ -650,7 +650,11 @@ impl Registry {
                 Some(v) => v,
                 None => max_version + 1,
             };
-            let text = if normalize {
+            // A Protobuf descriptor (what Confluent's serializers send) is stored as `.proto`
+            // text, as Confluent stores it, so that every client can read it back.
+            let is_descriptor = req.schema_type() == api::SchemaType::Protobuf
+                && schema::decode_descriptor(&req.schema).is_some();
+            let text = if normalize || is_descriptor {
                 parsed.normalized.clone()
             } else {
                 req.schema.clone()

@@ -248,7 +248,7 @@ fn parse_protobuf(text: &str, refs: &[Resolved]) -> Result<Parsed, Invalid> {
     };
     let mut files = BTreeMap::new();
     proto_files(refs, &mut files)?;
-    files.insert(PROTO_ENTRY.to_string(), text.clone());
+    files.insert(PROTO_ENTRY.to_string(), text);
     let schema = ProtoSchema::parse_files(files, PROTO_ENTRY).map_err(|d| describe(&d))?;
     // The descriptor without file name and source info: equal for the same definitions
     // whatever the layout, comments, or whether they came as text or as a descriptor.
@@ -259,10 +259,12 @@ fn parse_protobuf(text: &str, refs: &[Resolved]) -> Result<Parsed, Invalid> {
         "PROTOBUF:{}",
         base64::engine::general_purpose::STANDARD.encode(entry.encode_to_vec())
     );
+    // Printed from the descriptor: the same text for the same definitions.
+    let normalized = crate::proto_text::print(schema.entry());
     Ok(Parsed {
         schema: Schema::Protobuf(schema),
         identity,
-        normalized: text,
+        normalized,
     })
 }
 

@@ -253,3 +253,56 @@ impl State {
         ids
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{ConfigValue, SchemaValue};
+
+    fn schema_change(subject: &str, version: i32, id: i32) -> Change {
+        Change::Schema(SchemaValue {
+            subject: subject.into(),
+            version,
+            id,
+            schema_type: None,
+            references: vec![],
+            schema: format!("{{\"type\":\"fixed\",\"name\":\"F{id}\",\"size\":{id}}}"),
+            deleted: false,
+        })
+    }
+
+    #[test]
+    fn records_that_lost_their_offset_are_skipped() {
+        let mut st = State::default();
+        let (k, v) = schema_change("s", 1, 1).encode(0, "a", 0);
+        st.apply(0, &k, Some(&v));
+        // Written by another instance that expected offset 0 too; it landed at 1.
+        let (k, v) = schema_change("s", 1, 2).encode(0, "b", 0);
+        st.apply(1, &k, Some(&v));
+        assert_eq!(st.subjects["s"].versions[&1].id, 1);
+        assert_eq!(st.max_id, 1);
+        assert_eq!(st.void_records, 1);
+        assert_eq!(st.next_offset, 2);
+    }
+
+    #[test]
+    fn tombstones_and_foreign_records_change_nothing() {
+        let mut st = State::default();
+        let (k, v) = Change::Config(ConfigValue {
+            subject: None,
+            compatibility_level: Some("FULL".into()),
+        })
+        .encode(0, "a", 0);
+        st.apply(0, &k, Some(&v));
+        st.apply(1, &k, None);
+        st.apply(
+            2,
+            b"{\"keytype\":\"SCHEMA\",\"subject\":\"x\",\"magic\":1}",
+            Some(b"{}"),
+        );
+        st.apply(3, b"garbage", Some(b"garbage"));
+        assert_eq!(st.level, Some(Level::Full));
+        assert!(st.subjects.is_empty());
+        assert_eq!(st.next_offset, 4);
+    }
+}

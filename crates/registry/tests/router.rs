@@ -615,8 +615,36 @@ async fn protobuf_as_text_and_as_serialized_descriptor() {
         )
         .await;
     assert_eq!(again.body["id"].as_i64(), Some(id), "{}", again.body);
-    let by_version = app.get("/subjects/p/versions/1?format=serialized").await;
-    assert_eq!(by_version.body["schema"].as_str(), Some(b64.as_str()));
+    // Registered first as a descriptor (as Python's ProtobufSerializer does), a schema is
+    // stored and served as .proto text.
+    let refund =
+        "syntax = \"proto3\";\npackage shop.v1;\nmessage Refunded { string order_id = 1; }\n";
+    let parsed = contracts_model::protobuf::ProtoSchema::parse_files(
+        [("refund.proto".to_string(), refund.to_string())].into(),
+        "refund.proto",
+    )
+    .unwrap();
+    use base64::Engine;
+    let descriptor =
+        base64::engine::general_purpose::STANDARD.encode(parsed.entry_descriptor_bytes());
+    let a = app
+        .post(
+            "/subjects/q/versions",
+            json!({"schema": descriptor, "schemaType": "PROTOBUF"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let as_text = app.get("/subjects/q/versions/1").await;
+    let text = as_text.body["schema"].as_str().unwrap();
+    assert!(text.contains("message Refunded {"), "{text}");
+    assert!(text.contains("string order_id = 1;"), "{text}");
+    let lookup = app
+        .post(
+            "/subjects/q",
+            json!({"schema": descriptor, "schemaType": "PROTOBUF"}),
+        )
+        .await;
+    assert_eq!(lookup.body["id"], a.body["id"]);
     // A breaking change: field 2 changes type.
     let breaking = PROTO.replace("int64 total_cents = 2", "string total_cents = 2");
     error(
