@@ -240,6 +240,7 @@ impl Registry {
                     }
                 }
                 self.stats.writes.fetch_add(1, Ordering::Relaxed);
+                debug!(offset = seq, node = %self.config.node_id, "wrote a registry record");
                 self.tombstone(doomed).await;
                 return Ok(answer);
             }
@@ -680,6 +681,7 @@ impl Registry {
             ))
         })
         .await
+        .inspect(|r| info!(subject, schema_id = r.id, version = r.version, "schema registered"))
     }
 
     fn check_writable(st: &State, subject: Option<&str>) -> Result<(), ApiError> {

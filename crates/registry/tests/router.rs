@@ -875,3 +875,24 @@ async fn health_is_503_until_the_log_is_read() {
     assert_eq!(app.get("/health").await.status, 200);
     assert_eq!(app.get("/ready").await.status, 200);
 }
+
+#[tokio::test]
+async fn deeply_nested_schemas_are_refused_without_crashing() {
+    let app = App::new().await;
+    let depth = 20_000;
+    let avro = format!("{}\"int\"{}", "[".repeat(depth), "]".repeat(depth));
+    error(&app.register("deep", &avro).await, 422, 42201);
+    let proto = format!(
+        "syntax = \"proto3\";\n{}{}",
+        "message A { ".repeat(depth),
+        "}".repeat(depth)
+    );
+    let a = app
+        .post(
+            "/subjects/deep/versions",
+            json!({"schema": proto, "schemaType": "PROTOBUF"}),
+        )
+        .await;
+    error(&a, 422, 42201);
+    assert_eq!(subjects(&app).await, json!([]));
+}
