@@ -220,9 +220,15 @@ fn read_blocking(
     }
     let mut records = Vec::new();
     let deadline = Instant::now() + timeout;
+    let mut last_error = None;
     while r.position < high {
         if Instant::now() > deadline {
-            return Err(Error::Timeout(timeout));
+            return Err(match last_error {
+                Some(e) => kafka(format!(
+                    "reading the registry topic (stuck for {timeout:?})"
+                ))(e),
+                None => Error::Timeout(timeout),
+            });
         }
         let polled = r.consumer.poll(Duration::from_millis(100));
         match polled {
@@ -246,7 +252,13 @@ fn read_blocking(
                     r.position = r.position.max(o);
                 }
             }
-            Some(Err(e)) => return Err(kafka("reading the registry topic")(e)),
+            // Connection errors are reported as events while librdkafka reconnects on its own
+            // (e.g. after a broker restart); only the deadline ends the read.
+            Some(Err(e)) => {
+                debug!(error = %e, "the registry topic's reader reported an error; retrying");
+                last_error = Some(e);
+                std::thread::sleep(Duration::from_millis(20));
+            }
             None => {}
         }
     }

@@ -161,3 +161,37 @@ async fn deletes_survive_a_restart() {
         .await;
     assert!(fresh["id"].as_i64() > a["id"].as_i64());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_keeps_working_across_a_broker_restart() {
+    // A broker of its own: restarting the shared one would disturb the other tests.
+    let mut broker = contracts_testkit::Broker::start().unwrap();
+    let registry = TestRegistry::start(&broker).await.unwrap();
+    let http = Http::new(registry.url());
+    let (s, first) = http
+        .register("restart-value", &record_with_fields("R", 1))
+        .await;
+    assert_eq!(s, 200, "{first}");
+    let broker_again = tokio::task::spawn_blocking(move || {
+        broker.restart().unwrap();
+        broker
+    })
+    .await
+    .unwrap();
+    let (s, second) = http
+        .register("restart-value", &record_with_fields("R", 2))
+        .await;
+    assert_eq!(s, 200, "{second}");
+    assert_eq!(
+        http.get("/subjects/restart-value/versions").await.1,
+        json!([1, 2])
+    );
+    // A fresh instance rebuilds both from the restarted broker's data.
+    let fresh = registry.another_instance().await.unwrap();
+    let (_, latest) = Http::new(fresh.url())
+        .get("/subjects/restart-value/versions/latest")
+        .await;
+    assert_eq!(latest["id"], second["id"]);
+    drop((fresh, registry));
+    drop(broker_again);
+}
