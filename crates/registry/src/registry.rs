@@ -613,7 +613,8 @@ impl Registry {
                     ));
                 }
             }
-            let id = match (req.id, st.by_identity.get(&parsed.identity)) {
+            let key = crate::state::identity_key(&parsed.identity, &req.references);
+            let id = match (req.id, st.by_identity.get(&key)) {
                 (Some(wanted), _) => {
                     if let Some(other) = st.schemas.get(&wanted) {
                         let same = same_schema(st, other, &parsed, &req.references);
@@ -628,14 +629,7 @@ impl Registry {
                     }
                     wanted
                 }
-                (None, Some(id))
-                    if st
-                        .schemas
-                        .get(id)
-                        .is_some_and(|s| s.references == req.references) =>
-                {
-                    *id
-                }
+                (None, Some(id)) => *id,
                 _ => st.max_id + 1,
             };
             let max_version = existing.map_or(0, |s| s.max_version());

@@ -55,13 +55,22 @@ impl Subject {
     }
 }
 
+/// What makes two registrations the same schema: the schema's identity and its references.
+pub fn identity_key(identity: &str, references: &[SchemaReference]) -> String {
+    let refs: Vec<String> = references
+        .iter()
+        .map(|r| format!("{}={}/{}", r.name, r.subject, r.version))
+        .collect();
+    format!("{identity}\u{0}{}", refs.join("\u{0}"))
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     /// The offset of the next record to read.
     pub next_offset: i64,
     pub subjects: BTreeMap<String, Subject>,
     pub schemas: HashMap<i32, Arc<StoredSchema>>,
-    /// Schema identity → id, for "same schema → same id".
+    /// Schema identity and references ([`identity_key`]) → id, for "same schema → same id".
     pub by_identity: HashMap<String, i32>,
     pub max_id: i32,
     pub level: Option<Level>,
@@ -114,7 +123,9 @@ impl State {
                 entry.deleted = v.deleted;
                 entry.keys.push(raw_key.to_vec());
                 if let Some(p) = self.parsed(&stored) {
-                    self.by_identity.entry(p.identity.clone()).or_insert(v.id);
+                    self.by_identity
+                        .entry(identity_key(&p.identity, &stored.references))
+                        .or_insert(v.id);
                 }
             }
             Change::Config(c) => {

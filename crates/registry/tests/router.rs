@@ -896,3 +896,37 @@ async fn deeply_nested_schemas_are_refused_without_crashing() {
     error(&a, 422, 42201);
     assert_eq!(subjects(&app).await, json!([]));
 }
+
+#[tokio::test]
+async fn the_same_text_with_other_references_is_another_schema_with_a_stable_id() {
+    let app = App::new().await;
+    let money = |field: &str| {
+        json!({"type": "record", "name": "Money", "namespace": "shop",
+            "fields": [{"name": field, "type": "long"}]})
+        .to_string()
+    };
+    app.register_ok("money", &money("cents")).await;
+    app.register_ok("money", &money("cents")).await;
+    app.put("/config/money", json!({"compatibility": "NONE"}))
+        .await;
+    app.register_ok("money", &money("micros")).await;
+    let order = json!({"type": "record", "name": "Order", "namespace": "shop",
+        "fields": [{"name": "total", "type": "Money"}]})
+    .to_string();
+    let with = |version: i64| {
+        json!({"schema": order, "references":
+            [{"name": "shop.Money", "subject": "money", "version": version}]})
+    };
+    let a = app.post("/subjects/o1/versions", with(1)).await.body["id"].clone();
+    let b = app.post("/subjects/o2/versions", with(2)).await.body["id"].clone();
+    assert_ne!(a, b, "other references, other schema");
+    // Registering either again elsewhere finds its id.
+    assert_eq!(
+        app.post("/subjects/o3/versions", with(2)).await.body["id"],
+        b
+    );
+    assert_eq!(
+        app.post("/subjects/o4/versions", with(1)).await.body["id"],
+        a
+    );
+}
