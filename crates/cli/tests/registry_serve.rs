@@ -54,3 +54,33 @@ fn registry_serve_without_a_broker_says_which_flag_is_missing() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--bootstrap-servers"), "{stderr}");
 }
+
+#[test]
+fn registry_serve_logs_json_lines_when_asked() {
+    use std::io::{BufRead, BufReader};
+    let port = contracts_testkit::free_port().unwrap();
+    let mut child = Command::new(CONTRACTS)
+        .args([
+            "registry",
+            "serve",
+            "--in-memory",
+            "--log-format",
+            "json",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let log: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(log["level"], "INFO", "{line}");
+    assert!(log["fields"]["message"].is_string(), "{line}");
+}
