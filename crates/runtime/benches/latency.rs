@@ -18,7 +18,7 @@ use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use shared::broker;
+use shared::shared_broker;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -78,10 +78,16 @@ where
 }
 
 async fn typed(rate: u64, seconds: u64) -> String {
-    let broker = broker::shared();
+    let broker = shared_broker();
     let prefix = format!("bench-latency-typed-{}.", uuid::Uuid::new_v4().simple());
-    broker.create_topic(&format!("{prefix}orders"), 3).await;
-    broker.create_topic(&format!("{prefix}orders.DLT"), 3).await;
+    broker
+        .create_topic(&format!("{prefix}orders"), 3)
+        .await
+        .unwrap();
+    broker
+        .create_topic(&format!("{prefix}orders.DLT"), 3)
+        .await
+        .unwrap();
     let publisher = Publisher::new(
         &ProducerConfig::new(broker.bootstrap_servers())
             .topic_prefix(&prefix)
@@ -119,9 +125,9 @@ async fn typed(rate: u64, seconds: u64) -> String {
 }
 
 async fn raw(rate: u64, seconds: u64) -> String {
-    let broker = broker::shared();
+    let broker = shared_broker();
     let topic = format!("bench-latency-raw-{}.orders", uuid::Uuid::new_v4().simple());
-    broker.create_topic(&topic, 3).await;
+    broker.create_topic(&topic, 3).await.unwrap();
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap_servers())
         .set("enable.idempotence", "true")

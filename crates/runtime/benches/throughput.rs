@@ -16,7 +16,7 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use shared::broker;
+use shared::shared_broker;
 
 /// Records per iteration.
 const BATCH: usize = 5_000;
@@ -31,10 +31,10 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn produce(c: &mut Criterion) {
     let rt = runtime();
-    let broker = broker::shared();
+    let broker = shared_broker();
     let prefix = format!("bench-produce-{}.", uuid::Uuid::new_v4().simple());
     let topic = format!("{prefix}orders");
-    rt.block_on(broker.create_topic(&topic, 3));
+    rt.block_on(broker.create_topic(&topic, 3)).unwrap();
     let publisher = Publisher::new(
         &ProducerConfig::new(broker.bootstrap_servers()).topic_prefix(&prefix),
         shared::source(),
@@ -103,11 +103,12 @@ impl Handle<orders::Message> for Clock {
 
 fn consume(c: &mut Criterion) {
     let rt = runtime();
-    let broker = broker::shared();
+    let broker = shared_broker();
     let prefix = format!("bench-consume-{}.", uuid::Uuid::new_v4().simple());
     let topic = format!("{prefix}orders");
-    rt.block_on(broker.create_topic(&topic, 3));
-    rt.block_on(broker.create_topic(&format!("{topic}.DLT"), 3));
+    rt.block_on(broker.create_topic(&topic, 3)).unwrap();
+    rt.block_on(broker.create_topic(&format!("{topic}.DLT"), 3))
+        .unwrap();
     let publisher = Publisher::new(
         &ProducerConfig::new(broker.bootstrap_servers()).topic_prefix(&prefix),
         shared::source(),

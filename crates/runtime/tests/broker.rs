@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::events::{self, Message, OrderCreatedV1, OrderCreatedV2, OrderPaid};
 use common::source::MemorySource;
-use common::{broker, eventually, header, read_all, unique_prefix};
+use common::{eventually, header, read_all, shared_broker, unique_prefix};
 use contracts_core::{Handle, HandlerError, RecordMeta, SchemaId, wire};
 use contracts_runtime::{
     Consumer, ConsumerConfig, ConsumerControl, Metrics, ProducerConfig, Publisher, RetryPolicy,
@@ -112,10 +112,10 @@ struct Setup {
 }
 
 async fn setup(test: &str, partitions: i32) -> Setup {
-    let broker = broker::shared();
+    let broker = shared_broker();
     let prefix = unique_prefix(test);
     let topic = format!("{prefix}orders");
-    broker.create_topic(&topic, partitions).await;
+    broker.create_topic(&topic, partitions).await.unwrap();
     let source = Arc::new(MemorySource::new());
     let metrics = Metrics::new();
     let publisher = Publisher::new(
@@ -136,7 +136,7 @@ async fn setup(test: &str, partitions: i32) -> Setup {
 impl Setup {
     fn consumer_config(&self, group: &str) -> ConsumerConfig {
         ConsumerConfig::new(
-            broker::shared().bootstrap_servers(),
+            shared_broker().bootstrap_servers(),
             format!("{}{group}", self.prefix),
         )
         .topic_prefix(&self.prefix)
@@ -235,7 +235,7 @@ async fn typed_events_round_trip_with_their_headers_and_metadata() {
     );
 
     // On the wire: Confluent framing with the registry's id, and the contract headers.
-    let raw = read_all(broker::shared().bootstrap_servers(), &s.topic, 2);
+    let raw = read_all(shared_broker().bootstrap_servers(), &s.topic, 2);
     let first = raw
         .iter()
         .find(|m| m.offset() == delivery.offset && m.partition() == delivery.partition)
@@ -355,7 +355,7 @@ async fn a_consumer_on_v2_reads_records_written_with_v1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_records_of_every_kind_are_dead_lettered_and_the_partition_keeps_flowing() {
     let s = setup("poison", 1).await;
-    let bootstrap = broker::shared().bootstrap_servers();
+    let bootstrap = shared_broker().bootstrap_servers();
     let raw = common::raw_producer(bootstrap);
     s.created("good-1", 1).await;
     let good_id = s
@@ -502,7 +502,7 @@ async fn handler_failures_that_do_not_go_away_are_dead_lettered_with_their_attem
     assert_eq!(panicky.attempts("buggy"), 1);
 
     let dlt = read_all(
-        broker::shared().bootstrap_servers(),
+        shared_broker().bootstrap_servers(),
         &format!("{}.DLT", s.topic),
         3,
     );
@@ -643,7 +643,7 @@ async fn metrics_count_sends_and_handling_and_lag_drops_to_zero() {
 async fn without_registration_an_unregistered_schema_fails_the_send_and_returns_the_event() {
     let s = setup("lookup", 1).await;
     let publisher = Publisher::new(
-        &ProducerConfig::new(broker::shared().bootstrap_servers())
+        &ProducerConfig::new(shared_broker().bootstrap_servers())
             .topic_prefix(&s.prefix)
             .registration(SchemaRegistration::LookupOnly),
         s.source.clone(),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::source::MemorySource;
-use common::{broker, eventually, unique_prefix};
+use common::{eventually, shared_broker, unique_prefix};
 use contracts_core::types::{DateTime, Decimal, Utc};
 use contracts_core::{Handle, HandlerError, RecordMeta, Topic, TopicMessage};
 use contracts_runtime::{
@@ -65,14 +65,17 @@ struct Shop {
 }
 
 async fn shop(test: &str) -> Shop {
-    let broker = broker::shared();
+    let broker = shared_broker();
     let prefix = unique_prefix(test);
     for topic in [
         orders::Topic::NAME,
         inventory::Topic::NAME,
         order_created_pb::Topic::NAME,
     ] {
-        broker.create_topic(&format!("{prefix}{topic}"), 3).await;
+        broker
+            .create_topic(&format!("{prefix}{topic}"), 3)
+            .await
+            .unwrap();
     }
     let source = Arc::new(MemorySource::new());
     let metrics = Metrics::new();
@@ -97,7 +100,7 @@ impl Shop {
         handler: H,
     ) -> (ConsumerControl, JoinHandle<contracts_runtime::Result<()>>) {
         let config = ConsumerConfig::new(
-            broker::shared().bootstrap_servers(),
+            shared_broker().bootstrap_servers(),
             format!("{}{group}", self.prefix),
         )
         .topic_prefix(&self.prefix);
@@ -384,7 +387,7 @@ async fn a_writer_version_unknown_at_build_time_is_resolved_through_the_registry
     wire::write_header(&mut value, v4_id, Format::Avro, &[]);
     expected.encode(&mut value);
     value.extend_from_slice(b"\x0efor mum"); // gift_note: the field v3 does not know
-    let raw = common::raw_producer(broker::shared().bootstrap_servers());
+    let raw = common::raw_producer(shared_broker().bootstrap_servers());
     common::send_raw(&raw, &format!("{}orders", s.prefix), b"o-4", &value).await;
 
     let seen = Collect::<orders::Message>::new();

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::events::{self, Message, OrderPaid};
 use common::source::MemorySource;
-use common::{broker, eventually, unique_prefix};
+use common::{eventually, shared_broker, unique_prefix};
 use contracts_core::{Handle, HandlerError, RecordMeta, SchemaInfo};
 use contracts_runtime::{Consumer, ConsumerConfig, Metrics, ProducerConfig, Publisher};
 
@@ -95,10 +95,13 @@ async fn child(bootstrap: String, prefix: String, journal: PathBuf) {
 }
 
 async fn parent() {
-    let broker = broker::shared();
+    let broker = shared_broker();
     let bootstrap = broker.bootstrap_servers().to_string();
     let prefix = unique_prefix("kill9");
-    broker.create_topic(&format!("{prefix}orders"), 3).await;
+    broker
+        .create_topic(&format!("{prefix}orders"), 3)
+        .await
+        .unwrap();
     let source = source();
     let publisher = Publisher::new(
         &ProducerConfig::new(&bootstrap).topic_prefix(&prefix),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::events::{self, Message, OrderPaid};
 use common::source::MemorySource;
-use common::{broker, eventually, header, read_all, unique_prefix};
+use common::{eventually, header, read_all, shared_broker, unique_prefix};
 use contracts_core::{Handle, HandlerError, RecordMeta};
 use contracts_runtime::{Consumer, ConsumerConfig, Metrics, ProducerConfig, Publisher, headers};
 use opentelemetry::trace::{TraceContextExt as _, TraceId, TracerProvider as _};
@@ -38,10 +38,10 @@ async fn the_consumer_continues_the_trace_the_producer_sent_in() {
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("runtime-test")));
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let broker = broker::shared();
+    let broker = shared_broker();
     let prefix = unique_prefix("trace");
     let topic = format!("{prefix}orders");
-    broker.create_topic(&topic, 1).await;
+    broker.create_topic(&topic, 1).await.unwrap();
     let source = Arc::new(MemorySource::new());
     let publisher = Publisher::new(
         &ProducerConfig::new(broker.bootstrap_servers()).topic_prefix(&prefix),

@@ -9,7 +9,6 @@ use contracts_core::{Event, SchemaId, SchemaInfo, wire};
 use events::orders;
 
 #[path = "../../tests/common/broker.rs"]
-pub mod broker;
 
 /// A schema source that knows one schema, so registry round trips stay out of the figures
 /// (the producer resolves its id once per process anyway).

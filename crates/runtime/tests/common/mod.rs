@@ -1,10 +1,13 @@
-//! Shared pieces of the runtime's integration tests: hand-written events (stand-ins for the
-//! generated ones), an in-memory schema source, a raw Kafka reader, and polling helpers.
+//! Shared pieces of the runtime's integration tests: hand-written events in the generated
+//! shape (for behaviour that needs events of our own making), an in-memory schema source, a
+//! raw Kafka reader, and polling helpers. The broker is `contracts-testkit`'s.
 #![allow(dead_code)]
 
-pub mod broker;
 pub mod events;
 pub mod source;
+
+#[allow(unused_imports)] // not every test binary uses the broker
+pub use contracts_testkit::shared_broker;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -17,7 +20,7 @@ use rdkafka::util::Timeout;
 
 /// A topic prefix unique to this test (topics themselves come from the contract).
 pub fn unique_prefix(test: &str) -> String {
-    format!("{test}-{}.", uuid::Uuid::new_v4().simple())
+    format!("{}.", contracts_testkit::unique_name(test))
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
