@@ -8,7 +8,7 @@ use contracts_core::types::Decimal;
 use contracts_core::{Event, SchemaId, SchemaInfo, wire};
 use events::orders;
 
-#[path = "../../tests/common/broker.rs"]
+pub use contracts_testkit::shared_broker;
 
 /// A schema source that knows one schema, so registry round trips stay out of the figures
 /// (the producer resolves its id once per process anyway).
