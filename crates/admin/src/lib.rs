@@ -24,6 +24,7 @@ mod backend;
 mod client;
 mod convert;
 mod error;
+pub mod memory;
 pub mod model;
 mod server;
 mod service;
