@@ -329,11 +329,13 @@ impl From<Order> for pb::Order {
                 .map(|l| pb::OrderLine {
                     product_id: l.product_id,
                     quantity: l.quantity,
+                    unit_price: l.unit_price,
                 })
                 .collect(),
             created_at: o.created_at.as_ref().map(timestamp),
             updated_at: o.updated_at.as_ref().map(timestamp),
             rejection_reason: o.rejection_reason,
+            currency: o.currency,
         }
     }
 }
@@ -355,11 +357,13 @@ impl TryFrom<pb::Order> for Order {
                 .map(|l| OrderLine {
                     product_id: l.product_id,
                     quantity: l.quantity,
+                    unit_price: l.unit_price,
                 })
                 .collect(),
             created_at: from_timestamp("Order.created_at", o.created_at)?,
             updated_at: from_timestamp("Order.updated_at", o.updated_at)?,
             rejection_reason: o.rejection_reason,
+            currency: o.currency,
         })
     }
 }
@@ -387,14 +391,15 @@ impl From<pb::Stock> for Stock {
 impl From<Notification> for pb::Notification {
     fn from(n: Notification) -> Self {
         pb::Notification {
-            notification_id: n.notification_id,
             order_id: n.order_id,
-            event_type: n.event_type,
-            event_id: n.event_id,
+            kind: n.kind,
+            detail: n.detail,
             recipient: n.recipient,
-            subject: n.subject,
             transport: n.transport,
+            event_id: n.event_id,
             sent_at: n.sent_at.as_ref().map(timestamp),
+            attempts: n.attempts,
+            last_error: n.last_error,
         }
     }
 }
@@ -403,14 +408,15 @@ impl TryFrom<pb::Notification> for Notification {
     type Error = WireError;
     fn try_from(n: pb::Notification) -> Result<Self, WireError> {
         Ok(Notification {
-            notification_id: n.notification_id,
             order_id: n.order_id,
-            event_type: n.event_type,
-            event_id: n.event_id,
+            kind: n.kind,
+            detail: n.detail,
             recipient: n.recipient,
-            subject: n.subject,
             transport: n.transport,
+            event_id: n.event_id,
             sent_at: from_timestamp("Notification.sent_at", n.sent_at)?,
+            attempts: n.attempts,
+            last_error: n.last_error,
         })
     }
 }
@@ -429,10 +435,12 @@ mod tests {
             lines: vec![OrderLine {
                 product_id: "p".into(),
                 quantity: 3,
+                unit_price: "1.25".into(),
             }],
             created_at: Some(at),
             updated_at: None,
             rejection_reason: "out of stock".into(),
+            currency: "EUR".into(),
         };
         assert_eq!(Order::try_from(pb::Order::from(order.clone())), Ok(order));
     }

@@ -410,6 +410,7 @@ impl MemoryBackend {
             lines: vec![OrderLine {
                 product_id: "apple".into(),
                 quantity: 2,
+                unit_price: "0.40".into(),
             }],
             created_at: at(secs),
             updated_at: at(secs + 1),
@@ -418,6 +419,7 @@ impl MemoryBackend {
             } else {
                 String::new()
             },
+            currency: "EUR".into(),
         };
         b.add_order(order("o-1", OrderStatus::Confirmed, 1_700_000_100))
             .add_order(order("o-2", OrderStatus::Rejected, 1_700_000_200))
@@ -432,19 +434,22 @@ impl MemoryBackend {
                 available: 0,
                 reserved: 0,
             });
-        for (n, event) in [
-            (1, "shop.orders.OrderCreated"),
-            (2, "shop.inventory.v2.InventoryReserved"),
-        ] {
+        for (n, kind) in [(1, "order_received"), (2, "order_confirmed")] {
             b.add_notification(Notification {
-                notification_id: format!("n-{n}"),
                 order_id: "o-1".into(),
-                event_type: event.into(),
-                event_id: format!("e-{n}"),
+                kind: kind.into(),
+                detail: format!("Your order o-1: {kind}"),
                 recipient: "c-42@example.com".into(),
-                subject: format!("Your order o-1 ({n})"),
                 transport: "mailbox".into(),
-                sent_at: at(1_700_000_100 + n),
+                event_id: format!("e-{n}"),
+                // The second is still waiting for delivery.
+                sent_at: if n == 1 { at(1_700_000_101) } else { None },
+                attempts: 1,
+                last_error: if n == 1 {
+                    String::new()
+                } else {
+                    "mailbox full".into()
+                },
             });
         }
         b

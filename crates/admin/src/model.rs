@@ -374,6 +374,8 @@ impl FromStr for OrderStatus {
 pub struct OrderLine {
     pub product_id: String,
     pub quantity: u32,
+    /// Price of one unit as a decimal string (`"12.50"`), in the order's currency.
+    pub unit_price: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -386,6 +388,8 @@ pub struct Order {
     pub updated_at: Option<Timestamp>,
     /// Why the inventory rejected it; empty otherwise.
     pub rejection_reason: String,
+    /// ISO 4217 code of the prices (`EUR`).
+    pub currency: String,
 }
 
 /// One product's stock.
@@ -398,19 +402,24 @@ pub struct Stock {
     pub reserved: i64,
 }
 
-/// A message sent to a customer about an order.
+/// A message to a customer about an order, with its delivery state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
-    pub notification_id: String,
     pub order_id: String,
-    /// The event it reports (`shop.orders.OrderCreated`) and that event's id.
-    pub event_type: String,
-    pub event_id: String,
+    /// What it tells the customer: `order_received`, `order_confirmed`, `order_rejected`, ...
+    pub kind: String,
+    /// The message text (or its subject line).
+    pub detail: String,
     pub recipient: String,
-    pub subject: String,
-    /// How it went out: `smtp`, `mailbox`.
+    /// How it goes out: `smtp`, `mailbox`.
     pub transport: String,
+    /// The id of the event it reports; empty when unknown.
+    pub event_id: String,
+    /// When it was delivered; `None` while delivery is pending.
     pub sent_at: Option<Timestamp>,
+    pub attempts: u32,
+    /// Why the last attempt failed; empty when none did.
+    pub last_error: String,
 }
 
 #[cfg(test)]

@@ -172,6 +172,8 @@ async fn orders_are_found_by_id_and_listed_by_status_newest_first() {
     assert_eq!(order.status, OrderStatus::Rejected);
     assert_eq!(order.lines[0].product_id, "apple");
     assert_eq!(order.lines[0].quantity, 2);
+    assert_eq!(order.lines[0].unit_price, "0.40");
+    assert_eq!(order.currency, "EUR");
     assert!(order.rejection_reason.contains("not enough apple"));
 
     let confirmed = client.orders(OrderStatus::Confirmed, 0).await.unwrap();
@@ -225,10 +227,14 @@ async fn notifications_are_listed_per_order() {
     let client = server.client().await;
     let sent = client.notifications("o-1").await.unwrap();
     assert_eq!(sent.len(), 2);
-    assert_eq!(sent[0].event_type, "shop.orders.OrderCreated");
+    assert_eq!(sent[0].kind, "order_received");
     assert_eq!(sent[0].recipient, "c-42@example.com");
     assert_eq!(sent[0].transport, "mailbox");
+    assert_eq!(sent[0].event_id, "e-1");
     assert!(sent[0].sent_at.is_some());
+    // Delivery state travels too: the second is pending after a failed attempt.
+    assert_eq!(sent[1].sent_at, None);
+    assert_eq!(sent[1].last_error, "mailbox full");
     assert!(client.notifications("o-2").await.unwrap().is_empty());
 }
 
