@@ -49,4 +49,6 @@ pub use error::{Error, Result};
 pub use model::*;
 pub use server::{AdminConfig, AdminServer, TlsIdentity};
 pub use service::{DEFAULT_LIMIT, MAX_LIMIT};
+/// gRPC status codes, as [`Error::code`] gives them.
+pub use tonic::Code;
 pub use tonic_health::server::HealthReporter;
