@@ -25,7 +25,9 @@ pub enum Error {
     InvalidUrl { url: String, reason: String },
     #[error("the admin token must be printable ASCII without line breaks")]
     InvalidToken,
-    #[error("cannot reach the admin server at {url}: {reason}; check that the service runs and serves its admin API there")]
+    #[error(
+        "cannot reach the admin server at {url}: {reason}; check that the service runs and serves its admin API there"
+    )]
     Connect { url: String, reason: String },
     /// The server answered the call with an error status.
     #[error("{rpc}: {} ({:?})", .status.message(), .status.code())]

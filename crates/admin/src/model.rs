@@ -243,6 +243,55 @@ pub struct DeadLetter {
     pub value_size: u32,
 }
 
+impl DeadLetter {
+    /// Reads a record of a dead-letter topic as the runtime wrote it: the `dlt-*` headers
+    /// (`dlt-original-topic`, `-partition`, `-offset`, `dlt-consumer-group`, `dlt-error-class`,
+    /// `dlt-error-message`, `dlt-attempts`) and `event_type` fill the fields; missing or
+    /// unreadable ones are left empty or 0, and every header is kept in `headers`.
+    /// `timestamp_ms` is the record's Kafka timestamp.
+    pub fn from_record<'a>(
+        id: DeadLetterId,
+        key: Option<&[u8]>,
+        value_len: usize,
+        timestamp_ms: Option<i64>,
+        headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Self {
+        let headers: Vec<Header> = headers
+            .into_iter()
+            .map(|(k, v)| Header {
+                key: k.to_owned(),
+                value: String::from_utf8_lossy(v).into_owned(),
+            })
+            .collect();
+        // The last value wins when a header repeats, as the runtime reads them.
+        let get = |name: &str| {
+            headers
+                .iter()
+                .rev()
+                .find(|h| h.key == name)
+                .map(|h| h.value.clone())
+                .unwrap_or_default()
+        };
+        DeadLetter {
+            key: key
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .unwrap_or_default(),
+            original_topic: get("dlt-original-topic"),
+            original_partition: get("dlt-original-partition").parse().unwrap_or(0),
+            original_offset: get("dlt-original-offset").parse().unwrap_or(0),
+            consumer_group: get("dlt-consumer-group"),
+            error_class: get("dlt-error-class"),
+            error_message: get("dlt-error-message"),
+            attempts: get("dlt-attempts").parse().unwrap_or(0),
+            dead_lettered_at: timestamp_ms.and_then(DateTime::<Utc>::from_timestamp_millis),
+            event_type: get("event_type"),
+            value_size: u32::try_from(value_len).unwrap_or(u32::MAX),
+            id,
+            headers,
+        }
+    }
+}
+
 /// What [`crate::AdminBackend::dead_letters`] is asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetterQuery {
@@ -455,6 +504,48 @@ mod tests {
             assert!(err.contains(reason), "{input}: {err}");
             assert!(err.contains(&format!("{input:?}")), "{input}: {err}");
         }
+    }
+
+    #[test]
+    fn a_dead_letter_record_is_read_from_the_runtimes_dlt_headers() {
+        let id: DeadLetterId = "orders.DLT:1:9".parse().unwrap();
+        let d = DeadLetter::from_record(
+            id.clone(),
+            Some(b"o-7"),
+            120,
+            Some(1_700_000_000_500),
+            [
+                ("event_type", b"shop.orders.OrderCreated".as_slice()),
+                ("dlt-original-topic", b"orders"),
+                ("dlt-original-partition", b"1"),
+                ("dlt-original-offset", b"314"),
+                ("dlt-consumer-group", b"inventory-service"),
+                ("dlt-error-class", b"handler-retries-exhausted"),
+                ("dlt-error-message", b"database is locked"),
+                ("dlt-attempts", b"5"),
+            ],
+        );
+        assert_eq!(d.id, id);
+        assert_eq!(d.key, "o-7");
+        assert_eq!(
+            (
+                d.original_topic.as_str(),
+                d.original_partition,
+                d.original_offset
+            ),
+            ("orders", 1, 314)
+        );
+        assert_eq!(d.consumer_group, "inventory-service");
+        assert_eq!(d.error_class, "handler-retries-exhausted");
+        assert_eq!(d.error_message, "database is locked");
+        assert_eq!(d.attempts, 5);
+        assert_eq!(d.event_type, "shop.orders.OrderCreated");
+        assert_eq!(d.value_size, 120);
+        assert_eq!(
+            d.dead_lettered_at.unwrap().timestamp_millis(),
+            1_700_000_000_500
+        );
+        assert_eq!(d.headers.len(), 8);
     }
 
     #[test]
