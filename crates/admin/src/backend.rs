@@ -139,3 +139,82 @@ pub trait NotificationBackend: Send + Sync + 'static {
         order_id: &str,
     ) -> impl Future<Output = BackendResult<Vec<Notification>>> + Send;
 }
+
+// A process usually shares one state between its HTTP API, its consumers and the admin server:
+// an `Arc` of a backend is a backend.
+impl<T: AdminBackend> AdminBackend for std::sync::Arc<T> {
+    fn contracts(&self) -> impl Future<Output = BackendResult<Vec<ContractInfo>>> + Send {
+        (**self).contracts()
+    }
+    fn consumers(&self) -> impl Future<Output = BackendResult<Vec<ConsumerInfo>>> + Send {
+        (**self).consumers()
+    }
+    fn lag(
+        &self,
+        group: Option<&str>,
+    ) -> impl Future<Output = BackendResult<Vec<PartitionLag>>> + Send {
+        (**self).lag(group)
+    }
+    fn dead_letters(
+        &self,
+        query: DeadLetterQuery,
+    ) -> impl Future<Output = BackendResult<DeadLetterPage>> + Send {
+        (**self).dead_letters(query)
+    }
+    fn replay(
+        &self,
+        ids: &[DeadLetterId],
+    ) -> impl Future<Output = BackendResult<Vec<ReplayResult>>> + Send {
+        (**self).replay(ids)
+    }
+    fn drop_dead_letters(
+        &self,
+        ids: &[DeadLetterId],
+    ) -> impl Future<Output = BackendResult<Vec<DropResult>>> + Send {
+        (**self).drop_dead_letters(ids)
+    }
+    fn pause(&self, consumer: &str) -> impl Future<Output = BackendResult<ConsumerInfo>> + Send {
+        (**self).pause(consumer)
+    }
+    fn resume(&self, consumer: &str) -> impl Future<Output = BackendResult<ConsumerInfo>> + Send {
+        (**self).resume(consumer)
+    }
+}
+
+impl<T: OrderBackend> OrderBackend for std::sync::Arc<T> {
+    fn order(&self, order_id: &str) -> impl Future<Output = BackendResult<Option<Order>>> + Send {
+        (**self).order(order_id)
+    }
+    fn orders_by_status(
+        &self,
+        status: OrderStatus,
+        limit: usize,
+    ) -> impl Future<Output = BackendResult<Vec<Order>>> + Send {
+        (**self).orders_by_status(status, limit)
+    }
+}
+
+impl<T: InventoryBackend> InventoryBackend for std::sync::Arc<T> {
+    fn stock(&self, product_id: &str) -> impl Future<Output = BackendResult<Option<Stock>>> + Send {
+        (**self).stock(product_id)
+    }
+    fn all_stock(&self) -> impl Future<Output = BackendResult<Vec<Stock>>> + Send {
+        (**self).all_stock()
+    }
+    fn set_stock(
+        &self,
+        product_id: &str,
+        available: i64,
+    ) -> impl Future<Output = BackendResult<Stock>> + Send {
+        (**self).set_stock(product_id, available)
+    }
+}
+
+impl<T: NotificationBackend> NotificationBackend for std::sync::Arc<T> {
+    fn notifications(
+        &self,
+        order_id: &str,
+    ) -> impl Future<Output = BackendResult<Vec<Notification>>> + Send {
+        (**self).notifications(order_id)
+    }
+}

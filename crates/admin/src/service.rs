@@ -407,6 +407,48 @@ mod tests {
     }
 
     #[test]
+    fn each_backend_error_kind_maps_to_its_grpc_code_and_only_internal_hides_the_message() {
+        use tonic::Code;
+        for (error, code, shown) in [
+            (
+                BackendError::not_found("no order \"o-9\""),
+                Code::NotFound,
+                true,
+            ),
+            (
+                BackendError::invalid_argument("unknown product"),
+                Code::InvalidArgument,
+                true,
+            ),
+            (
+                BackendError::failed_precondition("consumer stopped"),
+                Code::FailedPrecondition,
+                true,
+            ),
+            (
+                BackendError::unavailable("broker unreachable"),
+                Code::Unavailable,
+                true,
+            ),
+            (
+                BackendError::internal("password=hunter2"),
+                Code::Internal,
+                false,
+            ),
+        ] {
+            let detail = error.to_string();
+            let s = status("GetOrder", error);
+            assert_eq!(s.code(), code, "{detail}");
+            assert_eq!(
+                s.message().contains(&detail),
+                shown,
+                "{detail} -> {}",
+                s.message()
+            );
+        }
+    }
+
+    #[test]
     fn limits_default_to_100_and_refuse_more_than_the_maximum() {
         assert_eq!(limit(0).unwrap(), DEFAULT_LIMIT);
         assert_eq!(limit(7).unwrap(), 7);

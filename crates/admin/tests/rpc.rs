@@ -373,9 +373,11 @@ async fn a_process_without_a_domain_service_answers_unimplemented_for_it() {
     let backend = contracts_admin::memory::MemoryBackend::sample();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    // Admin plus inventory only: what the inventory service serves.
-    let server = contracts_admin::AdminServer::new(AdminConfig::default(), backend.clone())
-        .with_inventory(backend);
+    // Admin plus inventory only: what the inventory service serves. An Arc of a backend is a
+    // backend, for state shared with the rest of the process.
+    let shared = std::sync::Arc::new(backend);
+    let server = contracts_admin::AdminServer::new(AdminConfig::default(), shared.clone())
+        .with_inventory(shared);
     assert_eq!(
         server.services(),
         [
