@@ -341,3 +341,21 @@ fn decode_errors_carry_offset_and_field_path() {
     trailing.push(0);
     assert!(shop::v3::OrderCreated::decode(&trailing).is_err());
 }
+
+proptest! {
+    /// Garbage in gives an error, never a panic or a huge allocation: through the plain
+    /// decoder, the generated resolving decoders and the generic resolver.
+    #[test]
+    fn arbitrary_bytes_never_panic_any_decoder(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        let _ = kitchen::v1::Kitchen::decode(&bytes);
+        let _ = shop::v3::OrderCreated::decode(&bytes);
+        let v1 = writer(shop::v1::OrderCreated::SCHEMA);
+        let _ = shop::v3::OrderCreated::decode_from(&v1, &bytes);
+        let _ = contracts_core::avro::decode_resolved::<shop::v3::OrderCreated>(&v1, &bytes);
+        let _ = evolution::v2::Reading::decode_from(&writer(evolution::v1::Reading::SCHEMA), &bytes);
+        let _ = contracts_core::avro::decode_resolved::<evolution::v2::Reading>(
+            &writer(evolution::v1::Reading::SCHEMA),
+            &bytes,
+        );
+    }
+}
