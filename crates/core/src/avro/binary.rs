@@ -152,7 +152,7 @@ impl<'a> Reader<'a> {
         Self::invalid_at(self.pos, path, reason)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn long(&mut self, path: &str) -> ReadResult<i64> {
         // Fast path: one-byte values (small ints, lengths, union and enum indexes).
         if let Some(&b) = self.buf.get(self.pos)
@@ -189,7 +189,7 @@ impl<'a> Reader<'a> {
         Ok(((n >> 1) as i64) ^ -((n & 1) as i64))
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn int(&mut self, path: &str) -> ReadResult<i32> {
         let start = self.pos;
         let v = self.long(path)?;
@@ -238,7 +238,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads `n` raw bytes.
-    #[inline]
+    #[inline(always)]
     pub fn raw(&mut self, n: usize, path: &str) -> ReadResult<&'a [u8]> {
         match self.buf.get(self.pos..self.pos.saturating_add(n)) {
             Some(s) => {
@@ -250,7 +250,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a length-prefixed `bytes` value, borrowed from the payload.
-    #[inline]
+    #[inline(always)]
     pub fn bytes(&mut self, path: &str) -> ReadResult<&'a [u8]> {
         let start = self.pos;
         let len = self.long(path)?;
@@ -265,7 +265,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a `string`, borrowed from the payload.
-    #[inline]
+    #[inline(always)]
     pub fn str(&mut self, path: &str) -> ReadResult<&'a str> {
         let start = self.pos;
         let b = self.bytes(path)?;
@@ -273,7 +273,7 @@ impl<'a> Reader<'a> {
             .map_err(|e| Self::invalid_at(start, path, format!("string is not UTF-8: {e}")))
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn string(&mut self, path: &str) -> ReadResult<String> {
         self.str(path).map(str::to_owned)
     }
@@ -284,7 +284,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a union branch or enum symbol index and checks it is below `count`.
-    #[inline]
+    #[inline(always)]
     pub fn index(&mut self, count: usize, path: &str) -> ReadResult<usize> {
         let start = self.pos;
         let v = self.long(path)?;
@@ -300,7 +300,7 @@ impl<'a> Reader<'a> {
 
     /// Reads the item count of the next array or map block; 0 ends the array or map. A
     /// negative count (followed by the block's byte size, for skipping) is returned positive.
-    #[inline]
+    #[inline(always)]
     pub fn block(&mut self, path: &str) -> ReadResult<usize> {
         let start = self.pos;
         let n = self.long(path)?;
