@@ -285,11 +285,12 @@ impl TypeGen<'_> {
                 )
             }
             Kind::Union(_) | Kind::Record(_) | Kind::Enum(_) => {
-                let read = format!("<{} as {VALUE}>::read(__r)?", self.type_name(id)?);
+                let ty = self.type_name(id)?;
                 if self.boxed(id) {
-                    format!("::std::boxed::Box::new({read})")
+                    // A record that contains itself: bounded nesting, whatever the payload says.
+                    format!("::std::boxed::Box::new(__r.nested({p}, <{ty} as {VALUE}>::read)?)")
                 } else {
-                    read
+                    format!("<{ty} as {VALUE}>::read(__r)?")
                 }
             }
         })

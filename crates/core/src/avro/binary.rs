@@ -102,11 +102,41 @@ pub fn write_block_end(out: &mut Vec<u8>) {
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Records being read inside each other, for [`Reader::nested`].
+    depth: u32,
 }
+
+/// How deeply records may nest in one payload. Only recursive schemas nest without bound;
+/// a hostile payload for one must not overflow the stack.
+pub const MAX_NESTING: u32 = 512;
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    /// Runs `read` one nesting level deeper; fails past [`MAX_NESTING`] levels. Generated
+    /// code calls it around records that can contain themselves.
+    #[inline]
+    pub fn nested<T>(
+        &mut self,
+        path: &str,
+        read: impl FnOnce(&mut Self) -> ReadResult<T>,
+    ) -> ReadResult<T> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.invalid(
+                path,
+                format!("records nested deeper than {MAX_NESTING} levels"),
+            ));
+        }
+        self.depth += 1;
+        let v = read(self);
+        self.depth -= 1;
+        v
     }
 
     /// The byte offset of the next read.
@@ -484,6 +514,15 @@ mod tests {
         assert_eq!(r.skip_block("a").unwrap(), Block::Skipped);
         assert_eq!(r.skip_block("a").unwrap(), Block::End);
         r.finish().unwrap();
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        fn dive(r: &mut Reader<'_>) -> ReadResult<u32> {
+            r.nested("Node.next", |r| dive(r).map(|n| n + 1))
+        }
+        let err = dive(&mut Reader::new(&[])).unwrap_err();
+        assert!(err.to_string().contains("nested deeper"), "{err}");
     }
 
     #[test]
