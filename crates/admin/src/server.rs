@@ -159,8 +159,9 @@ impl AdminServer {
         self
     }
 
-    /// The health reporter behind `grpc.health.v1.Health`: every admin service starts
-    /// `SERVING`; a process can mark itself `NOT_SERVING` (say, while its broker is down).
+    /// The health reporter behind `grpc.health.v1.Health`: every admin service is `SERVING`
+    /// once [`AdminServer::serve`] starts (which replaces earlier statuses of those names); a
+    /// process can then mark itself `NOT_SERVING` (say, while its broker is down).
     pub fn health(&self) -> HealthReporter {
         self.health.clone()
     }
