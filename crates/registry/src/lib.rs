@@ -4,3 +4,4 @@
 //!   read them, shared by the server and the client so both agree on every field name.
 
 pub mod api;
+pub mod client;
