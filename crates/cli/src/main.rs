@@ -3,7 +3,12 @@
 
 mod check;
 mod compat;
+mod prepare;
+mod register;
+mod registry;
+mod registry_check;
 mod report;
+mod snapshot;
 
 use std::process::ExitCode;
 
@@ -46,6 +51,10 @@ enum Command {
     Check(check::Args),
     /// Check schema versions given on the command line, oldest first; the last is the candidate
     Compat(compat::Args),
+    /// Register every event's versions in a schema registry, under the manifest's subjects and levels
+    Register(register::Args),
+    /// Snapshot the registry's view of our subjects into schemas/.registry/ for offline checks
+    Prepare(prepare::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +73,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Compat(args) => compat::run(args),
+        Command::Register(args) => register::run(args),
+        Command::Prepare(args) => prepare::run(args),
     };
     match result {
         Ok(code) => code,
