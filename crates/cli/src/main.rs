@@ -5,8 +5,8 @@ mod check;
 mod compat;
 mod prepare;
 mod register;
-mod registry;
 mod registry_check;
+mod remote;
 mod report;
 mod snapshot;
 

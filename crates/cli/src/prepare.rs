@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use contracts_model::manifest::Manifest;
 
-use crate::registry::{self, RegistryArgs};
+use crate::remote::{self, RegistryArgs};
 use crate::snapshot::{self, Snapshot};
 
 #[derive(Debug, clap::Args)]
@@ -31,12 +31,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(m) => m,
         Err(diagnostics) => return Ok(crate::check::report_problems(&diagnostics)),
     };
-    let (local, problems) = registry::load(&manifest);
+    let (local, problems) = remote::load(&manifest);
     if !problems.is_empty() {
         return Ok(crate::check::report_problems(&problems));
     }
-    let client = registry::client(&args.registry.url, &args.registry.auth)?;
-    let snapshot = registry::block_on(snapshot::fetch(&client, &local))??;
+    let client = remote::client(&args.registry.url, &args.registry.auth)?;
+    let snapshot = remote::block_on(snapshot::fetch(&client, &local))??;
     let dir = Snapshot::dir_of(&args.manifest);
     if args.check {
         let drift = snapshot.drift(&dir)?;

@@ -16,7 +16,7 @@ use contracts_model::manifest::Manifest;
 use contracts_registry::api::RegisterSchemaRequest;
 use contracts_registry::client::Client;
 
-use crate::registry::{self, Local, RegistryArgs};
+use crate::remote::{self, Local, RegistryArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,7 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(m) => m,
         Err(diagnostics) => return Ok(crate::check::report_problems(&diagnostics)),
     };
-    let (local, mut problems) = registry::load(&manifest);
+    let (local, mut problems) = remote::load(&manifest);
     // Unlike `check`, nothing invalid may go out: the registry would refuse it half-way through.
     for s in &local.subjects {
         for v in &s.versions {
@@ -48,13 +48,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !problems.is_empty() {
         return Ok(crate::check::report_problems(&problems));
     }
-    let client = registry::client(&args.registry.url, &args.registry.auth)?;
+    let client = remote::client(&args.registry.url, &args.registry.auth)?;
     println!(
         "registering {} into {}",
         args.manifest.display(),
         client.url()
     );
-    let tally = registry::block_on(register_all(&client, &local))??;
+    let tally = remote::block_on(register_all(&client, &local))??;
     if tally.new_versions == 0 && tally.levels_set == 0 {
         println!(
             "nothing to do: the registry already holds all {} versions under {} subjects, at the manifest's levels",
@@ -95,8 +95,8 @@ impl Outcome {
 async fn register_all(client: &Client, local: &Local<'_>) -> anyhow::Result<Tally> {
     let mut tally = Tally::default();
     let mut import_versions: HashMap<String, i32> = HashMap::new();
-    for import in registry::dependency_order(&local.imports) {
-        let request = registry::request(&import.text, Format::Protobuf, &import.imports, |n| {
+    for import in remote::dependency_order(&local.imports) {
+        let request = remote::request(&import.text, Format::Protobuf, &import.imports, |n| {
             import_versions.get(n).copied()
         })
         .context("an import's own import was not registered first")?;
@@ -132,7 +132,7 @@ async fn register_all(client: &Client, local: &Local<'_>) -> anyhow::Result<Tall
             ));
         }
         for v in &s.versions {
-            let request = registry::request(&v.text, s.event.format, &v.imports, |n| {
+            let request = remote::request(&v.text, s.event.format, &v.imports, |n| {
                 import_versions.get(n).copied()
             })
             .context("an import was not registered first")?;

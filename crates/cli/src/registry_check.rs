@@ -22,7 +22,7 @@ use contracts_model::protobuf::ProtoSchema;
 use contracts_model::{Diagnostic, Location, Schema, SourceFile};
 
 use crate::check::{self, Verdict};
-use crate::registry::{self, AuthArgs, LocalSubject};
+use crate::remote::{self, AuthArgs, LocalSubject};
 use crate::report::{ErrorFormat, Report};
 use crate::snapshot::{Snapshot, SubjectSnapshot, VersionSnapshot};
 
@@ -53,23 +53,23 @@ const REGISTRY_FILE: &str = "registry:";
 pub fn run(
     manifest_path: &Path,
     error_format: ErrorFormat,
-    remote: &RemoteArgs,
+    opts: &RemoteArgs,
 ) -> anyhow::Result<ExitCode> {
     let manifest = match contracts_model::manifest::Manifest::load(manifest_path) {
         Ok(m) => m,
         Err(diagnostics) => return Ok(check::report_problems(&diagnostics)),
     };
-    let (local, problems) = registry::load(&manifest);
+    let (local, problems) = remote::load(&manifest);
     if !problems.is_empty() {
         return Ok(check::report_problems(&problems));
     }
-    let (snapshot, source) = if remote.offline_snapshot {
+    let (snapshot, source) = if opts.offline_snapshot {
         let dir = Snapshot::dir_of(manifest_path);
         (Snapshot::read(&dir)?, format!("snapshot {}", dir.display()))
     } else {
-        let url = remote.registry.as_deref().unwrap_or_default();
-        let client = registry::client(url, &remote.auth)?;
-        let snapshot = registry::block_on(crate::snapshot::fetch(&client, &local))??;
+        let url = opts.registry.as_deref().unwrap_or_default();
+        let client = remote::client(url, &opts.auth)?;
+        let snapshot = remote::block_on(crate::snapshot::fetch(&client, &local))??;
         (snapshot, format!("registry {}", client.url()))
     };
     let mut verdicts = Vec::new();
@@ -100,12 +100,12 @@ struct Entry {
 
 fn check_subject(
     local: &LocalSubject<'_>,
-    remote: Option<&SubjectSnapshot>,
+    held: Option<&SubjectSnapshot>,
     snapshot: &Snapshot,
 ) -> Result<Verdict, Vec<Diagnostic>> {
     let event = local.event;
     let empty = Vec::new();
-    let registered = remote.map_or(&empty, |r| &r.local);
+    let registered = held.map_or(&empty, |r| &r.local);
     // The local version each registry version is, when it is one.
     let local_of = |version: i32| {
         registered
@@ -120,7 +120,7 @@ fn check_subject(
     };
     let mut history = Vec::new();
     let mut problems = Vec::new();
-    for rv in remote.map_or(&[][..], |r| &r.versions[..]) {
+    for rv in held.map_or(&[][..], |r| &r.versions[..]) {
         match local_of(rv.version).map(|v| &v.schema) {
             Some(Ok(schema)) => history.push(Entry {
                 label: format!(
@@ -142,7 +142,7 @@ fn check_subject(
     if !problems.is_empty() {
         return Err(problems);
     }
-    let is_registered = |v: &registry::LocalVersion<'_>| {
+    let is_registered = |v: &remote::LocalVersion<'_>| {
         registered
             .iter()
             .any(|m| m.file == v.file && m.sha256 == v.sha256)
@@ -187,7 +187,7 @@ fn check_subject(
             schema: schema.clone(),
         });
     }
-    let numbers: Vec<String> = remote
+    let numbers: Vec<String> = held
         .map(|r| r.versions.iter().map(|v| v.version.to_string()).collect())
         .unwrap_or_default();
     let state = match (numbers.is_empty(), pending.is_empty()) {
@@ -199,8 +199,8 @@ fn check_subject(
         "{:<40} {:<8} {:<19} {:<22} subject {}",
         event.name, event.format, local.level, state, local.subject
     );
-    let remote_level = remote.and_then(|r| r.compatibility.as_deref());
-    if remote.is_some_and(|r| !r.versions.is_empty())
+    let remote_level = held.and_then(|r| r.compatibility.as_deref());
+    if held.is_some_and(|r| !r.versions.is_empty())
         && remote_level != Some(local.level.to_string().as_str())
     {
         line.push_str(&format!(

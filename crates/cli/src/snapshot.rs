@@ -17,7 +17,7 @@ use contracts_registry::client::Client;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{self, Local};
+use crate::remote::{self, Local};
 
 /// The snapshot's directory, inside the manifest's directory.
 pub const DIR: &str = ".registry";
@@ -248,8 +248,8 @@ pub async fn fetch(client: &Client, local: &Local<'_>) -> anyhow::Result<Snapsho
     }
     // Which local files the registry holds: asked by lookup, so the registry decides identity.
     let mut import_versions: HashMap<String, Option<i32>> = HashMap::new();
-    for import in registry::dependency_order(&local.imports) {
-        let request = registry::request(
+    for import in remote::dependency_order(&local.imports) {
+        let request = remote::request(
             &import.text,
             contracts_model::Format::Protobuf,
             &import.imports,
@@ -264,7 +264,7 @@ pub async fn fetch(client: &Client, local: &Local<'_>) -> anyhow::Result<Snapsho
     for s in &local.subjects {
         let mut matches = Vec::new();
         for v in &s.versions {
-            let request = registry::request(&v.text, s.event.format, &v.imports, |n| {
+            let request = remote::request(&v.text, s.event.format, &v.imports, |n| {
                 import_versions.get(n).copied().flatten()
             });
             if let Some(request) = request
