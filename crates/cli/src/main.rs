@@ -5,6 +5,7 @@ mod check;
 mod compat;
 mod prepare;
 mod register;
+mod registry;
 mod registry_check;
 mod remote;
 mod report;
@@ -55,6 +56,8 @@ enum Command {
     Register(register::Args),
     /// Snapshot the registry's view of our subjects into schemas/.registry/ for offline checks
     Prepare(prepare::Args),
+    /// Run the schema registry (`contracts registry serve`)
+    Registry(registry::Args),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Compat(args) => compat::run(args),
         Command::Register(args) => register::run(args),
         Command::Prepare(args) => prepare::run(args),
+        Command::Registry(args) => registry::run(args),
     };
     match result {
         Ok(code) => code,

@@ -152,6 +152,9 @@ pub struct SchemaReference {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterSchemaRequest {
+    /// The schema text (Avro JSON, `.proto` text, or base64 `FileDescriptorProto`). Missing is
+    /// read as empty, which a server answers with 42201 `Empty schema`, as Confluent does.
+    #[serde(default)]
     pub schema: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_type: Option<SchemaType>,
