@@ -172,7 +172,7 @@ def check_subject_reads():
 def check_compatibility_config():
     s = subject("config")
     sr.register_schema(s, avro(ORDER_V1))
-    assert sr.set_compatibility(s, "FULL") == "FULL"
+    assert sr.set_compatibility(s, "FULL") == {"compatibility": "FULL"}
     assert sr.get_compatibility(s) == "FULL"
     expect_error(lambda: sr.set_compatibility(s, "SIDEWAYS"), 422, [42203])
     assert sr.get_compatibility(s) == "FULL"
