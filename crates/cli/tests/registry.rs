@@ -268,7 +268,7 @@ async fn prepare_snapshots_the_registry_and_check_flags_a_stale_snapshot() {
     doc["fields"]
         .as_array_mut()
         .unwrap()
-        .push(serde_json::json!({"name": "carrier", "type": "string", "default": ""}));
+        .push(serde_json::json!({"name": "gift_note", "type": "string", "default": ""}));
     let request = RegisterSchemaRequest {
         schema: doc.to_string(),
         schema_type: Some(SchemaType::Avro),
