@@ -70,7 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     } else {
         for name in &changed {
-            println!("  wrote {}", dir.join(name).display());
+            println!("  updated {}", dir.join(name).display());
         }
         println!(
             "{}: {} of {} subject files updated from {}",

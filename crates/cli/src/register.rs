@@ -86,8 +86,10 @@ enum Outcome {
 impl Outcome {
     fn describe(&self, label: &str) -> String {
         match self {
-            Outcome::Existing { version, id } => format!("{label} = v{version} (id {id})"),
-            Outcome::New { version, id } => format!("{label} → v{version} (id {id}, new)"),
+            Outcome::Existing { version, id } => format!("{label}: version {version}, id {id}"),
+            Outcome::New { version, id } => {
+                format!("{label}: registered as version {version}, id {id}")
+            }
         }
     }
 }
