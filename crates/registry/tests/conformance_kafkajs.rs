@@ -30,6 +30,8 @@ async fn kafkajs_schema_registry_client_works_against_our_registry() {
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // Each check's line, for the test log (`--nocapture`).
+    println!("{stdout}");
     assert!(
         out.status.success(),
         "@kafkajs/confluent-schema-registry disagrees with our registry:\n{stdout}\n{stderr}"

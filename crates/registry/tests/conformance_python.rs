@@ -29,6 +29,8 @@ async fn confluent_kafka_python_client_works_against_our_registry() {
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // Each check's line, for the test log (`--nocapture`).
+    println!("{stdout}");
     assert!(
         out.status.success(),
         "confluent-kafka disagrees with our registry:\n{stdout}\n{stderr}"
