@@ -3,9 +3,11 @@
 //! - `get_schema_by_id`: `GET /schemas/ids/{id}` (what every consumer does once per writer id),
 //!   through the router in-process with `tower::ServiceExt::oneshot` (no sockets: the registry's
 //!   own cost), and over loopback HTTP with the registry client (what a service sees).
-//! - `register`: `POST /subjects/{s}/versions` with a new schema each time, in-process on the
-//!   in-memory log, and over loopback HTTP on a Kafka log (a Tansu broker from testkit), where
-//!   each registration is a produce and a read-back of the `_schemas` topic.
+//! - `register`: `POST /subjects/{s}/versions` with a new schema under a new subject each time
+//!   (so every iteration does the same work: parse, canonical form, id, log append; no history
+//!   to compare with), in-process on the in-memory log, and over loopback HTTP on a Kafka log (a
+//!   Tansu broker from testkit), where each registration is a produce and a read-back of the
+//!   `_schemas` topic.
 //!
 //! The baseline handlers do the least an endpoint can: answer fixed bytes, or parse the request
 //! body as JSON and answer an id. Figures and how to read them: `benches/README.md`.
@@ -90,14 +92,15 @@ fn get_request(id: i32) -> Request<Body> {
         .unwrap()
 }
 
+/// Registers variant `n` under subject `bench-{n}-value`.
 fn post_request(n: u64) -> Request<Body> {
-    Request::post("/subjects/bench-value/versions")
+    Request::post(format!("/subjects/bench-{n}-value/versions"))
         .header(header::CONTENT_TYPE, MEDIA_TYPE)
         .body(Body::from(register_body(n)))
         .unwrap()
 }
 
-/// Our router on the in-memory log, with `count` versions registered; returns the first id.
+/// Our router on the in-memory log, with `count` schemas registered; returns the first id.
 async fn ours_in_memory(count: u64) -> (Router, i32) {
     let registry = Arc::new(Registry::new(
         Arc::new(MemoryLog::new()),
@@ -105,12 +108,6 @@ async fn ours_in_memory(count: u64) -> (Router, i32) {
     ));
     registry.start().await.unwrap();
     let app = server::router(registry, RouterOptions::default());
-    // NONE: every variant is accepted without comparing with the growing history.
-    let level = Request::put("/config/bench-value")
-        .header(header::CONTENT_TYPE, MEDIA_TYPE)
-        .body(Body::from(r#"{"compatibility":"NONE"}"#))
-        .unwrap();
-    call(&app, level).await;
     let mut first = 0;
     for n in 0..count {
         let body = call(&app, post_request(n)).await;
@@ -202,8 +199,6 @@ fn benches(c: &mut Criterion) {
         .block_on(contracts_testkit::TestRegistry::start(broker))
         .expect("start a registry on Tansu");
     let client = Client::new(&kafka_registry.url()).unwrap();
-    rt.block_on(client.set_config(Some("bench-value"), "NONE"))
-        .unwrap();
     let bare_client = Client::new(&serve(bare_register(), &rt)).unwrap();
     let request = |n: u64| RegisterSchemaRequest {
         schema: order_created(n),
@@ -214,20 +209,16 @@ fn benches(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(10));
     group.bench_function("loopback_http_kafka_log/contracts", |b| {
         b.iter(|| {
-            rt.block_on(client.register(
-                "bench-value",
-                &request(next.fetch_add(1, Ordering::Relaxed)),
-            ))
-            .unwrap()
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            rt.block_on(client.register(&format!("bench-{n}-value"), &request(n)))
+                .unwrap()
         })
     });
     group.bench_function("loopback_http/bare_axum", |b| {
         b.iter(|| {
-            rt.block_on(bare_client.register(
-                "bench-value",
-                &request(next.fetch_add(1, Ordering::Relaxed)),
-            ))
-            .unwrap()
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            rt.block_on(bare_client.register(&format!("bench-{n}-value"), &request(n)))
+                .unwrap()
         })
     });
     group.finish();

@@ -325,3 +325,38 @@ async fn no_server_is_a_transport_error_that_may_be_retried() {
     assert!(e.is_retriable());
     assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_from_the_builder_or_the_url() {
+    let mut config = contracts_registry::ServerConfig::default();
+    config.router.basic_auth = Some(contracts_registry::BasicAuth {
+        user: "ci".into(),
+        password: "s:cret".into(),
+    });
+    let registry = TestRegistry::start_with(shared_broker(), &unique_name("_schemas"), config)
+        .await
+        .expect("start a registry");
+    let url = registry.url();
+    let anonymous = Client::new(&url).unwrap();
+    let e = anonymous.subjects(false).await.unwrap_err();
+    assert_eq!(e.status(), Some(401), "{e}");
+    assert!(!e.is_retriable());
+
+    let built = Client::builder(&url)
+        .basic_auth("ci", "s:cret")
+        .build()
+        .unwrap();
+    built.subjects(false).await.unwrap();
+    let in_url = url.replacen("http://", "http://ci:s%3Acret@", 1);
+    let from_url = Client::new(&in_url).unwrap();
+    from_url.subjects(false).await.unwrap();
+    assert!(
+        !from_url.url().contains("cret"),
+        "credentials stay out of the URL"
+    );
+    let wrong = Client::builder(&url)
+        .basic_auth("ci", "nope")
+        .build()
+        .unwrap();
+    assert_eq!(wrong.subjects(false).await.unwrap_err().status(), Some(401));
+}
