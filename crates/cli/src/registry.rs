@@ -21,25 +21,12 @@ enum RegistryCommand {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         RegistryCommand::Serve(serve) => {
-            init_logging(&serve.log_format);
+            contracts_registry::serve::init_logging(&serve.log_format);
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime
                 .block_on(serve.run())
                 .context("running the schema registry")?;
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
     }
 }

@@ -12,7 +12,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::error::{Error, Result};
 use crate::store::{BoxFuture, Log, LogRead, LogRecord};
@@ -133,20 +133,58 @@ fn assign(consumer: &BaseConsumer, topic: &str, offset: i64) -> Result<()> {
         .map_err(kafka("assigning the registry topic"))
 }
 
+/// The partition count of `topic`, `None` while it does not exist.
+fn partitions(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<usize>> {
+    let md = admin
+        .inner()
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(kafka("reading topic metadata"))?;
+    Ok(md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().len()))
+}
+
+/// Checks the registry topic, creating it first if it does not exist. It must have exactly one
+/// partition: the offsets of one partition are what orders every write.
 async fn ensure_topic(config: &KafkaConfig) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = config
         .client()
+        // A metadata request must not create the topic with the broker's defaults.
+        .set("allow.auto.create.topics", "false")
         .create()
         .map_err(kafka("creating an admin client"))?;
     let topic = config.topic.clone();
     let timeout = config.timeout;
-    let brokers = {
-        let md = admin
-            .inner()
-            .fetch_metadata(None, timeout)
-            .map_err(kafka("reading cluster metadata"))?;
-        md.brokers().len().clamp(1, 3)
+    let check = |n: usize| {
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(Error::Topic {
+                topic: topic.clone(),
+                reason: format!(
+                    "it has {n} partitions; the registry needs exactly 1 (delete it or pick another --topic)"
+                ),
+            })
+        }
     };
+    if let Some(n) = partitions(&admin, &topic, timeout)? {
+        debug!(topic = %topic, "registry topic exists");
+        return check(n);
+    }
+    let brokers = admin
+        .inner()
+        .fetch_metadata(None, timeout)
+        .map_err(kafka("reading cluster metadata"))?
+        .brokers()
+        .len()
+        .clamp(1, 3);
     let new = NewTopic::new(
         &topic,
         1,
@@ -154,51 +192,35 @@ async fn ensure_topic(config: &KafkaConfig) -> Result<()> {
     )
     .set("cleanup.policy", "compact");
     let opts = AdminOptions::new().operation_timeout(Some(timeout));
-    let results = admin
-        .create_topics([&new], &opts)
-        .await
-        .map_err(kafka(format!("creating topic {topic}")))?;
-    for r in results {
-        match r {
-            Ok(t) => info!(topic = %t, "created the registry topic"),
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                debug!(topic = %topic, "registry topic exists")
-            }
-            Err((t, code)) => {
-                return Err(Error::Topic {
-                    topic: t,
-                    reason: format!("cannot create it: {code}"),
-                });
+    match admin.create_topics([&new], &opts).await {
+        Ok(results) => {
+            for r in results {
+                match r {
+                    Ok(t) => info!(topic = %t, "created the registry topic"),
+                    Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((t, code)) => {
+                        warn!(topic = %t, error = %code, "could not create the registry topic")
+                    }
+                }
             }
         }
+        Err(e) => warn!(topic = %topic, error = %e, "could not create the registry topic"),
     }
-    // Wait until the metadata shows the topic, and check it has exactly one partition: the
-    // offsets of one partition are what orders every write.
+    // Another instance may have created it meanwhile; the metadata decides.
     let deadline = Instant::now() + timeout;
     loop {
-        let md = admin
-            .inner()
-            .fetch_metadata(Some(&topic), timeout)
-            .map_err(kafka("reading topic metadata"))?;
-        let partitions = md
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .filter(|t| t.error().is_none())
-            .map(|t| t.partitions().len());
-        match partitions {
-            Some(1) => return Ok(()),
-            Some(n) if n > 1 => {
-                return Err(Error::Topic {
-                    topic,
-                    reason: format!(
-                        "it has {n} partitions; the registry needs exactly 1 (delete it or pick another --topic)"
-                    ),
-                });
-            }
-            _ if Instant::now() > deadline => return Err(Error::Timeout(timeout)),
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        if let Some(n) = partitions(&admin, &topic, timeout)? {
+            return check(n);
         }
+        if Instant::now() > deadline {
+            return Err(Error::Topic {
+                topic,
+                reason: format!(
+                    "it does not exist and could not be created within {timeout:?}; create it with 1 partition and cleanup.policy=compact"
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -220,9 +242,15 @@ fn read_blocking(
     }
     let mut records = Vec::new();
     let deadline = Instant::now() + timeout;
+    let mut last_error = None;
     while r.position < high {
         if Instant::now() > deadline {
-            return Err(Error::Timeout(timeout));
+            return Err(match last_error {
+                Some(e) => kafka(format!(
+                    "reading the registry topic (stuck for {timeout:?})"
+                ))(e),
+                None => Error::Timeout(timeout),
+            });
         }
         let polled = r.consumer.poll(Duration::from_millis(100));
         match polled {
@@ -246,7 +274,13 @@ fn read_blocking(
                     r.position = r.position.max(o);
                 }
             }
-            Some(Err(e)) => return Err(kafka("reading the registry topic")(e)),
+            // Connection errors are reported as events while librdkafka reconnects on its own
+            // (e.g. after a broker restart); only the deadline ends the read.
+            Some(Err(e)) => {
+                debug!(error = %e, "the registry topic's reader reported an error; retrying");
+                last_error = Some(e);
+                std::thread::sleep(Duration::from_millis(20));
+            }
             None => {}
         }
     }

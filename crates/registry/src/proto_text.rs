@@ -124,7 +124,7 @@ fn message(out: &mut String, m: &DescriptorProto, proto3: bool, depth: usize) {
     for r in &m.reserved_range {
         indent(out, inner);
         // Descriptor ranges are end-exclusive.
-        let (start, end) = (r.start(), r.end() - 1);
+        let (start, end) = (r.start(), r.end().saturating_sub(1));
         if start == end {
             let _ = writeln!(out, "reserved {start};");
         } else {

@@ -240,6 +240,7 @@ impl Registry {
                     }
                 }
                 self.stats.writes.fetch_add(1, Ordering::Relaxed);
+                debug!(offset = seq, node = %self.config.node_id, "wrote a registry record");
                 self.tombstone(doomed).await;
                 return Ok(answer);
             }
@@ -612,7 +613,8 @@ impl Registry {
                     ));
                 }
             }
-            let id = match (req.id, st.by_identity.get(&parsed.identity)) {
+            let key = crate::state::identity_key(&parsed.identity, &req.references);
+            let id = match (req.id, st.by_identity.get(&key)) {
                 (Some(wanted), _) => {
                     if let Some(other) = st.schemas.get(&wanted) {
                         let same = same_schema(st, other, &parsed, &req.references);
@@ -627,14 +629,7 @@ impl Registry {
                     }
                     wanted
                 }
-                (None, Some(id))
-                    if st
-                        .schemas
-                        .get(id)
-                        .is_some_and(|s| s.references == req.references) =>
-                {
-                    *id
-                }
+                (None, Some(id)) => *id,
                 _ => st.max_id + 1,
             };
             let max_version = existing.map_or(0, |s| s.max_version());
@@ -650,7 +645,11 @@ impl Registry {
                 Some(v) => v,
                 None => max_version + 1,
             };
-            let text = if normalize {
+            // A Protobuf descriptor (what Confluent's serializers send) is stored as `.proto`
+            // text, as Confluent stores it, so that every client can read it back.
+            let is_descriptor = req.schema_type() == api::SchemaType::Protobuf
+                && schema::decode_descriptor(&req.schema).is_some();
+            let text = if normalize || is_descriptor {
                 parsed.normalized.clone()
             } else {
                 req.schema.clone()
@@ -676,6 +675,7 @@ impl Registry {
             ))
         })
         .await
+        .inspect(|r| info!(subject, schema_id = r.id, version = r.version, "schema registered"))
     }
 
     fn check_writable(st: &State, subject: Option<&str>) -> Result<(), ApiError> {

@@ -77,7 +77,8 @@ fn parse_avro(text: &str, refs: &[Resolved], validation: Validation) -> Result<P
     } else {
         // The model parses one document; referenced named types are inlined at their first use
         // so that the parser sees each definition once, as Avro's Schema.Parser does when it is
-        // fed the references first.
+        // fed the references first. Each definition is spliced in on one line in place of the
+        // name, so errors in the schema's own text keep their line numbers.
         let inlined = inline_avro_references(text, refs)?;
         AvroSchema::parse_str("schema", &inlined, validation).map_err(|d| describe(&d))?
     };
@@ -112,20 +113,28 @@ const AVRO_PRIMITIVES: [&str; 8] = [
 ];
 
 fn inline_avro_references(text: &str, refs: &[Resolved]) -> Result<String, Invalid> {
-    let mut root: Value = serde_json::from_str(text)
-        .map_err(|e| format!("Invalid schema: invalid JSON at line {}: {e}", e.line()))?;
-    let mut definitions: BTreeMap<String, Value> = BTreeMap::new();
+    let root = contracts_model::json::parse(text)
+        .map_err(|e| format!("Invalid schema: invalid JSON: {}", e.message))?;
+    let mut definitions: BTreeMap<String, String> = BTreeMap::new();
     collect_avro_definitions(refs, &mut definitions)?;
     let mut defined = HashSet::new();
-    inline(&mut root, None, &definitions, &mut defined);
-    Ok(serde_json::to_string_pretty(&root).unwrap_or_default())
+    let mut splices = Vec::new();
+    inline(&root, None, &definitions, &mut defined, &mut splices);
+    // From the end, so earlier spans stay valid.
+    splices.sort_by_key(|(span, _)| std::cmp::Reverse(span.start));
+    let mut out = text.to_string();
+    for (span, definition) in splices {
+        out.replace_range(span.start..span.end, &definition);
+    }
+    Ok(out)
 }
 
-/// Every referenced named type, by full name, self-contained (its own references inlined and its
-/// namespace explicit, so that inlining it under another namespace does not rename it).
+/// Every referenced named type, by full name, as compact JSON, self-contained (its own
+/// references inlined and its namespace explicit, so that inlining it under another namespace
+/// does not rename it).
 fn collect_avro_definitions(
     refs: &[Resolved],
-    out: &mut BTreeMap<String, Value>,
+    out: &mut BTreeMap<String, String>,
 ) -> Result<(), Invalid> {
     for r in refs {
         if r.schema_type != SchemaType::Avro {
@@ -151,7 +160,7 @@ fn collect_avro_definitions(
                 m.insert("namespace".into(), Value::String(String::new()));
             }
         }
-        out.insert(r.name.clone(), v);
+        out.insert(r.name.clone(), v.to_string());
     }
     Ok(())
 }
@@ -163,28 +172,32 @@ fn full_name(name: &str, ns: Option<&str>) -> String {
     }
 }
 
-/// Replaces the first use of each referenced name with its definition.
+/// Finds the first use of each referenced name; records (span of the name, definition).
 fn inline(
-    v: &mut Value,
+    v: &contracts_model::json::Json,
     ns: Option<&str>,
-    defs: &BTreeMap<String, Value>,
+    defs: &BTreeMap<String, String>,
     defined: &mut HashSet<String>,
+    splices: &mut Vec<(contracts_model::Span, String)>,
 ) {
-    match v {
-        Value::String(name) if !AVRO_PRIMITIVES.contains(&name.as_str()) => {
+    use contracts_model::json::Value as J;
+    match &v.value {
+        J::String(name) if !AVRO_PRIMITIVES.contains(&name.as_str()) => {
             for candidate in [full_name(name, ns), name.clone()] {
                 if let Some(def) = defs.get(&candidate) {
                     if defined.insert(candidate) {
-                        *v = def.clone();
+                        splices.push((v.span, def.clone()));
                     }
                     return;
                 }
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|i| inline(i, ns, defs, defined)),
-        Value::Object(m) => {
-            let name = m.get("name").and_then(Value::as_str).map(str::to_string);
-            let own_ns = match (&name, m.get("namespace").and_then(Value::as_str)) {
+        J::Array(items) => items
+            .iter()
+            .for_each(|i| inline(i, ns, defs, defined, splices)),
+        J::Object(_) => {
+            let name = v.get("name").and_then(|n| n.as_str()).map(str::to_string);
+            let own_ns = match (&name, v.get("namespace").and_then(|n| n.as_str())) {
                 (Some(n), _) if n.contains('.') => n.rsplit_once('.').map(|(ns, _)| ns.to_string()),
                 (_, Some(ns)) => Some(ns.to_string()),
                 _ => ns.map(str::to_string),
@@ -194,16 +207,14 @@ fn inline(
             }
             let inner = own_ns.as_deref();
             for key in ["type", "items", "values"] {
-                if let Some(child) = m.get_mut(key) {
-                    inline(child, inner, defs, defined);
+                if let Some(child) = v.get(key) {
+                    inline(child, inner, defs, defined, splices);
                 }
             }
-            if let Some(Value::Array(fields)) = m.get_mut("fields") {
+            if let Some(fields) = v.get("fields").and_then(|f| f.as_array()) {
                 for f in fields {
-                    if let Some(Value::Object(fm)) = Some(f)
-                        && let Some(t) = fm.get_mut("type")
-                    {
-                        inline(t, inner, defs, defined);
+                    if let Some(t) = f.get("type") {
+                        inline(t, inner, defs, defined, splices);
                     }
                 }
             }
@@ -248,7 +259,7 @@ fn parse_protobuf(text: &str, refs: &[Resolved]) -> Result<Parsed, Invalid> {
     };
     let mut files = BTreeMap::new();
     proto_files(refs, &mut files)?;
-    files.insert(PROTO_ENTRY.to_string(), text.clone());
+    files.insert(PROTO_ENTRY.to_string(), text);
     let schema = ProtoSchema::parse_files(files, PROTO_ENTRY).map_err(|d| describe(&d))?;
     // The descriptor without file name and source info: equal for the same definitions
     // whatever the layout, comments, or whether they came as text or as a descriptor.
@@ -259,10 +270,12 @@ fn parse_protobuf(text: &str, refs: &[Resolved]) -> Result<Parsed, Invalid> {
         "PROTOBUF:{}",
         base64::engine::general_purpose::STANDARD.encode(entry.encode_to_vec())
     );
+    // Printed from the descriptor: the same text for the same definitions.
+    let normalized = crate::proto_text::print(schema.entry());
     Ok(Parsed {
         schema: Schema::Protobuf(schema),
         identity,
-        normalized: text,
+        normalized,
     })
 }
 
@@ -331,6 +344,16 @@ mod tests {
         )
         .unwrap();
         assert!(parse(&SchemaType::Avro, order, &[], Validation::Strict).is_err());
+        // A mistake in the schema's own text keeps its true line despite the references.
+        let broken = "{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"shop\",\"fields\":[\n{\"name\":\"ship\",\"type\":\"Address\"},\n{\"name\":\"n\",\"type\":\"integer\"}]}";
+        let err = parse(
+            &SchemaType::Avro,
+            broken,
+            std::slice::from_ref(&address),
+            Validation::Strict,
+        )
+        .unwrap_err();
+        assert!(err.contains(":3:"), "{err}");
     }
 
     #[test]

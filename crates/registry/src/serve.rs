@@ -144,6 +144,21 @@ impl ServeArgs {
     }
 }
 
+/// Installs the process's log subscriber (stderr; `RUST_LOG` filters, default `info`) in the
+/// format `--log-format` names. For binaries only: call it once from `main`.
+pub fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]

@@ -55,13 +55,22 @@ impl Subject {
     }
 }
 
+/// What makes two registrations the same schema: the schema's identity and its references.
+pub fn identity_key(identity: &str, references: &[SchemaReference]) -> String {
+    let refs: Vec<String> = references
+        .iter()
+        .map(|r| format!("{}={}/{}", r.name, r.subject, r.version))
+        .collect();
+    format!("{identity}\u{0}{}", refs.join("\u{0}"))
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     /// The offset of the next record to read.
     pub next_offset: i64,
     pub subjects: BTreeMap<String, Subject>,
     pub schemas: HashMap<i32, Arc<StoredSchema>>,
-    /// Schema identity → id, for "same schema → same id".
+    /// Schema identity and references ([`identity_key`]) → id, for "same schema → same id".
     pub by_identity: HashMap<String, i32>,
     pub max_id: i32,
     pub level: Option<Level>,
@@ -114,7 +123,9 @@ impl State {
                 entry.deleted = v.deleted;
                 entry.keys.push(raw_key.to_vec());
                 if let Some(p) = self.parsed(&stored) {
-                    self.by_identity.entry(p.identity.clone()).or_insert(v.id);
+                    self.by_identity
+                        .entry(identity_key(&p.identity, &stored.references))
+                        .or_insert(v.id);
                 }
             }
             Change::Config(c) => {
@@ -251,5 +262,58 @@ impl State {
         ids.sort_unstable();
         ids.dedup();
         ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{ConfigValue, SchemaValue};
+
+    fn schema_change(subject: &str, version: i32, id: i32) -> Change {
+        Change::Schema(SchemaValue {
+            subject: subject.into(),
+            version,
+            id,
+            schema_type: None,
+            references: vec![],
+            schema: format!("{{\"type\":\"fixed\",\"name\":\"F{id}\",\"size\":{id}}}"),
+            deleted: false,
+        })
+    }
+
+    #[test]
+    fn records_that_lost_their_offset_are_skipped() {
+        let mut st = State::default();
+        let (k, v) = schema_change("s", 1, 1).encode(0, "a", 0);
+        st.apply(0, &k, Some(&v));
+        // Written by another instance that expected offset 0 too; it landed at 1.
+        let (k, v) = schema_change("s", 1, 2).encode(0, "b", 0);
+        st.apply(1, &k, Some(&v));
+        assert_eq!(st.subjects["s"].versions[&1].id, 1);
+        assert_eq!(st.max_id, 1);
+        assert_eq!(st.void_records, 1);
+        assert_eq!(st.next_offset, 2);
+    }
+
+    #[test]
+    fn tombstones_and_foreign_records_change_nothing() {
+        let mut st = State::default();
+        let (k, v) = Change::Config(ConfigValue {
+            subject: None,
+            compatibility_level: Some("FULL".into()),
+        })
+        .encode(0, "a", 0);
+        st.apply(0, &k, Some(&v));
+        st.apply(1, &k, None);
+        st.apply(
+            2,
+            b"{\"keytype\":\"SCHEMA\",\"subject\":\"x\",\"magic\":1}",
+            Some(b"{}"),
+        );
+        st.apply(3, b"garbage", Some(b"garbage"));
+        assert_eq!(st.level, Some(Level::Full));
+        assert!(st.subjects.is_empty());
+        assert_eq!(st.next_offset, 4);
     }
 }

@@ -45,6 +45,8 @@ pub trait Log: Send + Sync + std::fmt::Debug + 'static {
 #[derive(Debug, Default)]
 pub struct MemoryLog {
     records: Mutex<Vec<Entry>>,
+    /// Added to every read and append, like a broker's round trip.
+    latency: std::time::Duration,
 }
 
 /// A key and its value (`None`: tombstone).
@@ -55,6 +57,21 @@ impl MemoryLog {
         Self::default()
     }
 
+    /// A log whose reads and appends each take `latency` first, as a broker round trip does;
+    /// this opens the window in which concurrent writers race.
+    pub fn with_latency(latency: std::time::Duration) -> Self {
+        MemoryLog {
+            latency,
+            ..Self::default()
+        }
+    }
+
+    async fn delay(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
         // A panic while pushing cannot leave the vector half-written.
         self.records.lock().unwrap_or_else(|p| p.into_inner())
@@ -63,9 +80,32 @@ impl MemoryLog {
 
 impl Log for MemoryLog {
     fn read(&self, from: i64) -> BoxFuture<'_, Result<LogRead>> {
+        Box::pin(async move {
+            self.delay().await;
+            Ok(self.read_now(from))
+        })
+    }
+
+    fn append(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(async move {
+            self.delay().await;
+            let mut records = self.lock();
+            records.push((key, value));
+            Ok(records.len() as i64 - 1)
+        })
+    }
+
+    fn end(&self) -> BoxFuture<'_, Result<i64>> {
+        let end = self.lock().len() as i64;
+        Box::pin(std::future::ready(Ok(end)))
+    }
+}
+
+impl MemoryLog {
+    fn read_now(&self, from: i64) -> LogRead {
         let records = self.lock();
         let start = usize::try_from(from.max(0)).unwrap_or(usize::MAX);
-        let read = LogRead {
+        LogRead {
             records: records
                 .iter()
                 .enumerate()
@@ -77,19 +117,6 @@ impl Log for MemoryLog {
                 })
                 .collect(),
             end: records.len() as i64,
-        };
-        Box::pin(std::future::ready(Ok(read)))
-    }
-
-    fn append(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> BoxFuture<'_, Result<i64>> {
-        let mut records = self.lock();
-        records.push((key, value));
-        let offset = records.len() as i64 - 1;
-        Box::pin(std::future::ready(Ok(offset)))
-    }
-
-    fn end(&self) -> BoxFuture<'_, Result<i64>> {
-        let end = self.lock().len() as i64;
-        Box::pin(std::future::ready(Ok(end)))
+        }
     }
 }

@@ -43,7 +43,8 @@ async fn view(http: &Http) -> View {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_on_one_memory_log_agree_on_ids_and_versions() {
-    let log = Arc::new(MemoryLog::new());
+    // A millisecond per read and append, like a broker on the same host.
+    let log = Arc::new(MemoryLog::with_latency(std::time::Duration::from_millis(1)));
     let mut instances = Vec::new();
     for _ in 0..3 {
         let r = Arc::new(Registry::new(log.clone(), RegistryConfig::default()));

@@ -78,3 +78,120 @@ async fn a_second_instance_sees_what_the_first_registered() {
     assert_eq!(versions, json!([1, 2]));
     assert_ne!(body["id"], id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_topic_is_created_compacted_with_one_partition() {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let broker = shared_broker();
+    let registry = TestRegistry::start(broker).await.unwrap();
+    let admin: AdminClient<DefaultClientContext> = broker.client_config().create().unwrap();
+    let md = admin
+        .inner()
+        .fetch_metadata(Some(registry.topic()), std::time::Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(md.topics()[0].partitions().len(), 1);
+    let configs = admin
+        .describe_configs(
+            [&ResourceSpecifier::Topic(registry.topic())],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    let resource = configs.into_iter().next().unwrap().unwrap();
+    let policy = resource.get("cleanup.policy").and_then(|e| e.value.clone());
+    assert_eq!(policy.as_deref(), Some("compact"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_topic_with_several_partitions_is_refused_at_start() {
+    let broker = shared_broker();
+    let topic = contracts_testkit::unique_name("_schemas");
+    broker.create_topic(&topic, 3).await.unwrap();
+    let err = TestRegistry::start_on(broker, &topic).await.unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("3 partitions"), "{message}");
+    assert!(message.contains(&topic), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_survive_a_restart() {
+    let broker = shared_broker();
+    let first = TestRegistry::start(broker).await.unwrap();
+    let http = Http::new(first.url());
+    let (_, a) = http
+        .register("gone-value", &record_with_fields("Gone", 1))
+        .await;
+    http.register("soft-value", &record_with_fields("Soft", 1))
+        .await;
+    http.register("soft-value", &record_with_fields("Soft", 2))
+        .await;
+    assert_eq!(http.delete("/subjects/gone-value").await.0, 200);
+    assert_eq!(
+        http.delete("/subjects/gone-value?permanent=true").await.0,
+        200
+    );
+    assert_eq!(http.delete("/subjects/soft-value/versions/1").await.0, 200);
+    let topic = first.topic().to_string();
+    drop(first);
+
+    let second = TestRegistry::start_on(broker, &topic).await.unwrap();
+    let http = Http::new(second.url());
+    assert_eq!(
+        http.get("/subjects?deleted=true").await.1,
+        json!(["soft-value"])
+    );
+    assert_eq!(
+        http.get(&format!("/schemas/ids/{}", a["id"])).await.1["error_code"],
+        40403
+    );
+    assert_eq!(
+        http.get("/subjects/soft-value/versions").await.1,
+        json!([2])
+    );
+    assert_eq!(
+        http.get("/subjects/soft-value/versions?deleted=true")
+            .await
+            .1,
+        json!([1, 2])
+    );
+    // A new schema does not reuse the permanently deleted id.
+    let (_, fresh) = http
+        .register("new-value", &record_with_fields("New", 5))
+        .await;
+    assert!(fresh["id"].as_i64() > a["id"].as_i64());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_keeps_working_across_a_broker_restart() {
+    // A broker of its own: restarting the shared one would disturb the other tests.
+    let mut broker = contracts_testkit::Broker::start().unwrap();
+    let registry = TestRegistry::start(&broker).await.unwrap();
+    let http = Http::new(registry.url());
+    let (s, first) = http
+        .register("restart-value", &record_with_fields("R", 1))
+        .await;
+    assert_eq!(s, 200, "{first}");
+    let broker_again = tokio::task::spawn_blocking(move || {
+        broker.restart().unwrap();
+        broker
+    })
+    .await
+    .unwrap();
+    let (s, second) = http
+        .register("restart-value", &record_with_fields("R", 2))
+        .await;
+    assert_eq!(s, 200, "{second}");
+    assert_eq!(
+        http.get("/subjects/restart-value/versions").await.1,
+        json!([1, 2])
+    );
+    // A fresh instance rebuilds both from the restarted broker's data.
+    let fresh = registry.another_instance().await.unwrap();
+    let (_, latest) = Http::new(fresh.url())
+        .get("/subjects/restart-value/versions/latest")
+        .await;
+    assert_eq!(latest["id"], second["id"]);
+    drop((fresh, registry));
+    drop(broker_again);
+}

@@ -615,8 +615,36 @@ async fn protobuf_as_text_and_as_serialized_descriptor() {
         )
         .await;
     assert_eq!(again.body["id"].as_i64(), Some(id), "{}", again.body);
-    let by_version = app.get("/subjects/p/versions/1?format=serialized").await;
-    assert_eq!(by_version.body["schema"].as_str(), Some(b64.as_str()));
+    // Registered first as a descriptor (as Python's ProtobufSerializer does), a schema is
+    // stored and served as .proto text.
+    let refund =
+        "syntax = \"proto3\";\npackage shop.v1;\nmessage Refunded { string order_id = 1; }\n";
+    let parsed = contracts_model::protobuf::ProtoSchema::parse_files(
+        [("refund.proto".to_string(), refund.to_string())].into(),
+        "refund.proto",
+    )
+    .unwrap();
+    use base64::Engine;
+    let descriptor =
+        base64::engine::general_purpose::STANDARD.encode(parsed.entry_descriptor_bytes());
+    let a = app
+        .post(
+            "/subjects/q/versions",
+            json!({"schema": descriptor, "schemaType": "PROTOBUF"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let as_text = app.get("/subjects/q/versions/1").await;
+    let text = as_text.body["schema"].as_str().unwrap();
+    assert!(text.contains("message Refunded {"), "{text}");
+    assert!(text.contains("string order_id = 1;"), "{text}");
+    let lookup = app
+        .post(
+            "/subjects/q",
+            json!({"schema": descriptor, "schemaType": "PROTOBUF"}),
+        )
+        .await;
+    assert_eq!(lookup.body["id"], a.body["id"]);
     // A breaking change: field 2 changes type.
     let breaking = PROTO.replace("int64 total_cents = 2", "string total_cents = 2");
     error(
@@ -846,4 +874,59 @@ async fn health_is_503_until_the_log_is_read() {
     registry.start().await.unwrap();
     assert_eq!(app.get("/health").await.status, 200);
     assert_eq!(app.get("/ready").await.status, 200);
+}
+
+#[tokio::test]
+async fn deeply_nested_schemas_are_refused_without_crashing() {
+    let app = App::new().await;
+    let depth = 20_000;
+    let avro = format!("{}\"int\"{}", "[".repeat(depth), "]".repeat(depth));
+    error(&app.register("deep", &avro).await, 422, 42201);
+    let proto = format!(
+        "syntax = \"proto3\";\n{}{}",
+        "message A { ".repeat(depth),
+        "}".repeat(depth)
+    );
+    let a = app
+        .post(
+            "/subjects/deep/versions",
+            json!({"schema": proto, "schemaType": "PROTOBUF"}),
+        )
+        .await;
+    error(&a, 422, 42201);
+    assert_eq!(subjects(&app).await, json!([]));
+}
+
+#[tokio::test]
+async fn the_same_text_with_other_references_is_another_schema_with_a_stable_id() {
+    let app = App::new().await;
+    let money = |field: &str| {
+        json!({"type": "record", "name": "Money", "namespace": "shop",
+            "fields": [{"name": field, "type": "long"}]})
+        .to_string()
+    };
+    app.register_ok("money", &money("cents")).await;
+    app.register_ok("money", &money("cents")).await;
+    app.put("/config/money", json!({"compatibility": "NONE"}))
+        .await;
+    app.register_ok("money", &money("micros")).await;
+    let order = json!({"type": "record", "name": "Order", "namespace": "shop",
+        "fields": [{"name": "total", "type": "Money"}]})
+    .to_string();
+    let with = |version: i64| {
+        json!({"schema": order, "references":
+            [{"name": "shop.Money", "subject": "money", "version": version}]})
+    };
+    let a = app.post("/subjects/o1/versions", with(1)).await.body["id"].clone();
+    let b = app.post("/subjects/o2/versions", with(2)).await.body["id"].clone();
+    assert_ne!(a, b, "other references, other schema");
+    // Registering either again elsewhere finds its id.
+    assert_eq!(
+        app.post("/subjects/o3/versions", with(2)).await.body["id"],
+        b
+    );
+    assert_eq!(
+        app.post("/subjects/o4/versions", with(1)).await.body["id"],
+        a
+    );
 }
