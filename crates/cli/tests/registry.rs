@@ -330,3 +330,53 @@ async fn an_unreachable_registry_is_an_error_that_names_it() {
         text(&missing)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn findings_in_versions_only_the_registry_holds_still_name_a_local_file() {
+    let registry = registry().await;
+    let url = registry.url();
+    let dir = shop();
+    let out = contracts(&["register", "--registry", &url], dir.path()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    // Edit the released OrderCreated v3 in place: drop "quantity", which v3 readers need (no
+    // default). FULL_TRANSITIVE's FORWARD check has the registry's v3 (its text: the local file
+    // changed) read the new data, so the finding is first located in the registry's text.
+    let file = dir.path().join("schemas/shop/orders/order_created/v3.avsc");
+    let v3 = std::fs::read_to_string(&file).unwrap();
+    let start = v3.find("    {\n      \"name\": \"quantity\"").unwrap();
+    let end = start + v3[start..].find("    },\n").unwrap() + "    },\n".len();
+    std::fs::write(&file, format!("{}{}", &v3[..start], &v3[end..])).unwrap();
+    // And the Protobuf edition: order_id string → int64, checked against the registry's text
+    // with its import resolved from the registry.
+    let proto = dir
+        .path()
+        .join("schemas/shop/orders/v1/order_created.proto");
+    let text_before = std::fs::read_to_string(&proto).unwrap();
+    std::fs::write(
+        &proto,
+        text_before.replacen("string order_id = 1;", "int64 order_id = 1;", 1),
+    )
+    .unwrap();
+
+    let red = contracts(&["check", "--registry", &url], dir.path()).await;
+    assert_eq!(red.status.code(), Some(100), "{}", text(&red));
+    let stdout = String::from_utf8_lossy(&red.stdout);
+    assert!(!stdout.contains("registry:"), "{}", text(&red));
+    let avro = stdout
+        .lines()
+        .find(|l| l.contains("READER_FIELD_MISSING_DEFAULT"))
+        .unwrap_or_else(|| panic!("{}", text(&red)));
+    assert!(
+        avro.starts_with("schemas/shop/orders/order_created/v3.avsc:"),
+        "{avro}"
+    );
+    assert!(avro.contains("quantity"), "{avro}");
+    let pb = stdout
+        .lines()
+        .find(|l| l.contains("FIELD_SCALAR_KIND_CHANGED"))
+        .unwrap_or_else(|| panic!("{}", text(&red)));
+    assert!(
+        pb.starts_with("schemas/shop/orders/v1/order_created.proto:12:"),
+        "{pb}"
+    );
+}
