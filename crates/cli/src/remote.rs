@@ -13,7 +13,6 @@ use contracts_registry::api::{RegisterSchemaRequest, SchemaReference, SchemaType
 use contracts_registry::client::Client;
 use sha2::Digest;
 
-
 /// Where the registry is, for commands that always talk to one.
 #[derive(Debug, clap::Args)]
 pub struct RegistryArgs {
@@ -176,9 +175,9 @@ pub fn load(manifest: &Manifest) -> (Local<'_>, Vec<Diagnostic>) {
                     validation,
                 );
                 match &loaded {
-                    Ok(schema) => {
-                        problems.extend(contracts_compat::manifest::lint_against_manifest(event, meta, schema))
-                    }
+                    Ok(schema) => problems.extend(
+                        contracts_compat::manifest::lint_against_manifest(event, meta, schema),
+                    ),
                     Err(d) if i != last => problems.push(d.clone()),
                     Err(_) => {}
                 }
