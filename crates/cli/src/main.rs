@@ -1,10 +1,16 @@
 //! `contracts`: checks that schema changes keep every producer and consumer working, with the
 //! verdicts a Confluent Schema Registry would give.
 
+mod admin;
 mod check;
 mod compat;
+mod prepare;
+mod register;
 mod registry;
+mod registry_check;
+mod remote;
 mod report;
+mod snapshot;
 
 use std::process::ExitCode;
 
@@ -47,8 +53,14 @@ enum Command {
     Check(check::Args),
     /// Check schema versions given on the command line, oldest first; the last is the candidate
     Compat(compat::Args),
+    /// Register every event's versions in a schema registry, under the manifest's subjects and levels
+    Register(register::Args),
+    /// Snapshot the registry's view of our subjects into schemas/.registry/ for offline checks
+    Prepare(prepare::Args),
     /// Run the schema registry (`contracts registry serve`)
     Registry(registry::Args),
+    /// Ask a running service over its gRPC admin API (contracts, lag, dead letters, orders, stock)
+    Admin(admin::Args),
 }
 
 fn main() -> ExitCode {
@@ -67,7 +79,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Compat(args) => compat::run(args),
+        Command::Register(args) => register::run(args),
+        Command::Prepare(args) => prepare::run(args),
         Command::Registry(args) => registry::run(args),
+        Command::Admin(args) => admin::run(args),
     };
     match result {
         Ok(code) => code,
