@@ -2,7 +2,8 @@
 //!
 //! - [`api`]: the JSON bodies of the Confluent Schema Registry REST API as real clients send and
 //!   read them, shared by the server and the client so both agree on every field name.
-//! - [`client`]: an async client for any Confluent-compatible registry (the CLI's and the runtime's).
+//! - [`client`]: an async client for any Confluent-compatible registry (the CLI's and the runtime's);
+//!   [`source`] makes it the runtime's `contracts_core::source::SchemaSource`.
 //! - [`server::router`]: the REST API on axum; [`Server`] runs it on a socket.
 //! - [`registry::Registry`]: the operations, over a [`store::Log`]: [`store::MemoryLog`] or
 //!   [`kafka::KafkaLog`] (a compacted single-partition topic, `_schemas` by default).
@@ -35,6 +36,7 @@ pub mod registry;
 pub mod schema;
 pub mod serve;
 pub mod server;
+pub mod source;
 pub mod state;
 pub mod store;
 
