@@ -727,3 +727,28 @@ async fn consumers_joining_and_leaving_a_group_mid_stream_lose_nothing() {
         recorder.count() - total as usize
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_paused_for_a_full_buffer_resumes_without_losing_or_repeating_records() {
+    let s = setup("backpressure", 1).await;
+    let total = 400;
+    for i in 0..total {
+        s.paid("one-key", i).await;
+    }
+    let recorder = Recorder::new(Behaviour::Succeed);
+    let mut config = s.consumer_config("g");
+    config.max_buffered_per_partition = 10;
+    let (control, task) = s.start(config, recorder.clone()).await;
+    wait_for(&recorder, total as usize).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop(control, task).await;
+    let seqs: Vec<i64> = recorder
+        .seen()
+        .iter()
+        .map(|(m, _)| match m {
+            Message::OrderPaid(p) => p.seq,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(seqs, (0..total).collect::<Vec<_>>());
+}
