@@ -752,3 +752,38 @@ async fn a_partition_paused_for_a_full_buffer_resumes_without_losing_or_repeatin
         .collect();
     assert_eq!(seqs, (0..total).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_paused_for_full_buffers_all_resume_and_every_record_is_handled() {
+    let s = setup("backpressure-many", 3).await;
+    let total: i64 = 900;
+    let sends: Vec<_> = (0..total)
+        .map(|i| {
+            let p = s.publisher.clone();
+            async move {
+                let e = OrderPaid {
+                    order_id: format!("o-{}", i % 31),
+                    seq: i,
+                };
+                p.send(&e).await.unwrap();
+            }
+        })
+        .collect();
+    futures_util::future::join_all(sends).await;
+    let recorder = Recorder::new(Behaviour::Succeed);
+    let mut config = s.consumer_config("g");
+    config.max_buffered_per_partition = 20;
+    let (control, task) = s.start(config, recorder.clone()).await;
+    wait_for(&recorder, total as usize).await;
+    stop(control, task).await;
+    let mut seqs: Vec<i64> = recorder
+        .seen()
+        .iter()
+        .map(|(m, _)| match m {
+            Message::OrderPaid(p) => p.seq,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    seqs.sort();
+    assert_eq!(seqs, (0..total).collect::<Vec<_>>());
+}

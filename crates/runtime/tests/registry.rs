@@ -62,8 +62,7 @@ where
     .await;
     control.shutdown();
     task.await.unwrap().unwrap();
-    let got = seen.0.lock().unwrap().clone();
-    got
+    seen.0.lock().unwrap().clone()
 }
 
 fn v3(order: &str) -> orders::v3::OrderCreated {
