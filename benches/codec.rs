@@ -18,9 +18,17 @@ fn order() -> OrderCreated {
     let mut o = OrderCreated::new("order-7f3a9c".into(), "Green tea, 100 g".into(), 2);
     o.customer_id = Some("customer-42".into());
     o.line_items = vec![
-        LineItem::new("Green tea, 100 g".into(), 2, Decimal::from_str("7.90").unwrap()),
+        LineItem::new(
+            "Green tea, 100 g".into(),
+            2,
+            Decimal::from_str("7.90").unwrap(),
+        ),
         LineItem::new("Teapot".into(), 1, Decimal::from_str("34.50").unwrap()),
-        LineItem::new("Cups, set of 4".into(), 1, Decimal::from_str("19.99").unwrap()),
+        LineItem::new(
+            "Cups, set of 4".into(),
+            1,
+            Decimal::from_str("19.99").unwrap(),
+        ),
     ];
     o.currency = Currency::Eur;
     o.created_at = DateTime::from_timestamp_millis(1_764_000_000_000);
@@ -36,7 +44,11 @@ fn to_value(o: &OrderCreated) -> Value {
         d.rescale(2);
         let m = d.mantissa().to_be_bytes();
         let start = m.iter().position(|&b| b != 0).unwrap_or(15).min(15);
-        let start = if m[start] & 0x80 != 0 { start - 1 } else { start };
+        let start = if m[start] & 0x80 != 0 {
+            start - 1
+        } else {
+            start
+        };
         Value::Decimal(apache_avro::Decimal::from(m[start..].to_vec()))
     };
     Value::Record(vec![
@@ -65,7 +77,10 @@ fn to_value(o: &OrderCreated) -> Value {
                     .collect(),
             ),
         ),
-        ("currency".into(), Value::Enum(o.currency as u32, o.currency.symbol().into())),
+        (
+            "currency".into(),
+            Value::Enum(o.currency as u32, o.currency.symbol().into()),
+        ),
         (
             "created_at".into(),
             match o.created_at {
@@ -125,6 +140,70 @@ fn to_pb(o: &OrderCreated) -> PbOrderCreated {
     }
 }
 
+/// The same event for apache-avro's serde path.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct SerdeOrder {
+    order_id: String,
+    product_name: String,
+    quantity: i32,
+    customer_id: Option<String>,
+    line_items: Vec<SerdeLine>,
+    currency: SerdeCurrency,
+    created_at: Option<i64>,
+}
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct SerdeLine {
+    product_name: String,
+    quantity: i32,
+    unit_price: apache_avro::Decimal,
+}
+
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+enum SerdeCurrency {
+    EUR,
+    USD,
+    GBP,
+}
+
+fn to_serde(o: &OrderCreated) -> SerdeOrder {
+    let Value::Record(fields) = to_value(o) else {
+        unreachable!()
+    };
+    let Value::Array(lines) = &fields[4].1 else {
+        unreachable!()
+    };
+    SerdeOrder {
+        order_id: o.order_id.clone(),
+        product_name: o.product_name.clone(),
+        quantity: o.quantity,
+        customer_id: o.customer_id.clone(),
+        line_items: o
+            .line_items
+            .iter()
+            .zip(lines)
+            .map(|(l, v)| {
+                let Value::Record(f) = v else { unreachable!() };
+                let Value::Decimal(d) = &f[2].1 else {
+                    unreachable!()
+                };
+                SerdeLine {
+                    product_name: l.product_name.clone(),
+                    quantity: l.quantity,
+                    unit_price: d.clone(),
+                }
+            })
+            .collect(),
+        currency: match o.currency {
+            Currency::Eur => SerdeCurrency::EUR,
+            Currency::Usd => SerdeCurrency::USD,
+            Currency::Gbp => SerdeCurrency::GBP,
+        },
+        created_at: o.created_at.map(|t| t.timestamp_millis()),
+    }
+}
+
 fn codec(c: &mut Criterion) {
     let order = order();
     let schema = apache_avro::Schema::parse_str(OrderCreated::SCHEMA.schema).unwrap();
@@ -152,6 +231,24 @@ fn codec(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    let serde_order = to_serde(&order);
+    // A writer whose header is already out: what is measured is one record and its block.
+    let new_writer = || {
+        let mut w = apache_avro::Writer::new(&schema, Vec::with_capacity(4096)).unwrap();
+        w.append_ser(&serde_order).unwrap();
+        w.flush().unwrap();
+        w
+    };
+    g.bench_function("apache-avro serde Writer (append_ser + flush)", |b| {
+        b.iter_batched_ref(
+            new_writer,
+            |w| {
+                w.append_ser(black_box(&serde_order)).unwrap();
+                w.flush().unwrap()
+            },
+            BatchSize::SmallInput,
+        )
+    });
     let mut pb_buf = Vec::with_capacity(256);
     g.bench_function("prost (reused buffer)", |b| {
         b.iter(|| {
@@ -168,6 +265,17 @@ fn codec(c: &mut Criterion) {
     });
     g.bench_function("apache-avro from_avro_datum", |b| {
         b.iter(|| apache_avro::from_avro_datum(&schema, &mut black_box(&theirs[..]), None).unwrap())
+    });
+    let container = new_writer().into_inner().unwrap();
+    g.bench_function("apache-avro serde Reader (next + from_value)", |b| {
+        b.iter_batched(
+            || apache_avro::Reader::new(&container[..]).unwrap(),
+            |mut r| {
+                let v = r.next().unwrap().unwrap();
+                apache_avro::from_value::<SerdeOrder>(&v).unwrap()
+            },
+            BatchSize::SmallInput,
+        )
     });
     g.bench_function("prost", |b| {
         b.iter(|| <PbOrderCreated as prost::Message>::decode(black_box(&pb_bytes[..])).unwrap())

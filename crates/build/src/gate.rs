@@ -336,14 +336,34 @@ fn field_name(history: &HistoryCheck<'_>, f: &Finding) -> Option<String> {
         Schema::Avro(avro) => avro
             .field_at_path(&f.path)
             .map(|(record, field)| format!("{record}.{field}")),
-        Schema::Protobuf(_) => None,
+        Schema::Protobuf(proto) => {
+            // Confluent's paths: `#/Message/Nested/<field number>`.
+            let mut parts: Vec<&str> = f.path.strip_prefix("#/")?.split('/').collect();
+            let number: i32 = parts.pop()?.parse().ok()?;
+            let local = parts.join(".");
+            let full = match proto.package() {
+                Some(package) => format!("{package}.{local}"),
+                None => local,
+            };
+            let message = proto.message(&full)?;
+            let field = message
+                .descriptor
+                .field
+                .iter()
+                .find(|fd| fd.number() == number)?;
+            Some(format!("{full}.{}", field.name()))
+        }
     }
 }
 
-/// Findings say what changed, then how to fix it: split after the first sentence.
+/// Findings say what changed, then how to fix it: split after the first sentence (or, in the
+/// one-sentence Protobuf messages, at the first `; `).
 fn split_fix(message: &str) -> (&str, Option<&str>) {
-    match message.find(". ") {
-        Some(i) => (&message[..=i], Some(message[i + 2..].trim())),
+    if let Some(i) = message.find(". ") {
+        return (&message[..=i], Some(message[i + 2..].trim()));
+    }
+    match message.find("; ") {
+        Some(i) => (&message[..i], Some(message[i + 2..].trim())),
         None => (message, None),
     }
 }

@@ -328,7 +328,16 @@ impl ::contracts_core::TopicMessage for Message {{
         writer: &::contracts_core::WriterSchema,
         payload: &[u8],
     ) -> ::core::result::Result<Self, ::contracts_core::DecodeError> {{
-        match writer.name() {{
+        let name = match writer.name() {{
+            Some(name) => Some(name),
+            // An Avro schema names its record itself.
+            None if writer.format() == ::contracts_core::Format::Avro => {{
+                let schema = writer.avro_schema()?;
+                schema.node(schema.root()).name()
+            }}
+            None => None,
+        }};
+        match name {{
             {decode}
             Some(other) => Err(::contracts_core::DecodeError::Unreadable {{
                 schema: ::std::format!(\"{{other}} (id {{}})\", writer.id()),
@@ -336,7 +345,7 @@ impl ::contracts_core::TopicMessage for Message {{
             }}),
             None => Err(::contracts_core::DecodeError::Unreadable {{
                 schema: ::std::format!(\"id {{}}\", writer.id()),
-                reason: \"the writer schema's record name is unknown, so the event cannot be told apart\".into(),
+                reason: \"the writer schema does not say which message it wrote, so the event cannot be told apart\".into(),
             }}),
         }}
     }}

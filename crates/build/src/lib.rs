@@ -33,7 +33,9 @@
 //! - `<topic>::Topic` and `<topic>::Message`, an enum with one variant per subject history on the
 //!   topic (the event's name, with `V<first version>` appended when the event's versions form
 //!   several subjects), each holding the newest version of that history.
-//! - `services::<service>`: `Producer<P>` with one method per produced event, a
+//! - `services::<service>`: `Producer<P>` with one method per produced event (named after the
+//!   event, `order_paid`; `_on_<topic>` is appended when two produced events share a name, as
+//!   the Avro and Protobuf `OrderCreated` do), taking the newest version, a
 //!   `<Topic>Handler` trait per consumed topic with one method per consumed variant, a
 //!   `<Topic>Dispatcher<H>` that implements `contracts_core::Handle<<topic>::Message>`, and
 //!   `CONSUMER_GROUP`.

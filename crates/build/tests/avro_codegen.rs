@@ -19,8 +19,13 @@ fn load(path: &str) -> AvroSchema {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let repo = root().join("../..").canonicalize().unwrap();
     let path = path.canonicalize().unwrap();
-    let name = path.strip_prefix(&repo).unwrap_or(&path).display().to_string();
-    AvroSchema::parse_str(&name, &text, Validation::Strict).unwrap_or_else(|d| panic!("{}", d.render()))
+    let name = path
+        .strip_prefix(&repo)
+        .unwrap_or(&path)
+        .display()
+        .to_string();
+    AvroSchema::parse_str(&name, &text, Validation::Strict)
+        .unwrap_or_else(|d| panic!("{}", d.render()))
 }
 
 /// Generates one module per version of a history (each holding that version only).
@@ -31,8 +36,7 @@ fn modules_of(history: &[HistoryVersion<'_>]) -> String {
             .unwrap_or_else(|d| panic!("{}", d.render()));
         out.push_str(&format!(
             "#[allow(clippy::all, dead_code)]\npub mod v{} {{\n{}}}\n\n",
-            history[index].version,
-            code
+            history[index].version, code
         ));
     }
     out
@@ -57,7 +61,10 @@ fn check_golden(name: &str, code: &str) {
 #[test]
 fn kitchen_sink_generates_the_golden_code() {
     let v1 = load("tests/fixtures/avro/kitchen/v1.avsc");
-    let history = [HistoryVersion { version: 1, schema: &v1 }];
+    let history = [HistoryVersion {
+        version: 1,
+        schema: &v1,
+    }];
     check_golden("kitchen.rs", &modules_of(&history));
 }
 
@@ -66,8 +73,14 @@ fn evolution_generates_resolving_decoders_only_where_compat_allows() {
     let v1 = load("tests/fixtures/avro/evolution/v1.avsc");
     let v2 = load("tests/fixtures/avro/evolution/v2.avsc");
     let history = [
-        HistoryVersion { version: 1, schema: &v1 },
-        HistoryVersion { version: 2, schema: &v2 },
+        HistoryVersion {
+            version: 1,
+            schema: &v1,
+        },
+        HistoryVersion {
+            version: 2,
+            schema: &v2,
+        },
     ];
     let code = modules_of(&history);
     // v2 reads v1 (BACKWARD); v1 cannot read v2 (v2 renamed `sensor` with an alias only).
@@ -79,26 +92,53 @@ fn evolution_generates_resolving_decoders_only_where_compat_allows() {
 #[test]
 fn shop_orders_generate_the_golden_code() {
     let created: Vec<AvroSchema> = (1..=3)
-        .map(|v| load(&format!("../../schemas/shop/orders/order_created/v{v}.avsc")))
+        .map(|v| {
+            load(&format!(
+                "../../schemas/shop/orders/order_created/v{v}.avsc"
+            ))
+        })
         .collect();
     let paid = load("../../schemas/shop/orders/order_paid/v1.avsc");
     let shipped = load("../../schemas/shop/orders/order_shipped/v1.avsc");
     let created_history: Vec<HistoryVersion<'_>> = created
         .iter()
         .enumerate()
-        .map(|(i, s)| HistoryVersion { version: i as u32 + 1, schema: s })
+        .map(|(i, s)| HistoryVersion {
+            version: i as u32 + 1,
+            schema: s,
+        })
         .collect();
-    let paid_history = [HistoryVersion { version: 1, schema: &paid }];
-    let shipped_history = [HistoryVersion { version: 1, schema: &shipped }];
+    let paid_history = [HistoryVersion {
+        version: 1,
+        schema: &paid,
+    }];
+    let shipped_history = [HistoryVersion {
+        version: 1,
+        schema: &shipped,
+    }];
     let mut out = String::new();
     for index in 0..3 {
-        let mut entries = vec![ModuleEntry { history: &created_history, index }];
+        let mut entries = vec![ModuleEntry {
+            history: &created_history,
+            index,
+        }];
         if index == 0 {
-            entries.push(ModuleEntry { history: &paid_history, index: 0 });
-            entries.push(ModuleEntry { history: &shipped_history, index: 0 });
+            entries.push(ModuleEntry {
+                history: &paid_history,
+                index: 0,
+            });
+            entries.push(ModuleEntry {
+                history: &shipped_history,
+                index: 0,
+            });
         }
-        let code = generate_module(&entries, &AvroOptions::default()).unwrap_or_else(|d| panic!("{}", d.render()));
-        out.push_str(&format!("#[allow(clippy::all, dead_code)]\npub mod v{} {{\n{}}}\n\n", index + 1, code));
+        let code = generate_module(&entries, &AvroOptions::default())
+            .unwrap_or_else(|d| panic!("{}", d.render()));
+        out.push_str(&format!(
+            "#[allow(clippy::all, dead_code)]\npub mod v{} {{\n{}}}\n\n",
+            index + 1,
+            code
+        ));
     }
     check_golden("shop_orders.rs", &out);
 }
@@ -107,10 +147,25 @@ fn shop_orders_generate_the_golden_code() {
 fn a_type_shared_identically_by_two_events_is_emitted_once() {
     let paid = load("../../schemas/shop/orders/order_paid/v1.avsc");
     let created = load("../../schemas/shop/orders/order_created/v3.avsc");
-    let h1 = [HistoryVersion { version: 1, schema: &paid }];
-    let h3 = [HistoryVersion { version: 3, schema: &created }];
+    let h1 = [HistoryVersion {
+        version: 1,
+        schema: &paid,
+    }];
+    let h3 = [HistoryVersion {
+        version: 3,
+        schema: &created,
+    }];
     let code = generate_module(
-        &[ModuleEntry { history: &h3, index: 0 }, ModuleEntry { history: &h1, index: 0 }],
+        &[
+            ModuleEntry {
+                history: &h3,
+                index: 0,
+            },
+            ModuleEntry {
+                history: &h1,
+                index: 0,
+            },
+        ],
         &AvroOptions::default(),
     )
     .unwrap();
@@ -121,10 +176,25 @@ fn a_type_shared_identically_by_two_events_is_emitted_once() {
 fn two_different_definitions_of_one_name_in_a_module_are_an_error() {
     let a = load("tests/fixtures/avro/conflict/a.avsc");
     let b = load("tests/fixtures/avro/conflict/b.avsc");
-    let ha = [HistoryVersion { version: 1, schema: &a }];
-    let hb = [HistoryVersion { version: 1, schema: &b }];
+    let ha = [HistoryVersion {
+        version: 1,
+        schema: &a,
+    }];
+    let hb = [HistoryVersion {
+        version: 1,
+        schema: &b,
+    }];
     let err = generate_module(
-        &[ModuleEntry { history: &ha, index: 0 }, ModuleEntry { history: &hb, index: 0 }],
+        &[
+            ModuleEntry {
+                history: &ha,
+                index: 0,
+            },
+            ModuleEntry {
+                history: &hb,
+                index: 0,
+            },
+        ],
         &AvroOptions::default(),
     )
     .unwrap_err();
@@ -133,9 +203,24 @@ fn two_different_definitions_of_one_name_in_a_module_are_an_error() {
 
 #[test]
 fn a_non_record_event_is_an_error_that_points_at_the_schema() {
-    let s = AvroSchema::parse_str("enum.avsc", r#"{"type":"enum","name":"E","symbols":["A"]}"#, Validation::Strict).unwrap();
-    let h = [HistoryVersion { version: 1, schema: &s }];
-    let err = generate_module(&[ModuleEntry { history: &h, index: 0 }], &AvroOptions::default()).unwrap_err();
+    let s = AvroSchema::parse_str(
+        "enum.avsc",
+        r#"{"type":"enum","name":"E","symbols":["A"]}"#,
+        Validation::Strict,
+    )
+    .unwrap();
+    let h = [HistoryVersion {
+        version: 1,
+        schema: &s,
+    }];
+    let err = generate_module(
+        &[ModuleEntry {
+            history: &h,
+            index: 0,
+        }],
+        &AvroOptions::default(),
+    )
+    .unwrap_err();
     insta::assert_snapshot!(err.render());
 }
 
@@ -147,21 +232,49 @@ fn an_invalid_default_names_the_field() {
         Validation::Lenient,
     )
     .unwrap();
-    let h = [HistoryVersion { version: 1, schema: &s }];
-    let err = generate_module(&[ModuleEntry { history: &h, index: 0 }], &AvroOptions::default()).unwrap_err();
+    let h = [HistoryVersion {
+        version: 1,
+        schema: &s,
+    }];
+    let err = generate_module(
+        &[ModuleEntry {
+            history: &h,
+            index: 0,
+        }],
+        &AvroOptions::default(),
+    )
+    .unwrap_err();
     insta::assert_snapshot!(err.render());
 }
 
 #[test]
 fn type_and_field_attributes_are_applied() {
     let s = load("../../schemas/shop/orders/order_paid/v1.avsc");
-    let h = [HistoryVersion { version: 1, schema: &s }];
+    let h = [HistoryVersion {
+        version: 1,
+        schema: &s,
+    }];
     let options = AvroOptions {
         type_attributes: vec![("shop.orders.OrderPaid".into(), "#[derive(Hash)]".into())],
-        field_attributes: vec![("shop.orders.OrderPaid.payment_id".into(), "#[doc(alias = \"ref\")]".into())],
+        field_attributes: vec![(
+            "shop.orders.OrderPaid.payment_id".into(),
+            "#[doc(alias = \"ref\")]".into(),
+        )],
     };
-    let code = generate_module(&[ModuleEntry { history: &h, index: 0 }], &options).unwrap();
-    assert!(code.contains("#[derive(Hash)]\n#[derive(Debug, Clone, PartialEq)]\npub struct OrderPaid"), "{code}");
-    assert!(code.contains("    #[doc(alias = \"ref\")]\n    pub payment_id"), "{code}");
+    let code = generate_module(
+        &[ModuleEntry {
+            history: &h,
+            index: 0,
+        }],
+        &options,
+    )
+    .unwrap();
+    assert!(
+        code.contains("#[derive(Hash)]\n#[derive(Debug, Clone, PartialEq)]\npub struct OrderPaid"),
+        "{code}"
+    );
+    assert!(
+        code.contains("    #[doc(alias = \"ref\")]\n    pub payment_id"),
+        "{code}"
+    );
 }
-

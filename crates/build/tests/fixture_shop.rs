@@ -71,6 +71,12 @@ fn an_avro_event_round_trips_and_older_versions_read_into_the_newest() {
         }
         other => panic!("read as {other:?}"),
     }
+    // Without the name from the registry, the Avro schema text names the record.
+    let unnamed = WriterSchema::new(SchemaId(1), Format::Avro, info.schema, None, vec![]);
+    assert!(matches!(
+        payments::Message::decode_from(&unnamed, &payload).unwrap(),
+        payments::Message::PaymentTaken(_)
+    ));
     assert_eq!(<payments::Topic as Topic>::NAME, "payments");
     assert_eq!(<payments::Message as TopicMessage>::EVENTS.len(), 2);
 }

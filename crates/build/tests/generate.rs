@@ -270,3 +270,27 @@ fn protobuf_events_carry_their_message_indexes_and_imports() {
         "{info}"
     );
 }
+
+#[test]
+fn a_breaking_protobuf_change_points_at_the_proto_field() {
+    let err = quiet().generate(fixture("breaking-pb")).unwrap_err();
+    let Error::Incompatible { report, .. } = err else {
+        panic!("expected an incompatibility, got {err}");
+    };
+    assert!(
+        report
+            .contains("--> tests/fixtures/breaking-pb/next/acme/refunds/v1/refund_issued.proto:7:"),
+        "{report}"
+    );
+    assert!(report.contains("int64 reason = 2;"), "{report}");
+    assert!(
+        report.contains("field: acme.refunds.v1.RefundIssued.reason"),
+        "{report}"
+    );
+    assert!(
+        report.contains("help: keep a type of the same group"),
+        "{report}"
+    );
+    assert!(report.contains("consumed by checkout"), "{report}");
+    insta::assert_snapshot!("breaking_protobuf_diagnostic", report);
+}

@@ -32,7 +32,12 @@ fn runtime_canonical_form_and_fingerprint_equal_the_models_for_every_schema() {
             continue;
         };
         let ours = Schema::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert_eq!(ours.canonical_form(), model.canonical_form(), "{}", file.display());
+        assert_eq!(
+            ours.canonical_form(),
+            model.canonical_form(),
+            "{}",
+            file.display()
+        );
         assert_eq!(ours.fingerprint(), model.sha256(), "{}", file.display());
     }
 }

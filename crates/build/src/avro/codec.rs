@@ -13,6 +13,7 @@ const B: &str = "::contracts_core::avro::binary";
 const L: &str = "::contracts_core::avro::logical";
 const RESULT: &str = "::std::result::Result";
 const ERR: &str = "::contracts_core::DecodeError";
+const READ_RESULT: &str = "::contracts_core::avro::ReadResult";
 const READER: &str = "::contracts_core::avro::Reader<'_>";
 const VALUE: &str = "::contracts_core::avro::AvroValue";
 
@@ -131,7 +132,7 @@ pub(crate) fn lit(path: &str) -> String {
 
 /// The zigzag byte of a union branch or small index.
 fn index_byte(i: usize) -> Option<u8> {
-    (i < 64).then(|| (i as u8) << 1)
+    (i < 64).then_some((i as u8) << 1)
 }
 
 pub(crate) fn write_index(i: usize) -> String {
@@ -324,7 +325,7 @@ impl TypeGen<'_> {
             format!("        ::std::result::Result::Ok(Self {{\n{read}        }})\n")
         };
         Ok(format!(
-            "impl {VALUE} for {name} {{\n    #[inline]\n    fn write(&self, out: &mut ::std::vec::Vec<u8>) {{\n{write}    }}\n\n    #[inline]\n    fn read(__r: &mut {READER}) -> {RESULT}<Self, {ERR}> {{\n{read_body}    }}\n}}\n"
+            "impl {VALUE} for {name} {{\n    #[inline]\n    fn write(&self, out: &mut ::std::vec::Vec<u8>) {{\n{write}    }}\n\n    #[inline]\n    fn read(__r: &mut {READER}) -> {READ_RESULT}<Self> {{\n{read_body}    }}\n}}\n"
         ))
     }
 
@@ -350,7 +351,7 @@ impl TypeGen<'_> {
             format!("{B}::write_long(out, *self as i64);")
         };
         format!(
-            "impl {VALUE} for {name} {{\n    #[inline]\n    fn write(&self, out: &mut ::std::vec::Vec<u8>) {{\n        {write}\n    }}\n\n    #[inline]\n    fn read(__r: &mut {READER}) -> {RESULT}<Self, {ERR}> {{\n        ::std::result::Result::Ok(match __r.index({n}, {p})? {{\n{arms}        }})\n    }}\n}}\n",
+            "impl {VALUE} for {name} {{\n    #[inline]\n    fn write(&self, out: &mut ::std::vec::Vec<u8>) {{\n        {write}\n    }}\n\n    #[inline]\n    fn read(__r: &mut {READER}) -> {READ_RESULT}<Self> {{\n        ::std::result::Result::Ok(match __r.index({n}, {p})? {{\n{arms}        }})\n    }}\n}}\n",
             n = variants.len()
         )
     }
@@ -394,7 +395,7 @@ impl TypeGen<'_> {
         }
         let _ = id;
         Ok(format!(
-            "impl {VALUE} for {name} {{\n    #[inline]\n    fn write(&self, out: &mut ::std::vec::Vec<u8>) {{\n        match self {{\n{write}        }}\n    }}\n\n    #[inline]\n    fn read(__r: &mut {READER}) -> {RESULT}<Self, {ERR}> {{\n        ::std::result::Result::Ok(match __r.index({n}, {p})? {{\n{read}        }})\n    }}\n}}\n",
+            "impl {VALUE} for {name} {{\n    #[inline]\n    fn write(&self, out: &mut ::std::vec::Vec<u8>) {{\n        match self {{\n{write}        }}\n    }}\n\n    #[inline]\n    fn read(__r: &mut {READER}) -> {READ_RESULT}<Self> {{\n        ::std::result::Result::Ok(match __r.index({n}, {p})? {{\n{read}        }})\n    }}\n}}\n",
             n = branches.len(),
             p = lit(&path),
         ))
@@ -412,7 +413,7 @@ impl TypeGen<'_> {
     }
 
     /// A Rust expression for a schema default of the node's type.
-    pub(crate) fn default_expr(&self, id: NodeId, v: &Json, path: &str) -> Result<String, String> {
+    pub(crate) fn default_expr(&self, id: NodeId, v: &Json) -> Result<String, String> {
         let node = self.schema.node(id);
         let mismatch = || Err(format!("{} is not a valid {}", v.kind(), node.kind.ty()));
         if let Some(l) = logical(self.schema, id) {
@@ -516,7 +517,7 @@ impl TypeGen<'_> {
                 } else {
                     let parts = items
                         .iter()
-                        .map(|i| self.default_expr(c.node, i, path))
+                        .map(|i| self.default_expr(c.node, i))
                         .collect::<Result<Vec<_>, _>>()?;
                     format!("::std::vec![{}]", parts.join(", "))
                 }
@@ -528,7 +529,7 @@ impl TypeGen<'_> {
                     let parts = members
                         .iter()
                         .map(|m| {
-                            self.default_expr(c.node, &m.value, path)
+                            self.default_expr(c.node, &m.value)
                                 .map(|e| format!("(::std::string::String::from({:?}), {e})", m.key))
                         })
                         .collect::<Result<Vec<_>, _>>()?;
@@ -545,7 +546,7 @@ impl TypeGen<'_> {
                     inits.push(format!(
                         "{}: {}",
                         super::names::value_ident(&f.name),
-                        self.default_expr(f.ty.node, fv, path)?
+                        self.default_expr(f.ty.node, fv)?
                     ));
                 }
                 let value = format!(
@@ -566,7 +567,7 @@ impl TypeGen<'_> {
                         (Value::Null, _) => Ok("::std::option::Option::None".into()),
                         _ => Ok(format!(
                             "::std::option::Option::Some({})",
-                            self.default_expr(some, v, path)?
+                            self.default_expr(some, v)?
                         )),
                     };
                 }
@@ -579,7 +580,7 @@ impl TypeGen<'_> {
                         }
                         continue;
                     }
-                    if let Ok(e) = self.default_expr(b.node, v, path) {
+                    if let Ok(e) = self.default_expr(b.node, v) {
                         return Ok(format!("{name}::{variant}({e})"));
                     }
                 }

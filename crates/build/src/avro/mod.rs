@@ -152,7 +152,7 @@ impl Module<'_> {
                 value_ident(&record.named.name.name).trim_start_matches("r#"),
                 other.version
             );
-            let entry_fn = resolve::generate(&mut types, other.schema, &prefix, &mut resolvers)?;
+            let entry_fn = resolve::generate(&types, other.schema, &prefix, &mut resolvers)?;
             let _ = write!(
                 dispatch,
                 "        if __fp == {fp:?} {{\n            // Written with version {v}: resolved by code generated for it.\n            let mut __r = ::contracts_core::avro::Reader::new(payload);\n            let __v = {entry_fn}(&mut __r)?;\n            __r.finish()?;\n            return ::std::result::Result::Ok(__v);\n        }}\n",
@@ -437,8 +437,7 @@ impl<'a> TypeGen<'a> {
         for (f, ident) in r.fields.iter().zip(&idents) {
             match &f.default {
                 Some(d) => {
-                    let path = format!("{full}.{}", f.name);
-                    let expr = self.default_expr(f.ty.node, d, &path).map_err(|e| {
+                    let expr = self.default_expr(f.ty.node, d).map_err(|e| {
                         Diagnostic::new(format!("invalid default of field \"{}\" of \"{full}\": {e}", f.name))
                             .at(self.schema.source(), f.span)
                             .with_help("give the field a default of its type (for a union, of its first branch)")

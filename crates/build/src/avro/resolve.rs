@@ -15,7 +15,7 @@ use super::codec::{Logical, block_read, lit, logical};
 use super::names::value_ident;
 
 const RESULT: &str = "::std::result::Result";
-const ERR: &str = "::contracts_core::DecodeError";
+const READ_RESULT: &str = "::contracts_core::avro::ReadResult";
 const READER: &str = "::contracts_core::avro::Reader<'_>";
 
 /// Writes the resolving functions for data written with `writer` into `out`; returns the name
@@ -145,7 +145,7 @@ impl<'a> Gen<'a> {
                 }
             }
             let at = if failing {
-                format!("let __at = __r.position(); ")
+                "let __at = __r.position(); ".to_string()
             } else {
                 String::new()
             };
@@ -336,7 +336,7 @@ impl<'a> Gen<'a> {
                     f.name
                 ));
             };
-            let e = self.t.default_expr(f.ty.node, d, &f.name)?;
+            let e = self.t.default_expr(f.ty.node, d)?;
             let _ = writeln!(inits, "        {ident}: {e},");
         }
         let unused = if body.is_empty() {
@@ -345,7 +345,7 @@ impl<'a> Gen<'a> {
             ""
         };
         Ok(format!(
-            "\n/// Reads `{ty}` from data written with an older or newer version of its schema.\nfn {name}(__r: &mut {READER}) -> {RESULT}<{ty}, {ERR}> {{\n{unused}{body}    {RESULT}::Ok({ty} {{\n{inits}    }})\n}}\n"
+            "\n/// Reads `{ty}` from data written with an older or newer version of its schema.\nfn {name}(__r: &mut {READER}) -> {READ_RESULT}<{ty}> {{\n{unused}{body}    {RESULT}::Ok({ty} {{\n{inits}    }})\n}}\n"
         ))
     }
 
@@ -410,7 +410,7 @@ impl<'a> Gen<'a> {
             body.push_str("    let _ = __r;\n");
         }
         format!(
-            "\n/// Skips a record the reader does not read.\nfn {name}(__r: &mut {READER}) -> {RESULT}<(), {ERR}> {{\n{body}    {RESULT}::Ok(())\n}}\n"
+            "\n/// Skips a record the reader does not read.\nfn {name}(__r: &mut {READER}) -> {READ_RESULT}<()> {{\n{body}    {RESULT}::Ok(())\n}}\n"
         )
     }
 }

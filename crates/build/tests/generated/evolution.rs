@@ -24,7 +24,7 @@ impl ::contracts_core::avro::AvroValue for Old {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(Self {
             x: __r.long("Old.x")?,
         })
@@ -65,7 +65,7 @@ impl ::contracts_core::avro::AvroValue for Unit {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(match __r.index(3, "Unit")? {
             0 => Self::C,
             1 => Self::F,
@@ -132,7 +132,7 @@ impl ::contracts_core::avro::AvroValue for Reading {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(Self {
             sensor: __r.string("Reading.sensor")?,
             value: __r.int("Reading.value")?,
@@ -243,7 +243,7 @@ impl ::contracts_core::avro::AvroValue for Unit {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(match __r.index(2, "Unit")? {
             0 => Self::C,
             _ => Self::F,
@@ -276,7 +276,7 @@ impl ::contracts_core::avro::AvroValue for ReadingSource {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(match __r.index(3, "ReadingSource")? {
             0 => Self::Null,
             1 => Self::String(__r.string("ReadingSource")?),
@@ -346,7 +346,7 @@ impl ::contracts_core::avro::AvroValue for Reading {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(Self {
             unit: <Unit as ::contracts_core::avro::AvroValue>::read(__r)?,
             sensor_id: __r.string("Reading.sensor_id")?,
@@ -428,7 +428,7 @@ impl ::contracts_core::avro::AvroRecord for Reading {
 }
 
 /// Reads `Reading` from data written with an older or newer version of its schema.
-fn __reading_from_v1_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Reading, ::contracts_core::DecodeError> {
+fn __reading_from_v1_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Reading> {
     let __f1 = __r.string("Reading.sensor")?;
     let __f2 = i64::from(__r.int("Reading.value")?);
     let __f3 = f64::from(__r.float("Reading.scale")?);
@@ -480,7 +480,7 @@ fn __reading_from_v1_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::r
 }
 
 /// Skips a record the reader does not read.
-fn __reading_from_v1_skip_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<(), ::contracts_core::DecodeError> {
+fn __reading_from_v1_skip_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<()> {
     __r.long("Old.x")?;
     ::std::result::Result::Ok(())
 }

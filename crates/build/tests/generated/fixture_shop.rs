@@ -105,7 +105,15 @@ pub mod payments {
             writer: &::contracts_core::WriterSchema,
             payload: &[u8],
         ) -> ::core::result::Result<Self, ::contracts_core::DecodeError> {
-            match writer.name() {
+            let name = match writer.name() {
+                Some(name) => Some(name),
+                None if writer.format() == ::contracts_core::Format::Avro => {
+                    let schema = writer.avro_schema()?;
+                    schema.node(schema.root()).name()
+                }
+                None => None,
+            };
+            match name {
                 Some("acme.payments.PaymentTaken") => {
                     <v2::PaymentTaken as ::contracts_core::Event>::decode_from(
                             writer,
@@ -130,7 +138,7 @@ pub mod payments {
                 None => {
                     Err(::contracts_core::DecodeError::Unreadable {
                         schema: ::std::format!("id {}", writer.id()),
-                        reason: "the writer schema's record name is unknown, so the event cannot be told apart"
+                        reason: "the writer schema does not say which message it wrote, so the event cannot be told apart"
                             .into(),
                     })
                 }
@@ -534,7 +542,15 @@ pub mod refunds_pb {
             writer: &::contracts_core::WriterSchema,
             payload: &[u8],
         ) -> ::core::result::Result<Self, ::contracts_core::DecodeError> {
-            match writer.name() {
+            let name = match writer.name() {
+                Some(name) => Some(name),
+                None if writer.format() == ::contracts_core::Format::Avro => {
+                    let schema = writer.avro_schema()?;
+                    schema.node(schema.root()).name()
+                }
+                None => None,
+            };
+            match name {
                 Some("acme.refunds.v1.RefundIssued") => {
                     <v2::RefundIssued as ::contracts_core::Event>::decode_from(
                             writer,
@@ -552,7 +568,7 @@ pub mod refunds_pb {
                 None => {
                     Err(::contracts_core::DecodeError::Unreadable {
                         schema: ::std::format!("id {}", writer.id()),
-                        reason: "the writer schema's record name is unknown, so the event cannot be told apart"
+                        reason: "the writer schema does not say which message it wrote, so the event cannot be told apart"
                             .into(),
                     })
                 }

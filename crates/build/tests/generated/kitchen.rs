@@ -41,7 +41,7 @@ impl ::contracts_core::avro::AvroValue for Color {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(match __r.index(3, "Color")? {
             0 => Self::Red,
             1 => Self::Green,
@@ -82,7 +82,7 @@ impl ::contracts_core::avro::AvroValue for Shape {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(match __r.index(2, "Shape")? {
             0 => Self::Circle,
             _ => Self::Square,
@@ -121,7 +121,7 @@ impl ::contracts_core::avro::AvroValue for Part {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(Self {
             name: __r.string("Part.name")?,
             weight: match __r.index(2, "Part.weight")? {
@@ -162,7 +162,7 @@ impl ::contracts_core::avro::AvroValue for KitchenChoice {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(match __r.index(4, "KitchenChoice")? {
             0 => Self::Null,
             1 => Self::String(__r.string("KitchenChoice")?),
@@ -195,7 +195,7 @@ impl ::contracts_core::avro::AvroValue for KitchenEitherItem {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(match __r.index(2, "KitchenEitherItem")? {
             0 => Self::Int(__r.int("KitchenEitherItem")?),
             _ => Self::Color(<Color as ::contracts_core::avro::AvroValue>::read(__r)?),
@@ -234,7 +234,7 @@ impl ::contracts_core::avro::AvroValue for Node {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(Self {
             value: __r.int("Node.value")?,
             next: match __r.index(2, "Node.next")? {
@@ -374,7 +374,7 @@ impl ::contracts_core::avro::AvroValue for Kitchen {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(Self {
             flag: __r.bool("Kitchen.flag")?,
             count: __r.int("Kitchen.count")?,

@@ -32,7 +32,7 @@ impl ::contracts_core::avro::AvroValue for OrderCreated {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(Self {
             order_id: __r.string("OrderCreated.order_id")?,
             product_name: __r.string("OrderCreated.product_name")?,
@@ -81,7 +81,7 @@ impl ::contracts_core::avro::AvroRecord for OrderCreated {
 }
 
 /// Reads `OrderCreated` from data written with an older or newer version of its schema.
-fn __order_created_from_v2_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<OrderCreated, ::contracts_core::DecodeError> {
+fn __order_created_from_v2_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<OrderCreated> {
     let __f0 = __r.string("OrderCreated.order_id")?;
     let __f1 = __r.string("OrderCreated.product_name")?;
     let __f2 = __r.int("OrderCreated.quantity")?;
@@ -100,7 +100,7 @@ fn __order_created_from_v2_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::
 }
 
 /// Reads `OrderCreated` from data written with an older or newer version of its schema.
-fn __order_created_from_v3_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<OrderCreated, ::contracts_core::DecodeError> {
+fn __order_created_from_v3_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<OrderCreated> {
     let __f0 = __r.string("OrderCreated.order_id")?;
     let __f1 = __r.string("OrderCreated.product_name")?;
     let __f2 = __r.int("OrderCreated.quantity")?;
@@ -136,7 +136,7 @@ fn __order_created_from_v3_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::
 }
 
 /// Skips a record the reader does not read.
-fn __order_created_from_v3_skip_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<(), ::contracts_core::DecodeError> {
+fn __order_created_from_v3_skip_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<()> {
     __r.bytes("LineItem.product_name")?;
     __r.long("LineItem.quantity")?;
     __r.bytes("LineItem.unit_price")?;
@@ -181,7 +181,7 @@ impl ::contracts_core::avro::AvroValue for Currency {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(match __r.index(3, "Currency")? {
             0 => Self::Eur,
             1 => Self::Usd,
@@ -228,7 +228,7 @@ impl ::contracts_core::avro::AvroValue for OrderPaid {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(Self {
             order_id: __r.string("OrderPaid.order_id")?,
             payment_id: __r.string("OrderPaid.payment_id")?,
@@ -319,7 +319,7 @@ impl ::contracts_core::avro::AvroValue for OrderShipped {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(Self {
             order_id: __r.string("OrderShipped.order_id")?,
             carrier: __r.string("OrderShipped.carrier")?,
@@ -407,7 +407,7 @@ impl ::contracts_core::avro::AvroValue for OrderCreated {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(Self {
             order_id: __r.string("OrderCreated.order_id")?,
             product_name: __r.string("OrderCreated.product_name")?,
@@ -466,7 +466,7 @@ impl ::contracts_core::avro::AvroRecord for OrderCreated {
 }
 
 /// Reads `OrderCreated` from data written with an older or newer version of its schema.
-fn __order_created_from_v1_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<OrderCreated, ::contracts_core::DecodeError> {
+fn __order_created_from_v1_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<OrderCreated> {
     let __f0 = __r.string("OrderCreated.order_id")?;
     let __f1 = __r.string("OrderCreated.product_name")?;
     let __f2 = __r.int("OrderCreated.quantity")?;
@@ -479,7 +479,7 @@ fn __order_created_from_v1_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::
 }
 
 /// Reads `OrderCreated` from data written with an older or newer version of its schema.
-fn __order_created_from_v3_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<OrderCreated, ::contracts_core::DecodeError> {
+fn __order_created_from_v3_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<OrderCreated> {
     let __f0 = __r.string("OrderCreated.order_id")?;
     let __f1 = __r.string("OrderCreated.product_name")?;
     let __f2 = __r.int("OrderCreated.quantity")?;
@@ -513,7 +513,7 @@ fn __order_created_from_v3_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::
 }
 
 /// Skips a record the reader does not read.
-fn __order_created_from_v3_skip_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<(), ::contracts_core::DecodeError> {
+fn __order_created_from_v3_skip_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<()> {
     __r.bytes("LineItem.product_name")?;
     __r.long("LineItem.quantity")?;
     __r.bytes("LineItem.unit_price")?;
@@ -554,7 +554,7 @@ impl ::contracts_core::avro::AvroValue for LineItem {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(Self {
             product_name: __r.string("LineItem.product_name")?,
             quantity: __r.int("LineItem.quantity")?,
@@ -601,7 +601,7 @@ impl ::contracts_core::avro::AvroValue for Currency {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(match __r.index(3, "Currency")? {
             0 => Self::Eur,
             1 => Self::Usd,
@@ -674,7 +674,7 @@ impl ::contracts_core::avro::AvroValue for OrderCreated {
     }
 
     #[inline]
-    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+    fn read(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<Self> {
         ::std::result::Result::Ok(Self {
             order_id: __r.string("OrderCreated.order_id")?,
             product_name: __r.string("OrderCreated.product_name")?,
@@ -800,7 +800,7 @@ impl ::contracts_core::avro::AvroRecord for OrderCreated {
 }
 
 /// Reads `OrderCreated` from data written with an older or newer version of its schema.
-fn __order_created_from_v1_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<OrderCreated, ::contracts_core::DecodeError> {
+fn __order_created_from_v1_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<OrderCreated> {
     let __f0 = __r.string("OrderCreated.order_id")?;
     let __f1 = __r.string("OrderCreated.product_name")?;
     let __f2 = __r.int("OrderCreated.quantity")?;
@@ -816,7 +816,7 @@ fn __order_created_from_v1_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::
 }
 
 /// Reads `OrderCreated` from data written with an older or newer version of its schema.
-fn __order_created_from_v2_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::std::result::Result<OrderCreated, ::contracts_core::DecodeError> {
+fn __order_created_from_v2_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<OrderCreated> {
     let __f0 = __r.string("OrderCreated.order_id")?;
     let __f1 = __r.string("OrderCreated.product_name")?;
     let __f2 = __r.int("OrderCreated.quantity")?;

@@ -8,6 +8,17 @@
 
 use crate::DecodeError;
 
+/// What reads return: the error is boxed so that a result stays two words and travels in
+/// registers; that is measurably faster on the success path than a by-value `DecodeError`.
+/// `?` turns it into a [`DecodeError`] where one is expected.
+pub type ReadResult<T> = Result<T, Box<DecodeError>>;
+
+impl From<Box<DecodeError>> for DecodeError {
+    fn from(e: Box<DecodeError>) -> Self {
+        *e
+    }
+}
+
 /// Appends a `long`: zigzag, then base-128 varint, low groups first.
 #[inline]
 pub fn write_long(out: &mut Vec<u8>, v: i64) {
@@ -109,40 +120,40 @@ impl<'a> Reader<'a> {
     }
 
     /// Fails unless every byte was read: a payload holds exactly one value.
-    pub fn finish(&self) -> Result<(), DecodeError> {
+    pub fn finish(&self) -> ReadResult<()> {
         match self.remaining() {
             0 => Ok(()),
-            remaining => Err(DecodeError::TrailingBytes { remaining }),
+            remaining => Err(Box::new(DecodeError::TrailingBytes { remaining })),
         }
     }
 
     /// A truncation error at the current position.
     #[cold]
-    pub fn truncated(&self, path: &str) -> DecodeError {
-        DecodeError::Truncated {
+    pub fn truncated(&self, path: &str) -> Box<DecodeError> {
+        Box::new(DecodeError::Truncated {
             offset: self.pos,
             path: path.to_string(),
-        }
+        })
     }
 
     /// An invalid-data error at `offset`.
     #[cold]
-    pub fn invalid_at(offset: usize, path: &str, reason: impl Into<String>) -> DecodeError {
-        DecodeError::Invalid {
+    pub fn invalid_at(offset: usize, path: &str, reason: impl Into<String>) -> Box<DecodeError> {
+        Box::new(DecodeError::Invalid {
             offset,
             path: path.to_string(),
             reason: reason.into(),
-        }
+        })
     }
 
     /// An invalid-data error at the current position.
     #[cold]
-    pub fn invalid(&self, path: &str, reason: impl Into<String>) -> DecodeError {
+    pub fn invalid(&self, path: &str, reason: impl Into<String>) -> Box<DecodeError> {
         Self::invalid_at(self.pos, path, reason)
     }
 
     #[inline]
-    pub fn long(&mut self, path: &str) -> Result<i64, DecodeError> {
+    pub fn long(&mut self, path: &str) -> ReadResult<i64> {
         // Fast path: one-byte values (small ints, lengths, union and enum indexes).
         if let Some(&b) = self.buf.get(self.pos)
             && b < 0x80
@@ -154,7 +165,7 @@ impl<'a> Reader<'a> {
         self.long_slow(path)
     }
 
-    fn long_slow(&mut self, path: &str) -> Result<i64, DecodeError> {
+    fn long_slow(&mut self, path: &str) -> ReadResult<i64> {
         let start = self.pos;
         let mut n: u64 = 0;
         let mut shift = 0u32;
@@ -179,7 +190,7 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub fn int(&mut self, path: &str) -> Result<i32, DecodeError> {
+    pub fn int(&mut self, path: &str) -> ReadResult<i32> {
         let start = self.pos;
         let v = self.long(path)?;
         i32::try_from(v)
@@ -187,7 +198,7 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub fn bool(&mut self, path: &str) -> Result<bool, DecodeError> {
+    pub fn bool(&mut self, path: &str) -> ReadResult<bool> {
         match self.buf.get(self.pos) {
             Some(0) => {
                 self.pos += 1;
@@ -203,18 +214,18 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub fn float(&mut self, path: &str) -> Result<f32, DecodeError> {
+    pub fn float(&mut self, path: &str) -> ReadResult<f32> {
         Ok(f32::from_le_bytes(self.array::<4>(path)?))
     }
 
     #[inline]
-    pub fn double(&mut self, path: &str) -> Result<f64, DecodeError> {
+    pub fn double(&mut self, path: &str) -> ReadResult<f64> {
         Ok(f64::from_le_bytes(self.array::<8>(path)?))
     }
 
     /// Reads `N` raw bytes (a `fixed` of size `N`).
     #[inline]
-    pub fn array<const N: usize>(&mut self, path: &str) -> Result<[u8; N], DecodeError> {
+    pub fn array<const N: usize>(&mut self, path: &str) -> ReadResult<[u8; N]> {
         match self.buf.get(self.pos..self.pos + N) {
             Some(s) => {
                 self.pos += N;
@@ -228,7 +239,7 @@ impl<'a> Reader<'a> {
 
     /// Reads `n` raw bytes.
     #[inline]
-    pub fn raw(&mut self, n: usize, path: &str) -> Result<&'a [u8], DecodeError> {
+    pub fn raw(&mut self, n: usize, path: &str) -> ReadResult<&'a [u8]> {
         match self.buf.get(self.pos..self.pos.saturating_add(n)) {
             Some(s) => {
                 self.pos += n;
@@ -240,36 +251,41 @@ impl<'a> Reader<'a> {
 
     /// Reads a length-prefixed `bytes` value, borrowed from the payload.
     #[inline]
-    pub fn bytes(&mut self, path: &str) -> Result<&'a [u8], DecodeError> {
+    pub fn bytes(&mut self, path: &str) -> ReadResult<&'a [u8]> {
         let start = self.pos;
         let len = self.long(path)?;
         let Ok(len) = usize::try_from(len) else {
-            return Err(Self::invalid_at(start, path, format!("negative length {len}")));
+            return Err(Self::invalid_at(
+                start,
+                path,
+                format!("negative length {len}"),
+            ));
         };
         self.raw(len, path)
     }
 
     /// Reads a `string`, borrowed from the payload.
     #[inline]
-    pub fn str(&mut self, path: &str) -> Result<&'a str, DecodeError> {
+    pub fn str(&mut self, path: &str) -> ReadResult<&'a str> {
         let start = self.pos;
         let b = self.bytes(path)?;
-        std::str::from_utf8(b).map_err(|e| Self::invalid_at(start, path, format!("string is not UTF-8: {e}")))
+        std::str::from_utf8(b)
+            .map_err(|e| Self::invalid_at(start, path, format!("string is not UTF-8: {e}")))
     }
 
     #[inline]
-    pub fn string(&mut self, path: &str) -> Result<String, DecodeError> {
+    pub fn string(&mut self, path: &str) -> ReadResult<String> {
         self.str(path).map(str::to_owned)
     }
 
     #[inline]
-    pub fn byte_vec(&mut self, path: &str) -> Result<Vec<u8>, DecodeError> {
+    pub fn byte_vec(&mut self, path: &str) -> ReadResult<Vec<u8>> {
         self.bytes(path).map(<[u8]>::to_vec)
     }
 
     /// Reads a union branch or enum symbol index and checks it is below `count`.
     #[inline]
-    pub fn index(&mut self, count: usize, path: &str) -> Result<usize, DecodeError> {
+    pub fn index(&mut self, count: usize, path: &str) -> ReadResult<usize> {
         let start = self.pos;
         let v = self.long(path)?;
         match usize::try_from(v) {
@@ -285,7 +301,7 @@ impl<'a> Reader<'a> {
     /// Reads the item count of the next array or map block; 0 ends the array or map. A
     /// negative count (followed by the block's byte size, for skipping) is returned positive.
     #[inline]
-    pub fn block(&mut self, path: &str) -> Result<usize, DecodeError> {
+    pub fn block(&mut self, path: &str) -> ReadResult<usize> {
         let start = self.pos;
         let n = self.long(path)?;
         if n >= 0 {
@@ -297,7 +313,7 @@ impl<'a> Reader<'a> {
 
     /// Reads the next block's item count, or, for a block with a byte size, skips it whole and
     /// returns `Skipped`.
-    pub fn skip_block(&mut self, path: &str) -> Result<Block, DecodeError> {
+    pub fn skip_block(&mut self, path: &str) -> ReadResult<Block> {
         let start = self.pos;
         let n = self.long(path)?;
         if n >= 0 {
@@ -309,18 +325,26 @@ impl<'a> Reader<'a> {
         let size_at = self.pos;
         let size = self.long(path)?;
         let Ok(size) = usize::try_from(size) else {
-            return Err(Self::invalid_at(size_at, path, format!("negative block size {size}")));
+            return Err(Self::invalid_at(
+                size_at,
+                path,
+                format!("negative block size {size}"),
+            ));
         };
         self.raw(size, path)?;
         Ok(Block::Skipped)
     }
 
-    fn count(&self, start: usize, n: u64, path: &str) -> Result<usize, DecodeError> {
+    fn count(&self, start: usize, n: u64, path: &str) -> ReadResult<usize> {
         // Every item takes at least one byte, except nulls and empty records, which a payload
         // can repeat cheaply; cap counts so a hostile count cannot reserve huge vectors.
         match usize::try_from(n) {
             Ok(n) if n <= MAX_BLOCK_ITEMS => Ok(n),
-            _ => Err(Self::invalid_at(start, path, format!("block count {n} is too large"))),
+            _ => Err(Self::invalid_at(
+                start,
+                path,
+                format!("block count {n} is too large"),
+            )),
         }
     }
 
@@ -370,7 +394,16 @@ mod tests {
 
     #[test]
     fn longs_round_trip_at_the_extremes() {
-        for v in [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX, 1 << 35] {
+        for v in [
+            i64::MIN,
+            i64::MIN + 1,
+            -1,
+            0,
+            1,
+            i64::MAX - 1,
+            i64::MAX,
+            1 << 35,
+        ] {
             let bytes = long_bytes(v);
             let mut r = Reader::new(&bytes);
             assert_eq!(r.long("x").unwrap(), v);
@@ -384,7 +417,7 @@ mod tests {
         r.long("a").unwrap();
         let err = r.long("Order.quantity").unwrap_err();
         assert_eq!(
-            err,
+            *err,
             DecodeError::Truncated {
                 offset: 2,
                 path: "Order.quantity".into()
@@ -396,7 +429,10 @@ mod tests {
     fn an_overlong_varint_is_invalid_not_a_panic() {
         let bytes = [0xffu8; 11];
         let err = Reader::new(&bytes).long("f").unwrap_err();
-        assert!(matches!(err, DecodeError::Invalid { offset: 0, .. }), "{err}");
+        assert!(
+            matches!(*err, DecodeError::Invalid { offset: 0, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -409,11 +445,20 @@ mod tests {
     #[test]
     fn strings_must_be_utf8_and_fit_the_payload() {
         let mut r = Reader::new(&[0x04, 0xff, 0xfe]);
-        assert!(matches!(r.str("s"), Err(DecodeError::Invalid { offset: 0, .. })));
+        assert!(matches!(
+            r.str("s").map_err(|e| *e),
+            Err(DecodeError::Invalid { offset: 0, .. })
+        ));
         let mut r = Reader::new(&[0x08, b'a']);
-        assert!(matches!(r.str("s"), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            r.str("s").map_err(|e| *e),
+            Err(DecodeError::Truncated { .. })
+        ));
         let mut r = Reader::new(&[0x01]);
-        assert!(matches!(r.bytes("s"), Err(DecodeError::Invalid { .. })));
+        assert!(matches!(
+            r.bytes("s").map_err(|e| *e),
+            Err(DecodeError::Invalid { .. })
+        ));
     }
 
     #[test]
@@ -444,6 +489,9 @@ mod tests {
     #[test]
     fn trailing_bytes_are_reported() {
         let r = Reader::new(&[0]);
-        assert_eq!(r.finish(), Err(DecodeError::TrailingBytes { remaining: 1 }));
+        assert_eq!(
+            r.finish().map_err(|e| *e),
+            Err(DecodeError::TrailingBytes { remaining: 1 })
+        );
     }
 }

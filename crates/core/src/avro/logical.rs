@@ -10,7 +10,6 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::binary::{Reader, write_bytes, write_fixed, write_int, write_long, write_str};
-use crate::DecodeError;
 
 /// Days from 0001-01-01 (chrono's day 1) to 1970-01-01.
 const EPOCH_DAYS_FROM_CE: i32 = 719_163;
@@ -74,11 +73,15 @@ fn decimal_from_be(
     scale: u32,
     offset: usize,
     path: &str,
-) -> Result<Decimal, DecodeError> {
+) -> super::binary::ReadResult<Decimal> {
     if b.len() <= 8 {
         // Up to 8 bytes fit an i64: the common case, without 128-bit arithmetic.
         // Shifting in byte by byte (sign-extended) avoids a store-to-load stall on a buffer.
-        let mut m: i64 = if b.first().is_some_and(|x| x & 0x80 != 0) { -1 } else { 0 };
+        let mut m: i64 = if b.first().is_some_and(|x| x & 0x80 != 0) {
+            -1
+        } else {
+            0
+        };
         for &x in b {
             m = (m << 8) | i64::from(x);
         }
@@ -90,19 +93,22 @@ fn decimal_from_be(
     let (extra, tail) = b.split_at(b.len().saturating_sub(16));
     if extra.iter().any(|&x| x != fill) || (!extra.is_empty() && (tail[0] & 0x80 != 0) != negative)
     {
-        return Err(Reader::invalid_at(offset, path, "decimal does not fit in 128 bits"));
+        return Err(Reader::invalid_at(
+            offset,
+            path,
+            "decimal does not fit in 128 bits",
+        ));
     }
     let mut buf = [fill; 16];
     buf[16 - tail.len()..].copy_from_slice(tail);
-    Decimal::try_from_i128_with_scale(i128::from_be_bytes(buf), scale).map_err(|e| {
-        Reader::invalid_at(offset, path, format!("decimal out of range: {e}"))
-    })
+    Decimal::try_from_i128_with_scale(i128::from_be_bytes(buf), scale)
+        .map_err(|e| Reader::invalid_at(offset, path, format!("decimal out of range: {e}")))
 }
 
 impl Reader<'_> {
     /// Reads a `bytes` decimal at `scale`.
     #[inline]
-    pub fn decimal(&mut self, scale: u32, path: &str) -> Result<Decimal, DecodeError> {
+    pub fn decimal(&mut self, scale: u32, path: &str) -> super::binary::ReadResult<Decimal> {
         let at = self.position();
         let b = self.bytes(path)?;
         decimal_from_be(b, scale, at, path)
@@ -110,7 +116,12 @@ impl Reader<'_> {
 
     /// Reads a `fixed` decimal of `size` bytes at `scale`.
     #[inline]
-    pub fn decimal_fixed(&mut self, size: usize, scale: u32, path: &str) -> Result<Decimal, DecodeError> {
+    pub fn decimal_fixed(
+        &mut self,
+        size: usize,
+        scale: u32,
+        path: &str,
+    ) -> super::binary::ReadResult<Decimal> {
         let at = self.position();
         let b = self.raw(size, path)?;
         decimal_from_be(b, scale, at, path)
@@ -118,7 +129,7 @@ impl Reader<'_> {
 
     /// Reads a `uuid` written as a string.
     #[inline]
-    pub fn uuid(&mut self, path: &str) -> Result<Uuid, DecodeError> {
+    pub fn uuid(&mut self, path: &str) -> super::binary::ReadResult<Uuid> {
         let at = self.position();
         let s = self.str(path)?;
         Uuid::try_parse(s).map_err(|e| Reader::invalid_at(at, path, format!("not a UUID: {e}")))
@@ -126,7 +137,7 @@ impl Reader<'_> {
 
     /// Reads a `date`: days since 1970-01-01.
     #[inline]
-    pub fn date(&mut self, path: &str) -> Result<NaiveDate, DecodeError> {
+    pub fn date(&mut self, path: &str) -> super::binary::ReadResult<NaiveDate> {
         let at = self.position();
         let days = self.int(path)?;
         days.checked_add(EPOCH_DAYS_FROM_CE)
@@ -136,25 +147,27 @@ impl Reader<'_> {
 
     /// Reads a `time-millis`: milliseconds after midnight.
     #[inline]
-    pub fn time_millis(&mut self, path: &str) -> Result<NaiveTime, DecodeError> {
+    pub fn time_millis(&mut self, path: &str) -> super::binary::ReadResult<NaiveTime> {
         let at = self.position();
         let ms = self.int(path)?;
-        time_from(i64::from(ms), 1_000)
-            .ok_or_else(|| Reader::invalid_at(at, path, format!("time-millis {ms} is out of range")))
+        time_from(i64::from(ms), 1_000).ok_or_else(|| {
+            Reader::invalid_at(at, path, format!("time-millis {ms} is out of range"))
+        })
     }
 
     /// Reads a `time-micros`: microseconds after midnight.
     #[inline]
-    pub fn time_micros(&mut self, path: &str) -> Result<NaiveTime, DecodeError> {
+    pub fn time_micros(&mut self, path: &str) -> super::binary::ReadResult<NaiveTime> {
         let at = self.position();
         let us = self.long(path)?;
-        time_from(us, 1_000_000)
-            .ok_or_else(|| Reader::invalid_at(at, path, format!("time-micros {us} is out of range")))
+        time_from(us, 1_000_000).ok_or_else(|| {
+            Reader::invalid_at(at, path, format!("time-micros {us} is out of range"))
+        })
     }
 
     /// Reads a `timestamp-millis`.
     #[inline]
-    pub fn timestamp_millis(&mut self, path: &str) -> Result<DateTime<Utc>, DecodeError> {
+    pub fn timestamp_millis(&mut self, path: &str) -> super::binary::ReadResult<DateTime<Utc>> {
         let at = self.position();
         let v = self.long(path)?;
         DateTime::from_timestamp_millis(v)
@@ -163,7 +176,7 @@ impl Reader<'_> {
 
     /// Reads a `timestamp-micros`.
     #[inline]
-    pub fn timestamp_micros(&mut self, path: &str) -> Result<DateTime<Utc>, DecodeError> {
+    pub fn timestamp_micros(&mut self, path: &str) -> super::binary::ReadResult<DateTime<Utc>> {
         let at = self.position();
         let v = self.long(path)?;
         DateTime::from_timestamp_micros(v)
@@ -172,13 +185,19 @@ impl Reader<'_> {
 
     /// Reads a `local-timestamp-millis`.
     #[inline]
-    pub fn local_timestamp_millis(&mut self, path: &str) -> Result<NaiveDateTime, DecodeError> {
+    pub fn local_timestamp_millis(
+        &mut self,
+        path: &str,
+    ) -> super::binary::ReadResult<NaiveDateTime> {
         self.timestamp_millis(path).map(|t| t.naive_utc())
     }
 
     /// Reads a `local-timestamp-micros`.
     #[inline]
-    pub fn local_timestamp_micros(&mut self, path: &str) -> Result<NaiveDateTime, DecodeError> {
+    pub fn local_timestamp_micros(
+        &mut self,
+        path: &str,
+    ) -> super::binary::ReadResult<NaiveDateTime> {
         self.timestamp_micros(path).map(|t| t.naive_utc())
     }
 }

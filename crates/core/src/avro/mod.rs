@@ -19,7 +19,7 @@ pub mod schema;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-pub use binary::Reader;
+pub use binary::{ReadResult, Reader};
 pub use resolve::{Program, ResolveError};
 pub use schema::{Schema, SchemaError};
 
@@ -30,7 +30,7 @@ pub trait AvroValue: Sized {
     /// Appends the value's encoding.
     fn write(&self, out: &mut Vec<u8>);
     /// Reads one value written with the type's own schema.
-    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+    fn read(r: &mut Reader<'_>) -> ReadResult<Self>;
 }
 
 /// A generated top-level record: one version of an Avro event.
@@ -60,7 +60,10 @@ pub trait AvroRecord: AvroValue {
 
 /// Reads a payload written with `writer` into `T` through the generic resolver. Used by
 /// generated `decode_from` for writers that were not known at build time.
-pub fn decode_resolved<T: AvroRecord>(writer: &WriterSchema, payload: &[u8]) -> Result<T, DecodeError> {
+pub fn decode_resolved<T: AvroRecord>(
+    writer: &WriterSchema,
+    payload: &[u8],
+) -> Result<T, DecodeError> {
     if writer.avro_fingerprint()? == T::FINGERPRINT {
         return T::decode(payload);
     }
@@ -76,8 +79,11 @@ pub(crate) struct WriterCache {
     parsed: OnceLock<Result<Parsed, String>>,
     /// Programs per reader schema text; generated types embed their text as a `'static`, so a
     /// pointer comparison usually finds the entry.
-    programs: Mutex<Vec<(&'static str, Arc<Result<Program, String>>)>>,
+    programs: Mutex<Vec<(&'static str, CachedProgram)>>,
 }
+
+/// A resolution program, or why the schemas do not resolve (cached too: it will not change).
+type CachedProgram = Arc<Result<Program, String>>;
 
 #[derive(Debug)]
 struct Parsed {
@@ -135,7 +141,7 @@ impl WriterSchema {
         }
     }
 
-    fn avro_program(&self, reader_schema: &'static str) -> Result<Arc<Result<Program, String>>, DecodeError> {
+    fn avro_program(&self, reader_schema: &'static str) -> Result<CachedProgram, DecodeError> {
         let writer = self.avro_schema()?;
         // A poisoned lock only means another thread panicked while building; the list is
         // still consistent (entries are pushed whole).
@@ -181,13 +187,26 @@ mod tests {
         out.clear();
         clone.avro_resolve(READER, &[0x06], &mut out).unwrap();
         assert_eq!(out, [0x06, 0x02, b'd']);
-        assert_eq!(w.avro.programs.lock().unwrap().len(), 1, "the clone shares the cache");
+        assert_eq!(
+            w.avro.programs.lock().unwrap().len(),
+            1,
+            "the clone shares the cache"
+        );
     }
 
     #[test]
     fn a_protobuf_writer_is_unreadable_as_avro() {
-        let w = WriterSchema::new(SchemaId(1), Format::Protobuf, "syntax = \"proto3\";", None, vec![]);
-        assert!(matches!(w.avro_fingerprint(), Err(DecodeError::Unreadable { .. })));
+        let w = WriterSchema::new(
+            SchemaId(1),
+            Format::Protobuf,
+            "syntax = \"proto3\";",
+            None,
+            vec![],
+        );
+        assert!(matches!(
+            w.avro_fingerprint(),
+            Err(DecodeError::Unreadable { .. })
+        ));
     }
 
     #[test]

@@ -101,10 +101,16 @@ impl Program {
     pub fn run(&self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
         let mut r = Reader::new(payload);
         self.exec(&self.root, &mut r, out, "")?;
-        r.finish()
+        Ok(r.finish()?)
     }
 
-    fn exec(&self, op: &Op, r: &mut Reader<'_>, out: &mut Vec<u8>, path: &str) -> Result<(), DecodeError> {
+    fn exec(
+        &self,
+        op: &Op,
+        r: &mut Reader<'_>,
+        out: &mut Vec<u8>,
+        path: &str,
+    ) -> Result<(), DecodeError> {
         match op {
             Op::Null => {}
             Op::Boolean => write_bool(out, r.bool(path)?),
@@ -126,10 +132,12 @@ impl Program {
                 match &map[i] {
                     Ok(j) => write_long(out, i64::from(*j)),
                     Err(symbol) => {
-                        return Err(Reader::invalid_at(
+                        return Err(*Reader::invalid_at(
                             at,
                             path,
-                            format!("symbol \"{symbol}\" is not in the reader's enum, which has no default"),
+                            format!(
+                                "symbol \"{symbol}\" is not in the reader's enum, which has no default"
+                            ),
                         ));
                     }
                 }
@@ -178,7 +186,7 @@ impl Program {
                 let i = r.index(branches.len(), path)?;
                 match &branches[i] {
                     Ok(op) => self.exec(op, r, out, path)?,
-                    Err(why) => return Err(Reader::invalid_at(at, path, why.clone())),
+                    Err(why) => return Err(*Reader::invalid_at(at, path, why.clone())),
                 }
             }
             Op::ToUnion(i, op) => {
@@ -293,7 +301,11 @@ impl Builder<'_> {
             let branches = branches.clone();
             // The first branch of the same type, else the first the writer promotes to.
             let exact = branches.iter().position(|&b| self.same_kind(w, b));
-            for (i, b) in exact.map(|i| (i, branches[i])).into_iter().chain(branches.iter().copied().enumerate()) {
+            for (i, b) in exact
+                .map(|i| (i, branches[i]))
+                .into_iter()
+                .chain(branches.iter().copied().enumerate())
+            {
                 if let Ok(op) = self.op(w, b, path) {
                     return Ok(Op::ToUnion(i as u32, Box::new(op)));
                 }
@@ -381,7 +393,7 @@ impl Builder<'_> {
                 .fields
                 .iter()
                 .position(|f| f.name == wf.name)
-                .or_else(|| rr.fields.iter().position(|f| f.aliases.iter().any(|a| *a == wf.name)));
+                .or_else(|| rr.fields.iter().position(|f| f.aliases.contains(&wf.name)));
             match found {
                 Some(i) if !from_writer[i] => {
                     from_writer[i] = true;
@@ -426,7 +438,12 @@ fn describe(n: &Node) -> String {
 /// Encodes a field's JSON default as a value of type `node`, as the specification says
 /// (bytes and fixed defaults are strings of code points 0-255; a union's default is for its
 /// first branch, and for a later one that fits when the first does not).
-pub fn encode_default(s: &Schema, node: NodeId, v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+pub fn encode_default(
+    s: &Schema,
+    node: NodeId,
+    v: &Value,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     let mismatch = || Err(format!("{v} is not a valid {}", s.node(node).type_name()));
     match (s.node(node), v) {
         (Node::Null, Value::Null) => {}
@@ -552,8 +569,14 @@ mod tests {
     fn numbers_are_promoted() {
         let mut payload = Vec::new();
         write_int(&mut payload, -3);
-        assert_eq!(resolve(r#""int""#, r#""double""#, &payload).unwrap(), (-3f64).to_le_bytes());
-        assert_eq!(resolve(r#""int""#, r#""float""#, &payload).unwrap(), (-3f32).to_le_bytes());
+        assert_eq!(
+            resolve(r#""int""#, r#""double""#, &payload).unwrap(),
+            (-3f64).to_le_bytes()
+        );
+        assert_eq!(
+            resolve(r#""int""#, r#""float""#, &payload).unwrap(),
+            (-3f32).to_le_bytes()
+        );
         assert_eq!(resolve(r#""int""#, r#""long""#, &payload).unwrap(), payload);
         assert!(resolve(r#""long""#, r#""int""#, &payload).is_err());
     }
@@ -565,13 +588,22 @@ mod tests {
         write_str(&mut payload, "hi");
         let mut expect = vec![0x02];
         expect.extend_from_slice(&payload);
-        assert_eq!(resolve(r#""string""#, r#"["null","string"]"#, &payload).unwrap(), expect);
+        assert_eq!(
+            resolve(r#""string""#, r#"["null","string"]"#, &payload).unwrap(),
+            expect
+        );
         // writer union, reader plain: a null branch cannot be read.
         let e = resolve(r#"["null","string"]"#, r#""string""#, &[0x00]).unwrap_err();
         assert!(e.contains("null"), "{e}");
-        assert_eq!(resolve(r#"["null","string"]"#, r#""string""#, &expect).unwrap(), payload);
+        assert_eq!(
+            resolve(r#"["null","string"]"#, r#""string""#, &expect).unwrap(),
+            payload
+        );
         // writer int in a union read as the reader's long branch.
-        assert_eq!(resolve(r#"["null","int"]"#, r#"["null","long"]"#, &[0x02, 0x04]).unwrap(), [0x02, 0x04]);
+        assert_eq!(
+            resolve(r#"["null","int"]"#, r#"["null","long"]"#, &[0x02, 0x04]).unwrap(),
+            [0x02, 0x04]
+        );
     }
 
     #[test]
@@ -595,7 +627,12 @@ mod tests {
         ]}"#;
         let w = r#"{"type":"record","name":"R","fields":[]}"#;
         let out = resolve(w, r, &[]).unwrap();
-        assert_eq!(out, [0x00, 0x00, 0x06, 0x02, 0xff, 0x02, 0x02, b'k', 0x01, 0x00, 0x02]);
+        assert_eq!(
+            out,
+            [
+                0x00, 0x00, 0x06, 0x02, 0xff, 0x02, 0x02, b'k', 0x01, 0x00, 0x02
+            ]
+        );
     }
 
     #[test]

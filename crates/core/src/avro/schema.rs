@@ -320,7 +320,9 @@ impl Parser {
                 Ok(self.push(Node::Union(ids)))
             }
             Value::Object(obj) => self.parse_object(obj, namespace),
-            other => err(format!("a type must be a string, array or object, not {other}")),
+            other => err(format!(
+                "a type must be a string, array or object, not {other}"
+            )),
         }
     }
 
@@ -337,12 +339,16 @@ impl Parser {
         };
         match ty {
             "array" => {
-                let items = obj.get("items").ok_or_else(|| SchemaError("array without \"items\"".into()))?;
+                let items = obj
+                    .get("items")
+                    .ok_or_else(|| SchemaError("array without \"items\"".into()))?;
                 let items = self.parse(items, namespace)?;
                 Ok(self.push(Node::Array(items)))
             }
             "map" => {
-                let values = obj.get("values").ok_or_else(|| SchemaError("map without \"values\"".into()))?;
+                let values = obj
+                    .get("values")
+                    .ok_or_else(|| SchemaError("map without \"values\"".into()))?;
                 let values = self.parse(values, namespace)?;
                 Ok(self.push(Node::Map(values)))
             }
@@ -381,9 +387,18 @@ impl Parser {
                     .and_then(Value::as_array)
                     .ok_or_else(|| SchemaError(format!("enum \"{full}\" has no \"symbols\"")))?
                     .iter()
-                    .map(|s| s.as_str().map(str::to_string).ok_or_else(|| SchemaError(format!("enum \"{full}\" has a symbol that is not a string"))))
+                    .map(|s| {
+                        s.as_str().map(str::to_string).ok_or_else(|| {
+                            SchemaError(format!(
+                                "enum \"{full}\" has a symbol that is not a string"
+                            ))
+                        })
+                    })
                     .collect::<Result<_, _>>()?;
-                let default = obj.get("default").and_then(Value::as_str).map(str::to_string);
+                let default = obj
+                    .get("default")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
                 Node::Enum(Enum {
                     name: full,
                     aliases,
@@ -396,7 +411,9 @@ impl Parser {
                     .get("size")
                     .and_then(Value::as_u64)
                     .and_then(|s| usize::try_from(s).ok())
-                    .ok_or_else(|| SchemaError(format!("fixed \"{full}\" has no valid \"size\"")))?;
+                    .ok_or_else(|| {
+                        SchemaError(format!("fixed \"{full}\" has no valid \"size\""))
+                    })?;
                 Node::Fixed(Fixed {
                     name: full,
                     aliases,
@@ -420,7 +437,12 @@ impl Parser {
                     let aliases = f
                         .get("aliases")
                         .and_then(Value::as_array)
-                        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect()
+                        })
                         .unwrap_or_default();
                     fields.push(Field {
                         name: fname.to_string(),
@@ -476,8 +498,9 @@ mod tests {
 
     #[test]
     fn unknown_type_names_are_errors() {
-        let e = Schema::parse(r#"{"type":"record","name":"R","fields":[{"name":"x","type":"Nope"}]}"#)
-            .unwrap_err();
+        let e =
+            Schema::parse(r#"{"type":"record","name":"R","fields":[{"name":"x","type":"Nope"}]}"#)
+                .unwrap_err();
         assert!(e.to_string().contains("Nope"), "{e}");
         assert!(Schema::parse("{").is_err());
     }
