@@ -7,12 +7,14 @@
 //! - [`ops`]: the `/health` and `/metrics` HTTP endpoints and a small counter registry;
 //! - [`telemetry`]: the `tracing` subscriber (text or JSON lines);
 //! - [`shutdown`]: one shutdown signal for every task of a process (SIGTERM, Ctrl-C).
+//! - [`testing`]: a recording `Publish` for tests without a broker.
 
 pub mod db;
 pub mod ops;
 pub mod outbox;
 pub mod shutdown;
 pub mod telemetry;
+pub mod testing;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -346,3 +346,51 @@ fn check_customer(customer: &str) -> Result<(), ValidationError> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_confirmed_orders_can_be_paid_and_only_paid_ones_shipped() {
+        for from in Status::ALL {
+            assert_eq!(transition(from, Action::Pay).is_ok(), from == Status::Confirmed, "{from}");
+            assert_eq!(transition(from, Action::Ship).is_ok(), from == Status::Paid, "{from}");
+        }
+        assert_eq!(transition(Status::Confirmed, Action::Pay), Ok(Status::Paid));
+        assert_eq!(transition(Status::Paid, Action::Ship), Ok(Status::Shipped));
+    }
+
+    #[test]
+    fn the_inventory_decides_only_pending_orders() {
+        let rejected = Outcome::Rejected { reason: "x".into() };
+        assert_eq!(decide(Status::Pending, &Outcome::Reserved), Applied::Moved(Status::Confirmed));
+        assert_eq!(decide(Status::Pending, &rejected), Applied::Moved(Status::Rejected));
+        for from in [Status::Confirmed, Status::Rejected, Status::Paid, Status::Shipped] {
+            assert_eq!(decide(from, &Outcome::Reserved), Applied::AlreadyDecided(from));
+            assert_eq!(decide(from, &rejected), Applied::AlreadyDecided(from));
+        }
+    }
+
+    #[test]
+    fn the_same_product_twice_is_refused_naming_both_lines() {
+        let request = OrderRequest {
+            customer: "a@b.io".into(),
+            line_items: vec![
+                LineRequest { product: "tea".into(), quantity: 1 },
+                LineRequest { product: "tea".into(), quantity: 2 },
+            ],
+        };
+        let err = request.validate(&Catalog::default()).unwrap_err();
+        assert_eq!(err.field, "line_items[1].product");
+        assert!(err.message.contains("already ordered in line_items[0]"), "{err}");
+    }
+
+    #[test]
+    fn a_catalog_entry_without_a_price_is_refused() {
+        let err = "tea=3.50,coffee".parse::<Catalog>().unwrap_err();
+        assert!(err.contains("\"coffee\": expected product=price"), "{err}");
+        let err = "tea=abc".parse::<Catalog>().unwrap_err();
+        assert!(err.contains("is not a decimal number"), "{err}");
+    }
+}

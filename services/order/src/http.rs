@@ -121,7 +121,12 @@ fn parse_body<T: DeserializeOwned + Default>(
     }
     let de = &mut serde_json::Deserializer::from_slice(&body);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
+        // A syntax error has a position but no meaningful field.
+        let field = if e.inner().is_syntax() || e.inner().is_eof() {
+            String::new()
+        } else {
+            e.path().to_string()
+        };
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("invalid JSON body: {}", e.inner()),
