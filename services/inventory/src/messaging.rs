@@ -75,6 +75,10 @@ impl<P: Publish> InventorySink<P> {
             producer: Producer::new(publisher),
         }
     }
+
+    pub fn producer(&self) -> &Producer<P> {
+        &self.producer
+    }
 }
 
 impl<P: Publish> Sink for InventorySink<P> {
