@@ -3,6 +3,7 @@
 
 mod check;
 mod compat;
+mod registry;
 mod report;
 
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ enum Command {
     Check(check::Args),
     /// Check schema versions given on the command line, oldest first; the last is the candidate
     Compat(compat::Args),
+    /// Run the schema registry (`contracts registry serve`)
+    Registry(registry::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Compat(args) => compat::run(args),
+        Command::Registry(args) => registry::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,730 @@
+//! The HTTP edge: Confluent's routes on an axum [`Router`], errors mapped once into
+//! `{"error_code", "message"}`, optional basic auth, a body size limit, metrics and logs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{debug, warn};
+
+use crate::api::{self, ConfigUpdateRequest, MEDIA_TYPE, ModeBody, RegisterSchemaRequest, codes};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::registry::{ListOptions, Registry, VersionId};
+
+/// Options of the HTTP edge.
+#[derive(Debug, Clone)]
+pub struct RouterOptions {
+    /// Requests with a larger body get 413.
+    pub max_body_bytes: usize,
+    /// When set, every route but `/health` and `/ready` needs these basic-auth credentials.
+    pub basic_auth: Option<BasicAuth>,
+}
+
+impl Default for RouterOptions {
+    fn default() -> Self {
+        RouterOptions {
+            max_body_bytes: 16 * 1024 * 1024,
+            basic_auth: None,
+        }
+    }
+}
+
+/// HTTP basic-auth credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicAuth {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+struct AppState {
+    registry: Arc<Registry>,
+    metrics: Metrics,
+    options: RouterOptions,
+}
+
+type App = State<Arc<AppState>>;
+
+/// The registry's routes.
+pub fn router(registry: Arc<Registry>, options: RouterOptions) -> Router {
+    let limit = options.max_body_bytes;
+    let state = Arc::new(AppState {
+        registry,
+        metrics: Metrics::default(),
+        options,
+    });
+    Router::new()
+        .route("/", get(root))
+        .route("/health", get(health))
+        .route("/ready", get(health))
+        .route("/metrics", get(metrics))
+        .route("/schemas", get(list_schemas))
+        .route("/schemas/types", get(schema_types))
+        .route("/schemas/ids/{id}", get(schema_by_id))
+        .route("/schemas/ids/{id}/schema", get(raw_schema_by_id))
+        .route("/schemas/ids/{id}/subjects", get(id_subjects))
+        .route("/schemas/ids/{id}/versions", get(id_versions))
+        .route("/subjects", get(list_subjects))
+        .route("/subjects/{subject}", post(lookup).delete(delete_subject))
+        .route(
+            "/subjects/{subject}/versions",
+            get(list_versions).post(register),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            get(get_version).delete(delete_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/schema",
+            get(raw_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            get(referenced_by),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions",
+            post(compat_all),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            post(compat_version),
+        )
+        .route(
+            "/config",
+            get(get_global_config)
+                .put(put_global_config)
+                .delete(delete_global_config),
+        )
+        .route(
+            "/config/{subject}",
+            get(get_subject_config)
+                .put(put_subject_config)
+                .delete(delete_subject_config),
+        )
+        .route(
+            "/mode",
+            get(get_global_mode)
+                .put(put_global_mode)
+                .delete(delete_global_mode),
+        )
+        .route(
+            "/mode/{subject}",
+            get(get_subject_mode)
+                .put(put_subject_mode)
+                .delete(delete_subject_mode),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), gate))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+// ---- edge helpers ----------------------------------------------------------------------------
+
+/// A JSON answer with Confluent's media type.
+struct V1<T>(T);
+
+impl<T: Serialize> IntoResponse for V1<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(body) => {
+                let mut res = (StatusCode::OK, body).into_response();
+                res.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
+                res
+            }
+            Err(e) => ApiError::new(codes::INTERNAL_SERVER_ERROR, format!("{e}")).into_response(),
+        }
+    }
+}
+
+type Answer<T> = Result<V1<T>, ApiError>;
+
+/// A JSON request body; malformed JSON, wrong shapes and oversized bodies become
+/// Confluent-style errors instead of axum's plain-text rejections.
+struct Body<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    codes::PAYLOAD_TOO_LARGE,
+                    "Request body is larger than this registry accepts (--max-body-bytes); send a smaller schema or raise the limit",
+                )
+            } else {
+                ApiError::new(codes::BAD_REQUEST, format!("Cannot read the request body: {r}"))
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(Body).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Data => ApiError::new(422, format!("Unrecognizable request body: {e}")),
+                _ => ApiError::new(
+                    codes::BAD_REQUEST,
+                    format!("Malformed JSON in the request body: {e}"),
+                ),
+            }
+        })
+    }
+}
+
+/// Query parameters, names and values percent-decoded; unknown ones are ignored by handlers.
+struct Params(HashMap<String, String>);
+
+impl Params {
+    fn from_raw(raw: Option<String>) -> Self {
+        let mut map = HashMap::new();
+        for pair in raw.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            map.insert(decode(k), decode(v));
+        }
+        Params(map)
+    }
+
+    /// A boolean parameter, read as Java's `Boolean.valueOf`: "true" in any case is true.
+    fn flag(&self, name: &str) -> bool {
+        self.0
+            .get(name)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    }
+
+    fn str(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", String::as_str)
+    }
+
+    fn int(&self, name: &str) -> Option<i64> {
+        self.0.get(name).and_then(|v| v.trim().parse().ok())
+    }
+
+    fn list_options(&self) -> ListOptions {
+        ListOptions {
+            deleted: self.flag("deleted"),
+            // Confluent spells it deletedOnly; the Python client sends deleted_only.
+            deleted_only: self.flag("deletedOnly") || self.flag("deleted_only"),
+        }
+    }
+
+    fn serialized(&self) -> bool {
+        self.str("format").eq_ignore_ascii_case("serialized")
+    }
+
+    /// `offset` and `limit` (a negative limit means all), as Confluent pages lists.
+    fn page<T>(&self, items: Vec<T>) -> Vec<T> {
+        let offset = usize::try_from(self.int("offset").unwrap_or(0).max(0)).unwrap_or(0);
+        let limit = self.int("limit").unwrap_or(-1);
+        let it = items.into_iter().skip(offset);
+        match usize::try_from(limit) {
+            Ok(l) if limit >= 0 => it.take(l).collect(),
+            _ => it.collect(),
+        }
+    }
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_id(id: &str) -> Result<i32, ApiError> {
+    id.trim()
+        .parse()
+        .map_err(|_| ApiError::schema_not_found(id))
+}
+
+// ---- middleware ------------------------------------------------------------------------------
+
+/// Basic auth, then readiness: requests wait (up to a minute) until the instance caught up.
+async fn gate(State(app): App, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let open = matches!(path, "/health" | "/ready");
+    if !open
+        && let Some(auth) = &app.options.basic_auth
+        && !authorized(req.headers(), auth)
+    {
+        let mut res = ApiError::new(
+            codes::UNAUTHORIZED,
+            "Unauthorized: send HTTP basic-auth credentials",
+        )
+        .into_response();
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"schema-registry\""),
+        );
+        return res;
+    }
+    if !open && path != "/metrics" && !app.registry.is_ready() {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !app.registry.is_ready() {
+            if Instant::now() > deadline {
+                return ApiError::new(
+                    codes::OPERATION_TIMEOUT,
+                    "The registry is still reading its log; retry shortly",
+                )
+                .into_response();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    next.run(req).await
+}
+
+fn authorized(headers: &HeaderMap, auth: &BasicAuth) -> bool {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    let expected = format!("{}:{}", auth.user, auth.password);
+    // Compare without an early exit so timing does not tell how much matched.
+    decoded.len() == expected.len()
+        && decoded
+            .iter()
+            .zip(expected.as_bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// Metrics and a log line per request.
+async fn observe(State(app): App, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let res = next.run(req).await;
+    let elapsed = started.elapsed();
+    let status = res.status().as_u16();
+    app.metrics.record(&route, method.as_str(), status, elapsed);
+    if status >= 500 {
+        warn!(%method, route, status, latency_ms = elapsed.as_millis() as u64, "request failed");
+    } else {
+        debug!(%method, route, status, latency_ms = elapsed.as_millis() as u64, "request");
+    }
+    res
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(codes::NOT_FOUND, "HTTP 404 Not Found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(405, "HTTP 405 Method Not Allowed")
+}
+
+// ---- handlers --------------------------------------------------------------------------------
+
+async fn root() -> V1<serde_json::Value> {
+    V1(serde_json::json!({}))
+}
+
+async fn health(State(app): App) -> Response {
+    if app.registry.is_ready() {
+        V1(serde_json::json!({"status": "UP"})).into_response()
+    } else {
+        let mut res = V1(serde_json::json!({"status": "STARTING"})).into_response();
+        *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        res
+    }
+}
+
+async fn metrics(State(app): App) -> Response {
+    let body = app.metrics.render(&app.registry);
+    let mut res = body.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
+}
+
+async fn list_schemas(State(app): App, RawQuery(q): RawQuery) -> Answer<Vec<api::Schema>> {
+    let p = Params::from_raw(q);
+    let all = app
+        .registry
+        .schemas(
+            p.str("subjectPrefix"),
+            p.flag("deleted"),
+            p.flag("latestOnly"),
+        )
+        .await?;
+    Ok(V1(p.page(all)))
+}
+
+async fn schema_types(State(app): App) -> V1<Vec<&'static str>> {
+    V1(app.registry.schema_types())
+}
+
+async fn schema_by_id(
+    State(app): App,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Answer<api::SchemaString> {
+    let p = Params::from_raw(q);
+    let id = parse_id(&id)?;
+    Ok(V1(app
+        .registry
+        .schema_by_id(id, p.serialized(), p.flag("fetchMaxId"))
+        .await?))
+}
+
+async fn raw_schema_by_id(
+    State(app): App,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = Params::from_raw(q);
+    let id = parse_id(&id)?;
+    let s = app.registry.schema_by_id(id, p.serialized(), false).await?;
+    Ok(raw(s.schema))
+}
+
+fn raw(text: String) -> Response {
+    let mut res = text.into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
+    res
+}
+
+async fn id_subjects(
+    State(app): App,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Answer<Vec<String>> {
+    let p = Params::from_raw(q);
+    let id = parse_id(&id)?;
+    let mut subjects: Vec<String> = app
+        .registry
+        .id_versions(id, p.flag("deleted"))
+        .await?
+        .into_iter()
+        .map(|sv| sv.subject)
+        .filter(|s| p.str("subject").is_empty() || s == p.str("subject"))
+        .collect();
+    subjects.dedup();
+    Ok(V1(p.page(subjects)))
+}
+
+async fn id_versions(
+    State(app): App,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Answer<Vec<api::SubjectVersion>> {
+    let p = Params::from_raw(q);
+    let id = parse_id(&id)?;
+    let versions: Vec<_> = app
+        .registry
+        .id_versions(id, p.flag("deleted"))
+        .await?
+        .into_iter()
+        .filter(|sv| p.str("subject").is_empty() || sv.subject == p.str("subject"))
+        .collect();
+    Ok(V1(p.page(versions)))
+}
+
+async fn list_subjects(State(app): App, RawQuery(q): RawQuery) -> Answer<Vec<String>> {
+    let p = Params::from_raw(q);
+    let subjects = app
+        .registry
+        .subjects(p.str("subjectPrefix"), p.list_options())
+        .await?;
+    Ok(V1(p.page(subjects)))
+}
+
+async fn lookup(
+    State(app): App,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+    Body(req): Body<RegisterSchemaRequest>,
+) -> Answer<api::Schema> {
+    let p = Params::from_raw(q);
+    Ok(V1(app
+        .registry
+        .lookup(&subject, &req, p.flag("deleted"))
+        .await?))
+}
+
+async fn delete_subject(
+    State(app): App,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Answer<Vec<i32>> {
+    let p = Params::from_raw(q);
+    Ok(V1(app
+        .registry
+        .delete_subject(&subject, p.flag("permanent"))
+        .await?))
+}
+
+async fn list_versions(
+    State(app): App,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Answer<Vec<i32>> {
+    let p = Params::from_raw(q);
+    let mut versions = app.registry.versions(&subject, p.list_options()).await?;
+    if p.flag("deletedAsNegative") {
+        let deleted: Vec<i32> = app
+            .registry
+            .versions(
+                &subject,
+                ListOptions {
+                    deleted: true,
+                    deleted_only: true,
+                },
+            )
+            .await?;
+        for v in &mut versions {
+            if deleted.contains(v) {
+                *v = -*v;
+            }
+        }
+    }
+    Ok(V1(p.page(versions)))
+}
+
+async fn register(
+    State(app): App,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+    Body(req): Body<RegisterSchemaRequest>,
+) -> Answer<api::RegisterSchemaResponse> {
+    let p = Params::from_raw(q);
+    let mut answer = app
+        .registry
+        .register(&subject, &req, p.flag("normalize"))
+        .await?;
+    // Confluent 7.x answers {"id": N}; the version is not part of that answer.
+    answer.version = None;
+    Ok(V1(answer))
+}
+
+async fn get_version(
+    State(app): App,
+    Path((subject, version)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Answer<api::Schema> {
+    let p = Params::from_raw(q);
+    let v = VersionId::parse(&version)?;
+    Ok(V1(app
+        .registry
+        .version(&subject, v, p.flag("deleted"), p.serialized())
+        .await?))
+}
+
+async fn raw_version(
+    State(app): App,
+    Path((subject, version)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = Params::from_raw(q);
+    let v = VersionId::parse(&version)?;
+    let s = app
+        .registry
+        .version(&subject, v, p.flag("deleted"), p.serialized())
+        .await?;
+    Ok(raw(s.schema))
+}
+
+async fn referenced_by(
+    State(app): App,
+    Path((subject, version)): Path<(String, String)>,
+) -> Answer<Vec<i32>> {
+    let v = VersionId::parse(&version)?;
+    Ok(V1(app.registry.referenced_by(&subject, v).await?))
+}
+
+async fn delete_version(
+    State(app): App,
+    Path((subject, version)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Answer<i32> {
+    let p = Params::from_raw(q);
+    let v = VersionId::parse(&version)?;
+    Ok(V1(app
+        .registry
+        .delete_version(&subject, v, p.flag("permanent"))
+        .await?))
+}
+
+async fn compat_all(
+    State(app): App,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+    Body(req): Body<RegisterSchemaRequest>,
+) -> Answer<api::CompatibilityCheckResponse> {
+    let p = Params::from_raw(q);
+    Ok(V1(app
+        .registry
+        .test_compatibility(&subject, None, &req, p.flag("verbose"))
+        .await?))
+}
+
+async fn compat_version(
+    State(app): App,
+    Path((subject, version)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    Body(req): Body<RegisterSchemaRequest>,
+) -> Answer<api::CompatibilityCheckResponse> {
+    let p = Params::from_raw(q);
+    let v = VersionId::parse(&version)?;
+    Ok(V1(app
+        .registry
+        .test_compatibility(&subject, Some(v), &req, p.flag("verbose"))
+        .await?))
+}
+
+async fn get_global_config(State(app): App, RawQuery(q): RawQuery) -> Answer<api::Config> {
+    let p = Params::from_raw(q);
+    Ok(V1(app
+        .registry
+        .get_config(None, p.flag("defaultToGlobal"))
+        .await?))
+}
+
+async fn put_global_config(
+    State(app): App,
+    Body(req): Body<ConfigUpdateRequest>,
+) -> Answer<ConfigUpdateRequest> {
+    Ok(V1(app.registry.set_config(None, &req).await?))
+}
+
+async fn delete_global_config(State(app): App) -> Answer<api::Config> {
+    Ok(V1(app.registry.delete_config(None).await?))
+}
+
+async fn get_subject_config(
+    State(app): App,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Answer<api::Config> {
+    let p = Params::from_raw(q);
+    Ok(V1(app
+        .registry
+        .get_config(Some(&subject), p.flag("defaultToGlobal"))
+        .await?))
+}
+
+async fn put_subject_config(
+    State(app): App,
+    Path(subject): Path<String>,
+    Body(req): Body<ConfigUpdateRequest>,
+) -> Answer<ConfigUpdateRequest> {
+    Ok(V1(app.registry.set_config(Some(&subject), &req).await?))
+}
+
+async fn delete_subject_config(
+    State(app): App,
+    Path(subject): Path<String>,
+) -> Answer<api::Config> {
+    Ok(V1(app.registry.delete_config(Some(&subject)).await?))
+}
+
+async fn get_global_mode(State(app): App) -> Answer<ModeBody> {
+    Ok(V1(ModeBody::new(app.registry.get_mode(None, false).await?)))
+}
+
+async fn put_global_mode(
+    State(app): App,
+    RawQuery(q): RawQuery,
+    Body(req): Body<ModeBody>,
+) -> Answer<ModeBody> {
+    let p = Params::from_raw(q);
+    Ok(V1(ModeBody::new(
+        app.registry
+            .set_mode(None, &req.mode, p.flag("force"))
+            .await?,
+    )))
+}
+
+async fn delete_global_mode(State(app): App) -> Answer<ModeBody> {
+    Ok(V1(ModeBody::new(app.registry.delete_mode(None).await?)))
+}
+
+async fn get_subject_mode(
+    State(app): App,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Answer<ModeBody> {
+    let p = Params::from_raw(q);
+    Ok(V1(ModeBody::new(
+        app.registry
+            .get_mode(Some(&subject), p.flag("defaultToGlobal"))
+            .await?,
+    )))
+}
+
+async fn put_subject_mode(
+    State(app): App,
+    Path(subject): Path<String>,
+    RawQuery(q): RawQuery,
+    Body(req): Body<ModeBody>,
+) -> Answer<ModeBody> {
+    let p = Params::from_raw(q);
+    Ok(V1(ModeBody::new(
+        app.registry
+            .set_mode(Some(&subject), &req.mode, p.flag("force"))
+            .await?,
+    )))
+}
+
+async fn delete_subject_mode(State(app): App, Path(subject): Path<String>) -> Answer<ModeBody> {
+    Ok(V1(ModeBody::new(
+        app.registry.delete_mode(Some(&subject)).await?,
+    )))
+}

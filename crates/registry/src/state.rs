@@ -1,0 +1,319 @@
+//! The in-memory view of the log: subjects, versions, schemas by id, levels and modes.
+//!
+//! Every instance builds it by applying the log's valid records in order ([`State::apply`]), so
+//! instances that have read the same prefix hold the same state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+
+use contracts_model::Level;
+use contracts_model::avro::Validation;
+use tracing::warn;
+
+use crate::api::{Mode, SchemaReference, SchemaType};
+use crate::record::{Change, Key};
+use crate::schema::{self, Parsed, Resolved};
+
+/// A schema by id.
+#[derive(Debug)]
+pub struct StoredSchema {
+    pub id: i32,
+    pub schema_type: SchemaType,
+    pub schema: String,
+    pub references: Vec<SchemaReference>,
+    /// Parsed leniently on first use (stored schemas are trusted as written).
+    parsed: OnceLock<Result<Arc<Parsed>, String>>,
+}
+
+/// One version of a subject.
+#[derive(Debug, Clone)]
+pub struct VersionEntry {
+    pub id: i32,
+    pub deleted: bool,
+    /// Log keys of the records that wrote this version, tombstoned on permanent delete.
+    pub keys: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    pub versions: BTreeMap<i32, VersionEntry>,
+    pub level: Option<Level>,
+    pub mode: Option<Mode>,
+}
+
+impl Subject {
+    pub fn live(&self) -> impl DoubleEndedIterator<Item = (&i32, &VersionEntry)> {
+        self.versions.iter().filter(|(_, v)| !v.deleted)
+    }
+
+    pub fn has_live(&self) -> bool {
+        self.live().next().is_some()
+    }
+
+    pub fn max_version(&self) -> i32 {
+        self.versions.keys().next_back().copied().unwrap_or(0)
+    }
+}
+
+/// What makes two registrations the same schema: the schema's identity and its references.
+pub fn identity_key(identity: &str, references: &[SchemaReference]) -> String {
+    let refs: Vec<String> = references
+        .iter()
+        .map(|r| format!("{}={}/{}", r.name, r.subject, r.version))
+        .collect();
+    format!("{identity}\u{0}{}", refs.join("\u{0}"))
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    /// The offset of the next record to read.
+    pub next_offset: i64,
+    pub subjects: BTreeMap<String, Subject>,
+    pub schemas: HashMap<i32, Arc<StoredSchema>>,
+    /// Schema identity and references ([`identity_key`]) → id, for "same schema → same id".
+    pub by_identity: HashMap<String, i32>,
+    pub max_id: i32,
+    pub level: Option<Level>,
+    pub mode: Option<Mode>,
+    /// Records skipped because another instance won their offset (for metrics).
+    pub void_records: u64,
+}
+
+impl State {
+    /// Applies the record read at `offset`. Records whose `seq` is not their offset lost a write
+    /// race and are skipped, as are tombstones and foreign bytes.
+    pub fn apply(&mut self, offset: i64, key: &[u8], value: Option<&[u8]>) {
+        self.next_offset = self.next_offset.max(offset + 1);
+        let (k, change) = match Change::decode(key, value) {
+            Ok(Some(kc)) => kc,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(offset, error = %e, "skipping a log record this registry did not write");
+                return;
+            }
+        };
+        if k.seq != offset {
+            self.void_records += 1;
+            return;
+        }
+        self.apply_change(&k, key, change);
+    }
+
+    fn apply_change(&mut self, _k: &Key, raw_key: &[u8], change: Change) {
+        match change {
+            Change::Schema(v) => {
+                let stored = self.schemas.entry(v.id).or_insert_with(|| {
+                    Arc::new(StoredSchema {
+                        id: v.id,
+                        schema_type: v.schema_type.clone().unwrap_or_default(),
+                        schema: v.schema.clone(),
+                        references: v.references.clone(),
+                        parsed: OnceLock::new(),
+                    })
+                });
+                let stored = stored.clone();
+                self.max_id = self.max_id.max(v.id);
+                let subject = self.subjects.entry(v.subject.clone()).or_default();
+                let entry = subject.versions.entry(v.version).or_insert(VersionEntry {
+                    id: v.id,
+                    deleted: v.deleted,
+                    keys: Vec::new(),
+                });
+                entry.id = v.id;
+                entry.deleted = v.deleted;
+                entry.keys.push(raw_key.to_vec());
+                if let Some(p) = self.parsed(&stored) {
+                    self.by_identity
+                        .entry(identity_key(&p.identity, &stored.references))
+                        .or_insert(v.id);
+                }
+            }
+            Change::Config(c) => {
+                let level = c.compatibility_level.and_then(|l| l.parse::<Level>().ok());
+                match c.subject {
+                    Some(s) => self.subjects.entry(s).or_default().level = level,
+                    None => self.level = level,
+                }
+            }
+            Change::Mode(m) => {
+                let mode = m.mode.and_then(|l| l.parse::<Mode>().ok());
+                match m.subject {
+                    Some(s) => self.subjects.entry(s).or_default().mode = mode,
+                    None => self.mode = mode,
+                }
+            }
+            Change::DeleteSubject(d) => {
+                if let Some(s) = self.subjects.get_mut(&d.subject) {
+                    for (_, v) in s.versions.range_mut(..=d.version) {
+                        v.deleted = true;
+                    }
+                }
+            }
+            Change::ClearSubject(c) => {
+                self.max_id = self.max_id.max(c.max_id);
+                if let Some(s) = self.subjects.get_mut(&c.subject) {
+                    for v in &c.versions {
+                        s.versions.remove(v);
+                    }
+                    if s.versions.is_empty() {
+                        // Confluent drops a permanently deleted subject's level and mode too.
+                        self.subjects.remove(&c.subject);
+                    }
+                }
+                self.drop_orphan_schemas();
+            }
+        }
+    }
+
+    /// Schemas no version refers to any more are gone, as they are once compaction has removed
+    /// their records: an instance that rebuilds from the log must answer the same.
+    fn drop_orphan_schemas(&mut self) {
+        let used: std::collections::HashSet<i32> = self
+            .subjects
+            .values()
+            .flat_map(|s| s.versions.values().map(|v| v.id))
+            .collect();
+        self.schemas.retain(|id, _| used.contains(id));
+        self.by_identity.retain(|_, id| used.contains(id));
+    }
+
+    /// The stored schema, parsed leniently with its references.
+    pub fn parsed(&self, s: &StoredSchema) -> Option<Arc<Parsed>> {
+        s.parsed
+            .get_or_init(|| {
+                let refs = self.resolve(&s.references, 0).map_err(|e| e.to_string())?;
+                schema::parse(&s.schema_type, &s.schema, &refs, Validation::Lenient)
+                    .map(Arc::new)
+                    .inspect_err(
+                        |e| warn!(schema_id = s.id, error = %e, "stored schema does not parse"),
+                    )
+            })
+            .as_ref()
+            .ok()
+            .cloned()
+    }
+
+    /// Resolves references to their schemas (recursively); an error names the missing one.
+    pub fn resolve(&self, refs: &[SchemaReference], depth: usize) -> Result<Vec<Resolved>, String> {
+        if depth > 32 {
+            return Err("Invalid schema: references nest deeper than 32 levels".into());
+        }
+        refs.iter()
+            .map(|r| {
+                let stored = self
+                    .subjects
+                    .get(&r.subject)
+                    .and_then(|s| {
+                        if r.version == -1 {
+                            s.live().next_back().map(|(_, v)| v)
+                        } else {
+                            s.versions.get(&r.version)
+                        }
+                    })
+                    .and_then(|v| self.schemas.get(&v.id))
+                    .ok_or_else(|| {
+                        format!(
+                            "Invalid schema: reference \"{}\" points at subject \"{}\" version {}, which is not registered",
+                            r.name, r.subject, r.version
+                        )
+                    })?;
+                Ok(Resolved {
+                    name: r.name.clone(),
+                    schema_type: stored.schema_type.clone(),
+                    text: stored.schema.clone(),
+                    references: self.resolve(&stored.references, depth + 1)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The subject's own level, else the global one, else `default`.
+    pub fn level(&self, subject: &str, default: Level) -> Level {
+        self.subjects
+            .get(subject)
+            .and_then(|s| s.level)
+            .or(self.level)
+            .unwrap_or(default)
+    }
+
+    /// The subject's own mode, else the global one.
+    pub fn mode(&self, subject: Option<&str>) -> Mode {
+        subject
+            .and_then(|s| self.subjects.get(s))
+            .and_then(|s| s.mode)
+            .or(self.mode)
+            .unwrap_or_default()
+    }
+
+    /// Ids of live schemas that reference `subject` at `version`.
+    pub fn referenced_by(&self, subject: &str, version: i32) -> Vec<i32> {
+        let mut ids: Vec<i32> = self
+            .subjects
+            .values()
+            .flat_map(|s| s.live().map(|(_, v)| v.id))
+            .filter_map(|id| self.schemas.get(&id))
+            .filter(|s| {
+                s.references
+                    .iter()
+                    .any(|r| r.subject == subject && r.version == version)
+            })
+            .map(|s| s.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{ConfigValue, SchemaValue};
+
+    fn schema_change(subject: &str, version: i32, id: i32) -> Change {
+        Change::Schema(SchemaValue {
+            subject: subject.into(),
+            version,
+            id,
+            schema_type: None,
+            references: vec![],
+            schema: format!("{{\"type\":\"fixed\",\"name\":\"F{id}\",\"size\":{id}}}"),
+            deleted: false,
+        })
+    }
+
+    #[test]
+    fn records_that_lost_their_offset_are_skipped() {
+        let mut st = State::default();
+        let (k, v) = schema_change("s", 1, 1).encode(0, "a", 0);
+        st.apply(0, &k, Some(&v));
+        // Written by another instance that expected offset 0 too; it landed at 1.
+        let (k, v) = schema_change("s", 1, 2).encode(0, "b", 0);
+        st.apply(1, &k, Some(&v));
+        assert_eq!(st.subjects["s"].versions[&1].id, 1);
+        assert_eq!(st.max_id, 1);
+        assert_eq!(st.void_records, 1);
+        assert_eq!(st.next_offset, 2);
+    }
+
+    #[test]
+    fn tombstones_and_foreign_records_change_nothing() {
+        let mut st = State::default();
+        let (k, v) = Change::Config(ConfigValue {
+            subject: None,
+            compatibility_level: Some("FULL".into()),
+        })
+        .encode(0, "a", 0);
+        st.apply(0, &k, Some(&v));
+        st.apply(1, &k, None);
+        st.apply(
+            2,
+            b"{\"keytype\":\"SCHEMA\",\"subject\":\"x\",\"magic\":1}",
+            Some(b"{}"),
+        );
+        st.apply(3, b"garbage", Some(b"garbage"));
+        assert_eq!(st.level, Some(Level::Full));
+        assert!(st.subjects.is_empty());
+        assert_eq!(st.next_offset, 4);
+    }
+}
