@@ -60,7 +60,10 @@ impl TryFrom<&v3::OrderCreated> for Reservation {
                 .collect()
         };
         if lines.iter().any(|l| l.product.is_empty()) {
-            return Err(invalid("line_items.product_name", "a line names no product"));
+            return Err(invalid(
+                "line_items.product_name",
+                "a line names no product",
+            ));
         }
         Ok(Reservation {
             order_id: event.order_id.clone(),

@@ -37,7 +37,11 @@ impl Reserver {
 }
 
 impl OrdersHandler for Reserver {
-    async fn order_created(&self, event: v3::OrderCreated, _: &RecordMeta) -> Result<(), HandlerError> {
+    async fn order_created(
+        &self,
+        event: v3::OrderCreated,
+        _: &RecordMeta,
+    ) -> Result<(), HandlerError> {
         // An order that names no product will not name one on the next try: dead-letter it.
         let request = Reservation::try_from(&event).map_err(HandlerError::permanent)?;
         let handled = self
@@ -84,7 +88,10 @@ impl<P: Publish> InventorySink<P> {
 impl<P: Publish> Sink for InventorySink<P> {
     async fn publish(&self, row: &OutboxRow) -> Result<(), PublishFailure> {
         let undecodable = |e: contracts_core::DecodeError| {
-            PublishFailure::permanent(format!("outbox row {} ({}) does not decode: {e}", row.id, row.event))
+            PublishFailure::permanent(format!(
+                "outbox row {} ({}) does not decode: {e}",
+                row.id, row.event
+            ))
         };
         if let Some(event) = row.decode::<v2::InventoryReserved>() {
             let event = event.map_err(undecodable)?;

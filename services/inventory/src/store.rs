@@ -129,9 +129,11 @@ impl InventoryStore {
         Ok(self
             .db
             .lock()
-            .query_row("SELECT available FROM stock WHERE product = ?1", [product], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT available FROM stock WHERE product = ?1",
+                [product],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 

@@ -35,7 +35,13 @@ fn meta(offset: i64) -> RecordMeta {
     RecordMeta::new("orders", 0, offset, SchemaId(1))
 }
 
-fn answers(store: &InventoryStore) -> Vec<(String, Option<v2::InventoryReserved>, Option<v2::InventoryRejected>)> {
+fn answers(
+    store: &InventoryStore,
+) -> Vec<(
+    String,
+    Option<v2::InventoryReserved>,
+    Option<v2::InventoryRejected>,
+)> {
     outbox::all(store.db())
         .unwrap()
         .into_iter()
@@ -52,20 +58,35 @@ fn answers(store: &InventoryStore) -> Vec<(String, Option<v2::InventoryReserved>
 #[tokio::test]
 async fn an_order_that_fits_takes_every_line_and_announces_the_reservation() {
     let (handler, store) = inventory();
-    handler.handle(order("o-1", &[("tea", 3), ("mug", 2)]).into(), &meta(0)).await.unwrap();
-    assert_eq!(store.all_stock().unwrap(), [("mug".to_owned(), 0), ("tea".to_owned(), 7)]);
-    assert_eq!(store.reservation("o-1").unwrap(), [("mug".to_owned(), 2), ("tea".to_owned(), 3)]);
+    handler
+        .handle(order("o-1", &[("tea", 3), ("mug", 2)]).into(), &meta(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.all_stock().unwrap(),
+        [("mug".to_owned(), 0), ("tea".to_owned(), 7)]
+    );
+    assert_eq!(
+        store.reservation("o-1").unwrap(),
+        [("mug".to_owned(), 2), ("tea".to_owned(), 3)]
+    );
     let answers = answers(&store);
     assert_eq!(answers.len(), 1);
     let reserved = answers[0].1.as_ref().expect("InventoryReserved");
-    assert_eq!((answers[0].0.as_str(), reserved.warehouse_id.as_str()), ("o-1", "w-1"));
+    assert_eq!(
+        (answers[0].0.as_str(), reserved.warehouse_id.as_str()),
+        ("o-1", "w-1")
+    );
     assert_eq!(reserved.line_items.len(), 2);
 }
 
 #[tokio::test]
 async fn an_order_with_one_line_short_takes_nothing_and_says_why() {
     let (handler, store) = inventory();
-    handler.handle(order("o-1", &[("tea", 3), ("mug", 5)]).into(), &meta(0)).await.unwrap();
+    handler
+        .handle(order("o-1", &[("tea", 3), ("mug", 5)]).into(), &meta(0))
+        .await
+        .unwrap();
     assert_eq!(store.stock("tea").unwrap(), Some(10), "all or nothing");
     assert_eq!(store.stock("mug").unwrap(), Some(2));
     assert!(store.reservation("o-1").unwrap().is_empty());
@@ -79,7 +100,10 @@ async fn an_order_with_one_line_short_takes_nothing_and_says_why() {
 #[tokio::test]
 async fn an_unknown_product_is_rejected_as_such() {
     let (handler, store) = inventory();
-    handler.handle(order("o-1", &[("tea", 1), ("kettle", 1)]).into(), &meta(0)).await.unwrap();
+    handler
+        .handle(order("o-1", &[("tea", 1), ("kettle", 1)]).into(), &meta(0))
+        .await
+        .unwrap();
     let rejected = answers(&store)[0].2.clone().unwrap();
     assert_eq!(rejected.reason(), v2::RejectionReason::UnknownProduct);
     assert_eq!(store.stock("tea").unwrap(), Some(10));
@@ -89,9 +113,15 @@ async fn an_unknown_product_is_rejected_as_such() {
 async fn a_redelivered_order_changes_nothing_and_announces_nothing_more() {
     let (handler, store) = inventory();
     let event = order("o-1", &[("tea", 4)]);
-    handler.handle(event.clone().into(), &meta(0)).await.unwrap();
+    handler
+        .handle(event.clone().into(), &meta(0))
+        .await
+        .unwrap();
     // The order service's outbox may publish the same event again at another offset.
-    handler.handle(event.clone().into(), &meta(7)).await.unwrap();
+    handler
+        .handle(event.clone().into(), &meta(7))
+        .await
+        .unwrap();
     handler.handle(event.into(), &meta(0)).await.unwrap();
     assert_eq!(store.stock("tea").unwrap(), Some(6));
     assert_eq!(answers(&store).len(), 1);
@@ -120,7 +150,10 @@ async fn an_order_naming_no_product_is_dead_lettered() {
 async fn stock_is_never_oversold_across_orders() {
     let (handler, store) = inventory();
     for i in 0..5 {
-        handler.handle(order(&format!("o-{i}"), &[("mug", 1)]).into(), &meta(i)).await.unwrap();
+        handler
+            .handle(order(&format!("o-{i}"), &[("mug", 1)]).into(), &meta(i))
+            .await
+            .unwrap();
     }
     assert_eq!(store.stock("mug").unwrap(), Some(0));
     let answers = answers(&store);
@@ -131,7 +164,10 @@ async fn stock_is_never_oversold_across_orders() {
 #[tokio::test]
 async fn seeding_keeps_the_stock_a_restart_finds() {
     let (handler, store) = inventory();
-    handler.handle(order("o-1", &[("tea", 4)]).into(), &meta(0)).await.unwrap();
+    handler
+        .handle(order("o-1", &[("tea", 4)]).into(), &meta(0))
+        .await
+        .unwrap();
     assert!(!store.seed_stock("tea", 10).unwrap());
     assert!(store.seed_stock("teapot", 3).unwrap());
     assert_eq!(store.stock("tea").unwrap(), Some(6));
@@ -141,17 +177,41 @@ async fn seeding_keeps_the_stock_a_restart_finds() {
 #[tokio::test]
 async fn the_relay_publishes_answers_as_protobuf_v2_keyed_by_order() {
     let (handler, store) = inventory();
-    handler.handle(order("o-1", &[("tea", 1)]).into(), &meta(0)).await.unwrap();
-    handler.handle(order("o-2", &[("mug", 9)]).into(), &meta(1)).await.unwrap();
+    handler
+        .handle(order("o-1", &[("tea", 1)]).into(), &meta(0))
+        .await
+        .unwrap();
+    handler
+        .handle(order("o-2", &[("mug", 9)]).into(), &meta(1))
+        .await
+        .unwrap();
     let recorder = Recorder::new();
     let sink = InventorySink::new(recorder.clone());
-    assert_eq!(Relay::new(store.db().clone()).run_once(&sink).await.unwrap(), 2);
-    let subjects: Vec<_> = recorder.sent().iter().map(|s| (s.topic, s.schema.subject, s.key.clone())).collect();
+    assert_eq!(
+        Relay::new(store.db().clone())
+            .run_once(&sink)
+            .await
+            .unwrap(),
+        2
+    );
+    let subjects: Vec<_> = recorder
+        .sent()
+        .iter()
+        .map(|s| (s.topic, s.schema.subject, s.key.clone()))
+        .collect();
     assert_eq!(
         subjects,
         [
-            ("inventory", "inventory-shop.inventory.v2.InventoryReserved", b"o-1".to_vec()),
-            ("inventory", "inventory-shop.inventory.v2.InventoryRejected", b"o-2".to_vec()),
+            (
+                "inventory",
+                "inventory-shop.inventory.v2.InventoryReserved",
+                b"o-1".to_vec()
+            ),
+            (
+                "inventory",
+                "inventory-shop.inventory.v2.InventoryRejected",
+                b"o-2".to_vec()
+            ),
         ]
     );
     assert_eq!(outbox::pending_count(store.db()).unwrap(), 0);

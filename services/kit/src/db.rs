@@ -51,7 +51,9 @@ impl Db {
     pub fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock left no open transaction behind (rusqlite rolls back
         // on drop), so the connection is still usable.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `f` in one transaction, committed when `f` returns `Ok`, rolled back otherwise.

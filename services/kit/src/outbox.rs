@@ -109,9 +109,7 @@ pub fn pending(db: &Db, limit: usize) -> Result<Vec<OutboxRow>> {
 pub fn all(db: &Db) -> Result<Vec<OutboxRow>> {
     let conn = db.lock();
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM outbox ORDER BY id"))?;
-    let rows = stmt
-        .query_map([], row)?
-        .collect::<rusqlite::Result<_>>()?;
+    let rows = stmt.query_map([], row)?.collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
 

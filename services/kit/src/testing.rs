@@ -2,8 +2,8 @@
 //! broker. It can be told to fail, as a broker that is down would.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use contracts_core::{Event, EventKey, Publish, SchemaInfo, Topic};
 
@@ -19,7 +19,8 @@ pub struct Sent {
 impl Sent {
     /// The payload as an `E`, if this is one.
     pub fn decode<E: Event>(&self) -> Option<E> {
-        (self.schema == E::SCHEMA).then(|| E::decode(&self.payload).expect("recorded payload decodes"))
+        (self.schema == E::SCHEMA)
+            .then(|| E::decode(&self.payload).expect("recorded payload decodes"))
     }
 }
 
@@ -51,7 +52,11 @@ impl Recorder {
     }
 
     pub fn sent(&self) -> Vec<Sent> {
-        self.inner.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner
+            .sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 

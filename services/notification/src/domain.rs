@@ -97,7 +97,11 @@ impl TryFrom<&v3::OrderCreated> for Notice {
         let what = if e.line_items.is_empty() {
             lines(std::iter::once((e.product_name.as_str(), e.quantity)))
         } else {
-            lines(e.line_items.iter().map(|l| (l.product_name.as_str(), l.quantity)))
+            lines(
+                e.line_items
+                    .iter()
+                    .map(|l| (l.product_name.as_str(), l.quantity)),
+            )
         };
         let total: Decimal = e
             .line_items
@@ -167,12 +171,18 @@ fn confirmed(order: &str, event: &'static str) -> Result<Notice, NoOrder> {
         order_id: order_id(order, event)?,
         kind: Kind::Confirmed,
         customer: None,
-        detail: format!("Good news: everything in order {order} is in stock and set aside for you."),
+        detail: format!(
+            "Good news: everything in order {order} is in stock and set aside for you."
+        ),
     })
 }
 
 fn rejected(order: &str, why: &str, event: &'static str) -> Result<Notice, NoOrder> {
-    let why = if why.is_empty() { "stock could not be reserved" } else { why };
+    let why = if why.is_empty() {
+        "stock could not be reserved"
+    } else {
+        why
+    };
     Ok(Notice {
         order_id: order_id(order, event)?,
         kind: Kind::Rejected,

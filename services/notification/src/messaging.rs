@@ -37,7 +37,10 @@ impl Notifier {
 
     fn note(&self, notice: Result<Notice, NoOrder>) -> Result<(), HandlerError> {
         let notice = notice.map_err(HandlerError::permanent)?;
-        let new = self.store.record(&notice).map_err(HandlerError::retriable)?;
+        let new = self
+            .store
+            .record(&notice)
+            .map_err(HandlerError::retriable)?;
         self.counters.add(
             "shop_notification_events_total",
             "Events handled, by kind and whether they were new (false: a redelivery, ignored).",

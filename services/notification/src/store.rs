@@ -116,7 +116,12 @@ impl NotificationStore {
         Ok(rows
             .into_iter()
             .filter_map(|(order_id, kind, customer, detail)| {
-                Some(Mail::new(&order_id, Kind::parse(&kind)?, &customer, &detail))
+                Some(Mail::new(
+                    &order_id,
+                    Kind::parse(&kind)?,
+                    &customer,
+                    &detail,
+                ))
             })
             .collect())
     }

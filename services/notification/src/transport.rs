@@ -122,7 +122,8 @@ impl Smtp {
     /// `url` as lettre reads it: `smtp://user:pass@host:587?tls=required`, `smtps://host`,
     /// or `smtp://localhost:2525` for a plain local relay.
     pub fn new(url: &str, from: &str) -> Result<Self, TransportError> {
-        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)?.build();
+        let transport =
+            lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)?.build();
         let from = from.parse().map_err(|e| TransportError::Build {
             id: "--mail-from".into(),
             reason: format!("{from:?} is not an address: {e}"),
@@ -174,7 +175,7 @@ impl Transport for Smtp {
 #[derive(Debug, Clone)]
 pub enum AnyTransport {
     Mailbox(Mailbox),
-    Smtp(Smtp),
+    Smtp(Box<Smtp>),
 }
 
 impl Transport for AnyTransport {

@@ -101,9 +101,10 @@ pub fn transition(from: Status, action: Action) -> Result<Status, String> {
     match (from, action) {
         (Status::Confirmed, Action::Pay) => Ok(Status::Paid),
         (Status::Paid, Action::Ship) => Ok(Status::Shipped),
-        (Status::Pending, Action::Pay) => {
-            Err("it is PENDING: it can be paid once the inventory has reserved its stock (CONFIRMED)".into())
-        }
+        (Status::Pending, Action::Pay) => Err(
+            "it is PENDING: it can be paid once the inventory has reserved its stock (CONFIRMED)"
+                .into(),
+        ),
         (Status::Rejected, _) => {
             Err("it was REJECTED because its stock could not be reserved; place a new order".into())
         }
@@ -211,11 +212,12 @@ impl FromStr for Catalog {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut prices = BTreeMap::new();
         for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (product, price) = entry
-                .split_once('=')
-                .ok_or_else(|| format!("catalog entry {entry:?}: expected product=price, such as tea=3.50"))?;
-            let price = Decimal::from_str(price.trim())
-                .map_err(|e| format!("catalog entry {entry:?}: price {price:?} is not a decimal number ({e})"))?;
+            let (product, price) = entry.split_once('=').ok_or_else(|| {
+                format!("catalog entry {entry:?}: expected product=price, such as tea=3.50")
+            })?;
+            let price = Decimal::from_str(price.trim()).map_err(|e| {
+                format!("catalog entry {entry:?}: price {price:?} is not a decimal number ({e})")
+            })?;
             if price.is_sign_negative() || price.scale() > 2 {
                 return Err(format!(
                     "catalog entry {entry:?}: a price is zero or more with at most two decimals"
@@ -241,7 +243,7 @@ impl Catalog {
 }
 
 /// An order request as the client sent it (JSON), before validation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderRequest {
     pub customer: String,
@@ -290,19 +292,27 @@ impl OrderRequest {
                 let known: Vec<_> = catalog.products().collect();
                 ValidationError::new(
                     format!("line_items[{i}].product"),
-                    format!("unknown product {product:?}; the catalog has {}", known.join(", ")),
+                    format!(
+                        "unknown product {product:?}; the catalog has {}",
+                        known.join(", ")
+                    ),
                 )
             })?;
             if !(1..=MAX_QUANTITY).contains(&item.quantity) {
                 return Err(ValidationError::new(
                     format!("line_items[{i}].quantity"),
-                    format!("must be between 1 and {MAX_QUANTITY}, got {}", item.quantity),
+                    format!(
+                        "must be between 1 and {MAX_QUANTITY}, got {}",
+                        item.quantity
+                    ),
                 ));
             }
             if let Some(first) = lines.iter().position(|l| l.product == product) {
                 return Err(ValidationError::new(
                     format!("line_items[{i}].product"),
-                    format!("{product:?} is already ordered in line_items[{first}]; put the whole quantity on one line"),
+                    format!(
+                        "{product:?} is already ordered in line_items[{first}]; put the whole quantity on one line"
+                    ),
                 ));
             }
             lines.push(Line {
@@ -337,7 +347,9 @@ fn check_customer(customer: &str) -> Result<(), ValidationError> {
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
                 && !domain.contains('@')
-                && !customer.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                && !customer
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control()) =>
         {
             Ok(())
         }
@@ -354,8 +366,16 @@ mod tests {
     #[test]
     fn only_confirmed_orders_can_be_paid_and_only_paid_ones_shipped() {
         for from in Status::ALL {
-            assert_eq!(transition(from, Action::Pay).is_ok(), from == Status::Confirmed, "{from}");
-            assert_eq!(transition(from, Action::Ship).is_ok(), from == Status::Paid, "{from}");
+            assert_eq!(
+                transition(from, Action::Pay).is_ok(),
+                from == Status::Confirmed,
+                "{from}"
+            );
+            assert_eq!(
+                transition(from, Action::Ship).is_ok(),
+                from == Status::Paid,
+                "{from}"
+            );
         }
         assert_eq!(transition(Status::Confirmed, Action::Pay), Ok(Status::Paid));
         assert_eq!(transition(Status::Paid, Action::Ship), Ok(Status::Shipped));
@@ -364,10 +384,24 @@ mod tests {
     #[test]
     fn the_inventory_decides_only_pending_orders() {
         let rejected = Outcome::Rejected { reason: "x".into() };
-        assert_eq!(decide(Status::Pending, &Outcome::Reserved), Applied::Moved(Status::Confirmed));
-        assert_eq!(decide(Status::Pending, &rejected), Applied::Moved(Status::Rejected));
-        for from in [Status::Confirmed, Status::Rejected, Status::Paid, Status::Shipped] {
-            assert_eq!(decide(from, &Outcome::Reserved), Applied::AlreadyDecided(from));
+        assert_eq!(
+            decide(Status::Pending, &Outcome::Reserved),
+            Applied::Moved(Status::Confirmed)
+        );
+        assert_eq!(
+            decide(Status::Pending, &rejected),
+            Applied::Moved(Status::Rejected)
+        );
+        for from in [
+            Status::Confirmed,
+            Status::Rejected,
+            Status::Paid,
+            Status::Shipped,
+        ] {
+            assert_eq!(
+                decide(from, &Outcome::Reserved),
+                Applied::AlreadyDecided(from)
+            );
             assert_eq!(decide(from, &rejected), Applied::AlreadyDecided(from));
         }
     }
@@ -377,13 +411,22 @@ mod tests {
         let request = OrderRequest {
             customer: "a@b.io".into(),
             line_items: vec![
-                LineRequest { product: "tea".into(), quantity: 1 },
-                LineRequest { product: "tea".into(), quantity: 2 },
+                LineRequest {
+                    product: "tea".into(),
+                    quantity: 1,
+                },
+                LineRequest {
+                    product: "tea".into(),
+                    quantity: 2,
+                },
             ],
         };
         let err = request.validate(&Catalog::default()).unwrap_err();
         assert_eq!(err.field, "line_items[1].product");
-        assert!(err.message.contains("already ordered in line_items[0]"), "{err}");
+        assert!(
+            err.message.contains("already ordered in line_items[0]"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -104,7 +104,10 @@ fn parse_body<T: DeserializeOwned + Default>(
     let body = body.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(status, "request body too large; an order is at most 64 KiB of JSON")
+            ApiError::new(
+                status,
+                "request body too large; an order is at most 64 KiB of JSON",
+            )
         } else {
             ApiError::new(status, rejection.body_text())
         }
@@ -133,15 +136,6 @@ fn parse_body<T: DeserializeOwned + Default>(
         )
         .field(field)
     })
-}
-
-impl Default for OrderRequest {
-    fn default() -> Self {
-        OrderRequest {
-            customer: String::new(),
-            line_items: Vec::new(),
-        }
-    }
 }
 
 async fn create_order(
@@ -229,10 +223,11 @@ async fn pay_order(
     let request: PayRequest = parse_body(body, true)?;
     let payment_id = match request.payment_id {
         Some(p) if p.trim().is_empty() => {
-            return Err(
-                ApiError::new(StatusCode::BAD_REQUEST, "must not be empty; leave it out to have one generated")
-                    .field("payment_id"),
-            );
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "must not be empty; leave it out to have one generated",
+            )
+            .field("payment_id"));
         }
         Some(p) => p.trim().to_owned(),
         None => format!("pay-{}", uuid::Uuid::new_v4()),
@@ -259,10 +254,11 @@ async fn ship_order(
     let request: ShipRequest = parse_body(body, true)?;
     let carrier = request.carrier.unwrap_or_else(|| "post".to_owned());
     if carrier.trim().is_empty() {
-        return Err(
-            ApiError::new(StatusCode::BAD_REQUEST, "must not be empty; leave it out for `post`")
-                .field("carrier"),
-        );
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "must not be empty; leave it out for `post`",
+        )
+        .field("carrier"));
     }
     let order = state
         .store

@@ -7,6 +7,6 @@
 //!   the inventory's answers.
 
 pub mod domain;
-pub mod messaging;
 pub mod http;
+pub mod messaging;
 pub mod store;

@@ -108,13 +108,25 @@ impl OrderStore {
             tx.execute(
                 "INSERT INTO orders (id, customer, currency, status, created_at_ms, updated_at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![order.id, order.customer, order.currency, order.status.as_str(), now],
+                params![
+                    order.id,
+                    order.customer,
+                    order.currency,
+                    order.status.as_str(),
+                    now
+                ],
             )?;
             for (i, line) in order.lines.iter().enumerate() {
                 tx.execute(
                     "INSERT INTO order_lines (order_id, line_no, product, quantity, unit_price)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![order.id, i as i64, line.product, line.quantity, line.unit_price.to_string()],
+                    params![
+                        order.id,
+                        i as i64,
+                        line.product,
+                        line.quantity,
+                        line.unit_price.to_string()
+                    ],
                 )?;
             }
             outbox::enqueue(tx, &v3::OrderCreated::from(&order))?;
@@ -137,8 +149,10 @@ impl OrderStore {
                 "SELECT id FROM orders WHERE (?1 IS NULL OR status = ?1)
                  ORDER BY created_at_ms DESC, id LIMIT ?2",
             )?;
-            stmt.query_map(params![status.map(Status::as_str), limit as i64], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
+            stmt.query_map(params![status.map(Status::as_str), limit as i64], |r| {
+                r.get(0)
+            })?
+            .collect::<rusqlite::Result<_>>()?
         };
         ids.iter()
             .filter_map(|id| load(&conn, id).transpose())
@@ -148,7 +162,8 @@ impl OrderStore {
     /// How many orders are in each status.
     pub fn count_by_status(&self) -> Result<Vec<(Status, u64)>> {
         let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM orders GROUP BY status")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT status, COUNT(*) FROM orders GROUP BY status")?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -201,14 +216,13 @@ impl OrderStore {
     ) -> Result<Order> {
         self.db.transaction(|tx| {
             let mut order = load(tx, id)?.ok_or_else(|| Error::NotFound(id.to_owned()))?;
-            let next = transition(order.status, action).map_err(|reason| {
-                Error::IllegalTransition {
+            let next =
+                transition(order.status, action).map_err(|reason| Error::IllegalTransition {
                     id: id.to_owned(),
                     from: order.status,
                     action,
                     reason,
-                }
-            })?;
+                })?;
             order.status = next;
             order.updated_at_ms = now_ms();
             tx.execute(
@@ -322,7 +336,13 @@ impl From<&Order> for v3::OrderCreated {
             line_items: order
                 .lines
                 .iter()
-                .map(|l| v3::LineItem::new(l.product.clone(), l.quantity as i32, l.unit_price.round_dp(2)))
+                .map(|l| {
+                    v3::LineItem::new(
+                        l.product.clone(),
+                        l.quantity as i32,
+                        l.unit_price.round_dp(2),
+                    )
+                })
                 .collect(),
             currency: v3::Currency::from_symbol(&order.currency).unwrap_or_default(),
             created_at: Some(datetime(order.created_at_ms)),

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use events::orders::{v1, v3};
 use events::order_created_pb;
+use events::orders::{v1, v3};
 use http_body_util::BodyExt;
 use order_service::domain::{Catalog, Outcome};
 use order_service::http::{AppState, DEFAULT_BODY_LIMIT, router};
@@ -27,7 +27,12 @@ fn app() -> (axum::Router, OrderStore) {
     (router(state), store)
 }
 
-async fn call(app: &axum::Router, method: &str, uri: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: impl Into<Body>,
+) -> (StatusCode, Value) {
     let response = app
         .clone()
         .oneshot(
@@ -42,7 +47,8 @@ async fn call(app: &axum::Router, method: &str, uri: &str, body: impl Into<Body>
         .unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let value = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
     (status, value)
 }
 
@@ -69,13 +75,19 @@ async fn placing_an_order_stores_it_pending_with_its_created_events_in_the_outbo
     let (status, body) = call(&app, "POST", "/orders", order_body()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["status"], "PENDING");
-    assert_eq!(body["total"], "19.00", "2 × 3.50 + 1 × 12.00 from the catalog");
+    assert_eq!(
+        body["total"], "19.00",
+        "2 × 3.50 + 1 × 12.00 from the catalog"
+    );
     let id = body["id"].as_str().unwrap();
 
     let (status, fetched) = call(&app, "GET", &format!("/orders/{id}"), Body::empty()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(fetched["customer"], "alice@example.com");
-    assert_eq!(fetched["line_items"][1], json!({"product": "mug", "quantity": 1, "unit_price": "12.00"}));
+    assert_eq!(
+        fetched["line_items"][1],
+        json!({"product": "mug", "quantity": 1, "unit_price": "12.00"})
+    );
 
     let rows = outbox::all(store.db()).unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
@@ -83,11 +95,18 @@ async fn placing_an_order_stores_it_pending_with_its_created_events_in_the_outbo
     assert_eq!(created.order_id, id);
     assert_eq!(created.customer_id.as_deref(), Some("alice@example.com"));
     assert_eq!(created.line_items.len(), 2);
-    assert_eq!((created.product_name.as_str(), created.quantity), ("tea", 2), "v1 readers see the first line");
+    assert_eq!(
+        (created.product_name.as_str(), created.quantity),
+        ("tea", 2),
+        "v1 readers see the first line"
+    );
     assert_eq!(rows[0].key, id.as_bytes());
     let pb: order_created_pb::v1::OrderCreated = rows[1].decode().unwrap().unwrap();
     assert_eq!(pb.line_items[0].unit_price.as_ref().unwrap().units, 3);
-    assert_eq!(pb.line_items[0].unit_price.as_ref().unwrap().nanos, 500_000_000);
+    assert_eq!(
+        pb.line_items[0].unit_price.as_ref().unwrap().nanos,
+        500_000_000
+    );
     assert!(rows.iter().all(|r| !r.sent));
 }
 
@@ -97,9 +116,18 @@ async fn refused(body: &str, status: StatusCode, field: Option<&str>, message_pa
     assert_eq!(got, status, "{answer}");
     assert_eq!(answer["field"].as_str(), field, "{answer}");
     let message = answer["error"].as_str().unwrap_or_default();
-    assert!(message.contains(message_part), "{message:?} lacks {message_part:?}");
-    assert!(store.list(None, 10).unwrap().is_empty(), "nothing is stored");
-    assert!(outbox::all(store.db()).unwrap().is_empty(), "nothing is published");
+    assert!(
+        message.contains(message_part),
+        "{message:?} lacks {message_part:?}"
+    );
+    assert!(
+        store.list(None, 10).unwrap().is_empty(),
+        "nothing is stored"
+    );
+    assert!(
+        outbox::all(store.db()).unwrap().is_empty(),
+        "nothing is published"
+    );
 }
 
 #[tokio::test]
@@ -214,7 +242,10 @@ async fn paying_a_pending_order_is_409_and_changes_nothing() {
     let id = place(&app).await;
     let (status, body) = call(&app, "POST", &format!("/orders/{id}/pay"), Body::empty()).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(body["error"].as_str().unwrap().contains("it is PENDING"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("it is PENDING"),
+        "{body}"
+    );
     assert_eq!(store.get(&id).unwrap().unwrap().payment_id, None);
     assert_eq!(outbox::all(store.db()).unwrap().len(), 2, "no OrderPaid");
 }
@@ -226,7 +257,13 @@ async fn shipping_an_unpaid_order_is_409() {
     store.apply_outcome(&id, &Outcome::Reserved).unwrap();
     let (status, body) = call(&app, "POST", &format!("/orders/{id}/ship"), Body::empty()).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(body["error"].as_str().unwrap().contains("only a PAID order can be shipped"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("only a PAID order can be shipped"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -234,11 +271,19 @@ async fn a_rejected_order_cannot_be_paid() {
     let (app, store) = app();
     let id = place(&app).await;
     store
-        .apply_outcome(&id, &Outcome::Rejected { reason: "out of stock".into() })
+        .apply_outcome(
+            &id,
+            &Outcome::Rejected {
+                reason: "out of stock".into(),
+            },
+        )
         .unwrap();
     let (status, body) = call(&app, "POST", &format!("/orders/{id}/pay"), Body::empty()).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(body["error"].as_str().unwrap().contains("REJECTED"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("REJECTED"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -247,8 +292,18 @@ async fn a_confirmed_order_is_paid_then_shipped_each_with_its_event() {
     let id = place(&app).await;
     store.apply_outcome(&id, &Outcome::Reserved).unwrap();
 
-    let (status, body) = call(&app, "POST", &format!("/orders/{id}/pay"), r#"{"payment_id":"psp-42"}"#).await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("PAID")), "{body}");
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/orders/{id}/pay"),
+        r#"{"payment_id":"psp-42"}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("PAID")),
+        "{body}"
+    );
     let (status, body) = call(
         &app,
         "POST",
@@ -256,7 +311,11 @@ async fn a_confirmed_order_is_paid_then_shipped_each_with_its_event() {
         r#"{"carrier":"DHL","tracking_number":"JD0001"}"#,
     )
     .await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("SHIPPED")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("SHIPPED")),
+        "{body}"
+    );
 
     let (status, body) = call(&app, "POST", &format!("/orders/{id}/pay"), Body::empty()).await;
     assert_eq!(status, StatusCode::CONFLICT, "paying twice: {body}");
@@ -264,9 +323,15 @@ async fn a_confirmed_order_is_paid_then_shipped_each_with_its_event() {
     let rows = outbox::all(store.db()).unwrap();
     assert_eq!(rows.len(), 4);
     let paid: v1::OrderPaid = rows[2].decode().unwrap().unwrap();
-    assert_eq!((paid.payment_id.as_str(), paid.amount.to_string().as_str()), ("psp-42", "19.00"));
+    assert_eq!(
+        (paid.payment_id.as_str(), paid.amount.to_string().as_str()),
+        ("psp-42", "19.00")
+    );
     let shipped: v1::OrderShipped = rows[3].decode().unwrap().unwrap();
-    assert_eq!((shipped.carrier.as_str(), shipped.tracking_number.as_deref()), ("DHL", Some("JD0001")));
+    assert_eq!(
+        (shipped.carrier.as_str(), shipped.tracking_number.as_deref()),
+        ("DHL", Some("JD0001"))
+    );
 }
 
 #[tokio::test]
@@ -277,10 +342,18 @@ async fn orders_are_listed_by_status() {
     store.apply_outcome(&a, &Outcome::Reserved).unwrap();
     let (status, body) = call(&app, "GET", "/orders?status=confirmed", Body::empty()).await;
     assert_eq!(status, StatusCode::OK);
-    let ids: Vec<_> = body["orders"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    let ids: Vec<_> = body["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [a.as_str()]);
     let (status, body) = call(&app, "GET", "/orders?status=LOST", Body::empty()).await;
-    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("status")));
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("status"))
+    );
     let (_, body) = call(&app, "GET", "/orders?status=PENDING", Body::empty()).await;
     assert_eq!(body["orders"][0]["id"], b.as_str());
 }

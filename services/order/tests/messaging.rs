@@ -18,7 +18,10 @@ fn meta() -> RecordMeta {
 fn placed(store: &OrderStore, id: &str) {
     let new = OrderRequest {
         customer: "bob@example.com".into(),
-        line_items: vec![LineRequest { product: "coffee".into(), quantity: 3 }],
+        line_items: vec![LineRequest {
+            product: "coffee".into(),
+            quantity: 3,
+        }],
     }
     .validate(&Catalog::default())
     .unwrap();
@@ -42,11 +45,21 @@ async fn a_reservation_in_either_version_confirms_the_order() {
     let (handler, store) = answers();
     placed(&store, "o-1");
     placed(&store, "o-2");
-    let v1 = inventory::v1::InventoryReserved { order_id: "o-1".into(), ..Default::default() };
-    let v2 = inventory::v2::InventoryReserved { order_id: "o-2".into(), warehouse_id: "w".into(), ..Default::default() };
+    let v1 = inventory::v1::InventoryReserved {
+        order_id: "o-1".into(),
+        ..Default::default()
+    };
+    let v2 = inventory::v2::InventoryReserved {
+        order_id: "o-2".into(),
+        warehouse_id: "w".into(),
+        ..Default::default()
+    };
     handler.handle(v1.into(), &meta()).await.unwrap();
     handler.handle(v2.into(), &meta()).await.unwrap();
-    assert_eq!((status(&store, "o-1"), status(&store, "o-2")), (Status::Confirmed, Status::Confirmed));
+    assert_eq!(
+        (status(&store, "o-1"), status(&store, "o-2")),
+        (Status::Confirmed, Status::Confirmed)
+    );
 }
 
 #[tokio::test]
@@ -60,25 +73,49 @@ async fn a_rejection_rejects_the_order_with_its_reason() {
         detail: "\"coffee\": 3 wanted, 1 in stock".into(),
         ..Default::default()
     };
-    let v1 = inventory::v1::InventoryRejected { order_id: "o-2".into(), reason: "no beans".into(), ..Default::default() };
+    let v1 = inventory::v1::InventoryRejected {
+        order_id: "o-2".into(),
+        reason: "no beans".into(),
+        ..Default::default()
+    };
     handler.handle(v2.into(), &meta()).await.unwrap();
     handler.handle(v1.into(), &meta()).await.unwrap();
     let o1 = store.get("o-1").unwrap().unwrap();
-    assert_eq!((o1.status, o1.rejection_reason.as_deref()), (Status::Rejected, Some("\"coffee\": 3 wanted, 1 in stock")));
-    assert_eq!(store.get("o-2").unwrap().unwrap().rejection_reason.as_deref(), Some("no beans"));
+    assert_eq!(
+        (o1.status, o1.rejection_reason.as_deref()),
+        (Status::Rejected, Some("\"coffee\": 3 wanted, 1 in stock"))
+    );
+    assert_eq!(
+        store
+            .get("o-2")
+            .unwrap()
+            .unwrap()
+            .rejection_reason
+            .as_deref(),
+        Some("no beans")
+    );
 }
 
 #[tokio::test]
 async fn the_same_answer_twice_changes_nothing() {
     let (handler, store) = answers();
     placed(&store, "o-1");
-    let reserved = inventory::v2::InventoryReserved { order_id: "o-1".into(), ..Default::default() };
-    handler.handle(reserved.clone().into(), &meta()).await.unwrap();
+    let reserved = inventory::v2::InventoryReserved {
+        order_id: "o-1".into(),
+        ..Default::default()
+    };
+    handler
+        .handle(reserved.clone().into(), &meta())
+        .await
+        .unwrap();
     let first = store.get("o-1").unwrap().unwrap();
     handler.handle(reserved.into(), &meta()).await.unwrap();
     assert_eq!(store.get("o-1").unwrap().unwrap(), first);
     // A late contradicting answer does not undo the decision either.
-    let rejected = inventory::v2::InventoryRejected { order_id: "o-1".into(), ..Default::default() };
+    let rejected = inventory::v2::InventoryRejected {
+        order_id: "o-1".into(),
+        ..Default::default()
+    };
     handler.handle(rejected.into(), &meta()).await.unwrap();
     assert_eq!(status(&store, "o-1"), Status::Confirmed);
 }
@@ -86,10 +123,16 @@ async fn the_same_answer_twice_changes_nothing() {
 #[tokio::test]
 async fn an_answer_about_an_unknown_order_is_dead_lettered() {
     let (handler, _) = answers();
-    let reserved = inventory::v2::InventoryReserved { order_id: "ghost".into(), ..Default::default() };
+    let reserved = inventory::v2::InventoryReserved {
+        order_id: "ghost".into(),
+        ..Default::default()
+    };
     let err = handler.handle(reserved.into(), &meta()).await.unwrap_err();
     assert!(!err.is_retriable(), "{err}");
-    assert!(err.to_string().contains("no order with id \"ghost\""), "{err}");
+    assert!(
+        err.to_string().contains("no order with id \"ghost\""),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -103,22 +146,46 @@ async fn the_relay_publishes_in_order_keyed_by_order_id_and_marks_rows_sent() {
     assert_eq!(relay.run_once(&sink).await.unwrap(), 4);
 
     let sent = recorder.sent();
-    let seen: Vec<_> = sent.iter().map(|s| (s.topic, s.schema.name, String::from_utf8(s.key.clone()).unwrap())).collect();
+    let seen: Vec<_> = sent
+        .iter()
+        .map(|s| {
+            (
+                s.topic,
+                s.schema.name,
+                String::from_utf8(s.key.clone()).unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(
         seen,
         [
             ("orders", "shop.orders.OrderCreated", "o-1".to_owned()),
-            ("order-created-pb", "shop.orders.v1.OrderCreated", "o-1".to_owned()),
+            (
+                "order-created-pb",
+                "shop.orders.v1.OrderCreated",
+                "o-1".to_owned()
+            ),
             ("orders", "shop.orders.OrderCreated", "o-2".to_owned()),
-            ("order-created-pb", "shop.orders.v1.OrderCreated", "o-2".to_owned()),
+            (
+                "order-created-pb",
+                "shop.orders.v1.OrderCreated",
+                "o-2".to_owned()
+            ),
         ]
     );
     let created: v3::OrderCreated = sent[0].decode().unwrap();
     assert_eq!(created.line_items[0].quantity, 3);
     assert_eq!(outbox::pending_count(store.db()).unwrap(), 0);
-    assert_eq!(relay.run_once(&sink).await.unwrap(), 0, "nothing is sent twice");
+    assert_eq!(
+        relay.run_once(&sink).await.unwrap(),
+        0,
+        "nothing is sent twice"
+    );
     assert_eq!(<orders::Topic as Topic>::NAME, "orders");
-    assert_eq!(<v1::OrderPaid as Event>::SCHEMA.subject, "shop.orders.OrderPaid");
+    assert_eq!(
+        <v1::OrderPaid as Event>::SCHEMA.subject,
+        "shop.orders.OrderPaid"
+    );
 }
 
 #[tokio::test]
@@ -132,7 +199,10 @@ async fn rows_stay_pending_while_the_broker_is_down_and_go_out_once_it_is_back()
     assert_eq!(relay.run_once(&sink).await.unwrap(), 0);
     assert_eq!(outbox::pending_count(store.db()).unwrap(), 2);
     let first = outbox::all(store.db()).unwrap()[0].id;
-    assert_eq!(outbox::last_error(store.db(), first).unwrap().as_deref(), Some("broker unavailable (test)"));
+    assert_eq!(
+        outbox::last_error(store.db(), first).unwrap().as_deref(),
+        Some("broker unavailable (test)")
+    );
 
     recorder.set_down(false);
     assert_eq!(relay.run_once(&sink).await.unwrap(), 2);
