@@ -1,7 +1,8 @@
 //! The shop's event contracts, generated from `schemas/` at build time.
 //!
 //! Every version of every event is a type in a versioned module named after its topic:
-//! `events::orders::v2::OrderCreated`. See the README's "Generated API" section.
+//! `events::orders::v2::OrderCreated`. The README's section "Generated events" shows the API;
+//! `contracts-build`'s docs describe every generated item.
 
 include!(concat!(env!("OUT_DIR"), "/events.rs"));
 

@@ -13,7 +13,7 @@
 //! }
 //! ```
 //!
-//! ```ignore
+//! ```text
 //! // src/lib.rs
 //! include!(concat!(env!("OUT_DIR"), "/events.rs"));
 //! ```

@@ -143,7 +143,7 @@ fn an_incompatible_edit_fails_cargo_build_with_the_diagnostic_and_warn_mode_buil
 }
 
 #[test]
-fn a_compatible_edit_builds_and_only_schema_changes_rerun_the_generator() {
+fn a_compatible_edit_builds_schema_changes_rerun_the_generator_and_new_consumers_must_handle() {
     let probe = Probe::new("gate-probe-compatible");
     // A new optional field with a default: compatible both ways with every version.
     probe.edit(
@@ -181,6 +181,21 @@ fn a_compatible_edit_builds_and_only_schema_changes_rerun_the_generator() {
     let log = text(&probe.cargo_build(None));
     assert!(
         log.contains("Dirty gate-probe-compatible") && log.contains("money.proto"),
+        "{log}"
+    );
+
+    // The manifest makes inventory a consumer of OrderPaid: the service code no longer compiles
+    // until it handles it.
+    probe.edit(
+        "schemas/contracts.toml",
+        "consumers = [\"notification\"]",
+        "consumers = [\"notification\", \"inventory\"]",
+    );
+    let out = probe.cargo_build(None);
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("not all trait items implemented, missing: `order_paid`"),
         "{log}"
     );
 }

@@ -63,7 +63,8 @@ pub struct SchemaInfo {
     pub subject: &'static str,
     /// The exact schema text the type was generated from, as registered.
     pub schema: &'static str,
-    /// SHA-256 of the schema's canonical form (Avro: Parsing Canonical Form).
+    /// SHA-256 of the schema's canonical form (Avro: Parsing Canonical Form; Protobuf: the file's
+    /// `FileDescriptorProto` serialized without source code info, so comments do not count).
     pub fingerprint: [u8; 32],
     /// Protobuf: the path of message indexes of the event in its file (Confluent wire format).
     /// Empty for Avro.

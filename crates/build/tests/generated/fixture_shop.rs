@@ -188,7 +188,7 @@ pub mod payments {
             #[inline]
             fn read(
                 __r: &mut ::contracts_core::avro::Reader<'_>,
-            ) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+            ) -> ::contracts_core::avro::ReadResult<Self> {
                 ::std::result::Result::Ok(Self {
                     payment_id: __r.string("PaymentTaken.payment_id")?,
                     amount_cents: __r.long("PaymentTaken.amount_cents")?,
@@ -237,7 +237,7 @@ pub mod payments {
         /// Reads `PaymentTaken` from data written with an older or newer version of its schema.
         fn __payment_taken_from_v2_0(
             __r: &mut ::contracts_core::avro::Reader<'_>,
-        ) -> ::std::result::Result<PaymentTaken, ::contracts_core::DecodeError> {
+        ) -> ::contracts_core::avro::ReadResult<PaymentTaken> {
             let __f0 = __r.string("PaymentTaken.payment_id")?;
             let __f1 = __r.long("PaymentTaken.amount_cents")?;
             match __r.index(2, "PaymentTaken.note")? {
@@ -275,7 +275,7 @@ pub mod payments {
             #[inline]
             fn read(
                 __r: &mut ::contracts_core::avro::Reader<'_>,
-            ) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+            ) -> ::contracts_core::avro::ReadResult<Self> {
                 ::std::result::Result::Ok(Self {
                     payment_id: __r.string("PaymentFailed.payment_id")?,
                     reason: __r.string("PaymentFailed.reason")?,
@@ -414,7 +414,7 @@ pub mod payments {
             #[inline]
             fn read(
                 __r: &mut ::contracts_core::avro::Reader<'_>,
-            ) -> ::std::result::Result<Self, ::contracts_core::DecodeError> {
+            ) -> ::contracts_core::avro::ReadResult<Self> {
                 ::std::result::Result::Ok(Self {
                     payment_id: __r.string("PaymentTaken.payment_id")?,
                     amount_cents: __r.long("PaymentTaken.amount_cents")?,
@@ -469,7 +469,7 @@ pub mod payments {
         /// Reads `PaymentTaken` from data written with an older or newer version of its schema.
         fn __payment_taken_from_v1_0(
             __r: &mut ::contracts_core::avro::Reader<'_>,
-        ) -> ::std::result::Result<PaymentTaken, ::contracts_core::DecodeError> {
+        ) -> ::contracts_core::avro::ReadResult<PaymentTaken> {
             let __f0 = __r.string("PaymentTaken.payment_id")?;
             let __f1 = __r.long("PaymentTaken.amount_cents")?;
             ::std::result::Result::Ok(PaymentTaken {
