@@ -147,6 +147,18 @@ impl InventoryStore {
         Ok(rows)
     }
 
+    /// Units reserved by all orders, per product (products with none are left out).
+    pub fn reserved_by_product(&self) -> Result<Vec<(String, i64)>> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare(
+            "SELECT product, SUM(quantity) FROM reservations GROUP BY product ORDER BY product",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
     /// Units reserved for `order_id`, per product.
     pub fn reservation(&self, order_id: &str) -> Result<Vec<(String, i64)>> {
         let conn = self.db.lock();

@@ -159,6 +159,10 @@ async fn stock_is_never_oversold_across_orders() {
     let answers = answers(&store);
     let reserved = answers.iter().filter(|a| a.1.is_some()).count();
     assert_eq!((reserved, answers.len()), (2, 5));
+    assert_eq!(
+        store.reserved_by_product().unwrap(),
+        [("mug".to_owned(), 2)]
+    );
 }
 
 #[tokio::test]

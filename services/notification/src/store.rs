@@ -37,6 +37,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Record {
     pub order_id: String,
     pub kind: Kind,
+    /// The customer's address, once known.
+    pub recipient: Option<String>,
     pub detail: String,
     pub delivered_at_ms: Option<i64>,
     pub attempts: u32,
@@ -148,8 +150,10 @@ impl NotificationStore {
     pub fn for_order(&self, order_id: &str) -> Result<Vec<Record>> {
         let conn = self.db.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT order_id, kind, detail, delivered_at_ms, attempts, last_error
-             FROM messages WHERE order_id = ?1 ORDER BY step",
+            "SELECT m.order_id, m.kind, m.detail, m.delivered_at_ms, m.attempts, m.last_error,
+                    c.customer
+             FROM messages m LEFT JOIN customers c ON c.order_id = m.order_id
+             WHERE m.order_id = ?1 ORDER BY m.step",
         )?;
         let rows = stmt
             .query_map([order_id], |r| {
@@ -157,6 +161,7 @@ impl NotificationStore {
                 Ok(Record {
                     order_id: r.get(0)?,
                     kind: Kind::parse(&kind).unwrap_or(Kind::Received),
+                    recipient: r.get(6)?,
                     detail: r.get(2)?,
                     delivered_at_ms: r.get(3)?,
                     attempts: r.get(4)?,
