@@ -341,3 +341,66 @@ fn decode_errors_carry_offset_and_field_path() {
     trailing.push(0);
     assert!(shop::v3::OrderCreated::decode(&trailing).is_err());
 }
+
+proptest! {
+    /// Garbage in gives an error, never a panic or a huge allocation: through the plain
+    /// decoder, the generated resolving decoders and the generic resolver.
+    #[test]
+    fn arbitrary_bytes_never_panic_any_decoder(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        let _ = kitchen::v1::Kitchen::decode(&bytes);
+        let _ = shop::v3::OrderCreated::decode(&bytes);
+        let v1 = writer(shop::v1::OrderCreated::SCHEMA);
+        let _ = shop::v3::OrderCreated::decode_from(&v1, &bytes);
+        let _ = contracts_core::avro::decode_resolved::<shop::v3::OrderCreated>(&v1, &bytes);
+        let _ = evolution::v2::Reading::decode_from(&writer(evolution::v1::Reading::SCHEMA), &bytes);
+        let _ = contracts_core::avro::decode_resolved::<evolution::v2::Reading>(
+            &writer(evolution::v1::Reading::SCHEMA),
+            &bytes,
+        );
+    }
+}
+
+#[test]
+fn a_hostile_payload_cannot_nest_a_recursive_record_past_the_limit() {
+    let k = kitchen::v1::Kitchen::new(
+        1,
+        2.0,
+        "l".into(),
+        [0; 4],
+        kitchen::v1::Shape::Circle,
+        vec![],
+        Decimal::ONE,
+        Decimal::ONE,
+        Uuid::nil(),
+        NaiveTime::MIN,
+        NaiveTime::MIN,
+        DateTime::UNIX_EPOCH,
+        DateTime::UNIX_EPOCH,
+        NaiveDateTime::default(),
+        String::new(),
+    );
+    let mut bytes = Vec::new();
+    k.encode(&mut bytes);
+    assert_eq!(bytes.pop(), Some(0), "`next` is last and null");
+    let chain = |levels: usize, out: &mut Vec<u8>| {
+        for _ in 0..levels {
+            out.extend_from_slice(&[0x02, 0x00]); // Some(Node { value: 0, next: ...
+        }
+        out.push(0x00); // ... None })
+    };
+    // Within the limit: reads.
+    let mut ok = bytes.clone();
+    chain(100, &mut ok);
+    let mut depth = 0;
+    let mut node = kitchen::v1::Kitchen::decode(&ok).unwrap().next;
+    while let Some(n) = node {
+        depth += 1;
+        node = n.next;
+    }
+    assert_eq!(depth, 100);
+    // A million levels: an error naming the limit, not a stack overflow.
+    let mut deep = bytes;
+    chain(1_000_000, &mut deep);
+    let err = kitchen::v1::Kitchen::decode(&deep).unwrap_err();
+    assert!(err.to_string().contains("nested deeper"), "{err}");
+}

@@ -285,11 +285,12 @@ impl TypeGen<'_> {
                 )
             }
             Kind::Union(_) | Kind::Record(_) | Kind::Enum(_) => {
-                let read = format!("<{} as {VALUE}>::read(__r)?", self.type_name(id)?);
+                let ty = self.type_name(id)?;
                 if self.boxed(id) {
-                    format!("::std::boxed::Box::new({read})")
+                    // A record that contains itself: bounded nesting, whatever the payload says.
+                    format!("::std::boxed::Box::new(__r.nested({p}, <{ty} as {VALUE}>::read)?)")
                 } else {
-                    read
+                    format!("<{ty} as {VALUE}>::read(__r)?")
                 }
             }
         })
@@ -408,7 +409,7 @@ impl TypeGen<'_> {
         let _ = full;
         Ok(format!(
             "impl ::contracts_core::avro::AvroRecord for {name} {{\n    const SCHEMA: &'static str = {text};\n    const FINGERPRINT: [u8; 32] = {fp:?};\n\n    fn decode_from(writer: &::contracts_core::WriterSchema, payload: &[u8]) -> {RESULT}<Self, {ERR}> {{\n        let __fp = writer.avro_fingerprint()?;\n        if __fp == <Self as ::contracts_core::avro::AvroRecord>::FINGERPRINT {{\n            return <Self as ::contracts_core::avro::AvroRecord>::decode(payload);\n        }}\n{{{{DISPATCH}}}}        // A writer not known at build time: the generic resolver.\n        ::contracts_core::avro::decode_resolved::<Self>(writer, payload)\n    }}\n}}\n",
-            text = raw_str(text),
+            text = crate::names::str_lit(text),
         ))
     }
 
@@ -622,14 +623,4 @@ fn latin1(s: &str) -> Result<Vec<u8>, String> {
                 .map_err(|_| format!("'{c}' in a bytes default is not a byte (0-255)"))
         })
         .collect()
-}
-
-/// A raw string literal holding `text` exactly.
-pub(crate) fn raw_str(text: &str) -> String {
-    let mut hashes = 1;
-    while text.contains(&format!("\"{}", "#".repeat(hashes))) {
-        hashes += 1;
-    }
-    let h = "#".repeat(hashes);
-    format!("r{h}\"{text}\"{h}")
 }

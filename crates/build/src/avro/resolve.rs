@@ -280,11 +280,11 @@ impl<'a> Gen<'a> {
                 block_read(true, &item, &p, depth, ind)
             }
             (Kind::Record(_), Kind::Record(_)) if self.names_match(w, r) => {
-                let read = format!("{}(__r)?", self.record_fn(w, r)?);
+                let f = self.record_fn(w, r)?;
                 if self.t.boxed(r) {
-                    format!("::std::boxed::Box::new({read})")
+                    format!("::std::boxed::Box::new(__r.nested({p}, {f})?)")
                 } else {
-                    read
+                    format!("{f}(__r)?")
                 }
             }
             _ => {
@@ -407,10 +407,13 @@ impl<'a> Gen<'a> {
             ));
         }
         if body.is_empty() {
-            body.push_str("    let _ = __r;\n");
+            body.push_str("        let _ = __r;\n");
         }
+        let body = body.replace("\n    ", "\n        ");
+        let p = lit(&rec.named.name.name);
+        // Writer records may contain themselves: skipping is bounded like reading.
         format!(
-            "\n/// Skips a record the reader does not read.\nfn {name}(__r: &mut {READER}) -> {READ_RESULT}<()> {{\n{body}    {RESULT}::Ok(())\n}}\n"
+            "\n/// Skips a record the reader does not read.\nfn {name}(__r: &mut {READER}) -> {READ_RESULT}<()> {{\n    __r.nested({p}, |__r| {{\n    {body}        {RESULT}::Ok(())\n    }})\n}}\n"
         )
     }
 }

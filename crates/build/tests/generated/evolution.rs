@@ -481,8 +481,10 @@ fn __reading_from_v1_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contra
 
 /// Skips a record the reader does not read.
 fn __reading_from_v1_skip_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<()> {
-    __r.long("Old.x")?;
-    ::std::result::Result::Ok(())
+    __r.nested("Old", |__r| {
+        __r.long("Old.x")?;
+        ::std::result::Result::Ok(())
+    })
 }
 
 }

@@ -239,7 +239,7 @@ impl ::contracts_core::avro::AvroValue for Node {
             value: __r.int("Node.value")?,
             next: match __r.index(2, "Node.next")? {
                 0 => ::std::option::Option::None,
-                _ => ::std::option::Option::Some(::std::boxed::Box::new(<Node as ::contracts_core::avro::AvroValue>::read(__r)?)),
+                _ => ::std::option::Option::Some(::std::boxed::Box::new(__r.nested("Node.next", <Node as ::contracts_core::avro::AvroValue>::read)?)),
             },
         })
     }
@@ -446,7 +446,7 @@ impl ::contracts_core::avro::AvroValue for Kitchen {
             unknown_logical: __r.string("Kitchen.unknown_logical")?,
             next: match __r.index(2, "Kitchen.next")? {
                 0 => ::std::option::Option::None,
-                _ => ::std::option::Option::Some(::std::boxed::Box::new(<Node as ::contracts_core::avro::AvroValue>::read(__r)?)),
+                _ => ::std::option::Option::Some(::std::boxed::Box::new(__r.nested("Kitchen.next", <Node as ::contracts_core::avro::AvroValue>::read)?)),
             },
         })
     }

@@ -137,10 +137,12 @@ fn __order_created_from_v3_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::
 
 /// Skips a record the reader does not read.
 fn __order_created_from_v3_skip_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<()> {
-    __r.bytes("LineItem.product_name")?;
-    __r.long("LineItem.quantity")?;
-    __r.bytes("LineItem.unit_price")?;
-    ::std::result::Result::Ok(())
+    __r.nested("LineItem", |__r| {
+        __r.bytes("LineItem.product_name")?;
+        __r.long("LineItem.quantity")?;
+        __r.bytes("LineItem.unit_price")?;
+        ::std::result::Result::Ok(())
+    })
 }
 
 /// ISO 4217 code. The enum default lets readers of this version read symbols added later.
@@ -514,10 +516,12 @@ fn __order_created_from_v3_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::
 
 /// Skips a record the reader does not read.
 fn __order_created_from_v3_skip_0(__r: &mut ::contracts_core::avro::Reader<'_>) -> ::contracts_core::avro::ReadResult<()> {
-    __r.bytes("LineItem.product_name")?;
-    __r.long("LineItem.quantity")?;
-    __r.bytes("LineItem.unit_price")?;
-    ::std::result::Result::Ok(())
+    __r.nested("LineItem", |__r| {
+        __r.bytes("LineItem.product_name")?;
+        __r.long("LineItem.quantity")?;
+        __r.bytes("LineItem.unit_price")?;
+        ::std::result::Result::Ok(())
+    })
 }
 
 }

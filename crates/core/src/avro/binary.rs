@@ -102,11 +102,41 @@ pub fn write_block_end(out: &mut Vec<u8>) {
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Records being read inside each other, for [`Reader::nested`].
+    depth: u32,
 }
+
+/// How deeply records may nest in one payload. Only recursive schemas nest without bound;
+/// a hostile payload for one must not overflow the stack.
+pub const MAX_NESTING: u32 = 512;
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    /// Runs `read` one nesting level deeper; fails past [`MAX_NESTING`] levels. Generated
+    /// code calls it around records that can contain themselves.
+    #[inline]
+    pub fn nested<T>(
+        &mut self,
+        path: &str,
+        read: impl FnOnce(&mut Self) -> ReadResult<T>,
+    ) -> ReadResult<T> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.invalid(
+                path,
+                format!("records nested deeper than {MAX_NESTING} levels"),
+            ));
+        }
+        self.depth += 1;
+        let v = read(self);
+        self.depth -= 1;
+        v
     }
 
     /// The byte offset of the next read.
@@ -152,7 +182,7 @@ impl<'a> Reader<'a> {
         Self::invalid_at(self.pos, path, reason)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn long(&mut self, path: &str) -> ReadResult<i64> {
         // Fast path: one-byte values (small ints, lengths, union and enum indexes).
         if let Some(&b) = self.buf.get(self.pos)
@@ -189,7 +219,7 @@ impl<'a> Reader<'a> {
         Ok(((n >> 1) as i64) ^ -((n & 1) as i64))
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn int(&mut self, path: &str) -> ReadResult<i32> {
         let start = self.pos;
         let v = self.long(path)?;
@@ -238,7 +268,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads `n` raw bytes.
-    #[inline]
+    #[inline(always)]
     pub fn raw(&mut self, n: usize, path: &str) -> ReadResult<&'a [u8]> {
         match self.buf.get(self.pos..self.pos.saturating_add(n)) {
             Some(s) => {
@@ -250,7 +280,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a length-prefixed `bytes` value, borrowed from the payload.
-    #[inline]
+    #[inline(always)]
     pub fn bytes(&mut self, path: &str) -> ReadResult<&'a [u8]> {
         let start = self.pos;
         let len = self.long(path)?;
@@ -265,7 +295,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a `string`, borrowed from the payload.
-    #[inline]
+    #[inline(always)]
     pub fn str(&mut self, path: &str) -> ReadResult<&'a str> {
         let start = self.pos;
         let b = self.bytes(path)?;
@@ -273,7 +303,7 @@ impl<'a> Reader<'a> {
             .map_err(|e| Self::invalid_at(start, path, format!("string is not UTF-8: {e}")))
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn string(&mut self, path: &str) -> ReadResult<String> {
         self.str(path).map(str::to_owned)
     }
@@ -284,7 +314,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a union branch or enum symbol index and checks it is below `count`.
-    #[inline]
+    #[inline(always)]
     pub fn index(&mut self, count: usize, path: &str) -> ReadResult<usize> {
         let start = self.pos;
         let v = self.long(path)?;
@@ -300,7 +330,7 @@ impl<'a> Reader<'a> {
 
     /// Reads the item count of the next array or map block; 0 ends the array or map. A
     /// negative count (followed by the block's byte size, for skipping) is returned positive.
-    #[inline]
+    #[inline(always)]
     pub fn block(&mut self, path: &str) -> ReadResult<usize> {
         let start = self.pos;
         let n = self.long(path)?;
@@ -484,6 +514,15 @@ mod tests {
         assert_eq!(r.skip_block("a").unwrap(), Block::Skipped);
         assert_eq!(r.skip_block("a").unwrap(), Block::End);
         r.finish().unwrap();
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        fn dive(r: &mut Reader<'_>) -> ReadResult<u32> {
+            r.nested("Node.next", |r| dive(r).map(|n| n + 1))
+        }
+        let err = dive(&mut Reader::new(&[])).unwrap_err();
+        assert!(err.to_string().contains("nested deeper"), "{err}");
     }
 
     #[test]

@@ -34,19 +34,18 @@ fn unscaled(v: &Decimal, scale: u32) -> i128 {
     }
 }
 
-/// The shortest big-endian two's-complement form, as Java's `BigInteger.toByteArray` writes it.
+/// The shortest big-endian two's-complement form, as Java's `BigInteger.toByteArray` writes it:
+/// the bytes and where they start.
+#[inline]
 fn minimal_be(m: i128) -> ([u8; 16], usize) {
-    let bytes = m.to_be_bytes();
-    let mut start = 0;
-    while start < 15 {
-        let (b, next) = (bytes[start], bytes[start + 1]);
-        if (b == 0 && next & 0x80 == 0) || (b == 0xff && next & 0x80 != 0) {
-            start += 1;
-        } else {
-            break;
-        }
-    }
-    (bytes, start)
+    // Significant bits plus one sign bit, rounded up to whole bytes (at least one).
+    let redundant = if m < 0 {
+        m.leading_ones()
+    } else {
+        m.leading_zeros()
+    };
+    let len = ((128 - redundant + 1).div_ceil(8)).clamp(1, 16) as usize;
+    (m.to_be_bytes(), 16 - len)
 }
 
 /// Appends a `bytes` decimal at `scale`.

@@ -161,25 +161,7 @@ impl Program {
             }
             Op::Record(i) => {
                 let plan = &self.records[*i];
-                let mut parts: Vec<Option<Vec<u8>>> = vec![None; plan.fields.len()];
-                for step in &plan.steps {
-                    match step {
-                        Step::Read { field, op } => {
-                            let mut buf = Vec::new();
-                            let p = format!("{}.{}", plan.name, plan.fields[*field]);
-                            self.exec(op, r, &mut buf, &p)?;
-                            parts[*field] = Some(buf);
-                        }
-                        Step::Skip(node) => skip(&self.writer, *node, r, path)?,
-                    }
-                }
-                for (part, default) in parts.iter().zip(&plan.defaults) {
-                    match (part, default) {
-                        (Some(bytes), _) | (None, Some(bytes)) => out.extend_from_slice(bytes),
-                        // The builder gives every reader field a source.
-                        (None, None) => {}
-                    }
-                }
+                r.nested(path, |r| self.record(plan, r, out, path).map_err(Box::new))?;
             }
             Op::WriterUnion(branches) => {
                 let at = r.position();
@@ -192,6 +174,35 @@ impl Program {
             Op::ToUnion(i, op) => {
                 write_long(out, i64::from(*i));
                 self.exec(op, r, out, path)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn record(
+        &self,
+        plan: &RecordPlan,
+        r: &mut Reader<'_>,
+        out: &mut Vec<u8>,
+        path: &str,
+    ) -> Result<(), DecodeError> {
+        let mut parts: Vec<Option<Vec<u8>>> = vec![None; plan.fields.len()];
+        for step in &plan.steps {
+            match step {
+                Step::Read { field, op } => {
+                    let mut buf = Vec::new();
+                    let p = format!("{}.{}", plan.name, plan.fields[*field]);
+                    self.exec(op, r, &mut buf, &p)?;
+                    parts[*field] = Some(buf);
+                }
+                Step::Skip(node) => skip(&self.writer, *node, r, path)?,
+            }
+        }
+        for (part, default) in parts.iter().zip(&plan.defaults) {
+            match (part, default) {
+                (Some(bytes), _) | (None, Some(bytes)) => out.extend_from_slice(bytes),
+                // The builder gives every reader field a source.
+                (None, None) => {}
             }
         }
         Ok(())
@@ -242,9 +253,12 @@ pub fn skip(s: &Schema, node: NodeId, r: &mut Reader<'_>, path: &str) -> Result<
             skip(s, branches[i], r, path)?;
         }
         Node::Record(rec) => {
-            for f in &rec.fields {
-                skip(s, f.ty, r, path)?;
-            }
+            r.nested(path, |r| {
+                for f in &rec.fields {
+                    skip(s, f.ty, r, path)?;
+                }
+                Ok(())
+            })?;
         }
     }
     Ok(())
