@@ -1,6 +1,7 @@
 //! `contracts`: checks that schema changes keep every producer and consumer working, with the
 //! verdicts a Confluent Schema Registry would give.
 
+mod admin;
 mod check;
 mod compat;
 mod registry;
@@ -49,6 +50,8 @@ enum Command {
     Compat(compat::Args),
     /// Run the schema registry (`contracts registry serve`)
     Registry(registry::Args),
+    /// Ask a running service over its gRPC admin API (contracts, lag, dead letters, orders, stock)
+    Admin(admin::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Compat(args) => compat::run(args),
         Command::Registry(args) => registry::run(args),
+        Command::Admin(args) => admin::run(args),
     };
     match result {
         Ok(code) => code,
