@@ -27,6 +27,8 @@ pub fn bin_dir() -> &'static Path {
                 "inventory-service",
                 "-p",
                 "notification-service",
+                "-p",
+                "contracts-registry",
             ])
             .status()
             .expect("running cargo build for the service binaries");

@@ -8,6 +8,7 @@
 //! - [`messaging`]: the generated `OrdersHandler` and the outbox sink for `InventoryReserved` /
 //!   `InventoryRejected` (Protobuf, v2).
 
+pub mod admin;
 pub mod domain;
 pub mod messaging;
 pub mod store;

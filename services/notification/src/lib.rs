@@ -9,6 +9,7 @@
 //! - [`transport`]: where messages go: SMTP when configured, otherwise a mailbox directory;
 //! - [`messaging`]: the generated `OrdersHandler` and `InventoryHandler`.
 
+pub mod admin;
 pub mod domain;
 pub mod messaging;
 pub mod postman;

@@ -6,6 +6,7 @@
 //! - [`messaging`]: publishing outbox rows through the generated producer set, and the handler of
 //!   the inventory's answers.
 
+pub mod admin;
 pub mod domain;
 pub mod http;
 pub mod messaging;
