@@ -28,15 +28,20 @@ pub struct Args {
         env = "CONTRACTS_ERROR_FORMAT"
     )]
     error_format: ErrorFormat,
+    #[command(flatten)]
+    remote: crate::registry_check::RemoteArgs,
 }
 
 /// The verdict on one subject's history.
-struct Verdict {
-    line: String,
-    reports: Vec<Report>,
+pub(crate) struct Verdict {
+    pub(crate) line: String,
+    pub(crate) reports: Vec<Report>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.remote.is_set() {
+        return crate::registry_check::run(&args.manifest, args.error_format, &args.remote);
+    }
     let manifest = match Manifest::load(&args.manifest) {
         Ok(m) => m,
         Err(diagnostics) => return Ok(report_problems(&diagnostics)),
@@ -54,29 +59,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !problems.is_empty() {
         return Ok(report_problems(&problems));
     }
-    let reports: Vec<Report> = verdicts.iter().flat_map(|v| v.reports.clone()).collect();
-    let mut out = std::io::stdout().lock();
-    let mut summary: Box<dyn Write> = match args.error_format {
-        ErrorFormat::Text => Box::new(std::io::stdout()),
-        _ => Box::new(std::io::stderr()),
-    };
-    writeln!(
-        summary,
+    let heading = format!(
         "{}: {} events, {} subjects",
         args.manifest.display(),
         manifest.events.len(),
         verdicts.len()
-    )?;
-    for v in &verdicts {
+    );
+    print_verdicts(&heading, &verdicts, args.error_format)
+}
+
+/// Prints the heading and one line per subject, then the findings; exits 100 when there are any.
+pub(crate) fn print_verdicts(
+    heading: &str,
+    verdicts: &[Verdict],
+    error_format: ErrorFormat,
+) -> anyhow::Result<ExitCode> {
+    let reports: Vec<Report> = verdicts.iter().flat_map(|v| v.reports.clone()).collect();
+    let mut out = std::io::stdout().lock();
+    let mut summary: Box<dyn Write> = match error_format {
+        ErrorFormat::Text => Box::new(std::io::stdout()),
+        _ => Box::new(std::io::stderr()),
+    };
+    writeln!(summary, "{heading}")?;
+    for v in verdicts {
         writeln!(summary, "{}", v.line)?;
     }
     summary.flush()?;
     drop(summary);
     if !reports.is_empty() {
-        if args.error_format == ErrorFormat::Text {
+        if error_format == ErrorFormat::Text {
             writeln!(out)?;
         }
-        report::write(&mut out, args.error_format, &reports)?;
+        report::write(&mut out, error_format, &reports)?;
     }
     out.flush()?;
     if reports.is_empty() {
@@ -92,7 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Manifest and schema errors are not findings: they are printed as they are and exit 1.
-fn report_problems(diagnostics: &[Diagnostic]) -> ExitCode {
+pub(crate) fn report_problems(diagnostics: &[Diagnostic]) -> ExitCode {
     let rendered: Vec<String> = diagnostics.iter().map(Diagnostic::render).collect();
     eprintln!("{}", rendered.join("\n\n"));
     ExitCode::from(1)

@@ -4,8 +4,13 @@
 mod admin;
 mod check;
 mod compat;
+mod prepare;
+mod register;
 mod registry;
+mod registry_check;
+mod remote;
 mod report;
+mod snapshot;
 
 use std::process::ExitCode;
 
@@ -48,6 +53,10 @@ enum Command {
     Check(check::Args),
     /// Check schema versions given on the command line, oldest first; the last is the candidate
     Compat(compat::Args),
+    /// Register every event's versions in a schema registry, under the manifest's subjects and levels
+    Register(register::Args),
+    /// Snapshot the registry's view of our subjects into schemas/.registry/ for offline checks
+    Prepare(prepare::Args),
     /// Run the schema registry (`contracts registry serve`)
     Registry(registry::Args),
     /// Ask a running service over its gRPC admin API (contracts, lag, dead letters, orders, stock)
@@ -70,6 +79,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Compat(args) => compat::run(args),
+        Command::Register(args) => register::run(args),
+        Command::Prepare(args) => prepare::run(args),
         Command::Registry(args) => registry::run(args),
         Command::Admin(args) => admin::run(args),
     };

@@ -13,6 +13,7 @@ fn contracts(args: &[&str], dir: &Path) -> Output {
         .current_dir(dir)
         .env_remove("CONTRACTS_ERROR_FORMAT")
         .env_remove("CONTRACTS_MANIFEST")
+        .env_remove("CONTRACTS_REGISTRY_URL")
         .output()
         .expect("run contracts")
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`api`]: the JSON bodies of the Confluent Schema Registry REST API as real clients send and
 //!   read them, shared by the server and the client so both agree on every field name.
+//! - [`client`]: an async client for any Confluent-compatible registry (the CLI's and the runtime's).
 //! - [`server::router`]: the REST API on axum; [`Server`] runs it on a socket.
 //! - [`registry::Registry`]: the operations, over a [`store::Log`]: [`store::MemoryLog`] or
 //!   [`kafka::KafkaLog`] (a compacted single-partition topic, `_schemas` by default).
@@ -24,6 +25,7 @@
 //! ```
 
 pub mod api;
+pub mod client;
 pub mod error;
 pub mod kafka;
 mod metrics;

@@ -1,0 +1,84 @@
+//! `contracts prepare`: writes the registry's view of our subjects into `schemas/.registry/`, so
+//! that `contracts check --offline-snapshot` (and builds) work without a registry; with
+//! `--check`, fails when the committed snapshot no longer matches the registry and the local
+//! files (as `cargo sqlx prepare --check` does for queries).
+
+use std::process::ExitCode;
+
+use contracts_model::manifest::Manifest;
+
+use crate::remote::{self, RegistryArgs};
+use crate::snapshot::{self, Snapshot};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The contracts manifest; the snapshot goes to .registry/ beside it
+    #[arg(
+        long,
+        env = "CONTRACTS_MANIFEST",
+        default_value = "schemas/contracts.toml"
+    )]
+    manifest: std::path::PathBuf,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Write nothing; exit 1 when the committed snapshot is stale
+    #[arg(long)]
+    check: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let manifest = match Manifest::load(&args.manifest) {
+        Ok(m) => m,
+        Err(diagnostics) => return Ok(crate::check::report_problems(&diagnostics)),
+    };
+    let (local, problems) = remote::load(&manifest);
+    if !problems.is_empty() {
+        return Ok(crate::check::report_problems(&problems));
+    }
+    let client = remote::client(&args.registry.url, &args.registry.auth)?;
+    let snapshot = remote::block_on(snapshot::fetch(&client, &local))??;
+    let dir = Snapshot::dir_of(&args.manifest);
+    if args.check {
+        let drift = snapshot.drift(&dir)?;
+        if drift.is_empty() {
+            println!(
+                "{} is up to date with {} ({} subjects)",
+                dir.display(),
+                client.url(),
+                snapshot.subjects.len()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        for line in &drift {
+            eprintln!("stale: {line}");
+        }
+        eprintln!(
+            "error: the registry snapshot in {} is stale; run `contracts prepare --registry {}` and commit {}",
+            dir.display(),
+            client.url(),
+            dir.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let changed = snapshot.write(&dir)?;
+    if changed.is_empty() {
+        println!(
+            "{} already up to date with {} ({} subjects)",
+            dir.display(),
+            client.url(),
+            snapshot.subjects.len()
+        );
+    } else {
+        for name in &changed {
+            println!("  updated {}", dir.join(name).display());
+        }
+        println!(
+            "{}: {} of {} subject files updated from {}",
+            dir.display(),
+            changed.len(),
+            snapshot.subjects.len(),
+            client.url()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,382 @@
+//! `contracts register`, `contracts check --registry` / `--offline-snapshot` and `contracts
+//! prepare` as CI runs them: the binary against a real registry on a real broker (testkit), on a
+//! copy of the shop's schemas/.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use contracts_registry::api::{RegisterSchemaRequest, SchemaType};
+use contracts_registry::client::Client;
+use contracts_testkit::{TestRegistry, shared_broker};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A copy of the shop's schemas/ (without a snapshot) to edit.
+fn shop() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("schemas"), &dir.path().join("schemas"));
+    let _ = std::fs::remove_dir_all(dir.path().join("schemas/.registry"));
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+async fn contracts(args: &[&str], dir: &Path) -> Output {
+    contracts_with(args, dir, None).await
+}
+
+/// With `CONTRACTS_REGISTRY_URL` set to `registry`, or unset.
+async fn contracts_with(args: &[&str], dir: &Path, registry: Option<&str>) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_contracts"));
+    match registry {
+        Some(url) => command.env("CONTRACTS_REGISTRY_URL", url),
+        None => command.env_remove("CONTRACTS_REGISTRY_URL"),
+    };
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CONTRACTS_REGISTRY_AUTH")
+        .env_remove("CONTRACTS_MANIFEST")
+        .env_remove("CONTRACTS_ERROR_FORMAT")
+        .output()
+        .await
+        .expect("run contracts")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+async fn registry() -> TestRegistry {
+    TestRegistry::start(shared_broker())
+        .await
+        .expect("start a registry")
+}
+
+/// OrderPaid v2 adds a field without a default: BACKWARD (its level) refuses it.
+fn add_breaking_order_paid_v2(dir: &Path) -> PathBuf {
+    let schemas = dir.join("schemas");
+    let v1 = std::fs::read_to_string(schemas.join("shop/orders/order_paid/v1.avsc")).unwrap();
+    let v2 = v1.replacen(
+        "    {\"name\": \"payment_id\"",
+        "    {\"name\": \"method\", \"type\": \"string\"},\n    {\"name\": \"payment_id\"",
+        1,
+    );
+    assert_ne!(v1, v2);
+    std::fs::write(schemas.join("shop/orders/order_paid/v2.avsc"), v2).unwrap();
+    let manifest = schemas.join("contracts.toml");
+    let toml = std::fs::read_to_string(&manifest).unwrap();
+    let edited = toml.replacen(
+        "    { version = 1, file = \"shop/orders/order_paid/v1.avsc\" },\n",
+        "    { version = 1, file = \"shop/orders/order_paid/v1.avsc\" },\n    { version = 2, file = \"shop/orders/order_paid/v2.avsc\" },\n",
+        1,
+    );
+    assert_ne!(toml, edited);
+    std::fs::write(manifest, edited).unwrap();
+    // The line of the new field, as findings must name it.
+    let line = std::fs::read_to_string(schemas.join("shop/orders/order_paid/v2.avsc"))
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("\"method\""))
+        .unwrap()
+        + 1;
+    PathBuf::from(format!("shop/orders/order_paid/v2.avsc:{line}:"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_puts_every_version_under_its_subject_and_level_and_a_rerun_is_a_no_op() {
+    let registry = registry().await;
+    let url = registry.url();
+    let dir = shop();
+    let out = contracts(&["register", "--registry", &url], dir.path()).await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let client = Client::new(&url).unwrap();
+    let subject = "shop.orders.OrderCreated";
+    assert_eq!(client.versions(subject).await.unwrap(), vec![1, 2, 3]);
+    let level = client.subject_config(subject).await.unwrap().unwrap();
+    assert_eq!(
+        level.compatibility_level.as_deref(),
+        Some("FULL_TRANSITIVE")
+    );
+    // Protobuf imports went first, under their import paths; the built-in timestamp did not.
+    assert_eq!(
+        client.versions("shop/common/v1/money.proto").await.unwrap(),
+        vec![1]
+    );
+    let pb = client.latest("order-created-pb-value").await.unwrap();
+    assert_eq!(pb.schema_type(), SchemaType::Protobuf);
+    let names: Vec<&str> = pb.references.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["shop/common/v1/line_item.proto"]);
+    let v2_subject = "inventory-shop.inventory.v2.InventoryReserved";
+    assert_eq!(client.versions(v2_subject).await.unwrap(), vec![1]);
+    let before = client.latest(subject).await.unwrap();
+
+    // The URL from the environment this time, as CI sets it.
+    let again = contracts_with(&["register"], dir.path(), Some(&url)).await;
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(client.versions(subject).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(client.latest(subject).await.unwrap().id, before.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_against_the_registry_passes_then_fails_with_file_and_line_after_a_breaking_edit() {
+    let registry = registry().await;
+    let url = registry.url();
+    let dir = shop();
+    let out = contracts(&["register", "--registry", &url], dir.path()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let green = contracts(&["check", "--registry", &url], dir.path()).await;
+    assert_eq!(green.status.code(), Some(0), "{}", text(&green));
+    assert!(
+        String::from_utf8_lossy(&green.stdout).contains("registered [1,2,3]"),
+        "{}",
+        text(&green)
+    );
+
+    let at = add_breaking_order_paid_v2(dir.path());
+    let red = contracts(&["check", "--registry", &url], dir.path()).await;
+    assert_eq!(red.status.code(), Some(100), "{}", text(&red));
+    let stdout = String::from_utf8_lossy(&red.stdout);
+    assert!(
+        stdout.contains(&*at.to_string_lossy()),
+        "expected {}: {}",
+        at.display(),
+        text(&red)
+    );
+    assert!(
+        stdout.contains("READER_FIELD_MISSING_DEFAULT"),
+        "{}",
+        text(&red)
+    );
+
+    let json = contracts(
+        &["check", "--registry", &url, "--error-format", "json"],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(json.status.code(), Some(100), "{}", text(&json));
+    let finding: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&json.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(finding["event"], "shop.orders.OrderPaid");
+    assert_eq!(finding["new_version"], "v2");
+    assert!(
+        finding["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("order_paid/v2.avsc")
+    );
+
+    // Nothing was registered by checking.
+    let client = Client::new(&url).unwrap();
+    assert_eq!(
+        client.versions("shop.orders.OrderPaid").await.unwrap(),
+        vec![1]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_to_a_registered_file_is_checked_against_the_registry_text() {
+    let registry = registry().await;
+    let url = registry.url();
+    let dir = shop();
+    let out = contracts(&["register", "--registry", &url], dir.path()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    // Edit the released v1 in place: payment_id string → int.
+    let file = dir.path().join("schemas/shop/orders/order_paid/v1.avsc");
+    let v1 = std::fs::read_to_string(&file).unwrap();
+    let edited = v1.replacen(
+        "{\"name\": \"payment_id\", \"type\": \"string\"",
+        "{\"name\": \"payment_id\", \"type\": \"int\"",
+        1,
+    );
+    assert_ne!(v1, edited);
+    std::fs::write(&file, edited).unwrap();
+    let red = contracts(&["check", "--registry", &url], dir.path()).await;
+    assert_eq!(red.status.code(), Some(100), "{}", text(&red));
+    assert!(
+        String::from_utf8_lossy(&red.stdout).contains("shop/orders/order_paid/v1.avsc:8:"),
+        "{}",
+        text(&red)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepare_snapshots_the_registry_and_check_flags_a_stale_snapshot() {
+    let registry = registry().await;
+    let url = registry.url();
+    let dir = shop();
+    let out = contracts(&["register", "--registry", &url], dir.path()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let prepared = contracts(&["prepare", "--registry", &url], dir.path()).await;
+    assert!(prepared.status.success(), "{}", text(&prepared));
+    let snapshot = dir.path().join("schemas/.registry");
+    let order_created: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(snapshot.join("shop.orders.OrderCreated.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(order_created["compatibility"], "FULL_TRANSITIVE");
+    assert_eq!(order_created["versions"].as_array().unwrap().len(), 3);
+    assert_eq!(order_created["local"].as_array().unwrap().len(), 3);
+    assert!(
+        snapshot
+            .join("shop%2Fcommon%2Fv1%2Fmoney.proto.json")
+            .exists()
+    );
+
+    let fresh = contracts(&["prepare", "--registry", &url, "--check"], dir.path()).await;
+    assert_eq!(fresh.status.code(), Some(0), "{}", text(&fresh));
+    // Offline, from the snapshot alone: the same verdicts as against the registry.
+    let offline = contracts(&["check", "--offline-snapshot"], dir.path()).await;
+    assert_eq!(offline.status.code(), Some(0), "{}", text(&offline));
+    let at = add_breaking_order_paid_v2(dir.path());
+    let offline_red = contracts(&["check", "--offline-snapshot"], dir.path()).await;
+    assert_eq!(
+        offline_red.status.code(),
+        Some(100),
+        "{}",
+        text(&offline_red)
+    );
+    assert!(
+        String::from_utf8_lossy(&offline_red.stdout).contains(&*at.to_string_lossy()),
+        "{}",
+        text(&offline_red)
+    );
+
+    // Someone registers a version elsewhere: the snapshot is stale, and says how to fix it.
+    let client = Client::new(&url).unwrap();
+    let v1 = client.latest("shop.orders.OrderShipped").await.unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&v1.schema).unwrap();
+    doc["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "gift_note", "type": "string", "default": ""}));
+    let request = RegisterSchemaRequest {
+        schema: doc.to_string(),
+        schema_type: Some(SchemaType::Avro),
+        ..Default::default()
+    };
+    client
+        .register("shop.orders.OrderShipped", &request)
+        .await
+        .unwrap();
+    let stale = contracts(&["prepare", "--registry", &url, "--check"], dir.path()).await;
+    assert_eq!(stale.status.code(), Some(1), "{}", text(&stale));
+    let stderr = String::from_utf8_lossy(&stale.stderr);
+    assert!(
+        stderr.contains("\"shop.orders.OrderShipped\""),
+        "{}",
+        text(&stale)
+    );
+    assert!(stderr.contains("contracts prepare"), "{}", text(&stale));
+
+    let updated = contracts(&["prepare", "--registry", &url], dir.path()).await;
+    assert!(updated.status.success(), "{}", text(&updated));
+    let after = contracts(&["prepare", "--registry", &url, "--check"], dir.path()).await;
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_registry_is_an_error_that_names_it() {
+    let port = contracts_testkit::free_port().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let dir = shop();
+    for args in [
+        vec!["register", "--registry", &url],
+        vec!["check", "--registry", &url],
+        vec!["prepare", "--registry", &url],
+    ] {
+        let out = contracts(&args, dir.path()).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!("127.0.0.1:{port}")),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    let missing = contracts(&["check", "--offline-snapshot"], dir.path()).await;
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("contracts prepare"),
+        "{}",
+        text(&missing)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn findings_in_versions_only_the_registry_holds_still_name_a_local_file() {
+    let registry = registry().await;
+    let url = registry.url();
+    let dir = shop();
+    let out = contracts(&["register", "--registry", &url], dir.path()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    // Edit the released OrderCreated v3 in place: drop "quantity", which v3 readers need (no
+    // default). FULL_TRANSITIVE's FORWARD check has the registry's v3 (its text: the local file
+    // changed) read the new data, so the finding is first located in the registry's text.
+    let file = dir.path().join("schemas/shop/orders/order_created/v3.avsc");
+    let v3 = std::fs::read_to_string(&file).unwrap();
+    let start = v3.find("    {\n      \"name\": \"quantity\"").unwrap();
+    let end = start + v3[start..].find("    },\n").unwrap() + "    },\n".len();
+    std::fs::write(&file, format!("{}{}", &v3[..start], &v3[end..])).unwrap();
+    // And the Protobuf edition: order_id string → int64, checked against the registry's text
+    // with its import resolved from the registry.
+    let proto = dir
+        .path()
+        .join("schemas/shop/orders/v1/order_created.proto");
+    let text_before = std::fs::read_to_string(&proto).unwrap();
+    std::fs::write(
+        &proto,
+        text_before.replacen("string order_id = 1;", "int64 order_id = 1;", 1),
+    )
+    .unwrap();
+
+    let red = contracts(&["check", "--registry", &url], dir.path()).await;
+    assert_eq!(red.status.code(), Some(100), "{}", text(&red));
+    let stdout = String::from_utf8_lossy(&red.stdout);
+    assert!(!stdout.contains("registry:"), "{}", text(&red));
+    let avro = stdout
+        .lines()
+        .find(|l| l.contains("READER_FIELD_MISSING_DEFAULT"))
+        .unwrap_or_else(|| panic!("{}", text(&red)));
+    assert!(
+        avro.starts_with("schemas/shop/orders/order_created/v3.avsc:"),
+        "{avro}"
+    );
+    assert!(avro.contains("quantity"), "{avro}");
+    let pb = stdout
+        .lines()
+        .find(|l| l.contains("FIELD_SCALAR_KIND_CHANGED"))
+        .unwrap_or_else(|| panic!("{}", text(&red)));
+    assert!(
+        pb.starts_with("schemas/shop/orders/v1/order_created.proto:12:"),
+        "{pb}"
+    );
+}
