@@ -1,17 +1,21 @@
 //! The gate: every subject history checked at its level before any code is generated.
 //!
 //! The verdicts are `contracts-compat`'s ([`check_event_history`], shared with
-//! `contracts check`); this module only decides whether they fail the build and renders them
-//! the way rustc renders its errors.
+//! `contracts check`, and with a registry snapshot [`check_against_registry`], shared with
+//! `contracts check --offline-snapshot`); this module only decides whether they fail the build
+//! and renders them the way rustc renders its errors.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use contracts_compat::manifest::{HistoryCheck, check_event_history};
+use contracts_compat::manifest::{
+    HistoryCheck, LocalSubject, LocalVersion, check_against_registry, check_event_history,
+};
 use contracts_compat::{Direction, Finding};
 use contracts_model::manifest::{Event, Manifest};
-use contracts_model::{Diagnostic, Schema};
+use contracts_model::snapshot::Snapshot;
+use contracts_model::{Diagnostic, Level, Schema};
 
 use crate::{Error, GATE_ENV};
 
@@ -61,8 +65,9 @@ pub(crate) struct Checked<'m> {
     pub warnings: Vec<String>,
 }
 
-/// Loads and checks every event of the manifest (and, with a registry snapshot, against the
-/// registered versions).
+/// Loads and checks every event of the manifest: each subject history as the manifest lists it,
+/// or, with a registry snapshot (the `.registry/` directory `contracts prepare` writes), against
+/// the registered versions, as `contracts check --offline-snapshot` does.
 pub(crate) fn check<'m>(
     manifest: &'m Manifest,
     gate: Gate,
@@ -89,8 +94,17 @@ pub(crate) fn check<'m>(
                             inputs.extend(proto_inputs(proto, &history.versions[0].root));
                         }
                     }
-                    for f in &checked.findings {
-                        breaks.push(render_finding(event, &checked, f));
+                    // Against a snapshot, the registry's history decides instead (below).
+                    if snapshot.is_none() {
+                        for f in &checked.findings {
+                            breaks.push(render_finding(
+                                event,
+                                &checked.subject,
+                                checked.level,
+                                &labelled(&checked),
+                                f,
+                            ));
+                        }
                     }
                     histories.push(checked);
                 }
@@ -100,17 +114,18 @@ pub(crate) fn check<'m>(
         events.push(CheckedEvent { event, histories });
     }
     if let Some(dir) = snapshot {
-        let registered = Manifest::load(dir.join(contracts_model::manifest::FILE_NAME))
-            .map_err(Error::Invalid)?;
-        inputs.insert(registered.path.clone());
+        let registered = Snapshot::read(dir)
+            .map_err(|e| Error::Invalid(vec![Diagnostic::new(e.to_string())]))?;
+        inputs.insert(dir.to_path_buf());
+        inputs.extend(Snapshot::files(dir).unwrap_or_default());
         for ce in &events {
-            against_registry(ce, &registered, &mut inputs, &mut problems, &mut breaks);
+            against_registry(ce, manifest, &registered, &mut problems, &mut breaks);
         }
     }
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
     }
-    // A finding seen both locally and against the registry is reported once.
+    // A finding seen in two histories of one event is reported once.
     let mut seen = BTreeSet::new();
     breaks.retain(|b| seen.insert(b.clone()));
     let mut warnings = Vec::new();
@@ -135,105 +150,61 @@ pub(crate) fn check<'m>(
 /// Checks an event's local histories against the registered ones of a snapshot.
 fn against_registry(
     local: &CheckedEvent<'_>,
-    registered: &Manifest,
-    inputs: &mut BTreeSet<PathBuf>,
+    manifest: &Manifest,
+    snapshot: &Snapshot,
     problems: &mut Vec<Diagnostic>,
     breaks: &mut Vec<String>,
 ) {
-    let Some(event) = registered.event(&local.event.name) else {
-        return; // never registered: nothing to be compatible with yet
-    };
-    for history in event.histories() {
-        let Some(ours) = local
-            .histories
-            .iter()
-            .find(|h| h.subject == history.subject)
-        else {
-            continue;
-        };
-        for v in &history.versions {
-            inputs.insert(v.path.clone());
+    for history in &local.histories {
+        if history.invalid.is_some() {
+            continue; // reported already; nothing to check
         }
-        let theirs = match check_event_history(event, &history) {
-            Ok(theirs) if theirs.invalid.is_none() => theirs,
-            Ok(theirs) => {
-                problems.extend(theirs.invalid);
-                continue;
+        let mut versions = Vec::new();
+        for (v, schema) in history.versions.iter().zip(&history.schemas) {
+            match LocalVersion::new(&manifest.base_dir, v, Ok(schema.clone())) {
+                Ok((version, _)) => versions.push(version),
+                Err(d) => problems.push(d),
             }
+        }
+        let subject = LocalSubject {
+            event: local.event,
+            subject: history.subject.clone(),
+            level: history.level,
+            versions,
+        };
+        let checked = match check_against_registry(&subject, snapshot) {
+            Ok(checked) => checked,
             Err(mut d) => {
                 problems.append(&mut d);
                 continue;
             }
         };
-        for schema in &theirs.schemas {
-            if let Schema::Protobuf(proto) = schema {
-                inputs.extend(proto_inputs(proto, &history.versions[0].root));
-            }
-        }
-        // Registered versions never change.
-        for (v, schema) in theirs.versions.iter().zip(&theirs.schemas) {
-            let Some(i) = ours.versions.iter().position(|o| o.number == v.number) else {
-                continue;
-            };
-            if identity(schema) != identity(&ours.schemas[i]) {
-                let local = ours.versions[i];
-                problems.push(
-                    Diagnostic::new(format!(
-                        "{} {} differs from the registered {} ({})",
-                        local.full_name,
-                        local.label,
-                        v.label,
-                        v.path.display()
-                    ))
-                    .at_location(local.location.clone())
-                    .with_help(
-                        "a registered version never changes: restore the file, and add the change as a \
-                         new version",
-                    ),
-                );
-            }
-        }
-        // Local versions the registry does not have yet, as registering them would check them.
-        let newest = theirs.versions.iter().map(|v| v.number).max().unwrap_or(0);
-        let mut versions = theirs.versions.clone();
-        let mut schemas = theirs.schemas.clone();
-        for (v, schema) in ours.versions.iter().zip(&ours.schemas) {
-            if v.number <= newest {
-                continue;
-            }
-            versions.push(v);
-            schemas.push(schema.clone());
-            let labelled: Vec<contracts_compat::Version<'_>> = versions
-                .iter()
-                .zip(&schemas)
-                .map(|(v, schema)| contracts_compat::Version {
-                    label: &v.label,
-                    schema,
-                })
-                .collect();
-            let (candidate, history_so_far) = labelled.split_last().expect("just pushed");
-            let findings = contracts_compat::check(ours.level, history_so_far, *candidate);
-            let combined = HistoryCheck {
-                subject: ours.subject.clone(),
-                level: ours.level,
-                versions: versions.clone(),
-                schemas: schemas.clone(),
-                invalid: None,
-                findings: Vec::new(),
-            };
-            for f in &findings {
-                breaks.push(render_finding(local.event, &combined, f));
-            }
+        problems.extend(checked.edited.iter().map(|e| e.diagnostic.clone()));
+        let labelled: Vec<(&str, &Schema)> = checked
+            .history
+            .iter()
+            .map(|r| (r.label.as_str(), &r.schema))
+            .collect();
+        for f in &checked.findings {
+            breaks.push(render_finding(
+                local.event,
+                &checked.subject,
+                checked.level,
+                &labelled,
+                f,
+            ));
         }
     }
 }
 
-/// What identifies a registered schema: Avro's canonical form, Protobuf's descriptor.
-fn identity(schema: &Schema) -> Vec<u8> {
-    match schema {
-        Schema::Avro(avro) => avro.sha256().to_vec(),
-        Schema::Protobuf(proto) => proto.entry_descriptor_bytes(),
-    }
+/// A history's versions with their labels, for rendering its findings.
+fn labelled<'h>(history: &'h HistoryCheck<'_>) -> Vec<(&'h str, &'h Schema)> {
+    history
+        .versions
+        .iter()
+        .map(|v| v.label.as_str())
+        .zip(&history.schemas)
+        .collect()
 }
 
 /// The files a Protobuf schema read from its root (its imports too; not the built-in
@@ -253,7 +224,13 @@ fn proto_inputs(
 
 /// A finding as rustc would print an error: what, where, the rule, the change, the fix, and who
 /// breaks.
-fn render_finding(event: &Event, history: &HistoryCheck<'_>, f: &Finding) -> String {
+fn render_finding(
+    event: &Event,
+    subject: &str,
+    level: Level,
+    history: &[(&str, &Schema)],
+    f: &Finding,
+) -> String {
     let mut out = format!(
         "incompatible change to {}: {} breaks {} compatibility with {} ({})",
         event.name,
@@ -303,8 +280,7 @@ fn render_finding(event: &Event, history: &HistoryCheck<'_>, f: &Finding) -> Str
     }
     let _ = write!(
         out,
-        "\n{pad} = note: subject \"{}\" is checked at {}",
-        history.subject, history.level
+        "\n{pad} = note: subject \"{subject}\" is checked at {level}"
     );
     if event.consumers.is_empty() {
         let _ = write!(
@@ -323,16 +299,13 @@ fn render_finding(event: &Event, history: &HistoryCheck<'_>, f: &Finding) -> Str
 }
 
 /// The field the finding is about, `Record.field`, when the path names one.
-fn field_name(history: &HistoryCheck<'_>, f: &Finding) -> Option<String> {
+fn field_name(history: &[(&str, &Schema)], f: &Finding) -> Option<String> {
     let reader_label = match f.direction {
         Direction::Backward => &f.new_version,
         Direction::Forward => &f.old_version,
     };
-    let index = history
-        .versions
-        .iter()
-        .position(|v| &v.label == reader_label)?;
-    match history.schemas.get(index)? {
+    let (_, schema) = history.iter().find(|(label, _)| label == reader_label)?;
+    match schema {
         Schema::Avro(avro) => avro
             .field_at_path(&f.path)
             .map(|(record, field)| format!("{record}.{field}")),

@@ -47,11 +47,21 @@
 //! variable `CONTRACTS_GATE=warn`, prints the same diagnostics as warnings and generates the code
 //! anyway, for local experiments; `CONTRACTS_GATE=fail` forces failure.
 //!
-//! # Offline, or against the registry
-//! By default the gate trusts the committed `schemas/`: each history is checked as the manifest
-//! lists it, without a network. [`Config::registry_snapshot`] adds a check against a committed
-//! snapshot of what the registry holds (the sqlx-offline model): a registered version edited in
-//! place fails the build, and new versions are checked against the registered ones.
+//! # Offline, against the registry's snapshot (the sqlx model)
+//! Builds never talk to a registry. `contracts prepare --registry URL` writes what the registry
+//! holds for our subjects into `.registry/` beside the manifest (`schemas/.registry/`, one JSON
+//! file per subject, committed like sqlx's `.sqlx/`), and `contracts prepare --check` fails in CI
+//! when it is stale. When that directory exists the gate checks against it, exactly as
+//! `contracts check --offline-snapshot` does (the check is shared, in `contracts-compat`):
+//! - a registered version whose local file was edited in place (its SHA-256 no longer matches
+//!   the one recorded when the registry was asked) fails the build: a registered schema never
+//!   changes;
+//! - each local version the registry does not hold yet is checked, in order, against the
+//!   registered history at the subject's level, as registering it would be.
+//!
+//! Without the directory, each history is checked as the manifest lists it.
+//! [`Config::registry_snapshot`] names another directory. The snapshot directory and its files
+//! rerun the build when they change.
 //!
 //! # Configuration
 //! ```no_run
@@ -61,7 +71,7 @@
 //!     .type_attribute("shop.orders.OrderCreated", "#[must_use]")
 //!     .field_attribute("shop.orders.OrderCreated.order_id", "#[doc(alias = \"id\")]")
 //!     .events(["shop.orders.OrderCreated", "shop.orders.OrderPaid"])
-//!     .registry_snapshot("registry-snapshot")
+//!     .registry_snapshot("schemas/.registry")
 //!     .gate(contracts_build::Gate::Fail);
 //! if let Err(error) = config.compile("schemas/contracts.toml") {
 //!     eprintln!("{error}");
@@ -149,7 +159,8 @@ impl Default for Config {
 pub struct Generated {
     /// The Rust source of every generated module.
     pub code: String,
-    /// Every file the output depends on: the manifest and every schema file it reads.
+    /// Every file the output depends on: the manifest, every schema file it reads, and the
+    /// registry snapshot's directory and files when one is used.
     pub inputs: Vec<PathBuf>,
     /// Gate diagnostics that did not fail the build ([`Gate::Warn`]), rendered.
     pub warnings: Vec<String>,
@@ -214,15 +225,12 @@ impl Config {
         self
     }
 
-    /// Also checks against what a registry holds, offline: `dir` is a snapshot of the schemas
-    /// as registered, in the layout of `schemas/` (its own `contracts.toml` and schema files; a
-    /// checkout of the released `schemas/`, or an export of the registry's subjects).
-    ///
-    /// For every subject both know, each registered version must be unchanged locally (a
-    /// registered schema never changes: the build fails when a local file was edited in place),
-    /// and each local version the snapshot does not have yet is checked against the registered
-    /// ones at the subject's level, as registering it would be. Every file of the snapshot that
-    /// is read reruns the build when it changes.
+    /// Checks against this registry snapshot: the directory `contracts prepare` writes
+    /// (`.registry/` beside the manifest, which is used by default when it exists; see the crate
+    /// docs). The build fails when a registered version's local file was edited in place, and
+    /// when a local version the registry does not hold yet is incompatible with the registered
+    /// history at the subject's level. The directory and its files rerun the build when they
+    /// change.
     pub fn registry_snapshot(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
         self.registry_snapshot = Some(dir.into());
         self
@@ -285,7 +293,12 @@ impl Config {
         let manifest =
             contracts_model::manifest::Manifest::load(manifest.as_ref()).map_err(Error::Invalid)?;
         let gate = Gate::from_env()?.unwrap_or(self.gate);
-        let checked = gate::check(&manifest, gate, self.registry_snapshot.as_deref())?;
+        // The sqlx model: the committed snapshot beside the manifest, when there is one.
+        let snapshot = self.registry_snapshot.clone().or_else(|| {
+            let dir = contracts_model::snapshot::Snapshot::dir_of(&manifest.path);
+            dir.is_dir().then_some(dir)
+        });
+        let checked = gate::check(&manifest, gate, snapshot.as_deref())?;
         let code = generate::generate(&manifest, &checked.events, self)?;
         Ok(Generated {
             code,

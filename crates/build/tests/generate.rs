@@ -186,57 +186,49 @@ fn compile_rewrites_events_rs_only_when_its_content_changes() {
     assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), past);
 }
 
-/// A copy of the `shop` fixture to serve as a registry snapshot, with `edit` applied.
-fn snapshot_of_shop(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
+/// A copy of the `registered` fixture (a manifest with the `.registry/` snapshot `contracts
+/// prepare` writes), with `edit` applied to the copy's directory.
+fn registered(edit: impl FnOnce(&Path)) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    common::copy_dir(Path::new("tests/fixtures/shop"), dir.path());
+    common::copy_dir(Path::new("tests/fixtures/registered"), dir.path());
     edit(dir.path());
     dir
 }
 
-#[test]
-fn a_registry_snapshot_that_matches_the_schemas_passes_and_is_a_build_input() {
-    let snapshot = snapshot_of_shop(|_| {});
-    let mut config = quiet();
-    config.registry_snapshot(snapshot.path());
-    let generated = config.generate(fixture("shop")).unwrap();
-    assert_eq!(
-        generated.code,
-        quiet().generate(fixture("shop")).unwrap().code
-    );
-    for file in [
-        "contracts.toml",
-        "acme/payments/payment_taken/v2.avsc",
-        "acme/common/v1/amount.proto",
-    ] {
-        assert!(
-            generated.inputs.contains(&snapshot.path().join(file)),
-            "{file} missing from {:?}",
-            generated.inputs
-        );
-    }
+const V1: &str = "acme/payments/payment_taken/v1.avsc";
+const V2: &str = "acme/payments/payment_taken/v2.avsc";
+
+fn edit_file(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{file} has no {from}");
+    std::fs::write(&path, text.replace(from, to)).unwrap();
 }
 
 #[test]
-fn a_registered_version_edited_in_place_fails_against_the_registry_snapshot() {
-    // The registry holds a v1 with a different field type than the local v1.
-    let snapshot = snapshot_of_shop(|dir| {
-        let v1 = dir.join("acme/payments/payment_taken/v1.avsc");
-        let text = std::fs::read_to_string(&v1).unwrap();
-        std::fs::write(
-            &v1,
-            text.replace(
-                "\"amount_cents\", \"type\": \"long\"",
-                "\"amount_cents\", \"type\": \"int\"",
-            ),
-        )
-        .unwrap();
-    });
-    let mut config = quiet();
-    config.registry_snapshot(snapshot.path());
-    let err = config.generate(fixture("shop")).unwrap_err();
+fn the_snapshot_beside_the_manifest_is_used_by_default_and_reruns_the_build() {
+    let generated = quiet().generate(fixture("registered")).unwrap();
+    let dir = Path::new("tests/fixtures/registered/.registry");
+    assert!(
+        generated.inputs.contains(&dir.to_path_buf()),
+        "{:?}",
+        generated.inputs
+    );
+    assert!(
+        generated.inputs.contains(&dir.join("payments-value.json")),
+        "{:?}",
+        generated.inputs
+    );
+}
+
+#[test]
+fn a_registered_file_edited_in_place_fails_the_build() {
+    let dir = registered(|d| edit_file(d, V1, "\"long\"", "\"int\""));
+    let err = quiet()
+        .generate(dir.path().join("contracts.toml"))
+        .unwrap_err();
     let Error::Invalid(problems) = &err else {
-        panic!("expected a drift error, got {err}");
+        panic!("expected an edited-in-place error, got {err}");
     };
     let text = problems
         .iter()
@@ -244,14 +236,104 @@ fn a_registered_version_edited_in_place_fails_against_the_registry_snapshot() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(
-        text.contains("acme.payments.PaymentTaken v1 differs from the registered v1"),
+        text.contains(
+            "acme.payments.PaymentTaken v1 (acme/payments/payment_taken/v1.avsc) was edited after \
+             the registry registered it as version 1 (id 1)"
+        ),
         "{text}"
+    );
+    assert!(text.contains("contracts.toml:"), "{text}");
+    assert!(text.contains("add the change as a new version"), "{text}");
+}
+
+#[test]
+fn a_new_version_incompatible_with_the_registered_history_fails_with_a_located_diagnostic() {
+    let dir = registered(|d| {
+        edit_file(
+            d,
+            V2,
+            "{\"name\": \"note\", \"type\": \"string\", \"default\": \"\"}",
+            "{\"name\": \"note\", \"type\": \"string\"}",
+        )
+    });
+    let err = quiet()
+        .generate(dir.path().join("contracts.toml"))
+        .unwrap_err();
+    let Error::Incompatible { count, report } = err else {
+        panic!("expected an incompatibility, got {err}");
+    };
+    assert_eq!(count, 1, "{report}");
+    assert!(
+        report.contains("v2 breaks BACKWARD compatibility with registry v1 (v1)"),
+        "{report}"
+    );
+    assert!(report.contains(&format!("{V2}:8:")), "{report}");
+    assert!(
+        report.contains("field: acme.payments.PaymentTaken.note"),
+        "{report}"
     );
     assert!(
-        text.contains("tests/fixtures/shop/contracts.toml:"),
-        "{text}"
+        report.contains("subject \"payments-value\" is checked at BACKWARD"),
+        "{report}"
     );
-    assert!(text.contains("add the change as a new version"), "{text}");
+    assert!(report.contains("consumed by ledger"), "{report}");
+}
+
+#[test]
+fn a_version_only_the_registry_holds_is_checked_from_its_text_via_an_explicit_snapshot() {
+    // The registry's v1 has a boolean payment_id and was not found to be a local file: both local
+    // versions are new to it, and neither can read its data. The snapshot is named explicitly.
+    let dir = registered(|d| {
+        let snapshot = d.join(".registry/payments-value.json");
+        let text = std::fs::read_to_string(&snapshot).unwrap();
+        let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        doc["local"] = serde_json::json!([]);
+        doc["versions"][0]["schema"] =
+            serde_json::Value::String(doc["versions"][0]["schema"].as_str().unwrap().replace(
+                "\"payment_id\", \"type\": \"string\"",
+                "\"payment_id\", \"type\": \"boolean\"",
+            ));
+        std::fs::create_dir_all(d.join("elsewhere")).unwrap();
+        std::fs::write(
+            d.join("elsewhere/payments-value.json"),
+            serde_json::to_string_pretty(&doc).unwrap(),
+        )
+        .unwrap();
+        std::fs::remove_dir_all(d.join(".registry")).unwrap();
+    });
+    let without = quiet().generate(dir.path().join("contracts.toml"));
+    assert!(
+        without.is_ok(),
+        "no snapshot: the manifest's history is compatible"
+    );
+    let mut config = quiet();
+    config.registry_snapshot(dir.path().join("elsewhere"));
+    let err = config
+        .generate(dir.path().join("contracts.toml"))
+        .unwrap_err();
+    let Error::Incompatible { report, .. } = err else {
+        panic!("expected an incompatibility, got {err}");
+    };
+    assert!(
+        report.contains("v1 breaks BACKWARD compatibility with registry v1"),
+        "{report}"
+    );
+    // The finding points into the local file, not the registry's text.
+    assert!(report.contains(V1), "{report}");
+    assert!(!report.contains("registry:payments-value"), "{report}");
+}
+
+#[test]
+fn a_snapshot_that_is_not_json_is_a_clear_error() {
+    let dir = registered(|d| {
+        std::fs::write(d.join(".registry/payments-value.json"), "{ not json").unwrap();
+    });
+    let err = quiet()
+        .generate(dir.path().join("contracts.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("payments-value.json"), "{err}");
+    assert!(err.contains("contracts prepare"), "{err}");
 }
 
 #[test]

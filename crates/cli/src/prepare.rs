@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use contracts_model::manifest::Manifest;
 
 use crate::remote::{self, RegistryArgs};
-use crate::snapshot::{self, Snapshot};
+use contracts_model::snapshot::Snapshot;
+
+use crate::snapshot;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

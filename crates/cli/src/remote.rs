@@ -3,15 +3,15 @@
 //! text and Protobuf imports, ready to send).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use anyhow::Context;
-use contracts_model::avro::Validation;
-use contracts_model::manifest::{Event, Manifest, SchemaVersion};
-use contracts_model::{Diagnostic, Format, Level, Schema};
+use contracts_model::Format;
 use contracts_registry::api::{RegisterSchemaRequest, SchemaReference, SchemaType};
 use contracts_registry::client::Client;
-use sha2::Digest;
+
+// The local side is shared with `contracts-build`'s gate, which reads the same snapshot.
+pub use contracts_compat::manifest::{Local, LocalSubject, load_local as load};
+pub use contracts_model::snapshot::ImportFile;
 
 /// Where the registry is, for commands that always talk to one.
 #[derive(Debug, clap::Args)]
@@ -65,58 +65,6 @@ pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> anyhow::Resu
     Ok(runtime.block_on(future))
 }
 
-/// One subject of the manifest: an event's versions that share a subject, oldest first.
-#[derive(Debug)]
-pub struct LocalSubject<'m> {
-    pub event: &'m Event,
-    pub subject: String,
-    pub level: Level,
-    pub versions: Vec<LocalVersion<'m>>,
-}
-
-/// One schema version as the registry receives it.
-#[derive(Debug)]
-pub struct LocalVersion<'m> {
-    pub meta: &'m SchemaVersion,
-    /// The file relative to the manifest's directory, with `/`: the snapshot's key for it.
-    pub file: String,
-    /// SHA-256 of the text sent to the registry (for Protobuf with every import's text): tells
-    /// whether the file changed since a snapshot was taken.
-    pub sha256: String,
-    /// The parsed schema, or why it does not parse.
-    pub schema: Result<Schema, Diagnostic>,
-    /// The text registered (the file as written).
-    pub text: String,
-    /// Protobuf: the imports this file names directly (without the built-in google/protobuf
-    /// ones, which registries know), registered as references.
-    pub imports: Vec<String>,
-}
-
-/// A Protobuf file imported by some version, registered under its import path as subject.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportFile {
-    pub name: String,
-    pub text: String,
-    /// Its own imports, again without the built-in ones.
-    pub imports: Vec<String>,
-}
-
-/// The manifest's side: every subject, plus every Protobuf file they import (by import path).
-#[derive(Debug)]
-pub struct Local<'m> {
-    pub subjects: Vec<LocalSubject<'m>>,
-    pub imports: BTreeMap<String, ImportFile>,
-}
-
-impl Local<'_> {
-    /// Every subject the registry holds for us: events' subjects and imported files.
-    pub fn subject_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.subjects.iter().map(|s| s.subject.clone()).collect();
-        names.extend(self.imports.keys().cloned());
-        names
-    }
-}
-
 /// The schema type to register a format as.
 pub fn schema_type(format: Format) -> SchemaType {
     match format {
@@ -149,144 +97,6 @@ pub fn request(
         references,
         ..Default::default()
     })
-}
-
-/// Loads every version of every subject. The newest version of a subject is parsed strictly and
-/// the others leniently, as the offline check and the registry do; manifest lints and schemas
-/// that do not parse come back as diagnostics, except a newest version's parse error, which
-/// stays in its [`LocalVersion::schema`] for the caller to report as a finding.
-pub fn load(manifest: &Manifest) -> (Local<'_>, Vec<Diagnostic>) {
-    let mut subjects = Vec::new();
-    let mut imports = BTreeMap::new();
-    let mut problems = Vec::new();
-    for event in &manifest.events {
-        for history in event.histories() {
-            let last = history.versions.len().saturating_sub(1);
-            let mut versions = Vec::new();
-            for (i, meta) in history.versions.iter().copied().enumerate() {
-                let validation = if i == last {
-                    Validation::Strict
-                } else {
-                    Validation::Lenient
-                };
-                let loaded = Schema::load(
-                    &contracts_compat::manifest::source_of(event, meta),
-                    Some(event.format),
-                    validation,
-                );
-                match &loaded {
-                    Ok(schema) => problems.extend(
-                        contracts_compat::manifest::lint_against_manifest(event, meta, schema),
-                    ),
-                    Err(d) if i != last => problems.push(d.clone()),
-                    Err(_) => {}
-                }
-                let (text, own_imports, closure) = match (&loaded, event.format) {
-                    (Ok(Schema::Protobuf(proto)), _) => proto_parts(proto),
-                    _ => match std::fs::read_to_string(&meta.path) {
-                        Ok(text) => (text, Vec::new(), Vec::new()),
-                        Err(e) => {
-                            problems.push(Diagnostic::new(format!(
-                                "cannot read \"{}\": {e}",
-                                meta.path.display()
-                            )));
-                            continue;
-                        }
-                    },
-                };
-                let mut hasher = sha2::Sha256::new();
-                hasher.update(text.as_bytes());
-                for import in &closure {
-                    hasher.update([0]);
-                    hasher.update(import.name.as_bytes());
-                    hasher.update([0]);
-                    hasher.update(import.text.as_bytes());
-                }
-                let sha256 = hex(&hasher.finalize());
-                for import in closure {
-                    imports.entry(import.name.clone()).or_insert(import);
-                }
-                versions.push(LocalVersion {
-                    meta,
-                    file: relative(&manifest.base_dir, &meta.path),
-                    sha256,
-                    schema: loaded,
-                    text,
-                    imports: own_imports,
-                });
-            }
-            subjects.push(LocalSubject {
-                event,
-                subject: history.subject,
-                level: history.level,
-                versions,
-            });
-        }
-    }
-    (Local { subjects, imports }, problems)
-}
-
-/// A Protobuf version's entry text, its direct imports, and every imported file (sorted by name).
-fn proto_parts(
-    proto: &contracts_model::protobuf::ProtoSchema,
-) -> (String, Vec<String>, Vec<ImportFile>) {
-    let own_imports = |name: &str| -> Vec<String> {
-        proto
-            .file(name)
-            .map(|f| {
-                f.dependency
-                    .iter()
-                    .filter(|d| proto.source(d).is_some() && !is_builtin(d))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let entry = proto.entry_name().to_string();
-    let mut closure = BTreeMap::new();
-    let mut stack = own_imports(&entry);
-    while let Some(name) = stack.pop() {
-        if closure.contains_key(&name) {
-            continue;
-        }
-        let text = proto
-            .source(&name)
-            .map(|s| s.text().to_string())
-            .unwrap_or_default();
-        let imports = own_imports(&name);
-        stack.extend(imports.iter().cloned());
-        closure.insert(
-            name.clone(),
-            ImportFile {
-                name,
-                text,
-                imports,
-            },
-        );
-    }
-    (
-        proto.entry_text().to_string(),
-        own_imports(&entry),
-        closure.into_values().collect(),
-    )
-}
-
-/// The well-known types every registry and client carries (`google/protobuf/timestamp.proto`):
-/// Confluent's serializers do not register them as references.
-fn is_builtin(import: &str) -> bool {
-    import.starts_with("google/protobuf/")
-}
-
-fn relative(base: &Path, path: &Path) -> String {
-    let rel = path.strip_prefix(base).unwrap_or(path);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Imports in an order where each comes after the imports it needs.

@@ -11,6 +11,7 @@ pub mod json;
 pub mod level;
 pub mod manifest;
 pub mod protobuf;
+pub mod snapshot;
 pub mod source;
 
 pub use diagnostic::Diagnostic;

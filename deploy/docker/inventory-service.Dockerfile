@@ -1,0 +1,21 @@
+# inventory-service in a container: multi-stage build, runs as a non-root user.
+# Build from the repository root:  docker build -f deploy/docker/inventory-service.Dockerfile -t shop/inventory-service .
+FROM rust:1.95-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p inventory-service --bin inventory-service && cp target/release/inventory-service /usr/local/bin/inventory-service
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin shop \
+    && mkdir -p /data && chown shop /data
+COPY --from=build /usr/local/bin/inventory-service /usr/local/bin/inventory-service
+USER 10001
+WORKDIR /data
+ENV INVENTORY_LISTEN=0.0.0.0:8082 INVENTORY_DB=/data/inventory.db
+EXPOSE 8082
+ENTRYPOINT ["/usr/local/bin/inventory-service"]

@@ -1,0 +1,234 @@
+//! Reservations through the generated handler, without a broker.
+
+use std::sync::Arc;
+
+use contracts_core::types::Decimal;
+use contracts_core::{Handle, RecordMeta, SchemaId};
+use events::inventory::v2;
+use events::orders::v3;
+use events::services::inventory::OrdersDispatcher;
+use inventory_service::messaging::{InventorySink, Reserver};
+use inventory_service::store::InventoryStore;
+use shop_service_kit::ops::Counters;
+use shop_service_kit::outbox::{self, Relay};
+use shop_service_kit::testing::Recorder;
+
+fn inventory() -> (OrdersDispatcher<Reserver>, InventoryStore) {
+    let store = InventoryStore::open_in_memory("w-1").unwrap();
+    store.set_stock("tea", 10).unwrap();
+    store.set_stock("mug", 2).unwrap();
+    let reserver = Reserver::new(store.clone(), Counters::new(), Arc::default());
+    (OrdersDispatcher::new(reserver), store)
+}
+
+fn order(id: &str, lines: &[(&str, i32)]) -> v3::OrderCreated {
+    let mut e = v3::OrderCreated::new(id.into(), lines[0].0.into(), lines[0].1);
+    e.customer_id = Some("c@example.com".into());
+    e.line_items = lines
+        .iter()
+        .map(|(p, q)| v3::LineItem::new((*p).into(), *q, Decimal::new(350, 2)))
+        .collect();
+    e
+}
+
+fn meta(offset: i64) -> RecordMeta {
+    RecordMeta::new("orders", 0, offset, SchemaId(1))
+}
+
+fn answers(
+    store: &InventoryStore,
+) -> Vec<(
+    String,
+    Option<v2::InventoryReserved>,
+    Option<v2::InventoryRejected>,
+)> {
+    outbox::all(store.db())
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            (
+                String::from_utf8(row.key.clone()).unwrap(),
+                row.decode::<v2::InventoryReserved>().map(Result::unwrap),
+                row.decode::<v2::InventoryRejected>().map(Result::unwrap),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_order_that_fits_takes_every_line_and_announces_the_reservation() {
+    let (handler, store) = inventory();
+    handler
+        .handle(order("o-1", &[("tea", 3), ("mug", 2)]).into(), &meta(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.all_stock().unwrap(),
+        [("mug".to_owned(), 0), ("tea".to_owned(), 7)]
+    );
+    assert_eq!(
+        store.reservation("o-1").unwrap(),
+        [("mug".to_owned(), 2), ("tea".to_owned(), 3)]
+    );
+    let answers = answers(&store);
+    assert_eq!(answers.len(), 1);
+    let reserved = answers[0].1.as_ref().expect("InventoryReserved");
+    assert_eq!(
+        (answers[0].0.as_str(), reserved.warehouse_id.as_str()),
+        ("o-1", "w-1")
+    );
+    assert_eq!(reserved.line_items.len(), 2);
+}
+
+#[tokio::test]
+async fn an_order_with_one_line_short_takes_nothing_and_says_why() {
+    let (handler, store) = inventory();
+    handler
+        .handle(order("o-1", &[("tea", 3), ("mug", 5)]).into(), &meta(0))
+        .await
+        .unwrap();
+    assert_eq!(store.stock("tea").unwrap(), Some(10), "all or nothing");
+    assert_eq!(store.stock("mug").unwrap(), Some(2));
+    assert!(store.reservation("o-1").unwrap().is_empty());
+    let answers = answers(&store);
+    let rejected = answers[0].2.as_ref().expect("InventoryRejected");
+    assert_eq!(rejected.reason(), v2::RejectionReason::OutOfStock);
+    assert_eq!(rejected.detail, "\"mug\": 5 wanted, 2 in stock");
+    assert_eq!(rejected.line_items.len(), 1, "only the refused line");
+}
+
+#[tokio::test]
+async fn an_unknown_product_is_rejected_as_such() {
+    let (handler, store) = inventory();
+    handler
+        .handle(order("o-1", &[("tea", 1), ("kettle", 1)]).into(), &meta(0))
+        .await
+        .unwrap();
+    let rejected = answers(&store)[0].2.clone().unwrap();
+    assert_eq!(rejected.reason(), v2::RejectionReason::UnknownProduct);
+    assert_eq!(store.stock("tea").unwrap(), Some(10));
+}
+
+#[tokio::test]
+async fn a_redelivered_order_changes_nothing_and_announces_nothing_more() {
+    let (handler, store) = inventory();
+    let event = order("o-1", &[("tea", 4)]);
+    handler
+        .handle(event.clone().into(), &meta(0))
+        .await
+        .unwrap();
+    // The order service's outbox may publish the same event again at another offset.
+    handler
+        .handle(event.clone().into(), &meta(7))
+        .await
+        .unwrap();
+    handler.handle(event.into(), &meta(0)).await.unwrap();
+    assert_eq!(store.stock("tea").unwrap(), Some(6));
+    assert_eq!(answers(&store).len(), 1);
+    assert_eq!(store.processed_count().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_v1_order_without_line_items_reserves_its_single_product() {
+    let (handler, store) = inventory();
+    let v1_shaped = v3::OrderCreated::new("o-1".into(), "mug".into(), 1);
+    handler.handle(v1_shaped.into(), &meta(0)).await.unwrap();
+    assert_eq!(store.stock("mug").unwrap(), Some(1));
+}
+
+#[tokio::test]
+async fn an_order_naming_no_product_is_dead_lettered() {
+    let (handler, store) = inventory();
+    let broken = v3::OrderCreated::new("o-1".into(), String::new(), 1);
+    let err = handler.handle(broken.into(), &meta(0)).await.unwrap_err();
+    assert!(!err.is_retriable());
+    assert!(err.to_string().contains("a line names no product"), "{err}");
+    assert_eq!(store.processed_count().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn stock_is_never_oversold_across_orders() {
+    let (handler, store) = inventory();
+    for i in 0..5 {
+        handler
+            .handle(order(&format!("o-{i}"), &[("mug", 1)]).into(), &meta(i))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.stock("mug").unwrap(), Some(0));
+    let answers = answers(&store);
+    let reserved = answers.iter().filter(|a| a.1.is_some()).count();
+    assert_eq!((reserved, answers.len()), (2, 5));
+    assert_eq!(
+        store.reserved_by_product().unwrap(),
+        [("mug".to_owned(), 2)]
+    );
+}
+
+#[tokio::test]
+async fn seeding_keeps_the_stock_a_restart_finds() {
+    let (handler, store) = inventory();
+    handler
+        .handle(order("o-1", &[("tea", 4)]).into(), &meta(0))
+        .await
+        .unwrap();
+    assert!(!store.seed_stock("tea", 10).unwrap());
+    assert!(store.seed_stock("teapot", 3).unwrap());
+    assert_eq!(store.stock("tea").unwrap(), Some(6));
+    assert!(store.set_stock("tea", -1).is_err());
+}
+
+#[tokio::test]
+async fn the_relay_publishes_answers_as_protobuf_v2_keyed_by_order() {
+    let (handler, store) = inventory();
+    handler
+        .handle(order("o-1", &[("tea", 1)]).into(), &meta(0))
+        .await
+        .unwrap();
+    handler
+        .handle(order("o-2", &[("mug", 9)]).into(), &meta(1))
+        .await
+        .unwrap();
+    let recorder = Recorder::new();
+    let sink = InventorySink::new(recorder.clone());
+    assert_eq!(
+        Relay::new(store.db().clone())
+            .run_once(&sink)
+            .await
+            .unwrap(),
+        2
+    );
+    let subjects: Vec<_> = recorder
+        .sent()
+        .iter()
+        .map(|s| (s.topic, s.schema.subject, s.key.clone()))
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            (
+                "inventory",
+                "inventory-shop.inventory.v2.InventoryReserved",
+                b"o-1".to_vec()
+            ),
+            (
+                "inventory",
+                "inventory-shop.inventory.v2.InventoryRejected",
+                b"o-2".to_vec()
+            ),
+        ]
+    );
+    assert_eq!(outbox::pending_count(store.db()).unwrap(), 0);
+}
+
+#[test]
+fn a_store_file_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inventory.db");
+    {
+        let store = InventoryStore::open(&path, "w").unwrap();
+        store.set_stock("tea", 5).unwrap();
+    }
+    let store = InventoryStore::open(&path, "w").unwrap();
+    assert_eq!(store.stock("tea").unwrap(), Some(5));
+}

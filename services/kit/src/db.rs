@@ -1,0 +1,79 @@
+//! A service's SQLite store: one connection behind a mutex.
+//!
+//! Why one connection and a lock: every write a service makes is a short transaction on a local
+//! file (microseconds in WAL mode), and one writer at a time is what SQLite allows anyway. The
+//! lock is never held across an `.await`.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+use crate::{Error, Result};
+
+/// A shared handle on a service's SQLite database.
+#[derive(Debug, Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating it when missing) the database file at `path`, in WAL mode, then runs
+    /// `schema` (idempotent `CREATE TABLE IF NOT EXISTS` statements) and the outbox's schema.
+    pub fn open(path: &Path, schema: &str) -> Result<Db> {
+        let conn = Connection::open(path).map_err(|source| Error::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        // WAL + NORMAL: a commit survives a process crash (kill -9); only an OS crash may lose
+        // the last commits, which the broker's redelivery and the outbox then repeat.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Self::init(conn, schema)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn open_in_memory(schema: &str) -> Result<Db> {
+        Self::init(Connection::open_in_memory()?, schema)
+    }
+
+    fn init(conn: Connection, schema: &str) -> Result<Db> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(schema)?;
+        conn.execute_batch(crate::outbox::SCHEMA)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// The connection, for one short piece of synchronous work.
+    pub fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock left no open transaction behind (rusqlite rolls back
+        // on drop), so the connection is still usable.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` in one transaction, committed when `f` returns `Ok`, rolled back otherwise.
+    pub fn transaction<T, E>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// `SELECT 1`: whether the store answers, for `/health`.
+    pub fn ping(&self) -> Result<()> {
+        self.lock().query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,41 @@
+//! What the shop's three services share, so each service's crate holds only its domain:
+//!
+//! - [`db`]: opening a service's SQLite store (WAL, busy timeout) behind one lock;
+//! - [`outbox`]: the transactional outbox: events written in the same SQLite transaction as the
+//!   state change that caused them, and a [`outbox::Relay`] that publishes them in order and
+//!   marks a row sent only after the broker acknowledged it;
+//! - [`ops`]: the `/health` and `/metrics` HTTP endpoints and a small counter registry;
+//! - [`telemetry`]: the `tracing` subscriber (text or JSON lines);
+//! - [`shutdown`]: one shutdown signal for every task of a process (SIGTERM, Ctrl-C).
+//! - [`testing`]: a recording `Publish` for tests without a broker.
+
+pub mod db;
+pub mod ops;
+pub mod outbox;
+pub mod shutdown;
+pub mod telemetry;
+pub mod testing;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("SQLite store {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Milliseconds since the Unix epoch, the unit every store keeps times in.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

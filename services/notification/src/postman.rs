@@ -1,0 +1,97 @@
+//! Delivers recorded messages, in order per order, through a [`Transport`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shop_service_kit::ops::Counters;
+use shop_service_kit::shutdown::Shutdown;
+use tokio::sync::Notify;
+
+use crate::store::{NotificationStore, Result};
+use crate::transport::Transport;
+
+/// Takes deliverable messages from the store and hands them to the transport.
+#[derive(Debug)]
+pub struct Postman<T> {
+    store: NotificationStore,
+    transport: T,
+    counters: Counters,
+    wake: Arc<Notify>,
+    /// Between idle polls, and before retrying a failed delivery.
+    pub retry_after: Duration,
+}
+
+impl<T: Transport> Postman<T> {
+    pub fn new(store: NotificationStore, transport: T, counters: Counters) -> Self {
+        Postman {
+            store,
+            transport,
+            counters,
+            wake: Arc::new(Notify::new()),
+            retry_after: Duration::from_millis(500),
+        }
+    }
+
+    /// Wakes the postman at once (after recording a message).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// Delivers everything deliverable now; a failed message is retried on the next round,
+    /// and the later messages of its order wait for it. Returns how many went out.
+    pub async fn run_once(&self) -> Result<usize> {
+        let mut delivered = 0;
+        let mut failed = HashSet::new();
+        loop {
+            let batch: Vec<_> = self
+                .store
+                .deliverable(256)?
+                .into_iter()
+                .filter(|m| !failed.contains(&m.id))
+                .collect();
+            if batch.is_empty() {
+                return Ok(delivered);
+            }
+            for mail in batch {
+                match self.transport.deliver(&mail).await {
+                    Ok(()) => {
+                        self.store.mark_delivered(&mail)?;
+                        delivered += 1;
+                        self.counters.add(
+                            "shop_notifications_delivered_total",
+                            "Messages handed to the transport, by kind.",
+                            &[("kind", mail.kind.as_str())],
+                            1,
+                        );
+                        tracing::info!(order_id = %mail.order_id, kind = %mail.kind, to = %mail.to, "notification delivered");
+                    }
+                    Err(error) => {
+                        tracing::warn!(order_id = %mail.order_id, kind = %mail.kind, %error, "delivery failed; will retry");
+                        self.store.mark_failed(&mail, &error.to_string())?;
+                        failed.insert(mail.id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers until `shutdown`, whenever woken and every `retry_after`.
+    pub async fn run(&self, shutdown: Shutdown) {
+        tracing::info!(transport = %self.transport.describe(), "delivering notifications");
+        while !shutdown.is_triggered() {
+            if let Err(error) = self.run_once().await {
+                tracing::error!(%error, "notification store failed");
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.retry_after) => {}
+                _ = shutdown.wait() => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The HTTP API. Client mistakes get a 4xx with a JSON body naming the field
+//! (`{"error": "...", "field": "line_items[0].quantity"}`); internal failures are logged with
+//! detail and answered with a generic 500.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use shop_service_kit::ops::Counters;
+use tokio::sync::Notify;
+
+use crate::domain::{Catalog, Order, OrderRequest, Status};
+use crate::store::{Error, OrderStore};
+
+/// The largest request body accepted, by default (an order of 100 lines is about 6 KiB).
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: OrderStore,
+    pub catalog: Arc<Catalog>,
+    /// Wakes the outbox relay after a commit, so events leave at once.
+    pub relay: Arc<Notify>,
+    pub counters: Counters,
+    pub body_limit: usize,
+}
+
+/// The API's routes (without `/health` and `/metrics`).
+pub fn router(state: AppState) -> Router {
+    let limit = state.body_limit;
+    Router::new()
+        .route("/orders", post(create_order).get(list_orders))
+        .route("/orders/{id}", get(get_order))
+        .route("/orders/{id}/pay", post(pay_order))
+        .route("/orders/{id}/ship", post(ship_order))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// An answer with a JSON error body.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    fn field(mut self, field: impl Into<String>) -> Self {
+        let field = field.into();
+        self.field = (!field.is_empty() && field != ".").then_some(field);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match self.field {
+            Some(field) => json!({ "error": self.message, "field": field }),
+            None => json!({ "error": self.message }),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            Error::IllegalTransition { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            other => {
+                tracing::error!(error = %other, "order store failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; the request was not applied, try again",
+                )
+            }
+        }
+    }
+}
+
+/// Reads a JSON body into `T`, answering 413 for oversized bodies and 400 naming the field for
+/// anything else. An empty body reads as `T::default()` when `empty_ok`.
+fn parse_body<T: DeserializeOwned + Default>(
+    body: Result<Bytes, BytesRejection>,
+    empty_ok: bool,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                "request body too large; an order is at most 64 KiB of JSON",
+            )
+        } else {
+            ApiError::new(status, rejection.body_text())
+        }
+    })?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return if empty_ok {
+            Ok(T::default())
+        } else {
+            Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "empty body; send a JSON object",
+            ))
+        };
+    }
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // A syntax error has a position but no meaningful field.
+        let field = if e.inner().is_syntax() || e.inner().is_eof() {
+            String::new()
+        } else {
+            e.path().to_string()
+        };
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid JSON body: {}", e.inner()),
+        )
+        .field(field)
+    })
+}
+
+async fn create_order(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: OrderRequest = parse_body(body, false).inspect_err(|_| {
+        state.counters.add(
+            "shop_order_requests_refused_total",
+            "Order requests answered with a 4xx.",
+            &[],
+            1,
+        );
+    })?;
+    let new = request.validate(&state.catalog).map_err(|e| {
+        state.counters.add(
+            "shop_order_requests_refused_total",
+            "Order requests answered with a 4xx.",
+            &[],
+            1,
+        );
+        ApiError::new(StatusCode::BAD_REQUEST, e.message).field(e.field)
+    })?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let order = state.store.create(&id, &new)?;
+    state.relay.notify_one();
+    state.counters.add(
+        "shop_orders_created_total",
+        "Orders stored (each with its OrderCreated event in the outbox).",
+        &[],
+        1,
+    );
+    tracing::info!(order_id = %order.id, customer = %order.customer, lines = order.lines.len(), "order placed");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/orders/{}", order.id))],
+        Json(order_json(&order)),
+    )
+        .into_response())
+}
+
+async fn get_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let order = state.store.get(&id)?.ok_or(Error::NotFound(id))?;
+    Ok(Json(order_json(&order)))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_orders(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let status = query
+        .status
+        .map(|s| s.parse::<Status>())
+        .transpose()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e).field("status"))?;
+    let orders = state
+        .store
+        .list(status, query.limit.unwrap_or(100).min(1000))?;
+    Ok(Json(json!({
+        "orders": orders.iter().map(order_json).collect::<Vec<_>>()
+    })))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayRequest {
+    /// The payment provider's reference; generated when absent.
+    payment_id: Option<String>,
+}
+
+async fn pay_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request: PayRequest = parse_body(body, true)?;
+    let payment_id = match request.payment_id {
+        Some(p) if p.trim().is_empty() => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "must not be empty; leave it out to have one generated",
+            )
+            .field("payment_id"));
+        }
+        Some(p) => p.trim().to_owned(),
+        None => format!("pay-{}", uuid::Uuid::new_v4()),
+    };
+    let order = state.store.pay(&id, &payment_id)?;
+    state.relay.notify_one();
+    tracing::info!(order_id = %order.id, %payment_id, "order paid");
+    Ok(Json(order_json(&order)))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShipRequest {
+    /// Who carries the parcel; `post` when absent.
+    carrier: Option<String>,
+    tracking_number: Option<String>,
+}
+
+async fn ship_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request: ShipRequest = parse_body(body, true)?;
+    let carrier = request.carrier.unwrap_or_else(|| "post".to_owned());
+    if carrier.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "must not be empty; leave it out for `post`",
+        )
+        .field("carrier"));
+    }
+    let order = state
+        .store
+        .ship(&id, carrier.trim(), request.tracking_number.as_deref())?;
+    state.relay.notify_one();
+    tracing::info!(order_id = %order.id, carrier = %carrier, "order shipped");
+    Ok(Json(order_json(&order)))
+}
+
+/// An order as the API shows it; amounts are strings with two decimals, so no client parses
+/// money as a float.
+pub fn order_json(order: &Order) -> Value {
+    json!({
+        "id": order.id,
+        "customer": order.customer,
+        "status": order.status.as_str(),
+        "currency": order.currency,
+        "line_items": order.lines.iter().map(|l| json!({
+            "product": l.product,
+            "quantity": l.quantity,
+            "unit_price": format!("{:.2}", l.unit_price),
+        })).collect::<Vec<_>>(),
+        "total": format!("{:.2}", order.total()),
+        "rejection_reason": order.rejection_reason,
+        "payment_id": order.payment_id,
+        "carrier": order.carrier,
+        "tracking_number": order.tracking_number,
+        "created_at_ms": order.created_at_ms,
+        "updated_at_ms": order.updated_at_ms,
+    })
+}

@@ -1,0 +1,116 @@
+//! order-service: the shop's front door. See `order-service --help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use order_service::domain::Catalog;
+use order_service::http::{AppState, DEFAULT_BODY_LIMIT, router};
+use order_service::store::OrderStore;
+use shop_service_kit::ops::{Counters, Ops};
+use shop_service_kit::outbox::{self, Relay};
+use shop_service_kit::shutdown::Shutdown;
+use shop_service_kit::telemetry::{self, LogFormat};
+
+/// Takes orders over HTTP and publishes what happens to them.
+///
+/// Each order is stored in SQLite together with the events it causes (OrderCreated, OrderPaid,
+/// OrderShipped) in one transaction; a relay publishes those events to Kafka, keyed by order id,
+/// and marks them sent once the broker has them. The service also consumes the inventory's
+/// answers and moves orders to CONFIRMED or REJECTED.
+///
+/// HTTP API (JSON):
+///   POST /orders            {"customer": "alice@example.com", "line_items": [{"product": "tea", "quantity": 2}]}
+///   GET  /orders/{id}       one order;  GET /orders?status=CONFIRMED  orders by status
+///   POST /orders/{id}/pay   {"payment_id": "..."} (optional body)   CONFIRMED -> PAID
+///   POST /orders/{id}/ship  {"carrier": "DHL", "tracking_number": "..."} (optional)  PAID -> SHIPPED
+///   GET  /health, /metrics
+///
+/// Every flag can also be set through the environment variable shown with it.
+#[derive(Debug, Parser)]
+#[command(name = "order-service", version, verbatim_doc_comment)]
+struct Args {
+    /// Address the HTTP API, /health and /metrics listen on.
+    #[arg(long, env = "ORDER_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// SQLite database file (created when missing).
+    #[arg(long, env = "ORDER_DB", default_value = "data/order.db")]
+    db: PathBuf,
+    /// The products on sale with their unit prices in EUR: `product=price,...`.
+    #[arg(
+        long,
+        env = "ORDER_CATALOG",
+        default_value = "tea=3.50,coffee=8.00,mug=12.00,teapot=25.00"
+    )]
+    catalog: Catalog,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, env = "ORDER_MAX_BODY_BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
+    max_body_bytes: usize,
+    /// Log lines as `text` or `json`; filter with RUST_LOG (default `info`).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
+    log_format: LogFormat,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    telemetry::init(args.log_format);
+    if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let store = OrderStore::open(&args.db).context("opening the order store")?;
+    let counters = Counters::new();
+    let relay = Relay::new(store.db().clone());
+    let shutdown = Shutdown::new();
+    shutdown.on_signals();
+
+    let state = AppState {
+        store: store.clone(),
+        catalog: Arc::new(args.catalog),
+        relay: relay.waker(),
+        counters: counters.clone(),
+        body_limit: args.max_body_bytes,
+    };
+    let ops = ops(&store, &counters);
+    let app = router(state).merge(ops.router());
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, db = %args.db.display(), "order-service started");
+    shop_service_kit::ops::serve(listener, app, shutdown.clone())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("order-service stopped");
+    Ok(())
+}
+
+fn ops(store: &OrderStore, counters: &Counters) -> Ops {
+    let db = store.db().clone();
+    let for_metrics = store.clone();
+    let counters = counters.clone();
+    Ops::new()
+        .check("store", move || db.ping().map_err(|e| e.to_string()))
+        .metrics(move || {
+            if let Ok(n) = outbox::pending_count(for_metrics.db()) {
+                counters.set(
+                    "shop_outbox_pending",
+                    "Outbox rows waiting to be published.",
+                    &[],
+                    n as f64,
+                );
+            }
+            if let Ok(counts) = for_metrics.count_by_status() {
+                for (status, n) in counts {
+                    counters.set(
+                        "shop_orders",
+                        "Orders by status.",
+                        &[("status", status.as_str())],
+                        n as f64,
+                    );
+                }
+            }
+            counters.render()
+        })
+}
