@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use contracts_model::Location;
-use contracts_model::protobuf::{EnumRef, MessageRef, ProtoSchema, Syntax, tag};
+use contracts_model::protobuf::{EnumRef, MessageRef, ProtoSchema, Syntax, scalar_type_name, tag};
 use prost_types::FieldDescriptorProto;
 use prost_types::field_descriptor_proto::{Label as DescriptorLabel, Type};
 
@@ -294,27 +294,6 @@ impl fmt::Display for FieldType<'_> {
     }
 }
 
-fn scalar_name(ty: Type) -> Option<&'static str> {
-    Some(match ty {
-        Type::Double => "double",
-        Type::Float => "float",
-        Type::Int64 => "int64",
-        Type::Uint64 => "uint64",
-        Type::Int32 => "int32",
-        Type::Fixed64 => "fixed64",
-        Type::Fixed32 => "fixed32",
-        Type::Bool => "bool",
-        Type::String => "string",
-        Type::Bytes => "bytes",
-        Type::Uint32 => "uint32",
-        Type::Sfixed32 => "sfixed32",
-        Type::Sfixed64 => "sfixed64",
-        Type::Sint32 => "sint32",
-        Type::Sint64 => "sint64",
-        Type::Group | Type::Message | Type::Enum => return None,
-    })
-}
-
 fn field_type<'a>(schema: &'a ProtoSchema, field: &'a FieldDescriptorProto) -> FieldType<'a> {
     let name = field
         .type_name()
@@ -339,7 +318,7 @@ fn field_type<'a>(schema: &'a ProtoSchema, field: &'a FieldDescriptorProto) -> F
             }
             _ => FieldType::Message(name),
         },
-        ty => scalar_name(ty).map_or(FieldType::Message(name), FieldType::Scalar),
+        ty => scalar_type_name(ty).map_or(FieldType::Message(name), FieldType::Scalar),
     }
 }
 

@@ -134,6 +134,30 @@ impl MessageRef<'_> {
     }
 }
 
+/// The `.proto` spelling of a scalar field type (`int32`, `string`, …); `None` for messages,
+/// enums and groups, which are named by their type name instead.
+pub fn scalar_type_name(ty: prost_types::field_descriptor_proto::Type) -> Option<&'static str> {
+    use prost_types::field_descriptor_proto::Type;
+    Some(match ty {
+        Type::Double => "double",
+        Type::Float => "float",
+        Type::Int64 => "int64",
+        Type::Uint64 => "uint64",
+        Type::Int32 => "int32",
+        Type::Fixed64 => "fixed64",
+        Type::Fixed32 => "fixed32",
+        Type::Bool => "bool",
+        Type::String => "string",
+        Type::Bytes => "bytes",
+        Type::Uint32 => "uint32",
+        Type::Sfixed32 => "sfixed32",
+        Type::Sfixed64 => "sfixed64",
+        Type::Sint32 => "sint32",
+        Type::Sint64 => "sint64",
+        Type::Group | Type::Message | Type::Enum => return None,
+    })
+}
+
 /// Whether a message is the synthetic entry type of a `map<K, V>` field.
 pub fn is_map_entry(message: &DescriptorProto) -> bool {
     message

@@ -139,32 +139,9 @@ fn message(out: &mut String, m: &DescriptorProto, proto3: bool, depth: usize) {
     out.push_str("}\n");
 }
 
-fn scalar(t: Type) -> &'static str {
-    match t {
-        Type::Double => "double",
-        Type::Float => "float",
-        Type::Int64 => "int64",
-        Type::Uint64 => "uint64",
-        Type::Int32 => "int32",
-        Type::Fixed64 => "fixed64",
-        Type::Fixed32 => "fixed32",
-        Type::Bool => "bool",
-        Type::String => "string",
-        Type::Bytes => "bytes",
-        Type::Uint32 => "uint32",
-        Type::Sfixed32 => "sfixed32",
-        Type::Sfixed64 => "sfixed64",
-        Type::Sint32 => "sint32",
-        Type::Sint64 => "sint64",
-        Type::Group | Type::Message | Type::Enum => "",
-    }
-}
-
 fn type_name(f: &FieldDescriptorProto) -> String {
-    match f.r#type() {
-        Type::Message | Type::Enum | Type::Group => f.type_name().to_string(),
-        t => scalar(t).to_string(),
-    }
+    contracts_model::protobuf::scalar_type_name(f.r#type())
+        .map_or_else(|| f.type_name().to_string(), str::to_string)
 }
 
 /// The map entry a repeated message field points at, if it is one of `m`'s map entries.
