@@ -1,5 +1,8 @@
 //! The `contracts` binary as a user runs it: exit codes, output formats, the shop's schemas.
 
+mod common;
+
+use common::copy_dir;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -270,19 +273,6 @@ fn a_breaking_edit_to_the_shops_schemas_fails_check_with_the_manifest_context() 
                 && f["new_version"] == "v3"),
         "{findings:?}"
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]

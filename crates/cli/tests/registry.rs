@@ -2,6 +2,9 @@
 //! prepare` as CI runs them: the binary against a real registry on a real broker (testkit), on a
 //! copy of the shop's schemas/.
 
+mod common;
+
+use common::copy_dir;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -19,19 +22,6 @@ fn shop() -> tempfile::TempDir {
     copy_dir(&repo().join("schemas"), &dir.path().join("schemas"));
     let _ = std::fs::remove_dir_all(dir.path().join("schemas/.registry"));
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 async fn contracts(args: &[&str], dir: &Path) -> Output {
