@@ -5,7 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
+use contracts_runtime::{Consumer, Metrics};
+use events::orders;
+use events::services::inventory::{CONSUMER_GROUP, OrdersDispatcher};
+use inventory_service::messaging::{InventorySink, Reserver};
 use inventory_service::store::InventoryStore;
+use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::ops::{Counters, Ops};
 use shop_service_kit::outbox::{self, Relay};
 use shop_service_kit::shutdown::Shutdown;
@@ -38,6 +43,8 @@ struct Args {
     /// The warehouse named in InventoryReserved.
     #[arg(long, env = "INVENTORY_WAREHOUSE_ID", default_value = "main")]
     warehouse_id: String,
+    #[command(flatten)]
+    kafka: KafkaArgs,
     /// Log lines as `text` or `json`; filter with RUST_LOG (default `info`).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     log_format: LogFormat,
@@ -72,11 +79,33 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let counters = Counters::new();
-    let _relay = Relay::new(store.db().clone());
+    let relay = Relay::new(store.db().clone());
     let shutdown = Shutdown::new();
     shutdown.on_signals();
 
-    let ops = ops(&store, &counters);
+    let metrics = Metrics::new();
+    let source = args.kafka.schema_source()?;
+    let publisher = args.kafka.publisher(source.clone(), &metrics)?;
+    let relaying = tokio::spawn({
+        let relay = relay.clone();
+        let shutdown = shutdown.clone();
+        async move { relay.run(InventorySink::new(publisher), shutdown).await }
+    });
+    let consumer = Consumer::<orders::Topic>::new(
+        args.kafka.consumer_config(CONSUMER_GROUP),
+        source,
+        metrics.clone(),
+    )
+    .await
+    .context("starting the orders consumer")?;
+    let control = consumer.control();
+    let consuming = tokio::spawn(consumer.run(OrdersDispatcher::new(Reserver::new(
+        store.clone(),
+        counters.clone(),
+        relay.waker(),
+    ))));
+
+    let ops = ops(&store, &counters).metrics(move || metrics.render());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -84,6 +113,13 @@ async fn main() -> anyhow::Result<()> {
     shop_service_kit::ops::serve(listener, ops.router(), shutdown.clone())
         .await
         .context("serving HTTP")?;
+    control.shutdown();
+    consuming
+        .await
+        .context("orders consumer")?
+        .context("orders consumer")?;
+    relaying.await.context("outbox relay")?;
+    tracing::info!("inventory-service stopped");
     Ok(())
 }
 

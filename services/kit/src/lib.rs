@@ -10,6 +10,7 @@
 //! - [`testing`]: a recording `Publish` for tests without a broker.
 
 pub mod db;
+pub mod kafka;
 pub mod ops;
 pub mod outbox;
 pub mod shutdown;

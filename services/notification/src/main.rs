@@ -5,9 +5,14 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
+use contracts_runtime::{Consumer, Metrics};
+use events::services::notification::{CONSUMER_GROUP, InventoryDispatcher, OrdersDispatcher};
+use events::{inventory, orders};
+use notification_service::messaging::Notifier;
 use notification_service::postman::Postman;
 use notification_service::store::NotificationStore;
 use notification_service::transport::{AnyTransport, Mailbox, Smtp};
+use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::ops::{Counters, Ops};
 use shop_service_kit::shutdown::Shutdown;
 use shop_service_kit::telemetry::{self, LogFormat};
@@ -48,6 +53,8 @@ struct Args {
         default_value = "The Shop <shop@example.com>"
     )]
     mail_from: String,
+    #[command(flatten)]
+    kafka: KafkaArgs,
     /// Log lines as `text` or `json`; filter with RUST_LOG (default `info`).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     log_format: LogFormat,
@@ -72,7 +79,30 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     shutdown.on_signals();
 
-    let ops = ops(&store, &counters);
+    let metrics = Metrics::new();
+    let source = args.kafka.schema_source()?;
+    let notifier = Notifier::new(store.clone(), counters.clone(), postman.waker());
+    let orders_consumer = Consumer::<orders::Topic>::new(
+        args.kafka.consumer_config(CONSUMER_GROUP),
+        source.clone(),
+        metrics.clone(),
+    )
+    .await
+    .context("starting the orders consumer")?;
+    let inventory_consumer = Consumer::<inventory::Topic>::new(
+        args.kafka.consumer_config(CONSUMER_GROUP),
+        source,
+        metrics.clone(),
+    )
+    .await
+    .context("starting the inventory consumer")?;
+    let controls = [orders_consumer.control(), inventory_consumer.control()];
+    let consuming_orders =
+        tokio::spawn(orders_consumer.run(OrdersDispatcher::new(notifier.clone())));
+    let consuming_inventory =
+        tokio::spawn(inventory_consumer.run(InventoryDispatcher::new(notifier)));
+
+    let ops = ops(&store, &counters).metrics(move || metrics.render());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -86,6 +116,18 @@ async fn main() -> anyhow::Result<()> {
         delivering
     );
     served.context("serving HTTP")?;
+    for control in &controls {
+        control.shutdown();
+    }
+    consuming_orders
+        .await
+        .context("orders consumer")?
+        .context("orders consumer")?;
+    consuming_inventory
+        .await
+        .context("inventory consumer")?
+        .context("inventory consumer")?;
+    tracing::info!("notification-service stopped");
     Ok(())
 }
 

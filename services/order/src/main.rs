@@ -6,9 +6,14 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
+use contracts_runtime::{Consumer, Metrics};
+use events::inventory;
+use events::services::order::{CONSUMER_GROUP, InventoryDispatcher};
 use order_service::domain::Catalog;
 use order_service::http::{AppState, DEFAULT_BODY_LIMIT, router};
+use order_service::messaging::{InventoryAnswers, OrderSink};
 use order_service::store::OrderStore;
+use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::ops::{Counters, Ops};
 use shop_service_kit::outbox::{self, Relay};
 use shop_service_kit::shutdown::Shutdown;
@@ -48,6 +53,8 @@ struct Args {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "ORDER_MAX_BODY_BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
     max_body_bytes: usize,
+    #[command(flatten)]
+    kafka: KafkaArgs,
     /// Log lines as `text` or `json`; filter with RUST_LOG (default `info`).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     log_format: LogFormat,
@@ -66,6 +73,27 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     shutdown.on_signals();
 
+    let metrics = Metrics::new();
+    let source = args.kafka.schema_source()?;
+    let publisher = args.kafka.publisher(source.clone(), &metrics)?;
+    let relaying = tokio::spawn({
+        let relay = relay.clone();
+        let shutdown = shutdown.clone();
+        async move { relay.run(OrderSink::new(publisher), shutdown).await }
+    });
+    let consumer = Consumer::<inventory::Topic>::new(
+        args.kafka.consumer_config(CONSUMER_GROUP),
+        source,
+        metrics.clone(),
+    )
+    .await
+    .context("starting the inventory consumer")?;
+    let control = consumer.control();
+    let consuming = tokio::spawn(consumer.run(InventoryDispatcher::new(InventoryAnswers::new(
+        store.clone(),
+        counters.clone(),
+    ))));
+
     let state = AppState {
         store: store.clone(),
         catalog: Arc::new(args.catalog),
@@ -73,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
         counters: counters.clone(),
         body_limit: args.max_body_bytes,
     };
-    let ops = ops(&store, &counters);
+    let ops = ops(&store, &counters).metrics(move || metrics.render());
     let app = router(state).merge(ops.router());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -82,6 +110,12 @@ async fn main() -> anyhow::Result<()> {
     shop_service_kit::ops::serve(listener, app, shutdown.clone())
         .await
         .context("serving HTTP")?;
+    control.shutdown();
+    consuming
+        .await
+        .context("inventory consumer")?
+        .context("inventory consumer")?;
+    relaying.await.context("outbox relay")?;
     tracing::info!("order-service stopped");
     Ok(())
 }

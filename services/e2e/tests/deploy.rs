@@ -1,0 +1,262 @@
+//! No container engine runs here, so the deployment files are checked for what can be checked:
+//! they parse, every binary they start exists, every environment variable they set is one the
+//! binary reads (its `--help` lists it), every port they publish is the one the binary listens
+//! on, probes hit `/health`, and images are multi-stage and run as a non-root user.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_yaml_ng::Value;
+use shop_e2e::bin_dir;
+
+fn deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+fn help(binary: &str) -> String {
+    let out = Command::new(bin_dir().join(binary))
+        .arg("--help")
+        .output()
+        .unwrap_or_else(|e| panic!("{binary} --help: {e}"));
+    assert!(out.status.success(), "{binary} --help failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The environment variables `binary` reads, from its `--help`.
+fn env_vars(binary: &str) -> Vec<String> {
+    help(binary)
+        .split("[env: ")
+        .skip(1)
+        .filter_map(|rest| rest.split('=').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn yaml_documents(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|doc| {
+            serde::Deserialize::deserialize(doc)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        })
+        .collect()
+}
+
+fn port_of(listen: &str) -> u16 {
+    listen.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// What a Dockerfile builds and runs.
+struct Dockerfile {
+    binary: String,
+    exposed: u16,
+    env: BTreeMap<String, String>,
+}
+
+fn dockerfile(path: &Path) -> Dockerfile {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let stages = text.lines().filter(|l| l.starts_with("FROM ")).count();
+    assert!(
+        stages >= 2,
+        "{}: multi-stage build expected",
+        path.display()
+    );
+    let user = text
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .unwrap_or_else(|| panic!("{}: no USER", path.display()));
+    assert!(
+        !matches!(user.trim(), "0" | "root"),
+        "{}: runs as root",
+        path.display()
+    );
+    let entry = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ENTRYPOINT [\"/usr/local/bin/"))
+        .and_then(|l| l.split('"').next())
+        .unwrap_or_else(|| panic!("{}: no ENTRYPOINT", path.display()))
+        .to_owned();
+    assert!(
+        text.contains(&format!("--bin {entry}")),
+        "{}: builds another binary than it runs",
+        path.display()
+    );
+    let exposed = text
+        .lines()
+        .find_map(|l| l.strip_prefix("EXPOSE "))
+        .map(|p| p.trim().parse().unwrap())
+        .unwrap_or_else(|| panic!("{}: no EXPOSE", path.display()));
+    let env = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("ENV "))
+        .flat_map(|l| l.split_whitespace())
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    Dockerfile {
+        binary: entry,
+        exposed,
+        env,
+    }
+}
+
+/// The binary, its listen variable, and the port it listens on in every deployment.
+const SERVICES: [(&str, &str, u16); 4] = [
+    ("order-service", "ORDER_LISTEN", 8080),
+    ("contracts-registry", "REGISTRY_LISTEN", 8081),
+    ("inventory-service", "INVENTORY_LISTEN", 8082),
+    ("notification-service", "NOTIFICATION_LISTEN", 8083),
+];
+
+#[test]
+fn every_dockerfile_builds_and_runs_a_real_binary_as_non_root_on_its_port() {
+    for (binary, listen, port) in SERVICES {
+        let file = dockerfile(&deploy().join(format!("docker/{binary}.Dockerfile")));
+        assert_eq!(file.binary, binary);
+        assert_eq!(file.exposed, port, "{binary}");
+        assert_eq!(
+            file.env.get(listen).map(|l| port_of(l)),
+            Some(port),
+            "{binary}"
+        );
+        let known = env_vars(binary);
+        for var in file.env.keys() {
+            assert!(
+                known.contains(var),
+                "{binary} does not read {var}; it reads {known:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_compose_file_runs_every_service_with_variables_it_reads() {
+    let compose = &yaml_documents(&deploy().join("compose.yaml"))[0];
+    let services = compose["services"].as_mapping().unwrap();
+    let mut built = Vec::new();
+    for (name, service) in services {
+        let name = name.as_str().unwrap();
+        let Some(dockerfile_path) = service["build"]["dockerfile"].as_str() else {
+            assert_eq!(name, "kafka", "only Kafka comes as a ready image");
+            continue;
+        };
+        let file = dockerfile(&deploy().join("..").join(dockerfile_path));
+        let (binary, listen, port) = SERVICES.iter().find(|s| s.0 == file.binary).unwrap();
+        built.push(*binary);
+        let known = env_vars(binary);
+        let env = service["environment"].as_mapping().unwrap();
+        for (var, value) in env {
+            let var = var.as_str().unwrap();
+            assert!(
+                known.contains(&var.to_owned()),
+                "compose {name}: {binary} does not read {var}"
+            );
+            if var == *listen {
+                assert_eq!(port_of(value.as_str().unwrap()), *port, "compose {name}");
+            }
+        }
+        let published: Vec<&str> = service["ports"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(published, [format!("{port}:{port}")], "compose {name}");
+        let depends = &service["depends_on"];
+        assert!(
+            !depends.is_null(),
+            "compose {name} starts before what it needs"
+        );
+    }
+    built.sort();
+    assert_eq!(
+        built,
+        [
+            "contracts-registry",
+            "inventory-service",
+            "notification-service",
+            "order-service"
+        ]
+    );
+}
+
+#[test]
+fn kubernetes_manifests_probe_health_on_the_port_the_binary_listens_on() {
+    let mut deployments = Vec::new();
+    let mut config_keys = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(deploy().join("k8s"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for path in files {
+        for doc in yaml_documents(&path) {
+            assert!(
+                doc["apiVersion"].is_string() && doc["kind"].is_string(),
+                "{}",
+                path.display()
+            );
+            match doc["kind"].as_str().unwrap() {
+                "ConfigMap" => config_keys.extend(
+                    doc["data"]
+                        .as_mapping()
+                        .unwrap()
+                        .keys()
+                        .map(|k| k.as_str().unwrap().to_owned()),
+                ),
+                "Deployment" => deployments.push(doc),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(deployments.len(), 4);
+    for d in deployments {
+        let container = &d["spec"]["template"]["spec"]["containers"][0];
+        let binary = container["name"].as_str().unwrap();
+        let (_, listen, port) = SERVICES
+            .iter()
+            .find(|s| s.0 == binary)
+            .unwrap_or_else(|| panic!("no binary {binary}"));
+        assert_eq!(
+            container["ports"][0]["containerPort"].as_u64(),
+            Some(u64::from(*port)),
+            "{binary}"
+        );
+        for probe in ["readinessProbe", "livenessProbe"] {
+            if !container[probe].is_null() {
+                assert_eq!(
+                    container[probe]["httpGet"]["path"].as_str(),
+                    Some("/health"),
+                    "{binary} {probe}"
+                );
+            }
+        }
+        assert!(
+            !container["readinessProbe"].is_null(),
+            "{binary} has no readiness probe"
+        );
+        assert_eq!(
+            d["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"].as_bool(),
+            Some(true)
+        );
+        let known = env_vars(binary);
+        for var in container["env"].as_sequence().unwrap() {
+            let name = var["name"].as_str().unwrap();
+            assert!(
+                known.contains(&name.to_owned()),
+                "k8s {binary}: it does not read {name}"
+            );
+            if name == *listen {
+                assert_eq!(port_of(var["value"].as_str().unwrap()), *port);
+            }
+            if let Some(key) = var["valueFrom"]["configMapKeyRef"]["key"].as_str() {
+                assert!(
+                    config_keys.contains(&key.to_owned()),
+                    "k8s {binary}: no config key {key}"
+                );
+            }
+        }
+    }
+}
