@@ -2,15 +2,24 @@
 //!
 //! Delivery is at least once. Each partition has its own task, which handles its records one
 //! after another; partitions run concurrently. An offset is stored for commit only after its
-//! record was handled or dead-lettered, so a commit (periodic, on rebalance, on shutdown) never
+//! record was handled, forwarded to a retry topic or dead-lettered, so a commit (periodic, on rebalance, on shutdown) never
 //! covers a record still in flight, and a crash redelivers what was not finished.
 //!
 //! Per record: the schema id selects the writer schema (fetched once per id), the payload is
 //! decoded into the topic's message enum, and the handler runs. A record that cannot be decoded
-//! goes to the dead-letter topic at once; a retriable handler error is retried with exponential
-//! backoff, then dead-lettered; a permanent one (or a panic) is dead-lettered at once. The
-//! dead-letter record keeps the original key, value and headers and adds `dlt-*` headers
-//! ([`crate::headers`]).
+//! goes to the dead-letter topic at once; a retriable handler error is retried in place with
+//! exponential backoff, then dead-lettered; a permanent one (or a panic) is dead-lettered at
+//! once. The dead-letter record keeps the original key, value and headers and adds `dlt-*`
+//! headers ([`crate::headers`]).
+//!
+//! With retry topics ([`ConsumerConfig::retry_topics`], Spring Kafka's `@RetryableTopic`), a
+//! record whose in-place attempts failed retriably is not retried in its partition, which would
+//! hold back every record behind it: it is forwarded to `<topic>.retry-1` with `retry-*` headers
+//! (attempts so far, when it is due, where it was first read) and its offset is stored. The same
+//! consumer reads the retry topics in the same group; a retry partition's task sleeps until its
+//! next record is due (polling goes on, other partitions keep flowing), runs the handler again,
+//! and on failure forwards it to the next retry topic, after the last one to the dead-letter
+//! topic.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -18,7 +27,7 @@ use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use contracts_core::source::SchemaSource;
 use contracts_core::{Handle, RecordMeta, Topic, TopicMessage};
@@ -30,7 +39,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Message as _, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::TopicPartitionList;
@@ -85,11 +94,19 @@ pub struct ConsumerConfig {
     /// Put before the contract's topic name (and the default dead-letter topic's), as in
     /// [`crate::ProducerConfig::topic_prefix`].
     pub topic_prefix: String,
-    /// Creates the dead-letter topic at start when it is missing, with the source topic's
-    /// partition count and this replication factor (`-1`: the broker's default). `None` leaves
-    /// creating it to the operator.
+    /// Creates the dead-letter topic (and the retry topics) at start when they are missing, with
+    /// the source topic's partition count and this replication factor (`-1`: the broker's
+    /// default). `None` leaves creating them to the operator.
     pub create_dead_letter_topic: Option<i32>,
+    /// In-place attempts per delivery (on the source topic and on each retry topic).
     pub retry: RetryPolicy,
+    /// Non-blocking retries: the delay of each retry topic, in order; empty (the default)
+    /// retries in place only. Retry topic `n` (from 1) is named `<topic>.retry-<n>`, `<topic>`
+    /// being the consumed topic with its prefix. A record reaches it after the in-place attempts
+    /// of [`RetryPolicy`] failed retriably on the topic before, and is handled again no sooner
+    /// than this delay after that. Several consumer groups may share the retry topics: each
+    /// skips the records another group scheduled (`retry-consumer-group`).
+    pub retry_topics: Vec<Duration>,
     /// How long a shutdown waits for in-flight handlers before it commits and leaves.
     pub shutdown_timeout: Duration,
     /// Records buffered per partition before the partition is paused until its task catches up.
@@ -110,6 +127,7 @@ impl ConsumerConfig {
             topic_prefix: String::new(),
             create_dead_letter_topic: Some(-1),
             retry: RetryPolicy::default(),
+            retry_topics: Vec::new(),
             shutdown_timeout: Duration::from_secs(30),
             max_buffered_per_partition: 1000,
             client: BTreeMap::new(),
@@ -134,6 +152,23 @@ impl ConsumerConfig {
 
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Enables non-blocking retries through one retry topic per delay (see
+    /// [`ConsumerConfig::retry_topics`](ConsumerConfig#structfield.retry_topics)). With
+    /// `RetryPolicy { max_attempts: 1, .. }` a failing record never holds its partition back.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use contracts_runtime::{ConsumerConfig, RetryPolicy};
+    /// let config = ConsumerConfig::new("127.0.0.1:9092", "inventory-service")
+    ///     .retry(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() })
+    ///     // orders.retry-1 after 1 s, orders.retry-2 after 5 s more, then orders.DLT
+    ///     .retry_topics(vec![Duration::from_secs(1), Duration::from_secs(5)]);
+    /// ```
+    pub fn retry_topics(mut self, delays: Vec<Duration>) -> Self {
+        self.retry_topics = delays;
         self
     }
 
@@ -234,6 +269,9 @@ struct PartitionState {
     buffered: AtomicUsize,
 }
 
+/// A partition of the source topic (level 0) or of retry topic `level`.
+type PartitionKey = (usize, i32);
+
 struct Worker {
     state: Arc<PartitionState>,
     tx: mpsc::UnboundedSender<OwnedMessage>,
@@ -242,42 +280,55 @@ struct Worker {
     backpressured: bool,
 }
 
+/// The level of `topic` in `topics` (the source topic, then the retry topics in order).
+fn level_of(topics: &[String], topic: &str) -> Option<usize> {
+    topics.iter().position(|t| t == topic)
+}
+
+/// The name of retry topic `n` (from 1) of `topic`.
+fn retry_topic_name(topic: &str, n: usize) -> String {
+    format!("{topic}.retry-{n}")
+}
+
 /// librdkafka callbacks: rebalances and statistics.
 struct Callbacks {
-    topic: String,
+    /// The source topic, then the retry topics in order: a topic's index is its level.
+    topics: Vec<String>,
     group: String,
     metrics: Metrics,
-    partitions: Mutex<HashMap<i32, Arc<PartitionState>>>,
+    partitions: Mutex<HashMap<PartitionKey, Arc<PartitionState>>>,
     paused: watch::Receiver<bool>,
 }
 
 impl ClientContext for Callbacks {
     fn stats(&self, stats: Statistics) {
-        let Some(topic) = stats.topics.get(&self.topic) else {
-            return;
-        };
-        let scope = vec![
-            ("messaging_destination_name", self.topic.to_string()),
-            ("messaging_consumer_group_name", self.group.clone()),
-        ];
-        let lag = topic
-            .partitions
-            .values()
-            .filter(|p| p.partition >= 0 && p.desired && p.hi_offset >= 0)
-            .map(|p| {
-                let from = if p.committed_offset >= 0 {
-                    p.committed_offset
-                } else {
-                    p.lo_offset.max(0)
-                };
-                let mut labels = scope.clone();
-                labels.push((
-                    "messaging_destination_partition_id",
-                    p.partition.to_string(),
-                ));
-                (labels, (p.hi_offset - from).max(0))
-            });
-        self.metrics.set_gauges(metrics::CONSUMER_LAG, &scope, lag);
+        for name in &self.topics {
+            let Some(topic) = stats.topics.get(name) else {
+                continue;
+            };
+            let scope = vec![
+                ("messaging_destination_name", name.clone()),
+                ("messaging_consumer_group_name", self.group.clone()),
+            ];
+            let lag = topic
+                .partitions
+                .values()
+                .filter(|p| p.partition >= 0 && p.desired && p.hi_offset >= 0)
+                .map(|p| {
+                    let from = if p.committed_offset >= 0 {
+                        p.committed_offset
+                    } else {
+                        p.lo_offset.max(0)
+                    };
+                    let mut labels = scope.clone();
+                    labels.push((
+                        "messaging_destination_partition_id",
+                        p.partition.to_string(),
+                    ));
+                    (labels, (p.hi_offset - from).max(0))
+                });
+            self.metrics.set_gauges(metrics::CONSUMER_LAG, &scope, lag);
+        }
     }
 }
 
@@ -285,18 +336,21 @@ impl ConsumerContext for Callbacks {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let mut partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
-            for e in tpl.elements_for_topic(&self.topic) {
-                if let Some(state) = partitions.remove(&e.partition()) {
+            for e in tpl.elements() {
+                let Some(level) = level_of(&self.topics, e.topic()) else {
+                    continue;
+                };
+                if let Some(state) = partitions.remove(&(level, e.partition())) {
                     state.revoked.store(true, Ordering::SeqCst);
                 }
             }
-            tracing::info!(topic = %self.topic, group = %self.group, revoked = tpl.count(), "partitions revoked");
+            tracing::info!(topic = %self.topics[0], group = %self.group, revoked = tpl.count(), "partitions revoked");
         }
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            tracing::info!(topic = %self.topic, group = %self.group, assigned = tpl.count(), "partitions assigned");
+            tracing::info!(topic = %self.topics[0], group = %self.group, assigned = tpl.count(), "partitions assigned");
             if *self.paused.borrow()
                 && let Err(e) = consumer.pause(tpl)
             {
@@ -309,7 +363,7 @@ impl ConsumerContext for Callbacks {
         match result {
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
             Err(e) => {
-                tracing::warn!(topic = %self.topic, group = %self.group, "offset commit failed: {e}")
+                tracing::warn!(topic = %self.topics[0], group = %self.group, "offset commit failed: {e}")
             }
         }
     }
@@ -317,17 +371,27 @@ impl ConsumerContext for Callbacks {
 
 /// What a partition task needs to handle records.
 struct Shared<T: Topic> {
-    topic: String,
+    /// The source topic, then the retry topics in order: a topic's index is its level.
+    topics: Vec<String>,
+    /// The delay of retry topic `n` at index `n - 1`.
+    retry_delays: Vec<Duration>,
     group: String,
     dead_letter_topic: String,
     retry: RetryPolicy,
     writers: WriterCache,
-    dlt: FutureProducer,
+    /// Writes to the retry topics and the dead-letter topic.
+    forwarder: FutureProducer,
     consumer: Arc<StreamConsumer<Callbacks>>,
     metrics: Metrics,
     stop: watch::Receiver<bool>,
     paused: watch::Receiver<bool>,
     _topic: PhantomData<fn() -> T>,
+}
+
+impl<T: Topic> Shared<T> {
+    fn source_topic(&self) -> &str {
+        &self.topics[0]
+    }
 }
 
 /// Reads topic `T` in a consumer group and hands every record, decoded into `T::Message`, to a
@@ -343,6 +407,7 @@ impl<T: Topic> fmt::Debug for Consumer<T> {
         f.debug_struct("Consumer")
             .field("topic", &T::NAME)
             .field("group", &self.config.group_id)
+            .field("retry_topics", &self.retry_topics())
             .field("dead_letter_topic", &self.shared.dead_letter_topic)
             .finish_non_exhaustive()
     }
@@ -352,13 +417,15 @@ impl<T: Topic> fmt::Debug for Consumer<T> {
 enum Outcome {
     Handled,
     DeadLettered,
+    /// Written to the next retry topic and acknowledged there.
+    Forwarded,
     /// Given up because of shutdown or revocation; not stored, so it is delivered again.
     Abandoned,
 }
 
 impl<T: Topic> Consumer<T> {
-    /// Connects (lazily: librdkafka connects in the background) and subscribes to `T::NAME`.
-    /// Creates the dead-letter topic when configured to.
+    /// Connects (lazily: librdkafka connects in the background) and subscribes to `T::NAME`
+    /// and its retry topics. Creates the dead-letter and retry topics when configured to.
     pub async fn new(
         config: ConsumerConfig,
         source: Arc<dyn SchemaSource>,
@@ -366,8 +433,10 @@ impl<T: Topic> Consumer<T> {
     ) -> Result<Self> {
         let control = ConsumerControl::new();
         let topic = format!("{}{}", config.topic_prefix, T::NAME);
+        let mut topics = vec![topic.clone()];
+        topics.extend((1..=config.retry_topics.len()).map(|n| retry_topic_name(&topic, n)));
         let callbacks = Callbacks {
-            topic: topic.clone(),
+            topics: topics.clone(),
             group: config.group_id.clone(),
             metrics: metrics.clone(),
             partitions: Mutex::default(),
@@ -377,28 +446,32 @@ impl<T: Topic> Consumer<T> {
             .consumer_config()
             .create_with_context(callbacks)
             .map_err(Error::Config)?;
-        let dlt: FutureProducer = config.producer_config().create().map_err(Error::Config)?;
+        let forwarder: FutureProducer = config.producer_config().create().map_err(Error::Config)?;
         let dead_letter_topic = config
             .dead_letter_topic
             .clone()
             .unwrap_or_else(|| format!("{topic}.DLT"));
         let consumer = Arc::new(consumer);
         if let Some(replication) = config.create_dead_letter_topic {
-            ensure_topic(&config, &consumer, &topic, &dead_letter_topic, replication).await?;
+            for created in std::iter::once(&dead_letter_topic).chain(&topics[1..]) {
+                ensure_topic(&config, &consumer, &topic, created, replication).await?;
+            }
         }
+        let subscription: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer
-            .subscribe(&[&topic])
+            .subscribe(&subscription)
             .map_err(|source| Error::Kafka {
-                what: format!("subscribing to {topic}"),
+                what: format!("subscribing to {}", subscription.join(", ")),
                 source,
             })?;
         let shared = Arc::new(Shared {
-            topic,
+            topics,
+            retry_delays: config.retry_topics.clone(),
             group: config.group_id.clone(),
             dead_letter_topic,
             retry: config.retry.clone(),
             writers: WriterCache::new(source, <T::Message as TopicMessage>::EVENTS),
-            dlt,
+            forwarder,
             consumer,
             metrics,
             stop: control.stop.subscribe(),
@@ -421,6 +494,11 @@ impl<T: Topic> Consumer<T> {
         &self.shared.dead_letter_topic
     }
 
+    /// The retry topics, in order (`<topic>.retry-1`, ...); empty without non-blocking retries.
+    pub fn retry_topics(&self) -> &[String] {
+        &self.shared.topics[1..]
+    }
+
     /// Consumes until [`ConsumerControl::shutdown`], then shuts down gracefully: stops fetching,
     /// lets in-flight handlers finish (up to `shutdown_timeout`), commits what was handled and
     /// leaves the group.
@@ -431,24 +509,24 @@ impl<T: Topic> Consumer<T> {
         let handler = Arc::new(handler);
         let shared = &self.shared;
         let consumer = &shared.consumer;
-        let mut workers: HashMap<i32, Worker> = HashMap::new();
+        let mut workers: HashMap<PartitionKey, Worker> = HashMap::new();
         let mut stop = self.control.stop.subscribe();
         let mut paused = self.control.paused.subscribe();
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         let high = self.config.max_buffered_per_partition.max(1);
         let low = high / 2;
-        tracing::info!(topic = %shared.topic, group = %shared.group, "consumer started");
+        tracing::info!(topic = %shared.source_topic(), group = %shared.group, "consumer started");
         loop {
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => break,
                 Ok(()) = paused.changed() => {
                     let pause = *paused.borrow_and_update();
-                    set_paused(consumer, &workers, pause);
+                    set_paused(consumer, &shared.topics, &workers, pause);
                 }
                 _ = tick.tick() => {
                     if !*paused.borrow() {
-                        resume_drained(consumer, &shared.topic, &mut workers, low);
+                        resume_drained(consumer, &shared.topics, &mut workers, low);
                     }
                 }
                 received = consumer.recv() => match received {
@@ -456,7 +534,7 @@ impl<T: Topic> Consumer<T> {
                         let m = m.detach();
                         self.dispatch(m, &mut workers, &handler, high);
                     }
-                    Err(e) => tracing::warn!(topic = %shared.topic, group = %shared.group, "consume error: {e}"),
+                    Err(e) => tracing::warn!(topic = %shared.source_topic(), group = %shared.group, "consume error: {e}"),
                 },
             }
         }
@@ -466,7 +544,7 @@ impl<T: Topic> Consumer<T> {
     fn dispatch<H>(
         &self,
         m: OwnedMessage,
-        workers: &mut HashMap<i32, Worker>,
+        workers: &mut HashMap<PartitionKey, Worker>,
         handler: &Arc<H>,
         high: usize,
     ) where
@@ -474,22 +552,28 @@ impl<T: Topic> Consumer<T> {
     {
         let shared = &self.shared;
         let partition = m.partition();
+        let Some(level) = level_of(&shared.topics, m.topic()) else {
+            tracing::warn!(topic = m.topic(), "a record of a topic not subscribed to");
+            return;
+        };
+        let topic = &shared.topics[level];
         shared.metrics.inc(
             metrics::CONSUMED_MESSAGES,
             vec![
                 ("messaging_system", "kafka".into()),
-                ("messaging_destination_name", shared.topic.clone()),
+                ("messaging_destination_name", topic.clone()),
                 ("messaging_consumer_group_name", shared.group.clone()),
                 ("messaging_destination_partition_id", partition.to_string()),
             ],
         );
+        let key = (level, partition);
         let stale = workers
-            .get(&partition)
+            .get(&key)
             .is_none_or(|w| w.state.revoked.load(Ordering::SeqCst) || w.tx.is_closed());
         if stale {
             // A partition newly (re)assigned: a new task, which waits for the previous one to
             // finish its record so that one partition never runs two handlers at once.
-            let previous = workers.remove(&partition).map(|w| w.task);
+            let previous = workers.remove(&key).map(|w| w.task);
             let state = Arc::new(PartitionState::default());
             self.shared
                 .consumer
@@ -497,17 +581,18 @@ impl<T: Topic> Consumer<T> {
                 .partitions
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(partition, state.clone());
+                .insert(key, state.clone());
             let (tx, rx) = mpsc::unbounded_channel();
             let task = tokio::spawn(partition_task(
                 self.shared.clone(),
                 handler.clone(),
                 state.clone(),
+                level,
                 rx,
                 previous,
             ));
             workers.insert(
-                partition,
+                key,
                 Worker {
                     state,
                     tx,
@@ -516,26 +601,26 @@ impl<T: Topic> Consumer<T> {
                 },
             );
         }
-        let worker = workers.get_mut(&partition).expect("inserted above");
+        let worker = workers.get_mut(&key).expect("inserted above");
         let buffered = worker.state.buffered.fetch_add(1, Ordering::SeqCst) + 1;
         if worker.tx.send(m).is_err() {
             worker.state.buffered.fetch_sub(1, Ordering::SeqCst);
         }
         if buffered >= high && !worker.backpressured {
             let mut tpl = TopicPartitionList::new();
-            tpl.add_partition(&shared.topic, partition);
+            tpl.add_partition(topic, partition);
             match shared.consumer.pause(&tpl) {
                 Ok(()) => worker.backpressured = true,
                 Err(e) => {
-                    tracing::warn!(topic = %shared.topic, partition, "pausing a busy partition: {e}")
+                    tracing::warn!(topic = %topic, partition, "pausing a busy partition: {e}")
                 }
             }
         }
     }
 
-    async fn shutdown(self, workers: HashMap<i32, Worker>) -> Result<()> {
+    async fn shutdown(self, workers: HashMap<PartitionKey, Worker>) -> Result<()> {
         let shared = self.shared;
-        tracing::info!(topic = %shared.topic, group = %shared.group, "consumer shutting down");
+        tracing::info!(topic = %shared.source_topic(), group = %shared.group, "consumer shutting down");
         let tasks: Vec<_> = workers
             .into_values()
             .map(|w| {
@@ -551,7 +636,7 @@ impl<T: Topic> Consumer<T> {
         .await;
         if finished.is_err() {
             tracing::warn!(
-                topic = %shared.topic,
+                topic = %shared.source_topic(),
                 "handlers still running after {:?}; their records will be delivered again",
                 self.config.shutdown_timeout
             );
@@ -574,7 +659,12 @@ impl<T: Topic> Consumer<T> {
     }
 }
 
-fn set_paused(consumer: &StreamConsumer<Callbacks>, workers: &HashMap<i32, Worker>, pause: bool) {
+fn set_paused(
+    consumer: &StreamConsumer<Callbacks>,
+    topics: &[String],
+    workers: &HashMap<PartitionKey, Worker>,
+    pause: bool,
+) {
     let assignment = match consumer.assignment() {
         Ok(a) => a,
         Err(e) => {
@@ -588,7 +678,10 @@ fn set_paused(consumer: &StreamConsumer<Callbacks>, workers: &HashMap<i32, Worke
         // Partitions paused for backpressure stay paused until their task catches up.
         let mut tpl = TopicPartitionList::new();
         for e in assignment.elements() {
-            if !workers.get(&e.partition()).is_some_and(|w| w.backpressured) {
+            let backpressured = level_of(topics, e.topic())
+                .and_then(|level| workers.get(&(level, e.partition())))
+                .is_some_and(|w| w.backpressured);
+            if !backpressured {
                 tpl.add_partition(e.topic(), e.partition());
             }
         }
@@ -602,22 +695,26 @@ fn set_paused(consumer: &StreamConsumer<Callbacks>, workers: &HashMap<i32, Worke
 
 fn resume_drained(
     consumer: &StreamConsumer<Callbacks>,
-    topic: &str,
-    workers: &mut HashMap<i32, Worker>,
+    topics: &[String],
+    workers: &mut HashMap<PartitionKey, Worker>,
     low: usize,
 ) {
-    for (partition, w) in workers.iter_mut() {
+    for ((level, partition), w) in workers.iter_mut() {
         if w.backpressured && w.state.buffered.load(Ordering::SeqCst) <= low {
+            let topic = &topics[*level];
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition(topic, *partition);
             match consumer.resume(&tpl) {
                 Ok(()) => w.backpressured = false,
-                Err(e) => tracing::warn!(topic, partition, "resuming a drained partition: {e}"),
+                Err(e) => {
+                    tracing::warn!(topic = %topic, partition, "resuming a drained partition: {e}")
+                }
             }
         }
     }
 }
 
+/// Creates `topic` with `source_topic`'s partition count unless it exists.
 async fn ensure_topic(
     config: &ConsumerConfig,
     consumer: &StreamConsumer<Callbacks>,
@@ -646,16 +743,16 @@ async fn ensure_topic(
         )
         .await
         .map_err(|source| Error::Kafka {
-            what: format!("creating dead-letter topic {topic}"),
+            what: format!("creating topic {topic}"),
             source,
         })?;
     for r in results {
         match r {
-            Ok(_) => tracing::info!(topic, partitions, "created dead-letter topic"),
+            Ok(_) => tracing::info!(topic, partitions, "created topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((_, code)) => {
                 return Err(Error::Kafka {
-                    what: format!("creating dead-letter topic {topic}"),
+                    what: format!("creating topic {topic}"),
                     source: KafkaError::AdminOp(code),
                 });
             }
@@ -669,6 +766,7 @@ async fn partition_task<T, H>(
     shared: Arc<Shared<T>>,
     handler: Arc<H>,
     state: Arc<PartitionState>,
+    level: usize,
     mut rx: mpsc::UnboundedReceiver<OwnedMessage>,
     previous: Option<JoinHandle<()>>,
 ) where
@@ -690,28 +788,86 @@ async fn partition_task<T, H>(
         if state.revoked.load(Ordering::SeqCst) {
             return;
         }
+        if level > 0 {
+            // Another group's retry: not ours to handle, only to step over.
+            let group = headers::get(m.headers(), headers::RETRY_CONSUMER_GROUP);
+            if group.is_some_and(|g| g != shared.group) {
+                if !store_offset(&shared, &state, level, &m) {
+                    return;
+                }
+                continue;
+            }
+            // Sleeping here holds back only this retry partition, whose records were all
+            // delayed by the same amount and so fall due in order.
+            let due = headers::get(m.headers(), headers::RETRY_DUE).and_then(|d| d.parse().ok());
+            if !wait_until_due(&shared, &state, due.unwrap_or(0)).await {
+                return;
+            }
+        }
         if *paused.borrow() {
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => return,
                 _ = paused.wait_for(|p| !*p) => {}
             }
         }
-        match process(&shared, &*handler, &state, &m).await {
-            Outcome::Handled | Outcome::DeadLettered => {
-                if state.revoked.load(Ordering::SeqCst) {
-                    return;
-                }
-                // Stores offset + 1: the next record to read.
-                if let Err(e) =
-                    shared
-                        .consumer
-                        .store_offset(&shared.topic, m.partition(), m.offset())
-                {
-                    tracing::warn!(topic = %shared.topic, partition = m.partition(), offset = m.offset(), "storing the offset failed (partition revoked?): {e}");
+        match process(&shared, &*handler, &state, level, &m).await {
+            Outcome::Handled | Outcome::DeadLettered | Outcome::Forwarded => {
+                if !store_offset(&shared, &state, level, &m) {
                     return;
                 }
             }
             Outcome::Abandoned => return,
+        }
+    }
+}
+
+/// Stores the offset after `m` for commit; `false` when the partition is no longer ours.
+fn store_offset<T: Topic>(
+    shared: &Shared<T>,
+    state: &PartitionState,
+    level: usize,
+    m: &OwnedMessage,
+) -> bool {
+    if state.revoked.load(Ordering::SeqCst) {
+        return false;
+    }
+    let topic = &shared.topics[level];
+    // Stores offset + 1: the next record to read.
+    match shared
+        .consumer
+        .store_offset(topic, m.partition(), m.offset())
+    {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(topic = %topic, partition = m.partition(), offset = m.offset(), "storing the offset failed (partition revoked?): {e}");
+            false
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Sleeps until `due_ms` (milliseconds since the epoch); `false` when the consumer stops or the
+/// partition is revoked first.
+async fn wait_until_due<T: Topic>(shared: &Shared<T>, state: &PartitionState, due_ms: i64) -> bool {
+    let mut stop = shared.stop.clone();
+    loop {
+        if state.revoked.load(Ordering::SeqCst) {
+            return false;
+        }
+        let left = due_ms.saturating_sub(now_ms());
+        if left <= 0 {
+            return true;
+        }
+        // In slices, so that a revoked partition is handed over without waiting out the delay.
+        let slice = Duration::from_millis(left.min(100) as u64);
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return false,
+            _ = tokio::time::sleep(slice) => {}
         }
     }
 }
@@ -733,44 +889,71 @@ async fn process<T, H>(
     shared: &Shared<T>,
     handler: &H,
     state: &PartitionState,
+    level: usize,
     m: &OwnedMessage,
 ) -> Outcome
 where
     T: Topic,
     H: Handle<T::Message>,
 {
+    let topic = &shared.topics[level];
     let value = m.payload().unwrap_or_default();
     let traceparent = headers::get(m.headers(), headers::TRACEPARENT).map(str::to_owned);
+    // Handler calls made before this delivery, on the topics before this retry topic.
+    let earlier: u32 = if level > 0 {
+        headers::get(m.headers(), headers::RETRY_ATTEMPTS)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0)
+    } else {
+        0
+    };
     let span = tracing::info_span!(
         "process",
-        otel.name = %format_args!("process {}", shared.topic),
+        otel.name = %format_args!("process {topic}"),
         otel.kind = "consumer",
         messaging.system = "kafka",
         messaging.operation.type = "process",
-        messaging.destination.name = %shared.topic,
+        messaging.destination.name = %topic,
         messaging.destination.partition.id = m.partition(),
         messaging.kafka.offset = m.offset(),
         messaging.consumer.group.name = %shared.group,
-        topic = %shared.topic,
+        topic = %topic,
         partition = m.partition(),
         offset = m.offset(),
+        retry_level = level,
         event_type = field::Empty,
         schema_id = field::Empty,
         attempts = field::Empty,
     );
     headers::continue_trace(&span, traceparent.as_deref());
     async move {
+        let failed = |class: &str| -> Labels {
+            vec![
+                ("messaging_system", "kafka".into()),
+                ("messaging_destination_name", topic.clone()),
+                ("messaging_consumer_group_name", shared.group.clone()),
+                ("error_type", class.into()),
+            ]
+        };
         // The writer schema: a registry outage is waited out, never dead-lettered.
         let mut registry_attempt = 0;
         let (writer, payload) = loop {
             match shared.writers.read(value).await {
                 Ok(read) => break read,
                 Err(ReadError::Decode(e)) => {
-                    return dead_letter(shared, state, m, "decode", &e.to_string(), 0).await;
+                    shared
+                        .metrics
+                        .inc(metrics::CONSUMER_ERRORS, failed("decode"));
+                    let text = e.to_string();
+                    return dead_letter(shared, state, level, m, "decode", &text, earlier).await;
                 }
                 Err(ReadError::UnknownId(id)) => {
+                    shared
+                        .metrics
+                        .inc(metrics::CONSUMER_ERRORS, failed("unknown-schema"));
                     let text = format!("schema id {id} is not in the registry");
-                    return dead_letter(shared, state, m, "unknown-schema", &text, 0).await;
+                    return dead_letter(shared, state, level, m, "unknown-schema", &text, earlier)
+                        .await;
                 }
                 Err(ReadError::Registry(e)) => {
                     registry_attempt += 1;
@@ -787,8 +970,7 @@ where
         if let Some(name) = writer.name() {
             span.record("event_type", name);
         }
-        let mut meta =
-            RecordMeta::new(shared.topic.clone(), m.partition(), m.offset(), writer.id());
+        let mut meta = RecordMeta::new(topic.clone(), m.partition(), m.offset(), writer.id());
         meta.timestamp_ms = m.timestamp().to_millis();
         meta.key = m.key().map(<[u8]>::to_vec);
         meta.event_id = headers::get(m.headers(), headers::EVENT_ID).map(str::to_owned);
@@ -801,18 +983,25 @@ where
             let message = match <T::Message as TopicMessage>::decode_from(&writer, payload) {
                 Ok(message) => message,
                 Err(e) => {
-                    return dead_letter(shared, state, m, "decode", &e.to_string(), attempt).await;
+                    if attempt == 0 {
+                        shared
+                            .metrics
+                            .inc(metrics::CONSUMER_ERRORS, failed("decode"));
+                    }
+                    let text = e.to_string();
+                    let attempts = earlier + attempt;
+                    return dead_letter(shared, state, level, m, "decode", &text, attempts).await;
                 }
             };
             attempt += 1;
-            span.record("attempts", attempt);
+            span.record("attempts", earlier + attempt);
             let started = Instant::now();
             let result = AssertUnwindSafe(handler.handle(message, &meta))
                 .catch_unwind()
                 .await;
             let mut labels: Labels = vec![
                 ("messaging_system", "kafka".into()),
-                ("messaging_destination_name", shared.topic.clone()),
+                ("messaging_destination_name", topic.clone()),
                 ("messaging_consumer_group_name", shared.group.clone()),
                 ("event_type", event_type.clone()),
             ];
@@ -832,22 +1021,21 @@ where
                 .metrics
                 .observe(metrics::PROCESS_DURATION, labels.clone(), started.elapsed());
             shared.metrics.inc(metrics::CONSUMER_ERRORS, labels.clone());
+            let attempts = earlier + attempt;
             if class != "handler-retriable" {
-                return dead_letter(shared, state, m, class, &text, attempt).await;
+                return dead_letter(shared, state, level, m, class, &text, attempts).await;
             }
             if attempt >= shared.retry.max_attempts {
-                return dead_letter(
-                    shared,
-                    state,
-                    m,
-                    "handler-retries-exhausted",
-                    &text,
-                    attempt,
-                )
-                .await;
+                if level < shared.retry_delays.len() {
+                    return forward_to_retry(shared, state, level, m, labels, &text, attempts)
+                        .await;
+                }
+                let class = "handler-retries-exhausted";
+                return dead_letter(shared, state, level, m, class, &text, attempts).await;
             }
             let backoff = shared.retry.backoff(attempt);
             tracing::info!(attempt, "handler failed, retrying in {backoff:?}: {text}");
+            labels.push(("retry_level", "0".into()));
             shared.metrics.inc(metrics::CONSUMER_RETRIES, labels);
             if !pause_before_retry(shared, state, backoff).await {
                 return Outcome::Abandoned;
@@ -868,83 +1056,188 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Sends the record, unchanged, to the dead-letter topic with headers saying why; retries until
-/// the broker acknowledges it, because its offset may only be committed after that.
+/// Where a record was first read: the record itself on the source topic; on a retry topic,
+/// what its `retry-original-*` headers say.
+struct Origin {
+    topic: String,
+    partition: String,
+    offset: String,
+    timestamp: Option<String>,
+}
+
+impl Origin {
+    fn of(topic: &str, level: usize, m: &OwnedMessage) -> Origin {
+        let h = m.headers();
+        if level > 0
+            && let (Some(topic), Some(partition), Some(offset)) = (
+                headers::get(h, headers::RETRY_ORIGINAL_TOPIC),
+                headers::get(h, headers::RETRY_ORIGINAL_PARTITION),
+                headers::get(h, headers::RETRY_ORIGINAL_OFFSET),
+            )
+        {
+            return Origin {
+                topic: topic.into(),
+                partition: partition.into(),
+                offset: offset.into(),
+                timestamp: headers::get(h, headers::RETRY_ORIGINAL_TIMESTAMP).map(str::to_owned),
+            };
+        }
+        Origin {
+            topic: topic.into(),
+            partition: m.partition().to_string(),
+            offset: m.offset().to_string(),
+            timestamp: m.timestamp().to_millis().map(|t| t.to_string()),
+        }
+    }
+}
+
+/// Appends the headers whose value is present.
+fn with_headers(mut hdrs: OwnedHeaders, extra: &[(&str, Option<&str>)]) -> OwnedHeaders {
+    for (key, value) in extra {
+        if let Some(value) = value {
+            hdrs = hdrs.insert(Header {
+                key,
+                value: Some(*value),
+            });
+        }
+    }
+    hdrs
+}
+
+/// Sends the record to the next retry topic, due after that topic's delay, with `retry-*`
+/// headers replacing any it had.
+#[allow(clippy::too_many_arguments)]
+async fn forward_to_retry<T: Topic>(
+    shared: &Shared<T>,
+    state: &PartitionState,
+    level: usize,
+    m: &OwnedMessage,
+    mut labels: Labels,
+    text: &str,
+    attempts: u32,
+) -> Outcome {
+    let next = level + 1;
+    let target = &shared.topics[next];
+    let delay = shared.retry_delays[level];
+    let due = (now_ms() + delay.as_millis() as i64).to_string();
+    tracing::info!(
+        attempts,
+        "handler failed, retrying through {target} in {delay:?}: {text}"
+    );
+    let origin = Origin::of(&shared.topics[level], level, m);
+    let mut hdrs = OwnedHeaders::new();
+    if let Some(h) = m.headers() {
+        for h in h
+            .iter()
+            .filter(|h| !h.key.starts_with(headers::RETRY_PREFIX))
+        {
+            hdrs = hdrs.insert(Header {
+                key: h.key,
+                value: h.value,
+            });
+        }
+    }
+    let attempts = attempts.to_string();
+    let hdrs = with_headers(
+        hdrs,
+        &[
+            (headers::RETRY_ATTEMPTS, Some(&attempts)),
+            (headers::RETRY_DUE, Some(&due)),
+            (headers::RETRY_CONSUMER_GROUP, Some(&shared.group)),
+            (headers::RETRY_ORIGINAL_TOPIC, Some(&origin.topic)),
+            (headers::RETRY_ORIGINAL_PARTITION, Some(&origin.partition)),
+            (headers::RETRY_ORIGINAL_OFFSET, Some(&origin.offset)),
+            (
+                headers::RETRY_ORIGINAL_TIMESTAMP,
+                origin.timestamp.as_deref(),
+            ),
+            (headers::RETRY_ERROR_MESSAGE, Some(text)),
+        ],
+    );
+    if !produce_until_acked(shared, state, m, target, hdrs).await {
+        return Outcome::Abandoned;
+    }
+    labels.push(("retry_level", next.to_string()));
+    shared.metrics.inc(metrics::CONSUMER_RETRIES, labels);
+    Outcome::Forwarded
+}
+
+/// Sends the record, unchanged, to the dead-letter topic with headers saying where it was first
+/// read and why it failed.
 async fn dead_letter<T: Topic>(
     shared: &Shared<T>,
     state: &PartitionState,
+    level: usize,
     m: &OwnedMessage,
     class: &str,
     text: &str,
     attempts: u32,
 ) -> Outcome {
+    let topic = &shared.topics[level];
     tracing::warn!(
-        topic = %shared.topic,
+        topic = %topic,
         partition = m.partition(),
         offset = m.offset(),
         error_class = class,
         "dead-lettering to {}: {text}",
         shared.dead_letter_topic
     );
-    let labels: Labels = vec![
-        ("messaging_system", "kafka".into()),
-        ("messaging_destination_name", shared.topic.clone()),
-        ("messaging_consumer_group_name", shared.group.clone()),
-        ("error_type", class.into()),
-    ];
-    if attempts == 0 {
-        shared.metrics.inc(metrics::CONSUMER_ERRORS, labels.clone());
-    }
-    let partition = m.partition().to_string();
-    let offset = m.offset().to_string();
-    let timestamp = m.timestamp().to_millis().map(|t| t.to_string());
+    let origin = Origin::of(topic, level, m);
     let attempts = attempts.to_string();
-    let mut try_no = 0;
-    loop {
-        let mut hdrs: OwnedHeaders = match m.headers() {
-            Some(h) => h.clone(),
-            None => OwnedHeaders::new(),
-        };
-        let extra: [(&str, Option<&str>); 8] = [
-            (headers::DLT_ORIGINAL_TOPIC, Some(&shared.topic)),
-            (headers::DLT_ORIGINAL_PARTITION, Some(&partition)),
-            (headers::DLT_ORIGINAL_OFFSET, Some(&offset)),
-            (headers::DLT_ORIGINAL_TIMESTAMP, timestamp.as_deref()),
+    let hdrs = with_headers(
+        m.headers().cloned().unwrap_or_default(),
+        &[
+            (headers::DLT_ORIGINAL_TOPIC, Some(&origin.topic)),
+            (headers::DLT_ORIGINAL_PARTITION, Some(&origin.partition)),
+            (headers::DLT_ORIGINAL_OFFSET, Some(&origin.offset)),
+            (headers::DLT_ORIGINAL_TIMESTAMP, origin.timestamp.as_deref()),
             (headers::DLT_CONSUMER_GROUP, Some(&shared.group)),
             (headers::DLT_ERROR_CLASS, Some(class)),
             (headers::DLT_ERROR_MESSAGE, Some(text)),
             (headers::DLT_ATTEMPTS, Some(&attempts)),
-        ];
-        for (key, value) in extra {
-            if let Some(value) = value {
-                hdrs = hdrs.insert(Header {
-                    key,
-                    value: Some(value),
-                });
-            }
-        }
+        ],
+    );
+    if !produce_until_acked(shared, state, m, &shared.dead_letter_topic, hdrs).await {
+        return Outcome::Abandoned;
+    }
+    let labels: Labels = vec![
+        ("messaging_system", "kafka".into()),
+        ("messaging_destination_name", topic.clone()),
+        ("messaging_consumer_group_name", shared.group.clone()),
+        ("error_type", class.into()),
+    ];
+    shared.metrics.inc(metrics::DEAD_LETTERED, labels);
+    Outcome::DeadLettered
+}
+
+/// Writes the record's key and value with `hdrs` to `target`, retrying until the broker
+/// acknowledges it, because the record's offset may only be stored after that; `false` when the
+/// consumer stops or the partition is revoked first.
+async fn produce_until_acked<T: Topic>(
+    shared: &Shared<T>,
+    state: &PartitionState,
+    m: &OwnedMessage,
+    target: &str,
+    hdrs: OwnedHeaders,
+) -> bool {
+    let mut try_no = 0;
+    loop {
         let mut record: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(&shared.dead_letter_topic).headers(hdrs);
+            FutureRecord::to(target).headers(hdrs.clone());
         if let Some(key) = m.key() {
             record = record.key(key);
         }
         if let Some(value) = m.payload() {
             record = record.payload(value);
         }
-        match shared.dlt.send(record, Timeout::Never).await {
-            Ok(_) => {
-                shared.metrics.inc(metrics::DEAD_LETTERED, labels);
-                return Outcome::DeadLettered;
-            }
+        match shared.forwarder.send(record, Timeout::Never).await {
+            Ok(_) => return true,
             Err((e, _)) => {
                 try_no += 1;
                 let backoff = shared.retry.backoff(try_no);
-                tracing::error!(
-                    "cannot write to dead-letter topic {}, retrying in {backoff:?}: {e}",
-                    shared.dead_letter_topic
-                );
+                tracing::error!("cannot write to {target}, retrying in {backoff:?}: {e}");
                 if !pause_before_retry(shared, state, backoff).await {
-                    return Outcome::Abandoned;
+                    return false;
                 }
             }
         }

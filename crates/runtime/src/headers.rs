@@ -3,7 +3,9 @@
 //! Every record a [`crate::Producer`] sends carries its event type, schema id and a unique
 //! event id (consumers deduplicate by it), and a W3C `traceparent` when the send happens inside
 //! an OpenTelemetry trace. Dead-lettered records keep their original headers and add the
-//! `dlt-*` ones, which say where the record came from and why it failed.
+//! `dlt-*` ones, which say where the record came from and why it failed. Records forwarded to a
+//! retry topic keep theirs too and carry `retry-*` ones: attempts so far, when the record is
+//! due, and where it was first read.
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use rdkafka::message::Headers;
@@ -30,8 +32,28 @@ pub const DLT_CONSUMER_GROUP: &str = "dlt-consumer-group";
 /// `decode`, `unknown-schema`, `handler-permanent`, `handler-retries-exhausted`, `handler-panic`.
 pub const DLT_ERROR_CLASS: &str = "dlt-error-class";
 pub const DLT_ERROR_MESSAGE: &str = "dlt-error-message";
-/// How many times the handler was called (0 when the record could not be decoded).
+/// How many times the handler was called (0 when the record could not be decoded), retry
+/// topics included.
 pub const DLT_ATTEMPTS: &str = "dlt-attempts";
+
+/// Every header the runtime puts on a record it forwards to a retry topic starts with this;
+/// they are replaced, not repeated, when the record moves on to the next retry topic.
+pub const RETRY_PREFIX: &str = "retry-";
+/// Handler calls made so far, over the source topic and every retry topic before this one.
+pub const RETRY_ATTEMPTS: &str = "retry-attempts";
+/// When the record may be handled again: milliseconds since the epoch.
+pub const RETRY_DUE: &str = "retry-due";
+/// The consumer group that scheduled the retry: other groups reading the same retry topic skip
+/// the record.
+pub const RETRY_CONSUMER_GROUP: &str = "retry-consumer-group";
+/// Where the record was first read, before any retry topic.
+pub const RETRY_ORIGINAL_TOPIC: &str = "retry-original-topic";
+pub const RETRY_ORIGINAL_PARTITION: &str = "retry-original-partition";
+pub const RETRY_ORIGINAL_OFFSET: &str = "retry-original-offset";
+/// The original record's timestamp, milliseconds since the epoch, when it had one.
+pub const RETRY_ORIGINAL_TIMESTAMP: &str = "retry-original-timestamp";
+/// The error of the attempt that sent the record to this retry topic.
+pub const RETRY_ERROR_MESSAGE: &str = "retry-error-message";
 
 /// The value of header `name` as UTF-8, the last one when it repeats.
 pub fn get<'a, H: Headers>(headers: Option<&'a H>, name: &str) -> Option<&'a str> {

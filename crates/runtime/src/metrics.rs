@@ -23,7 +23,8 @@ pub const PROCESS_DURATION: &str = "messaging_process_duration_seconds";
 /// Records that could not be handled, by error class (`decode`, `unknown-schema`,
 /// `handler-retriable`, `handler-permanent`, `handler-panic`).
 pub const CONSUMER_ERRORS: &str = "contracts_consumer_errors_total";
-/// Handler attempts repeated after a retriable error.
+/// Handler attempts repeated after a retriable error, by `retry_level`: `0` for a retry in
+/// place, `n` for a record forwarded to retry topic `n` (labelled with the topic it failed on).
 pub const CONSUMER_RETRIES: &str = "contracts_consumer_retries_total";
 /// Records sent to the dead-letter topic, by error class.
 pub const DEAD_LETTERED: &str = "contracts_consumer_dead_lettered_total";
@@ -55,7 +56,7 @@ const HELP: &[(&str, &str, &str)] = &[
     (
         CONSUMER_RETRIES,
         "counter",
-        "Handler attempts repeated after a retriable error.",
+        "Handler attempts repeated after a retriable error, by retry_level (0: in place, n: through retry topic n).",
     ),
     (
         DEAD_LETTERED,
