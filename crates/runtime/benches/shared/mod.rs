@@ -70,6 +70,7 @@ fn chrono_now() -> Option<contracts_core::types::DateTime<contracts_core::types:
 
 /// The framed record value the typed producer writes for `order(i)`: the raw baseline sends
 /// these bytes as they are.
+#[allow(dead_code)] // the consumer bench pre-produces through the typed producer instead
 pub fn framed(i: usize) -> (Vec<u8>, Vec<u8>) {
     let e = order(i);
     let mut value = Vec::new();
