@@ -2,7 +2,8 @@
 //!
 //! Every record a [`crate::Producer`] sends carries its event type, schema id and a unique
 //! event id (consumers deduplicate by it), and a W3C `traceparent` when the send happens inside
-//! an OpenTelemetry trace. Dead-lettered records keep their original headers and add the
+//! an OpenTelemetry trace. No more: each header costs the broker per record, and the contract
+//! version is known from the schema id. Dead-lettered records keep their original headers and add the
 //! `dlt-*` ones, which say where the record came from and why it failed. Records forwarded to a
 //! retry topic keep theirs too and carry `retry-*` ones: attempts so far, when the record is
 //! due, and where it was first read.
@@ -12,8 +13,6 @@ use rdkafka::message::Headers;
 
 /// The event's fully-qualified name (`shop.orders.OrderCreated`).
 pub const EVENT_TYPE: &str = "event_type";
-/// The contract version the producer wrote (`3`).
-pub const EVENT_VERSION: &str = "event_version";
 /// The registry id of the writer schema, in decimal (also in the record's wire header).
 pub const SCHEMA_ID: &str = "schema_id";
 /// A UUID unique to this event, the key for idempotent handling.

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -78,18 +79,55 @@ const BUCKETS: [f64; 14] = [
 /// Label pairs, in a fixed order so that equal label sets compare equal.
 pub(crate) type Labels = Vec<(&'static str, String)>;
 
-#[derive(Debug, Default, Clone)]
+/// Atomics, so that a handle updates it without the registry's lock.
+#[derive(Debug, Default)]
 struct Histogram {
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+    /// Observations per bucket, not cumulative (the last one is above every bound): one
+    /// atomic add per observation; the text format's cumulative counts are summed at render.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|bound| secs <= *bound)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    counters: BTreeMap<(&'static str, Labels), u64>,
-    histograms: BTreeMap<(&'static str, Labels), Histogram>,
+    counters: BTreeMap<(&'static str, Labels), Arc<AtomicU64>>,
+    histograms: BTreeMap<(&'static str, Labels), Arc<Histogram>>,
     gauges: BTreeMap<(&'static str, Labels), i64>,
+}
+
+/// A counter with its labels resolved once: incrementing it is one atomic add, for hot paths.
+#[derive(Debug, Clone)]
+pub(crate) struct Counter(Arc<AtomicU64>);
+
+impl Counter {
+    pub(crate) fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A histogram with its labels resolved once.
+#[derive(Debug, Clone)]
+pub(crate) struct HistogramHandle(Arc<Histogram>);
+
+impl HistogramHandle {
+    pub(crate) fn observe(&self, elapsed: Duration) {
+        self.0.observe(elapsed);
+    }
 }
 
 /// The metrics of every producer and consumer that shares this handle (cheap to clone).
@@ -109,20 +147,33 @@ impl Metrics {
     }
 
     pub(crate) fn inc(&self, name: &'static str, labels: Labels) {
-        *self.lock().counters.entry((name, labels)).or_default() += 1;
+        self.counter(name, labels).inc();
     }
 
     pub(crate) fn observe(&self, name: &'static str, labels: Labels, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        let mut inner = self.lock();
-        let h = inner.histograms.entry((name, labels)).or_default();
-        for (bucket, bound) in h.buckets.iter_mut().zip(BUCKETS) {
-            if secs <= bound {
-                *bucket += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += secs;
+        self.histogram(name, labels).observe(elapsed);
+    }
+
+    /// The counter `name` with `labels`, created at zero when new; keep the handle to update it
+    /// without looking it up again.
+    pub(crate) fn counter(&self, name: &'static str, labels: Labels) -> Counter {
+        Counter(
+            self.lock()
+                .counters
+                .entry((name, labels))
+                .or_default()
+                .clone(),
+        )
+    }
+
+    pub(crate) fn histogram(&self, name: &'static str, labels: Labels) -> HistogramHandle {
+        HistogramHandle(
+            self.lock()
+                .histograms
+                .entry((name, labels))
+                .or_default()
+                .clone(),
+        )
     }
 
     /// Replaces every gauge `name` whose labels contain all of `scope` with `values`.
@@ -149,12 +200,12 @@ impl Metrics {
             .counters
             .iter()
             .filter(|((n, l), _)| *n == name && matches_str(l, labels))
-            .map(|(_, v)| *v);
+            .map(|(_, v)| v.load(Ordering::Relaxed));
         let histograms = inner
             .histograms
             .iter()
             .filter(|((n, l), _)| *n == name && matches_str(l, labels))
-            .map(|(_, h)| h.count);
+            .map(|(_, h)| h.count.load(Ordering::Relaxed));
         counters.chain(histograms).sum()
     }
 
@@ -177,6 +228,7 @@ impl Metrics {
         for (name, kind, help) in HELP {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for ((_, labels), v) in inner.counters.iter().filter(|((n, _), _)| n == name) {
+                let v = v.load(Ordering::Relaxed);
                 let _ = writeln!(out, "{name}{} {v}", render_labels(labels, None));
             }
             for ((_, labels), v) in inner.gauges.iter().filter(|((n, _), _)| n == name) {
@@ -185,27 +237,31 @@ impl Metrics {
             for ((_, labels), h) in inner.histograms.iter().filter(|((n, _), _)| n == name) {
                 let base = name.trim_end_matches("_seconds");
                 let base = format!("{base}_seconds");
-                for (count, bound) in h.buckets.iter().zip(BUCKETS) {
+                // Read once: updates may land meanwhile, and +Inf must equal _count.
+                let buckets: Vec<u64> = h
+                    .buckets
+                    .iter()
+                    .map(|b| b.load(Ordering::Relaxed))
+                    .collect();
+                let count: u64 = buckets.iter().sum();
+                let sum = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+                let mut cumulative = 0;
+                for (n, bound) in buckets.iter().zip(BUCKETS) {
+                    cumulative += n;
                     let le = bound.to_string();
                     let _ = writeln!(
                         out,
-                        "{base}_bucket{} {count}",
+                        "{base}_bucket{} {cumulative}",
                         render_labels(labels, Some(&le))
                     );
                 }
                 let _ = writeln!(
                     out,
-                    "{base}_bucket{} {}",
+                    "{base}_bucket{} {count}",
                     render_labels(labels, Some("+Inf")),
-                    h.count
                 );
-                let _ = writeln!(out, "{base}_sum{} {}", render_labels(labels, None), h.sum);
-                let _ = writeln!(
-                    out,
-                    "{base}_count{} {}",
-                    render_labels(labels, None),
-                    h.count
-                );
+                let _ = writeln!(out, "{base}_sum{} {sum}", render_labels(labels, None));
+                let _ = writeln!(out, "{base}_count{} {count}", render_labels(labels, None));
             }
         }
         out
@@ -278,6 +334,29 @@ mod tests {
             2
         );
         assert_eq!(m.count(PROCESS_DURATION, &[]), 1);
+    }
+
+    #[test]
+    fn handles_update_the_series_a_lookup_names_and_slow_observations_count_only_in_inf() {
+        let m = Metrics::new();
+        let labels = || vec![("messaging_destination_name", "orders".to_string())];
+        let sent = m.counter(SENT_MESSAGES, labels());
+        let took = m.histogram(SEND_DURATION, labels());
+        sent.inc();
+        m.inc(SENT_MESSAGES, labels());
+        took.observe(Duration::from_millis(2));
+        took.observe(Duration::from_secs(20));
+        assert_eq!(m.count(SENT_MESSAGES, &[]), 2);
+        let text = m.render();
+        for line in [
+            "messaging_client_operation_duration_seconds_bucket{messaging_destination_name=\"orders\",le=\"0.0025\"} 1",
+            "messaging_client_operation_duration_seconds_bucket{messaging_destination_name=\"orders\",le=\"10\"} 1",
+            "messaging_client_operation_duration_seconds_bucket{messaging_destination_name=\"orders\",le=\"+Inf\"} 2",
+            "messaging_client_operation_duration_seconds_sum{messaging_destination_name=\"orders\"} 20.002",
+            "messaging_client_operation_duration_seconds_count{messaging_destination_name=\"orders\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Typed producers: [`Publisher`] sends any event, [`Producer<E>`] one event type.
 
+use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use contracts_core::source::{SchemaSource, SourceError};
@@ -16,7 +17,7 @@ use rdkafka::util::Timeout;
 use tokio::sync::OnceCell;
 use tracing::{Instrument as _, field};
 
-use crate::metrics::{self, Metrics};
+use crate::metrics::{self, Counter, HistogramHandle, Labels, Metrics};
 use crate::{Error, Result, headers};
 
 /// Whether a producer may register its schemas.
@@ -165,7 +166,20 @@ struct Inner {
     registration: SchemaRegistration,
     topic_prefix: String,
     ids: IdCache,
+    /// Per event type, what every send of it reuses.
+    prepared: RwLock<HashMap<TypeId, Arc<Prepared>>>,
     metrics: Metrics,
+}
+
+/// What a publisher works out on the first send of an event type, so that later sends do not:
+/// the topic name, the schema id and its header text, and the metric series of successful
+/// sends (updated with atomics, without the registry's lock or label strings).
+struct Prepared {
+    topic: String,
+    id: SchemaId,
+    id_text: String,
+    sent: Counter,
+    duration: HistogramHandle,
 }
 
 impl fmt::Debug for Publisher {
@@ -191,6 +205,7 @@ impl Publisher {
                 registration: config.registration,
                 topic_prefix: config.topic_prefix.clone(),
                 ids: Mutex::new(HashMap::new()),
+                prepared: RwLock::default(),
                 metrics,
             }),
         })
@@ -230,8 +245,12 @@ impl Publisher {
 
     /// Encodes, frames and sends `event`, and waits for the broker's acknowledgement.
     pub async fn send<E: Event>(&self, event: &E) -> Result<Delivery, SendError<E>> {
-        let topic = format!("{}{}", self.inner.topic_prefix, <E::Topic as Topic>::NAME);
-        let topic = topic.as_str();
+        let started = Instant::now();
+        let prepared = match self.prepared::<E>().await {
+            Ok(prepared) => prepared,
+            Err(e) => return Err(self.failed(event, SendErrorKind::Schema(e), started)),
+        };
+        let topic = prepared.topic.as_str();
         let span = tracing::info_span!(
             "publish",
             otel.name = %format_args!("send {topic}"),
@@ -242,66 +261,106 @@ impl Publisher {
             topic,
             event_type = E::SCHEMA.name,
             event_version = E::SCHEMA.version,
-            schema_id = field::Empty,
+            schema_id = prepared.id.0,
             partition = field::Empty,
             offset = field::Empty,
         );
-        let started = Instant::now();
-        let result = self.send_in_span(event, topic).instrument(span).await;
-        let mut labels = vec![
+        match self.send_prepared(event, &prepared).instrument(span).await {
+            Ok(delivery) => {
+                prepared.duration.observe(started.elapsed());
+                prepared.sent.inc();
+                Ok(delivery)
+            }
+            Err(kind) => Err(self.failed(event, kind, started)),
+        }
+    }
+
+    /// The topic, schema id and metric series of `E`, resolved on its first send.
+    async fn prepared<E: Event>(&self) -> Result<Arc<Prepared>, SourceError> {
+        let key = TypeId::of::<E>();
+        let cached = self
+            .inner
+            .prepared
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some(prepared) = cached {
+            return Ok(prepared);
+        }
+        let id = self.schema_id(E::SCHEMA).await?;
+        let topic = self.topic::<E>();
+        let labels = self.labels::<E>(&topic);
+        let metrics = &self.inner.metrics;
+        let prepared = Arc::new(Prepared {
+            id,
+            id_text: id.0.to_string(),
+            sent: metrics.counter(metrics::SENT_MESSAGES, labels.clone()),
+            duration: metrics.histogram(metrics::SEND_DURATION, labels),
+            topic,
+        });
+        let mut all = self
+            .inner
+            .prepared
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(all.entry(key).or_insert(prepared).clone())
+    }
+
+    fn topic<E: Event>(&self) -> String {
+        format!("{}{}", self.inner.topic_prefix, <E::Topic as Topic>::NAME)
+    }
+
+    fn labels<E: Event>(&self, topic: &str) -> Labels {
+        vec![
             ("messaging_system", "kafka".to_string()),
             ("messaging_destination_name", topic.to_string()),
             ("event_type", E::SCHEMA.name.to_string()),
-        ];
-        if let Err(e) = &result {
-            labels.push(("error_type", e.class().to_string()));
-            tracing::warn!(topic, event_type = E::SCHEMA.name, "send failed: {e}");
-        }
-        self.inner
-            .metrics
-            .observe(metrics::SEND_DURATION, labels.clone(), started.elapsed());
-        self.inner.metrics.inc(metrics::SENT_MESSAGES, labels);
-        result
+        ]
     }
 
-    async fn send_in_span<E: Event>(
-        &self,
-        event: &E,
-        topic: &str,
-    ) -> Result<Delivery, SendError<E>> {
-        let fail = |kind| SendError {
+    /// Counts and logs a failed send (rare: label strings and the registry's lock are fine).
+    fn failed<E: Event>(&self, event: &E, kind: SendErrorKind, started: Instant) -> SendError<E> {
+        let e = SendError {
             event: event.clone(),
             kind,
         };
-        let schema = E::SCHEMA;
-        let id = self
-            .schema_id(schema)
-            .await
-            .map_err(|e| fail(SendErrorKind::Schema(e)))?;
-        let span = tracing::Span::current();
-        span.record("schema_id", id.0);
+        let topic = self.topic::<E>();
+        let mut labels = self.labels::<E>(&topic);
+        labels.push(("error_type", e.class().to_string()));
+        tracing::warn!(topic, event_type = E::SCHEMA.name, "send failed: {e}");
+        let metrics = &self.inner.metrics;
+        metrics.observe(metrics::SEND_DURATION, labels.clone(), started.elapsed());
+        metrics.inc(metrics::SENT_MESSAGES, labels);
+        e
+    }
 
-        let mut value = Vec::with_capacity(64);
-        wire::write_header(&mut value, id, schema.format, schema.message_indexes);
+    async fn send_prepared<E: Event>(
+        &self,
+        event: &E,
+        prepared: &Prepared,
+    ) -> Result<Delivery, SendErrorKind> {
+        let schema = E::SCHEMA;
+        let mut value = Vec::with_capacity(128);
+        wire::write_header(
+            &mut value,
+            prepared.id,
+            schema.format,
+            schema.message_indexes,
+        );
         event.encode(&mut value);
-        let mut key = Vec::with_capacity(16);
+        let mut key = Vec::with_capacity(32);
         event.key().write_key(&mut key);
 
-        let event_id = uuid::Uuid::new_v4().to_string();
-        let id_text = id.0.to_string();
-        let version = schema.version.to_string();
-        let mut hdrs = OwnedHeaders::new_with_capacity(5)
+        let event_id = new_event_id();
+        let mut hdrs = OwnedHeaders::new_with_capacity(4)
             .insert(Header {
                 key: headers::EVENT_TYPE,
                 value: Some(schema.name),
             })
             .insert(Header {
-                key: headers::EVENT_VERSION,
-                value: Some(&version),
-            })
-            .insert(Header {
                 key: headers::SCHEMA_ID,
-                value: Some(&id_text),
+                value: Some(&prepared.id_text),
             })
             .insert(Header {
                 key: headers::EVENT_ID,
@@ -313,24 +372,25 @@ impl Publisher {
                 value: Some(&tp),
             });
         }
-        let record = FutureRecord::to(topic)
+        let record = FutureRecord::to(&prepared.topic)
             .key(&key)
             .payload(&value)
             .headers(hdrs);
         // Queue-full waits instead of failing at once; `message.timeout.ms` bounds the rest.
         match self.inner.producer.send(record, Timeout::Never).await {
             Ok(d) => {
+                let span = tracing::Span::current();
                 span.record("partition", d.partition);
                 span.record("offset", d.offset);
                 Ok(Delivery {
-                    topic: topic.to_string(),
+                    topic: prepared.topic.clone(),
                     partition: d.partition,
                     offset: d.offset,
-                    schema_id: id,
+                    schema_id: prepared.id,
                     event_id,
                 })
             }
-            Err((e, _)) => Err(fail(SendErrorKind::Kafka(e))),
+            Err((e, _)) => Err(SendErrorKind::Kafka(e)),
         }
     }
 
@@ -353,6 +413,14 @@ impl Publisher {
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
+}
+
+/// A random (version 4) UUID, hyphenated: the `event_id` header. From the thread-local CSPRNG
+/// rather than a `getrandom` system call per event.
+fn new_event_id() -> String {
+    let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid.hyphenated().encode_lower(&mut buf).to_owned()
 }
 
 impl Publish for Publisher {
