@@ -1,17 +1,15 @@
-//! An inventory event cannot be produced to `orders`: its contract names its topic.
+//! An inventory event cannot be produced to `orders`: the runtime's `Producer<E>` sends only
+//! `E`, to the topic `E`'s contract names, so a producer of an `orders` event refuses an
+//! inventory event at compile time.
 
-use contracts_core::Event;
+use contracts_runtime::Producer;
 use events::{inventory, orders};
 
-/// A producer bound to `orders`, as a typed runtime producer is: it takes the events whose
-/// contract puts them on that topic.
-struct OrdersProducer;
-
-impl OrdersProducer {
-    fn send<E: Event<Topic = orders::Topic>>(&self, _event: &E) {}
+async fn publish(producer: &Producer<orders::v3::OrderCreated>) {
+    let reserved = inventory::v2::InventoryReserved::default();
+    let _ = producer.send(&reserved).await;
 }
 
 fn main() {
-    let reserved = inventory::v2::InventoryReserved::default();
-    OrdersProducer.send(&reserved);
+    let _ = publish;
 }
