@@ -4,6 +4,7 @@
 mod admin;
 mod check;
 mod compat;
+mod demo;
 mod prepare;
 mod register;
 mod registry;
@@ -61,6 +62,8 @@ enum Command {
     Registry(registry::Args),
     /// Ask a running service over its gRPC admin API (contracts, lag, dead letters, orders, stock)
     Admin(admin::Args),
+    /// Run the shop locally: a Kafka broker, the registry and three services, with orders flowing
+    Demo(demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Prepare(args) => prepare::run(args),
         Command::Registry(args) => registry::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(code) => code,
