@@ -321,7 +321,6 @@ async fn demo(args: &Args, manifest: &Manifest, procs: &mut Procs) -> anyhow::Re
     summary(&http, &order_url, &placed, &feed, elapsed).await;
 
     if args.orders.is_some() {
-        feed.stop();
         return Ok(ok);
     }
     println!(
@@ -697,10 +696,6 @@ impl Feed {
         }
     }
 
-    fn stop(&self) {
-        self.task.abort();
-    }
-
     /// Waits until every record seen was read by every consumer group and every order's mails
     /// arrived; reports what is missing when `timeout` passes.
     async fn settle(&self, placed: &[Placed], timeout: Duration) -> bool {
@@ -760,6 +755,13 @@ impl Feed {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+impl Drop for Feed {
+    // Stop watching before the broker goes away, so Ctrl-C does not end in connection errors.
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
