@@ -52,19 +52,14 @@ pub struct Args {
     /// 0 picks free ports.
     #[arg(long, default_value_t = 18080)]
     base_port: u16,
-    /// The contracts manifest
-    #[arg(
-        long,
-        env = "CONTRACTS_MANIFEST",
-        default_value = "schemas/contracts.toml"
-    )]
-    manifest: PathBuf,
+    #[command(flatten)]
+    manifest: crate::ManifestArg,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let manifest = match Manifest::load(&args.manifest) {
+    let manifest = match args.manifest.load() {
         Ok(m) => m,
-        Err(diagnostics) => return Ok(crate::check::report_problems(&diagnostics)),
+        Err(code) => return Ok(code),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
@@ -146,7 +141,7 @@ async fn demo(args: &Args, manifest: &Manifest, procs: &mut Procs) -> anyhow::Re
     let ports = Ports::from_base(args.base_port)?;
     let bootstrap = format!("127.0.0.1:{}", ports.broker);
     let registry_url = format!("http://127.0.0.1:{}", ports.registry);
-    let manifest_path = absolute(&args.manifest)?;
+    let manifest_path = absolute(&args.manifest.path)?;
 
     println!("Event Contracts demo: a shop of three services that talk only through Kafka events.");
     println!(
@@ -157,7 +152,7 @@ async fn demo(args: &Args, manifest: &Manifest, procs: &mut Procs) -> anyhow::Re
     );
     println!(
         "  is typed by the contracts in {} and checked by the schema registry.",
-        args.manifest.display()
+        args.manifest.path.display()
     );
     println!(
         "  Data and logs: {}  (logs/<process>.log)\n",

@@ -66,6 +66,26 @@ enum Command {
     Demo(demo::Args),
 }
 
+/// `--manifest`, shared by the commands that read `schemas/contracts.toml`.
+#[derive(Debug, clap::Args)]
+pub struct ManifestArg {
+    /// The contracts manifest
+    #[arg(
+        long = "manifest",
+        env = "CONTRACTS_MANIFEST",
+        default_value = "schemas/contracts.toml"
+    )]
+    pub path: std::path::PathBuf,
+}
+
+impl ManifestArg {
+    /// The manifest, or the exit code after its problems were reported.
+    pub fn load(&self) -> Result<contracts_model::manifest::Manifest, ExitCode> {
+        contracts_model::manifest::Manifest::load(&self.path)
+            .map_err(|diagnostics| check::report_problems(&diagnostics))
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
