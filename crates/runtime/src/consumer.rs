@@ -111,6 +111,13 @@ pub struct ConsumerConfig {
     pub shutdown_timeout: Duration,
     /// Records buffered per partition before the partition is paused until its task catches up.
     pub max_buffered_per_partition: usize,
+    /// Leave and rejoin the group when this consumer has owned no partition for this long.
+    /// Tansu 0.6 can leave the only live member of a group with an empty assignment after
+    /// another member died without leaving (kill -9), and never rebalances again; a rejoin
+    /// makes it the leader. On Apache Kafka a member owns nothing only while a group has more
+    /// members than partitions, and each rejoin then costs the group a rebalance, so this is
+    /// off (`None`) by default.
+    pub rejoin_when_unassigned: Option<Duration>,
     /// librdkafka settings, applied over the defaults (`auto.offset.reset=earliest`,
     /// `auto.commit.interval.ms=1000`, `statistics.interval.ms=5000`). `enable.auto.commit` and
     /// `enable.auto.offset.store` are the runtime's and cannot be changed. The dead-letter
@@ -130,6 +137,7 @@ impl ConsumerConfig {
             retry_topics: Vec::new(),
             shutdown_timeout: Duration::from_secs(30),
             max_buffered_per_partition: 1000,
+            rejoin_when_unassigned: None,
             client: BTreeMap::new(),
         }
     }
@@ -169,6 +177,11 @@ impl ConsumerConfig {
     /// ```
     pub fn retry_topics(mut self, delays: Vec<Duration>) -> Self {
         self.retry_topics = delays;
+        self
+    }
+
+    pub fn rejoin_when_unassigned(mut self, after: Option<Duration>) -> Self {
+        self.rejoin_when_unassigned = after;
         self
     }
 
@@ -298,6 +311,30 @@ struct Callbacks {
     metrics: Metrics,
     partitions: Mutex<HashMap<PartitionKey, Arc<PartitionState>>>,
     paused: watch::Receiver<bool>,
+    /// Since when this member owns no partition of the topic (`None` while it owns some).
+    unassigned_since: Mutex<Option<Instant>>,
+}
+
+impl Callbacks {
+    fn set_unassigned(&self, unassigned: bool) {
+        let mut since = self
+            .unassigned_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *since = match (unassigned, *since) {
+            (false, _) => None,
+            (true, Some(t)) => Some(t),
+            (true, None) => Some(Instant::now()),
+        };
+    }
+
+    fn unassigned_for(&self) -> Option<Duration> {
+        let since = *self
+            .unassigned_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        since.map(|t| t.elapsed())
+    }
 }
 
 impl ClientContext for Callbacks {
@@ -345,12 +382,15 @@ impl ConsumerContext for Callbacks {
                 }
             }
             tracing::info!(topic = %self.topics[0], group = %self.group, revoked = tpl.count(), "partitions revoked");
+            self.set_unassigned(true);
         }
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             tracing::info!(topic = %self.topics[0], group = %self.group, assigned = tpl.count(), "partitions assigned");
+            // Owning only retry-topic partitions is owning nothing of the source topic.
+            self.set_unassigned(tpl.elements_for_topic(&self.topics[0]).is_empty());
             if *self.paused.borrow()
                 && let Err(e) = consumer.pause(tpl)
             {
@@ -441,6 +481,7 @@ impl<T: Topic> Consumer<T> {
             metrics: metrics.clone(),
             partitions: Mutex::default(),
             paused: control.paused.subscribe(),
+            unassigned_since: Mutex::new(Some(Instant::now())),
         };
         let consumer: StreamConsumer<Callbacks> = config
             .consumer_config()
@@ -528,6 +569,7 @@ impl<T: Topic> Consumer<T> {
                     if !*paused.borrow() {
                         resume_drained(consumer, &shared.topics, &mut workers, low);
                     }
+                    self.rejoin_if_unassigned();
                 }
                 received = consumer.recv() => match received {
                     Ok(m) => {
@@ -539,6 +581,27 @@ impl<T: Topic> Consumer<T> {
             }
         }
         self.shutdown(workers).await
+    }
+
+    fn rejoin_if_unassigned(&self) {
+        let Some(after) = self.config.rejoin_when_unassigned else {
+            return;
+        };
+        let callbacks = self.shared.consumer.context();
+        let Some(idle) = callbacks.unassigned_for().filter(|idle| *idle >= after) else {
+            return;
+        };
+        let topic = self.shared.source_topic();
+        tracing::warn!(%topic, group = %self.shared.group, "no partition assigned for {idle:?}; leaving and rejoining the group");
+        // Restart the clock first: a rejoin takes a rebalance to show its result.
+        callbacks.set_unassigned(false);
+        callbacks.set_unassigned(true);
+        self.shared.consumer.unsubscribe();
+        // The retry topics too: they are part of this consumer's subscription.
+        let subscription: Vec<&str> = self.shared.topics.iter().map(String::as_str).collect();
+        if let Err(e) = self.shared.consumer.subscribe(&subscription) {
+            tracing::warn!(%topic, "resubscribing: {e}");
+        }
     }
 
     fn dispatch<H>(

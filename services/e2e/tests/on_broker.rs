@@ -50,6 +50,7 @@ impl Shop {
                 "KAFKA_CONFIG",
                 "session.timeout.ms=6000,heartbeat.interval.ms=1000".to_owned(),
             ),
+            ("KAFKA_REJOIN_UNASSIGNED_SECS", "10".to_owned()),
         ];
         let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
             common

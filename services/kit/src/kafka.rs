@@ -2,6 +2,7 @@
 //! from them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use contracts_core::source::SchemaSource;
 use contracts_runtime::{ConsumerConfig, Metrics, ProducerConfig, Publisher, SchemaRegistration};
@@ -36,6 +37,12 @@ pub struct KafkaArgs {
     /// where CI registers with `contracts register`).
     #[arg(long, env = "SCHEMA_LOOKUP_ONLY")]
     pub lookup_only: bool,
+    /// Rejoin the consumer group after owning no partition for this many seconds; 0 never
+    /// does. Gets a restarted instance going on brokers (Tansu 0.6) that can leave it without
+    /// partitions after an instance was killed. Set 0 when running more instances of a
+    /// service than its topics have partitions, where idle instances are normal.
+    #[arg(long, env = "KAFKA_REJOIN_UNASSIGNED_SECS", default_value_t = 20)]
+    pub rejoin_unassigned_secs: u64,
 }
 
 fn parse_setting(s: &str) -> Result<(String, String), String> {
@@ -68,8 +75,11 @@ impl KafkaArgs {
     }
 
     pub fn consumer_config(&self, group: &str) -> ConsumerConfig {
-        let mut config =
-            ConsumerConfig::new(&self.bootstrap_servers, group).topic_prefix(&self.topic_prefix);
+        let rejoin = (self.rejoin_unassigned_secs > 0)
+            .then(|| Duration::from_secs(self.rejoin_unassigned_secs));
+        let mut config = ConsumerConfig::new(&self.bootstrap_servers, group)
+            .topic_prefix(&self.topic_prefix)
+            .rejoin_when_unassigned(rejoin);
         for (k, v) in &self.settings {
             config = config.set(k, v);
         }
