@@ -48,7 +48,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument as _, field};
 
-use crate::metrics::{self, Labels, Metrics};
+use crate::metrics::{self, Counter, HistogramHandle, Labels, Metrics};
 use crate::writer::{ReadError, WriterCache};
 use crate::{Error, Result, headers};
 
@@ -289,6 +289,8 @@ struct Worker {
     state: Arc<PartitionState>,
     tx: mpsc::UnboundedSender<OwnedMessage>,
     task: JoinHandle<()>,
+    /// This partition's consumed-records series.
+    consumed: Counter,
     /// Paused because its buffer is full.
     backpressured: bool,
 }
@@ -620,15 +622,6 @@ impl<T: Topic> Consumer<T> {
             return;
         };
         let topic = &shared.topics[level];
-        shared.metrics.inc(
-            metrics::CONSUMED_MESSAGES,
-            vec![
-                ("messaging_system", "kafka".into()),
-                ("messaging_destination_name", topic.clone()),
-                ("messaging_consumer_group_name", shared.group.clone()),
-                ("messaging_destination_partition_id", partition.to_string()),
-            ],
-        );
         let key = (level, partition);
         let stale = workers
             .get(&key)
@@ -654,17 +647,28 @@ impl<T: Topic> Consumer<T> {
                 rx,
                 previous,
             ));
+            let consumed = shared.metrics.counter(
+                metrics::CONSUMED_MESSAGES,
+                vec![
+                    ("messaging_system", "kafka".into()),
+                    ("messaging_destination_name", topic.clone()),
+                    ("messaging_consumer_group_name", shared.group.clone()),
+                    ("messaging_destination_partition_id", partition.to_string()),
+                ],
+            );
             workers.insert(
                 key,
                 Worker {
                     state,
                     tx,
                     task,
+                    consumed,
                     backpressured: false,
                 },
             );
         }
         let worker = workers.get_mut(&key).expect("inserted above");
+        worker.consumed.inc();
         let buffered = worker.state.buffered.fetch_add(1, Ordering::SeqCst) + 1;
         if worker.tx.send(m).is_err() {
             worker.state.buffered.fetch_sub(1, Ordering::SeqCst);
@@ -841,6 +845,8 @@ async fn partition_task<T, H>(
     }
     let mut stop = shared.stop.clone();
     let mut paused = shared.paused.clone();
+    // Process-duration series of handled records, per event type.
+    let mut handled: HashMap<String, HistogramHandle> = HashMap::new();
     loop {
         let m = tokio::select! {
             biased;
@@ -873,7 +879,7 @@ async fn partition_task<T, H>(
                 _ = paused.wait_for(|p| !*p) => {}
             }
         }
-        match process(&shared, &*handler, &state, level, &m).await {
+        match process(&shared, &*handler, &state, level, &m, &mut handled).await {
             Outcome::Handled | Outcome::DeadLettered | Outcome::Forwarded => {
                 if !store_offset(&shared, &state, level, &m) {
                     return;
@@ -954,6 +960,7 @@ async fn process<T, H>(
     state: &PartitionState,
     level: usize,
     m: &OwnedMessage,
+    handled: &mut HashMap<String, HistogramHandle>,
 ) -> Outcome
 where
     T: Topic,
@@ -1037,7 +1044,7 @@ where
         meta.timestamp_ms = m.timestamp().to_millis();
         meta.key = m.key().map(<[u8]>::to_vec);
         meta.event_id = headers::get(m.headers(), headers::EVENT_ID).map(str::to_owned);
-        let event_type = writer.name().unwrap_or("unknown").to_string();
+        let event_type = writer.name().unwrap_or("unknown");
 
         let mut attempt = 0;
         loop {
@@ -1062,23 +1069,35 @@ where
             let result = AssertUnwindSafe(handler.handle(message, &meta))
                 .catch_unwind()
                 .await;
-            let mut labels: Labels = vec![
-                ("messaging_system", "kafka".into()),
-                ("messaging_destination_name", topic.clone()),
-                ("messaging_consumer_group_name", shared.group.clone()),
-                ("event_type", event_type.clone()),
-            ];
+            let labels = || -> Labels {
+                vec![
+                    ("messaging_system", "kafka".into()),
+                    ("messaging_destination_name", topic.clone()),
+                    ("messaging_consumer_group_name", shared.group.clone()),
+                    ("event_type", event_type.into()),
+                ]
+            };
             let (class, text) = match result {
                 Ok(Ok(())) => {
-                    shared
-                        .metrics
-                        .observe(metrics::PROCESS_DURATION, labels, started.elapsed());
+                    let took = started.elapsed();
+                    // Per record: a handle kept by the partition's task, so no label strings.
+                    match handled.get(event_type) {
+                        Some(h) => h.observe(took),
+                        None => {
+                            let h = shared
+                                .metrics
+                                .histogram(metrics::PROCESS_DURATION, labels());
+                            h.observe(took);
+                            handled.insert(event_type.to_string(), h);
+                        }
+                    }
                     return Outcome::Handled;
                 }
                 Ok(Err(e)) if e.is_retriable() => ("handler-retriable", e.to_string()),
                 Ok(Err(e)) => ("handler-permanent", e.to_string()),
                 Err(panic) => ("handler-panic", panic_text(&*panic)),
             };
+            let mut labels = labels();
             labels.push(("error_type", class.into()));
             shared
                 .metrics

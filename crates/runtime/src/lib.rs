@@ -28,7 +28,8 @@
 //!   [`SchemaSource`](contracts_core::source::SchemaSource)), key by the contract's key, add
 //!   [`headers`], send idempotently with `acks=all`. A failed send returns the event.
 //! - [`Consumer<T>`]: at-least-once consumption of topic `T` in a consumer group, partitions in
-//!   parallel and records of a partition in order, with retries, a dead-letter topic, graceful
+//!   parallel and records of a partition in order, with retries (in place, or non-blocking
+//!   through retry topics: [`ConsumerConfig::retry_topics`]), a dead-letter topic, graceful
 //!   shutdown, pause and resume.
 //! - [`Metrics`]: Prometheus text; `tracing` spans `publish` and `process` carry the messaging
 //!   attributes, and the producer's OpenTelemetry trace continues in the consumer.
