@@ -109,8 +109,13 @@ pub struct ConsumerConfig {
     pub retry_topics: Vec<Duration>,
     /// How long a shutdown waits for in-flight handlers before it commits and leaves.
     pub shutdown_timeout: Duration,
-    /// Records buffered per partition before the partition is paused until its task catches up.
+    /// Records buffered per partition before the partition is paused until its task catches up
+    /// (to half). Pausing makes librdkafka drop what it prefetched for the partition and fetch
+    /// it again on resume, so the limit must hold a burst of one fetch: a lower one costs
+    /// throughput (see benches/README.md).
     pub max_buffered_per_partition: usize,
+    /// The same limit in bytes of keys and values, which bounds memory whatever the record size.
+    pub max_buffered_bytes_per_partition: usize,
     /// Leave and rejoin the group when this consumer has owned no partition for this long.
     /// Tansu 0.6 can leave the only live member of a group with an empty assignment after
     /// another member died without leaving (kill -9), and never rebalances again; a rejoin
@@ -136,7 +141,8 @@ impl ConsumerConfig {
             retry: RetryPolicy::default(),
             retry_topics: Vec::new(),
             shutdown_timeout: Duration::from_secs(30),
-            max_buffered_per_partition: 1000,
+            max_buffered_per_partition: 10_000,
+            max_buffered_bytes_per_partition: 16 << 20,
             rejoin_when_unassigned: None,
             client: BTreeMap::new(),
         }
@@ -278,8 +284,11 @@ impl ConsumerControl {
 struct PartitionState {
     /// Set when the partition was revoked: the task finishes its record and stores nothing more.
     revoked: AtomicBool,
-    /// Records handed to the task and not yet taken.
+    /// Records handed to the task and not yet taken, and their bytes.
     buffered: AtomicUsize,
+    buffered_bytes: AtomicUsize,
+    /// Paused because its buffer filled; the task wakes the dispatcher once it drained.
+    backpressured: AtomicBool,
 }
 
 /// A partition of the source topic (level 0) or of retry topic `level`.
@@ -427,6 +436,12 @@ struct Shared<T: Topic> {
     metrics: Metrics,
     stop: watch::Receiver<bool>,
     paused: watch::Receiver<bool>,
+    /// A partition paused for backpressure is resumed once its buffer is down to this many
+    /// records and bytes.
+    resume_at: (usize, usize),
+    /// Woken by a partition task whose paused partition drained to `resume_at`: resuming at
+    /// once, not at the next tick, keeps the partition from idling while librdkafka refetches.
+    drained: tokio::sync::Notify,
     _topic: PhantomData<fn() -> T>,
 }
 
@@ -519,6 +534,11 @@ impl<T: Topic> Consumer<T> {
             metrics,
             stop: control.stop.subscribe(),
             paused: control.paused.subscribe(),
+            resume_at: (
+                config.max_buffered_per_partition.max(1) / 2,
+                config.max_buffered_bytes_per_partition.max(1) / 2,
+            ),
+            drained: tokio::sync::Notify::new(),
             _topic: PhantomData,
         });
         Ok(Consumer {
@@ -556,8 +576,11 @@ impl<T: Topic> Consumer<T> {
         let mut stop = self.control.stop.subscribe();
         let mut paused = self.control.paused.subscribe();
         let mut tick = tokio::time::interval(Duration::from_millis(50));
-        let high = self.config.max_buffered_per_partition.max(1);
-        let low = high / 2;
+        let high = (
+            self.config.max_buffered_per_partition.max(1),
+            self.config.max_buffered_bytes_per_partition.max(1),
+        );
+        let low = shared.resume_at;
         tracing::info!(topic = %shared.source_topic(), group = %shared.group, "consumer started");
         loop {
             tokio::select! {
@@ -566,6 +589,11 @@ impl<T: Topic> Consumer<T> {
                 Ok(()) = paused.changed() => {
                     let pause = *paused.borrow_and_update();
                     set_paused(consumer, &shared.topics, &workers, pause);
+                }
+                _ = shared.drained.notified() => {
+                    if !*paused.borrow() {
+                        resume_drained(consumer, &shared.topics, &mut workers, low);
+                    }
                 }
                 _ = tick.tick() => {
                     if !*paused.borrow() {
@@ -611,7 +639,7 @@ impl<T: Topic> Consumer<T> {
         m: OwnedMessage,
         workers: &mut HashMap<PartitionKey, Worker>,
         handler: &Arc<H>,
-        high: usize,
+        high: (usize, usize),
     ) where
         H: Handle<T::Message> + 'static,
     {
@@ -669,15 +697,28 @@ impl<T: Topic> Consumer<T> {
         }
         let worker = workers.get_mut(&key).expect("inserted above");
         worker.consumed.inc();
+        let size = record_size(&m);
         let buffered = worker.state.buffered.fetch_add(1, Ordering::SeqCst) + 1;
+        let bytes = worker
+            .state
+            .buffered_bytes
+            .fetch_add(size, Ordering::SeqCst)
+            + size;
         if worker.tx.send(m).is_err() {
             worker.state.buffered.fetch_sub(1, Ordering::SeqCst);
+            worker
+                .state
+                .buffered_bytes
+                .fetch_sub(size, Ordering::SeqCst);
         }
-        if buffered >= high && !worker.backpressured {
+        if (buffered >= high.0 || bytes >= high.1) && !worker.backpressured {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition(topic, partition);
             match shared.consumer.pause(&tpl) {
-                Ok(()) => worker.backpressured = true,
+                Ok(()) => {
+                    worker.backpressured = true;
+                    worker.state.backpressured.store(true, Ordering::SeqCst);
+                }
                 Err(e) => {
                     tracing::warn!(topic = %topic, partition, "pausing a busy partition: {e}")
                 }
@@ -760,19 +801,30 @@ fn set_paused(
     }
 }
 
+/// What a buffered record counts against `max_buffered_bytes_per_partition`.
+fn record_size(m: &OwnedMessage) -> usize {
+    m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len)
+}
+
 fn resume_drained(
     consumer: &StreamConsumer<Callbacks>,
     topics: &[String],
     workers: &mut HashMap<PartitionKey, Worker>,
-    low: usize,
+    low: (usize, usize),
 ) {
     for ((level, partition), w) in workers.iter_mut() {
-        if w.backpressured && w.state.buffered.load(Ordering::SeqCst) <= low {
+        if w.backpressured
+            && w.state.buffered.load(Ordering::SeqCst) <= low.0
+            && w.state.buffered_bytes.load(Ordering::SeqCst) <= low.1
+        {
             let topic = &topics[*level];
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition(topic, *partition);
             match consumer.resume(&tpl) {
-                Ok(()) => w.backpressured = false,
+                Ok(()) => {
+                    w.backpressured = false;
+                    w.state.backpressured.store(false, Ordering::SeqCst);
+                }
                 Err(e) => {
                     tracing::warn!(topic = %topic, partition, "resuming a drained partition: {e}")
                 }
@@ -853,7 +905,15 @@ async fn partition_task<T, H>(
             _ = stop.wait_for(|s| *s) => return,
             m = rx.recv() => match m { Some(m) => m, None => return },
         };
-        state.buffered.fetch_sub(1, Ordering::SeqCst);
+        let size = record_size(&m);
+        let left = state.buffered.fetch_sub(1, Ordering::SeqCst) - 1;
+        let left_bytes = state.buffered_bytes.fetch_sub(size, Ordering::SeqCst) - size;
+        if left <= shared.resume_at.0
+            && left_bytes <= shared.resume_at.1
+            && state.backpressured.load(Ordering::SeqCst)
+        {
+            shared.drained.notify_one();
+        }
         if state.revoked.load(Ordering::SeqCst) {
             return;
         }
