@@ -119,9 +119,9 @@ const SERVICES: [(&str, &str, u16); 4] = [
 
 /// The services with a gRPC admin API: binary, listen variable, port.
 const ADMIN: [(&str, &str, u16); 3] = [
-    ("order-service", "ORDER_ADMIN_LISTEN", 9080),
-    ("inventory-service", "INVENTORY_ADMIN_LISTEN", 9082),
-    ("notification-service", "NOTIFICATION_ADMIN_LISTEN", 9083),
+    ("order-service", "ORDER_ADMIN_LISTEN", 50051),
+    ("inventory-service", "INVENTORY_ADMIN_LISTEN", 50052),
+    ("notification-service", "NOTIFICATION_ADMIN_LISTEN", 50053),
 ];
 
 fn admin_of(binary: &str) -> Option<(&'static str, u16)> {

@@ -49,7 +49,11 @@ struct Args {
     #[arg(long, env = "INVENTORY_WAREHOUSE_ID", default_value = "main")]
     warehouse_id: String,
     /// Address the gRPC admin API (with health checking and reflection) listens on.
-    #[arg(long, env = "INVENTORY_ADMIN_LISTEN", default_value = "127.0.0.1:9082")]
+    #[arg(
+        long,
+        env = "INVENTORY_ADMIN_LISTEN",
+        default_value = "127.0.0.1:50052"
+    )]
     admin_listen: SocketAddr,
     #[command(flatten)]
     admin: AdminArgs,

@@ -956,3 +956,96 @@ pub async fn serve(
             .await
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(
+        name: &'static str,
+        subject: &'static str,
+        indexes: &'static [i32],
+    ) -> &'static SchemaInfo {
+        Box::leak(Box::new(SchemaInfo {
+            name,
+            version: 1,
+            format: Format::Protobuf,
+            subject,
+            schema: "",
+            fingerprint: [0; 32],
+            message_indexes: indexes,
+            dependencies: &[],
+        }))
+    }
+
+    #[test]
+    fn an_avro_writer_is_named_by_its_schema_text() {
+        let text =
+            r#"{"type":"record","name":"OrderCreated","namespace":"shop.orders","fields":[]}"#;
+        assert_eq!(
+            writer_name(Format::Avro, text, &[], &[], &[]).as_deref(),
+            Some("shop.orders.OrderCreated")
+        );
+    }
+
+    #[test]
+    fn a_protobuf_writer_is_named_by_the_subject_and_message_index_it_is_registered_under() {
+        let events = [
+            info("shop.v1.Reserved", "inventory-shop.v1.Reserved", &[0]),
+            info("shop.v2.Reserved", "inventory-shop.v2.Reserved", &[0]),
+        ];
+        let subjects = ["inventory-shop.v2.Reserved".to_owned()];
+        assert_eq!(
+            writer_name(Format::Protobuf, "syntax", &subjects, &[0], &events).as_deref(),
+            Some("shop.v2.Reserved")
+        );
+        assert_eq!(
+            writer_name(Format::Protobuf, "syntax", &subjects, &[1], &events),
+            None,
+            "another message of the same file"
+        );
+    }
+
+    #[test]
+    fn an_id_is_not_found_for_a_foreign_topic_a_marked_record_or_a_missing_one() {
+        let topics = BTreeMap::from([("orders.DLT", HashSet::from(["inventory-service"]))]);
+        let marks = HashMap::from([("orders.DLT".to_owned(), HashSet::from([(0, 7)]))]);
+        let id = |topic: &str, offset| DeadLetterId {
+            topic: topic.into(),
+            partition: 0,
+            offset,
+        };
+        assert!(
+            not_found_reason(&id("payments.DLT", 1), &topics, &marks)
+                .contains("is not a dead-letter topic of this process")
+        );
+        assert!(
+            not_found_reason(&id("orders.DLT", 7), &topics, &marks)
+                .contains("dropped or replayed already")
+        );
+        assert!(
+            not_found_reason(&id("orders.DLT", 8), &topics, &marks)
+                .starts_with("no dead letter orders.DLT:0:8")
+        );
+    }
+
+    #[test]
+    fn an_empty_admin_token_means_no_authentication_and_a_half_tls_pair_is_refused() {
+        let args = AdminArgs {
+            admin_token: Some(String::new()),
+            admin_tls_cert: None,
+            admin_tls_key: None,
+        };
+        assert!(args.config().unwrap().token.is_none());
+        use clap::Parser;
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            admin: AdminArgs,
+        }
+        let err = Cli::try_parse_from(["svc", "--admin-tls-cert", "cert.pem"]).unwrap_err();
+        assert!(err.to_string().contains("--admin-tls-key"), "{err}");
+        let cli = Cli::try_parse_from(["svc", "--admin-token", "t0k"]).unwrap();
+        assert_eq!(cli.admin.config().unwrap().token.as_deref(), Some("t0k"));
+    }
+}

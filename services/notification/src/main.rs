@@ -62,7 +62,7 @@ struct Args {
     #[arg(
         long,
         env = "NOTIFICATION_ADMIN_LISTEN",
-        default_value = "127.0.0.1:9083"
+        default_value = "127.0.0.1:50053"
     )]
     admin_listen: SocketAddr,
     #[command(flatten)]

@@ -61,7 +61,7 @@ struct Args {
     #[arg(long, env = "ORDER_MAX_BODY_BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
     max_body_bytes: usize,
     /// Address the gRPC admin API (with health checking and reflection) listens on.
-    #[arg(long, env = "ORDER_ADMIN_LISTEN", default_value = "127.0.0.1:9080")]
+    #[arg(long, env = "ORDER_ADMIN_LISTEN", default_value = "127.0.0.1:50051")]
     admin_listen: SocketAddr,
     #[command(flatten)]
     admin: AdminArgs,
