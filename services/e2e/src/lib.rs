@@ -29,6 +29,9 @@ pub fn bin_dir() -> &'static Path {
                 "notification-service",
                 "-p",
                 "contracts-registry",
+                // `contracts admin`, the admin API's command-line client.
+                "-p",
+                "contracts-cli",
             ])
             .status()
             .expect("running cargo build for the service binaries");

@@ -217,6 +217,38 @@ async fn the_admin_api_answers_contracts_lag_pause_and_domain_queries_from_the_r
         "{consumed:#?}"
     );
 
+    // The command-line client sees the same, and says what to do without the token.
+    let cli = |args: &[&str], token: Option<&str>| {
+        let mut cmd = std::process::Command::new(shop_e2e::bin_dir().join("contracts"));
+        cmd.args(["admin", "--addr", &shop.order.admin_url()])
+            .args(args)
+            .env_remove("CONTRACTS_ADMIN_TOKEN");
+        if let Some(t) = token {
+            cmd.env("CONTRACTS_ADMIN_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    };
+    let out = cli(&["contracts", "--json"], Some(TOKEN));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["subject"] == created.subject.as_str()
+                && c["schema_id"].as_u64() == latest["id"].as_u64()),
+        "{listed:#}"
+    );
+    let out = cli(&["orders", "get", &id], None);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--token"), "{stderr}");
+
     // Domain queries answer from each service's store.
     let got = order.order(&id).await.unwrap();
     assert_eq!(
