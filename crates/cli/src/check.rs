@@ -1,25 +1,19 @@
 //! `contracts check`: the whole manifest, every event's history at its level.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use contracts_compat::manifest::check_event_history;
 use contracts_model::Diagnostic;
-use contracts_model::manifest::{Event, Manifest, SubjectHistory};
+use contracts_model::manifest::{Event, SubjectHistory};
 
 use crate::report::{self, ErrorFormat, Report};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = crate::LEVELS_HELP)]
 pub struct Args {
-    /// The contracts manifest
-    #[arg(
-        long,
-        env = "CONTRACTS_MANIFEST",
-        default_value = "schemas/contracts.toml"
-    )]
-    manifest: PathBuf,
+    #[command(flatten)]
+    manifest: crate::ManifestArg,
     /// How findings are printed
     #[arg(
         long,
@@ -40,11 +34,11 @@ pub(crate) struct Verdict {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.remote.is_set() {
-        return crate::registry_check::run(&args.manifest, args.error_format, &args.remote);
+        return crate::registry_check::run(&args.manifest.path, args.error_format, &args.remote);
     }
-    let manifest = match Manifest::load(&args.manifest) {
+    let manifest = match args.manifest.load() {
         Ok(m) => m,
-        Err(diagnostics) => return Ok(report_problems(&diagnostics)),
+        Err(code) => return Ok(code),
     };
     let mut verdicts = Vec::new();
     let mut problems = Vec::new();
@@ -61,7 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let heading = format!(
         "{}: {} events, {} subjects",
-        args.manifest.display(),
+        args.manifest.path.display(),
         manifest.events.len(),
         verdicts.len()
     );

@@ -4,6 +4,7 @@
 mod admin;
 mod check;
 mod compat;
+mod demo;
 mod prepare;
 mod register;
 mod registry;
@@ -61,6 +62,28 @@ enum Command {
     Registry(registry::Args),
     /// Ask a running service over its gRPC admin API (contracts, lag, dead letters, orders, stock)
     Admin(admin::Args),
+    /// Run the shop locally: a Kafka broker, the registry and three services, with orders flowing
+    Demo(demo::Args),
+}
+
+/// `--manifest`, shared by the commands that read `schemas/contracts.toml`.
+#[derive(Debug, clap::Args)]
+pub struct ManifestArg {
+    /// The contracts manifest
+    #[arg(
+        long = "manifest",
+        env = "CONTRACTS_MANIFEST",
+        default_value = "schemas/contracts.toml"
+    )]
+    pub path: std::path::PathBuf,
+}
+
+impl ManifestArg {
+    /// The manifest, or the exit code after its problems were reported.
+    pub fn load(&self) -> Result<contracts_model::manifest::Manifest, ExitCode> {
+        contracts_model::manifest::Manifest::load(&self.path)
+            .map_err(|diagnostics| check::report_problems(&diagnostics))
+    }
 }
 
 fn main() -> ExitCode {
@@ -83,6 +106,7 @@ fn main() -> ExitCode {
         Command::Prepare(args) => prepare::run(args),
         Command::Registry(args) => registry::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(code) => code,

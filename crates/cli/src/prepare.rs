@@ -5,8 +5,6 @@
 
 use std::process::ExitCode;
 
-use contracts_model::manifest::Manifest;
-
 use crate::remote::{self, RegistryArgs};
 use contracts_model::snapshot::Snapshot;
 
@@ -14,13 +12,9 @@ use crate::snapshot;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The contracts manifest; the snapshot goes to .registry/ beside it
-    #[arg(
-        long,
-        env = "CONTRACTS_MANIFEST",
-        default_value = "schemas/contracts.toml"
-    )]
-    manifest: std::path::PathBuf,
+    // The snapshot goes to .registry/ beside the manifest.
+    #[command(flatten)]
+    manifest: crate::ManifestArg,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Write nothing; exit 1 when the committed snapshot is stale
@@ -29,9 +23,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let manifest = match Manifest::load(&args.manifest) {
+    let manifest = match args.manifest.load() {
         Ok(m) => m,
-        Err(diagnostics) => return Ok(crate::check::report_problems(&diagnostics)),
+        Err(code) => return Ok(code),
     };
     let (local, problems) = remote::load(&manifest);
     if !problems.is_empty() {
@@ -39,7 +33,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let client = remote::client(&args.registry.url, &args.registry.auth)?;
     let snapshot = remote::block_on(snapshot::fetch(&client, &local))??;
-    let dir = Snapshot::dir_of(&args.manifest);
+    let dir = Snapshot::dir_of(&args.manifest.path);
     if args.check {
         let drift = snapshot.drift(&dir)?;
         if drift.is_empty() {

@@ -12,7 +12,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use contracts_model::Format;
-use contracts_model::manifest::Manifest;
 use contracts_registry::api::RegisterSchemaRequest;
 use contracts_registry::client::Client;
 
@@ -20,21 +19,16 @@ use crate::remote::{self, Local, RegistryArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The contracts manifest
-    #[arg(
-        long,
-        env = "CONTRACTS_MANIFEST",
-        default_value = "schemas/contracts.toml"
-    )]
-    manifest: std::path::PathBuf,
+    #[command(flatten)]
+    manifest: crate::ManifestArg,
     #[command(flatten)]
     registry: RegistryArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let manifest = match Manifest::load(&args.manifest) {
+    let manifest = match args.manifest.load() {
         Ok(m) => m,
-        Err(diagnostics) => return Ok(crate::check::report_problems(&diagnostics)),
+        Err(code) => return Ok(code),
     };
     let (local, mut problems) = remote::load(&manifest);
     // Unlike `check`, nothing invalid may go out: the registry would refuse it half-way through.
@@ -51,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = remote::client(&args.registry.url, &args.registry.auth)?;
     println!(
         "registering {} into {}",
-        args.manifest.display(),
+        args.manifest.path.display(),
         client.url()
     );
     let tally = remote::block_on(register_all(&client, &local))??;
