@@ -315,6 +315,67 @@ async fn the_admin_api_answers_contracts_lag_pause_and_domain_queries_from_the_r
     })
     .await;
 
+    // Health checking and reflection answer generic gRPC clients, token or not.
+    let channel = tonic::transport::Endpoint::from_shared(shop.order.admin_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    for service in [
+        "",
+        "contracts.admin.v1.AdminService",
+        "contracts.admin.v1.OrderAdminService",
+    ] {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{service:?}: {e}"))
+            .into_inner()
+            .status;
+        assert_eq!(
+            status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service:?}"
+        );
+    }
+    let elsewhere = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "contracts.admin.v1.InventoryAdminService".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        elsewhere.code(),
+        Code::NotFound,
+        "order-service does not serve stock"
+    );
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut reflection =
+        tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(channel);
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::iter([
+            tonic_reflection::pb::v1::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            },
+        ]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().expect("one answer");
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("{answer:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.iter().any(|n| n == "contracts.admin.v1.AdminService"),
+        "{names:?}"
+    );
+
     // Without the token: UNAUTHENTICATED, and nothing changes.
     let anonymous = AdminClient::connect(ClientConfig::new(shop.inventory.admin_url()))
         .await
