@@ -333,6 +333,10 @@ fn scan(
         }
         match consumer.poll(Duration::from_millis(200)) {
             None => {}
+            // Only when `-X enable.partition.eof=true` was passed through: that partition is done.
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                ends.remove(&partition);
+            }
             Some(Err(e)) => return Err(kafka_unavailable(&format!("reading {topic}"), e)),
             Some(Ok(m)) => {
                 let partition = m.partition();
