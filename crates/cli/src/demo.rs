@@ -47,6 +47,10 @@ pub struct Args {
     /// Print only the summary, not every event (for large --orders).
     #[arg(long)]
     quiet: bool,
+    /// Starting stock for inventory-service, `product=units,...` (its default otherwise;
+    /// applied only to products its store does not know yet).
+    #[arg(long, value_name = "STOCK")]
+    stock: Option<String>,
     /// The first of the ports the demo listens on, all on 127.0.0.1: order-service on it, the
     /// registry on +1, inventory-service +2, notification-service +3, the broker +12, and the
     /// services' gRPC admin APIs on +20, +22 and +23. 0 picks free ports.
@@ -298,6 +302,9 @@ async fn demo(args: &Args, manifest: &Manifest, procs: &mut Procs) -> anyhow::Re
     for (name, _, env) in &services {
         let mut cmd = Command::new(bin.join(name));
         cmd.envs(common.iter().cloned()).envs(env.iter().cloned());
+        if let (&"inventory-service", Some(stock)) = (name, &args.stock) {
+            cmd.env("INVENTORY_STOCK", stock);
+        }
         procs.spawn(name, cmd, &logs)?;
     }
     for (name, port, _) in &services {
