@@ -16,6 +16,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /usr/local/bin/notification-service /usr/local/bin/notification-service
 USER 10001
 WORKDIR /data
-ENV NOTIFICATION_LISTEN=0.0.0.0:8083 NOTIFICATION_DB=/data/notification.db NOTIFICATION_MAILBOX_DIR=/data/mailbox
+ENV NOTIFICATION_LISTEN=0.0.0.0:8083 NOTIFICATION_DB=/data/notification.db NOTIFICATION_MAILBOX_DIR=/data/mailbox NOTIFICATION_ADMIN_LISTEN=0.0.0.0:50053
 EXPOSE 8083
+# The gRPC admin API; set ADMIN_TOKEN (and ADMIN_TLS_CERT/KEY) before publishing it.
+EXPOSE 50053
 ENTRYPOINT ["/usr/local/bin/notification-service"]

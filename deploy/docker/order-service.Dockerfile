@@ -16,6 +16,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /usr/local/bin/order-service /usr/local/bin/order-service
 USER 10001
 WORKDIR /data
-ENV ORDER_LISTEN=0.0.0.0:8080 ORDER_DB=/data/order.db
+ENV ORDER_LISTEN=0.0.0.0:8080 ORDER_DB=/data/order.db ORDER_ADMIN_LISTEN=0.0.0.0:50051
 EXPOSE 8080
+# The gRPC admin API; set ADMIN_TOKEN (and ADMIN_TLS_CERT/KEY) before publishing it.
+EXPOSE 50051
 ENTRYPOINT ["/usr/local/bin/order-service"]

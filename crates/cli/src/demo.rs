@@ -52,8 +52,8 @@ pub struct Args {
     #[arg(long, value_name = "STOCK")]
     stock: Option<String>,
     /// The first of the ports the demo listens on, all on 127.0.0.1: order-service on it, the
-    /// registry on +1, inventory-service +2, notification-service +3, the broker +12.
-    /// 0 picks free ports.
+    /// registry on +1, inventory-service +2, notification-service +3, the broker +12, and the
+    /// services' gRPC admin APIs on +20, +22 and +23. 0 picks free ports.
     #[arg(long, default_value_t = 18080)]
     base_port: u16,
     #[command(flatten)]
@@ -92,6 +92,8 @@ struct Ports {
     inventory: u16,
     notification: u16,
     broker: u16,
+    /// The gRPC admin APIs of order-, inventory- and notification-service.
+    admin: [u16; 3],
 }
 
 impl Ports {
@@ -103,6 +105,7 @@ impl Ports {
                 inventory: free_port()?,
                 notification: free_port()?,
                 broker: free_port()?,
+                admin: [free_port()?, free_port()?, free_port()?],
             });
         }
         let at = |offset: u16| {
@@ -115,6 +118,7 @@ impl Ports {
             inventory: at(2)?,
             notification: at(3)?,
             broker: at(12)?,
+            admin: [at(20)?, at(22)?, at(23)?],
         };
         for (what, port) in [
             ("order-service", ports.order),
@@ -122,6 +126,9 @@ impl Ports {
             ("inventory-service", ports.inventory),
             ("notification-service", ports.notification),
             ("the broker", ports.broker),
+            ("order-service's admin API", ports.admin[0]),
+            ("inventory-service's admin API", ports.admin[1]),
+            ("notification-service's admin API", ports.admin[2]),
         ] {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 bail!(
@@ -250,6 +257,10 @@ async fn demo(args: &Args, manifest: &Manifest, procs: &mut Procs) -> anyhow::Re
             ports.order,
             vec![
                 ("ORDER_LISTEN", format!("127.0.0.1:{}", ports.order)),
+                (
+                    "ORDER_ADMIN_LISTEN",
+                    format!("127.0.0.1:{}", ports.admin[0]),
+                ),
                 ("ORDER_DB", path(&data.join("order").join("order.db"))),
             ],
         ),
@@ -258,6 +269,10 @@ async fn demo(args: &Args, manifest: &Manifest, procs: &mut Procs) -> anyhow::Re
             ports.inventory,
             vec![
                 ("INVENTORY_LISTEN", format!("127.0.0.1:{}", ports.inventory)),
+                (
+                    "INVENTORY_ADMIN_LISTEN",
+                    format!("127.0.0.1:{}", ports.admin[1]),
+                ),
                 (
                     "INVENTORY_DB",
                     path(&data.join("inventory").join("inventory.db")),
@@ -277,6 +292,10 @@ async fn demo(args: &Args, manifest: &Manifest, procs: &mut Procs) -> anyhow::Re
                     path(&data.join("notification").join("notification.db")),
                 ),
                 ("NOTIFICATION_MAILBOX_DIR", path(&mailbox)),
+                (
+                    "NOTIFICATION_ADMIN_LISTEN",
+                    format!("127.0.0.1:{}", ports.admin[2]),
+                ),
             ],
         ),
     ];
@@ -293,6 +312,11 @@ async fn demo(args: &Args, manifest: &Manifest, procs: &mut Procs) -> anyhow::Re
         wait_healthy(procs, &http, name, &health, Duration::from_secs(120)).await?;
         println!("   {name} on http://127.0.0.1:{port}  (/health, /metrics)");
     }
+    let [order_admin, inventory_admin, notification_admin] = ports.admin;
+    println!(
+        "   admin APIs (contracts admin --addr http://127.0.0.1:PORT ...): order {order_admin}, \
+         inventory {inventory_admin}, notification {notification_admin}"
+    );
 
     let flow = Flow::new(manifest, &topics, &bootstrap, &registry_url, &mailbox)?;
     let feed = Feed::start(flow, &http, args.quiet);

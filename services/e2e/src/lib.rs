@@ -29,6 +29,9 @@ pub fn bin_dir() -> &'static Path {
                 "notification-service",
                 "-p",
                 "contracts-registry",
+                // `contracts admin`, the admin API's command-line client.
+                "-p",
+                "contracts-cli",
             ])
             .status()
             .expect("running cargo build for the service binaries");
@@ -55,6 +58,8 @@ pub struct Service {
     pub name: &'static str,
     env: Vec<(String, String)>,
     pub port: u16,
+    /// Where its gRPC admin API listens.
+    pub admin_port: u16,
     log: PathBuf,
     child: Option<Child>,
     starts: u32,
@@ -62,7 +67,9 @@ pub struct Service {
 
 impl Service {
     /// `name` is the binary (`order-service`); `env` its configuration; the listen address is
-    /// set to a free port through `<listen_var>`; output goes to `<dir>/<name>.log`.
+    /// set to a free port through `<listen_var>` (`ORDER_LISTEN`), and the admin API's to
+    /// another through `<SVC>_ADMIN_LISTEN` (`ORDER_ADMIN_LISTEN`), so tests running side by
+    /// side never share a port; output goes to `<dir>/<name>.log`.
     pub fn new(
         name: &'static str,
         listen_var: &str,
@@ -75,10 +82,17 @@ impl Service {
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
         env.push((listen_var.to_owned(), format!("127.0.0.1:{port}")));
+        let admin_port = free_port();
+        let admin_var = match listen_var.strip_suffix("_LISTEN") {
+            Some(svc) => format!("{svc}_ADMIN_LISTEN"),
+            None => panic!("{listen_var}: expected <SVC>_LISTEN"),
+        };
+        env.push((admin_var, format!("127.0.0.1:{admin_port}")));
         Service {
             name,
             env,
             port,
+            admin_port,
             log: dir.join(format!("{name}.log")),
             child: None,
             starts: 0,
@@ -87,6 +101,11 @@ impl Service {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The admin API's address, for `contracts_admin::ClientConfig::new`.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
     }
 
     pub fn log_path(&self) -> &Path {

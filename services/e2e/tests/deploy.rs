@@ -28,7 +28,8 @@ fn env_vars(binary: &str) -> Vec<String> {
     help(binary)
         .split("[env: ")
         .skip(1)
-        .filter_map(|rest| rest.split('=').next())
+        // `[env: NAME=value]`, or `[env: NAME]` for secrets whose value is hidden.
+        .filter_map(|rest| rest.split(['=', ']']).next())
         .map(str::to_owned)
         .collect()
 }
@@ -51,6 +52,8 @@ fn port_of(listen: &str) -> u16 {
 struct Dockerfile {
     binary: String,
     exposed: u16,
+    /// Every `EXPOSE`d port, the first one included.
+    exposed_all: Vec<u16>,
     env: BTreeMap<String, String>,
 }
 
@@ -83,10 +86,13 @@ fn dockerfile(path: &Path) -> Dockerfile {
         "{}: builds another binary than it runs",
         path.display()
     );
-    let exposed = text
+    let exposed_all: Vec<u16> = text
         .lines()
-        .find_map(|l| l.strip_prefix("EXPOSE "))
+        .filter_map(|l| l.strip_prefix("EXPOSE "))
         .map(|p| p.trim().parse().unwrap())
+        .collect();
+    let exposed = *exposed_all
+        .first()
         .unwrap_or_else(|| panic!("{}: no EXPOSE", path.display()));
     let env = text
         .lines()
@@ -98,6 +104,7 @@ fn dockerfile(path: &Path) -> Dockerfile {
     Dockerfile {
         binary: entry,
         exposed,
+        exposed_all,
         env,
     }
 }
@@ -110,6 +117,20 @@ const SERVICES: [(&str, &str, u16); 4] = [
     ("notification-service", "NOTIFICATION_LISTEN", 8083),
 ];
 
+/// The services with a gRPC admin API: binary, listen variable, port.
+const ADMIN: [(&str, &str, u16); 3] = [
+    ("order-service", "ORDER_ADMIN_LISTEN", 50051),
+    ("inventory-service", "INVENTORY_ADMIN_LISTEN", 50052),
+    ("notification-service", "NOTIFICATION_ADMIN_LISTEN", 50053),
+];
+
+fn admin_of(binary: &str) -> Option<(&'static str, u16)> {
+    ADMIN
+        .iter()
+        .find(|a| a.0 == binary)
+        .map(|(_, var, port)| (*var, *port))
+}
+
 #[test]
 fn every_dockerfile_builds_and_runs_a_real_binary_as_non_root_on_its_port() {
     for (binary, listen, port) in SERVICES {
@@ -121,6 +142,17 @@ fn every_dockerfile_builds_and_runs_a_real_binary_as_non_root_on_its_port() {
             Some(port),
             "{binary}"
         );
+        if let Some((var, admin)) = admin_of(binary) {
+            assert_eq!(
+                file.env.get(var).map(|l| port_of(l)),
+                Some(admin),
+                "{binary}"
+            );
+            assert!(
+                file.exposed_all.contains(&admin),
+                "{binary} does not expose {admin}"
+            );
+        }
         let known = env_vars(binary);
         for var in file.env.keys() {
             assert!(
@@ -156,6 +188,11 @@ fn the_compose_file_runs_every_service_with_variables_it_reads() {
             if var == *listen {
                 assert_eq!(port_of(value.as_str().unwrap()), *port, "compose {name}");
             }
+            if let Some((admin_var, admin)) = admin_of(binary)
+                && var == admin_var
+            {
+                assert_eq!(port_of(value.as_str().unwrap()), admin, "compose {name}");
+            }
         }
         let published: Vec<&str> = service["ports"]
             .as_sequence()
@@ -163,7 +200,12 @@ fn the_compose_file_runs_every_service_with_variables_it_reads() {
             .iter()
             .map(|p| p.as_str().unwrap())
             .collect();
-        assert_eq!(published, [format!("{port}:{port}")], "compose {name}");
+        // The admin API is published on loopback only.
+        let mut want = vec![format!("{port}:{port}")];
+        if let Some((_, admin)) = admin_of(binary) {
+            want.push(format!("127.0.0.1:{admin}:{admin}"));
+        }
+        assert_eq!(published, want, "compose {name}");
         let depends = &service["depends_on"];
         assert!(
             !depends.is_null(),
@@ -224,6 +266,23 @@ fn kubernetes_manifests_probe_health_on_the_port_the_binary_listens_on() {
             Some(u64::from(*port)),
             "{binary}"
         );
+        if let Some((admin_var, admin)) = admin_of(binary) {
+            let ports: Vec<u64> = container["ports"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .filter_map(|p| p["containerPort"].as_u64())
+                .collect();
+            assert!(ports.contains(&u64::from(admin)), "{binary}: {ports:?}");
+            let value = container["env"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .find(|v| v["name"].as_str() == Some(admin_var))
+                .and_then(|v| v["value"].as_str())
+                .unwrap_or_else(|| panic!("k8s {binary}: no {admin_var}"));
+            assert_eq!(port_of(value), admin, "k8s {binary}");
+        }
         for probe in ["readinessProbe", "livenessProbe"] {
             if !container[probe].is_null() {
                 assert_eq!(

@@ -5,11 +5,14 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
+use contracts_admin::AdminServer;
 use contracts_runtime::{Consumer, Metrics};
-use events::orders;
 use events::services::inventory::{CONSUMER_GROUP, OrdersDispatcher};
+use events::{inventory, orders};
+use inventory_service::admin::InventoryAdmin;
 use inventory_service::messaging::{InventorySink, Reserver};
 use inventory_service::store::InventoryStore;
+use shop_service_kit::admin::AdminArgs;
 use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::ops::{Counters, Ops};
 use shop_service_kit::outbox::{self, Relay};
@@ -23,7 +26,9 @@ use shop_service_kit::telemetry::{self, LogFormat};
 /// recorded in the same SQLite transaction as the stock change), and publishes
 /// InventoryReserved or InventoryRejected (Protobuf, shop.inventory.v2) through an outbox.
 ///
-/// Serves GET /health and GET /metrics.
+/// Serves GET /health and GET /metrics, and the gRPC admin API on --admin-listen: contracts,
+/// consumer lag, dead letters (list, replay, drop), pause/resume of the `orders` consumer,
+/// stock per product and setting it; `contracts admin` is its client.
 ///
 /// Every flag can also be set through the environment variable shown with it.
 #[derive(Debug, Parser)]
@@ -43,6 +48,15 @@ struct Args {
     /// The warehouse named in InventoryReserved.
     #[arg(long, env = "INVENTORY_WAREHOUSE_ID", default_value = "main")]
     warehouse_id: String,
+    /// Address the gRPC admin API (with health checking and reflection) listens on.
+    #[arg(
+        long,
+        env = "INVENTORY_ADMIN_LISTEN",
+        default_value = "127.0.0.1:50052"
+    )]
+    admin_listen: SocketAddr,
+    #[command(flatten)]
+    admin: AdminArgs,
     #[command(flatten)]
     kafka: KafkaArgs,
     /// Log lines as `text` or `json`; filter with RUST_LOG (default `info`).
@@ -86,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let source = args.kafka.schema_source()?;
     let publisher = args.kafka.publisher(source.clone(), &metrics)?;
+    let admin_config = args.admin.config()?;
     let relaying = tokio::spawn({
         let relay = relay.clone();
         let shutdown = shutdown.clone();
@@ -93,12 +108,19 @@ async fn main() -> anyhow::Result<()> {
     });
     let consumer = Consumer::<orders::Topic>::new(
         args.kafka.consumer_config(CONSUMER_GROUP),
-        source,
+        source.clone(),
         metrics.clone(),
     )
     .await
     .context("starting the orders consumer")?;
     let control = consumer.control();
+    let kafka_admin = args
+        .kafka
+        .admin(source)
+        .produces::<inventory::v2::InventoryReserved>()
+        .produces::<inventory::v2::InventoryRejected>()
+        .consumer("orders", CONSUMER_GROUP, &consumer)
+        .build()?;
     let consuming = tokio::spawn(consumer.run(OrdersDispatcher::new(Reserver::new(
         store.clone(),
         counters.clone(),
@@ -109,6 +131,13 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    let admin = shop_service_kit::admin::serve(
+        args.admin_listen,
+        AdminServer::new(admin_config, kafka_admin)
+            .with_inventory(InventoryAdmin::new(store.clone())),
+        shutdown.clone(),
+    )
+    .await?;
     tracing::info!(listen = %listener.local_addr()?, db = %args.db.display(), "inventory-service started");
     shop_service_kit::ops::serve(listener, ops.router(), shutdown.clone())
         .await
@@ -119,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
         .context("orders consumer")?
         .context("orders consumer")?;
     relaying.await.context("outbox relay")?;
+    admin.await.context("admin API")?.context("admin API")?;
     tracing::info!("inventory-service stopped");
     Ok(())
 }

@@ -86,6 +86,17 @@ impl KafkaArgs {
         config
     }
 
+    /// The admin API's view of the process's Kafka side; add what it produces and consumes,
+    /// then `build()`.
+    pub fn admin(&self, source: Arc<dyn SchemaSource>) -> crate::admin::KafkaAdminBuilder {
+        let mut client = rdkafka::ClientConfig::new();
+        client.set("bootstrap.servers", &self.bootstrap_servers);
+        for (k, v) in &self.settings {
+            client.set(k, v);
+        }
+        crate::admin::KafkaAdmin::builder(client, &self.topic_prefix, source)
+    }
+
     /// A publisher for the process.
     pub fn publisher(
         &self,

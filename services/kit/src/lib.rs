@@ -1,5 +1,6 @@
 //! What the shop's three services share, so each service's crate holds only its domain:
 //!
+//! - [`admin`]: the gRPC admin API over Kafka (contracts, lag, dead letters, pause/resume);
 //! - [`db`]: opening a service's SQLite store (WAL, busy timeout) behind one lock;
 //! - [`outbox`]: the transactional outbox: events written in the same SQLite transaction as the
 //!   state change that caused them, and a [`outbox::Relay`] that publishes them in order and
@@ -9,6 +10,7 @@
 //! - [`shutdown`]: one shutdown signal for every task of a process (SIGTERM, Ctrl-C).
 //! - [`testing`]: a recording `Publish` for tests without a broker.
 
+pub mod admin;
 pub mod db;
 pub mod kafka;
 pub mod ops;

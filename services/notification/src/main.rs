@@ -5,13 +5,16 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
+use contracts_admin::AdminServer;
 use contracts_runtime::{Consumer, Metrics};
 use events::services::notification::{CONSUMER_GROUP, InventoryDispatcher, OrdersDispatcher};
 use events::{inventory, orders};
+use notification_service::admin::NotificationAdmin;
 use notification_service::messaging::Notifier;
 use notification_service::postman::Postman;
 use notification_service::store::NotificationStore;
 use notification_service::transport::{AnyTransport, Mailbox, Smtp};
+use shop_service_kit::admin::AdminArgs;
 use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::ops::{Counters, Ops};
 use shop_service_kit::shutdown::Shutdown;
@@ -27,7 +30,9 @@ use shop_service_kit::telemetry::{self, LogFormat};
 /// Messages go to an SMTP server when --smtp-url is set, otherwise into a mailbox directory:
 /// one file per message under <mailbox-dir>/<customer>/<order>.<step>.<kind>.eml.
 ///
-/// Serves GET /health and GET /metrics.
+/// Serves GET /health and GET /metrics, and the gRPC admin API on --admin-listen: contracts,
+/// consumer lag, dead letters (list, replay, drop), pause/resume of the `orders` and
+/// `inventory` consumers, notifications per order; `contracts admin` is its client.
 ///
 /// Every flag can also be set through the environment variable shown with it.
 #[derive(Debug, Parser)]
@@ -53,6 +58,15 @@ struct Args {
         default_value = "The Shop <shop@example.com>"
     )]
     mail_from: String,
+    /// Address the gRPC admin API (with health checking and reflection) listens on.
+    #[arg(
+        long,
+        env = "NOTIFICATION_ADMIN_LISTEN",
+        default_value = "127.0.0.1:50053"
+    )]
+    admin_listen: SocketAddr,
+    #[command(flatten)]
+    admin: AdminArgs,
     #[command(flatten)]
     kafka: KafkaArgs,
     /// Log lines as `text` or `json`; filter with RUST_LOG (default `info`).
@@ -68,6 +82,12 @@ async fn main() -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let store = NotificationStore::open(&args.db).context("opening the notification store")?;
+    let admin_config = args.admin.config()?;
+    let transport_name = if args.smtp_url.is_some() {
+        "smtp"
+    } else {
+        "mailbox"
+    };
     let transport = match &args.smtp_url {
         Some(url) => AnyTransport::Smtp(Box::new(
             Smtp::new(url, &args.mail_from).context("--smtp-url")?,
@@ -91,12 +111,18 @@ async fn main() -> anyhow::Result<()> {
     .context("starting the orders consumer")?;
     let inventory_consumer = Consumer::<inventory::Topic>::new(
         args.kafka.consumer_config(CONSUMER_GROUP),
-        source,
+        source.clone(),
         metrics.clone(),
     )
     .await
     .context("starting the inventory consumer")?;
     let controls = [orders_consumer.control(), inventory_consumer.control()];
+    let kafka_admin = args
+        .kafka
+        .admin(source)
+        .consumer("orders", CONSUMER_GROUP, &orders_consumer)
+        .consumer("inventory", CONSUMER_GROUP, &inventory_consumer)
+        .build()?;
     let consuming_orders =
         tokio::spawn(orders_consumer.run(OrdersDispatcher::new(notifier.clone())));
     let consuming_inventory =
@@ -106,6 +132,13 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    let admin = shop_service_kit::admin::serve(
+        args.admin_listen,
+        AdminServer::new(admin_config, kafka_admin)
+            .with_notifications(NotificationAdmin::new(store.clone(), transport_name)),
+        shutdown.clone(),
+    )
+    .await?;
     tracing::info!(listen = %listener.local_addr()?, db = %args.db.display(), "notification-service started");
     let delivering = {
         let shutdown = shutdown.clone();
@@ -127,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("inventory consumer")?
         .context("inventory consumer")?;
+    admin.await.context("admin API")?.context("admin API")?;
     tracing::info!("notification-service stopped");
     Ok(())
 }

@@ -6,13 +6,16 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
+use contracts_admin::AdminServer;
 use contracts_runtime::{Consumer, Metrics};
-use events::inventory;
 use events::services::order::{CONSUMER_GROUP, InventoryDispatcher};
+use events::{inventory, order_created_pb, orders};
+use order_service::admin::OrderAdmin;
 use order_service::domain::Catalog;
 use order_service::http::{AppState, DEFAULT_BODY_LIMIT, router};
 use order_service::messaging::{InventoryAnswers, OrderSink};
 use order_service::store::OrderStore;
+use shop_service_kit::admin::AdminArgs;
 use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::ops::{Counters, Ops};
 use shop_service_kit::outbox::{self, Relay};
@@ -32,6 +35,10 @@ use shop_service_kit::telemetry::{self, LogFormat};
 ///   POST /orders/{id}/pay   {"payment_id": "..."} (optional body)   CONFIRMED -> PAID
 ///   POST /orders/{id}/ship  {"carrier": "DHL", "tracking_number": "..."} (optional)  PAID -> SHIPPED
 ///   GET  /health, /metrics
+///
+/// Admin API (gRPC, on --admin-listen): contracts, consumer lag, dead letters (list, replay,
+/// drop), pause/resume of the `inventory` consumer, orders by id and status; `contracts admin`
+/// is its client.
 ///
 /// Every flag can also be set through the environment variable shown with it.
 #[derive(Debug, Parser)]
@@ -53,6 +60,11 @@ struct Args {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "ORDER_MAX_BODY_BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
     max_body_bytes: usize,
+    /// Address the gRPC admin API (with health checking and reflection) listens on.
+    #[arg(long, env = "ORDER_ADMIN_LISTEN", default_value = "127.0.0.1:50051")]
+    admin_listen: SocketAddr,
+    #[command(flatten)]
+    admin: AdminArgs,
     #[command(flatten)]
     kafka: KafkaArgs,
     /// Log lines as `text` or `json`; filter with RUST_LOG (default `info`).
@@ -76,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let source = args.kafka.schema_source()?;
     let publisher = args.kafka.publisher(source.clone(), &metrics)?;
+    let admin_config = args.admin.config()?;
     let relaying = tokio::spawn({
         let relay = relay.clone();
         let shutdown = shutdown.clone();
@@ -83,12 +96,21 @@ async fn main() -> anyhow::Result<()> {
     });
     let consumer = Consumer::<inventory::Topic>::new(
         args.kafka.consumer_config(CONSUMER_GROUP),
-        source,
+        source.clone(),
         metrics.clone(),
     )
     .await
     .context("starting the inventory consumer")?;
     let control = consumer.control();
+    let kafka_admin = args
+        .kafka
+        .admin(source.clone())
+        .produces::<orders::v3::OrderCreated>()
+        .produces::<orders::v1::OrderPaid>()
+        .produces::<orders::v1::OrderShipped>()
+        .produces::<order_created_pb::v1::OrderCreated>()
+        .consumer("inventory", CONSUMER_GROUP, &consumer)
+        .build()?;
     let consuming = tokio::spawn(consumer.run(InventoryDispatcher::new(InventoryAnswers::new(
         store.clone(),
         counters.clone(),
@@ -106,6 +128,12 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    let admin = shop_service_kit::admin::serve(
+        args.admin_listen,
+        AdminServer::new(admin_config, kafka_admin).with_orders(OrderAdmin::new(store.clone())),
+        shutdown.clone(),
+    )
+    .await?;
     tracing::info!(listen = %listener.local_addr()?, db = %args.db.display(), "order-service started");
     shop_service_kit::ops::serve(listener, app, shutdown.clone())
         .await
@@ -116,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
         .context("inventory consumer")?
         .context("inventory consumer")?;
     relaying.await.context("outbox relay")?;
+    admin.await.context("admin API")?.context("admin API")?;
     tracing::info!("order-service stopped");
     Ok(())
 }
