@@ -457,6 +457,8 @@ pub struct Consumer<T: Topic> {
     shared: Arc<Shared<T>>,
     config: ConsumerConfig,
     control: ConsumerControl,
+    /// Dead-letter and retry topics to create once the broker answers (it did not at start).
+    deferred_topics: Vec<String>,
 }
 
 impl<T: Topic> fmt::Debug for Consumer<T> {
@@ -510,9 +512,19 @@ impl<T: Topic> Consumer<T> {
             .clone()
             .unwrap_or_else(|| format!("{topic}.DLT"));
         let consumer = Arc::new(consumer);
+        let mut deferred_topics = Vec::new();
         if let Some(replication) = config.create_dead_letter_topic {
-            for created in std::iter::once(&dead_letter_topic).chain(&topics[1..]) {
-                ensure_topic(&config, &consumer, &topic, created, replication).await?;
+            let wanted = std::iter::once(&dead_letter_topic).chain(&topics[1..]);
+            if broker_answers(&consumer, &topic).await {
+                for created in wanted {
+                    ensure_topic(&config, &consumer, &topic, created, replication).await?;
+                }
+            } else {
+                // A service must start (and take work it can keep, such as outbox rows) while
+                // Kafka is down; the topics are created once it is back. Until then a record to
+                // dead-letter waits: forwarding retries until the topic takes it.
+                tracing::warn!(%topic, "the broker does not answer; the dead-letter and retry topics will be created once it does");
+                deferred_topics = wanted.cloned().collect();
             }
         }
         let subscription: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -545,6 +557,7 @@ impl<T: Topic> Consumer<T> {
             shared,
             config,
             control,
+            deferred_topics,
         })
     }
 
@@ -582,6 +595,19 @@ impl<T: Topic> Consumer<T> {
         );
         let low = shared.resume_at;
         tracing::info!(topic = %shared.source_topic(), group = %shared.group, "consumer started");
+        let setup = match (
+            self.config.create_dead_letter_topic,
+            &self.deferred_topics[..],
+        ) {
+            (Some(replication), [_, ..]) => Some(tokio::spawn(create_when_answered(
+                self.config.clone(),
+                shared.consumer.clone(),
+                shared.source_topic().to_owned(),
+                self.deferred_topics.clone(),
+                replication,
+            ))),
+            _ => None,
+        };
         loop {
             tokio::select! {
                 biased;
@@ -609,6 +635,9 @@ impl<T: Topic> Consumer<T> {
                     Err(e) => tracing::warn!(topic = %shared.source_topic(), group = %shared.group, "consume error: {e}"),
                 },
             }
+        }
+        if let Some(task) = setup {
+            task.abort();
         }
         self.shutdown(workers).await
     }
@@ -830,6 +859,47 @@ fn resume_drained(
                 }
             }
         }
+    }
+}
+
+/// Whether the broker answers a metadata request for `topic` within a few seconds.
+async fn broker_answers(consumer: &Arc<StreamConsumer<Callbacks>>, topic: &str) -> bool {
+    let consumer = consumer.clone();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(5))
+            .is_ok()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Creates `topics` once the broker answers, retrying every few seconds.
+async fn create_when_answered(
+    config: ConsumerConfig,
+    consumer: Arc<StreamConsumer<Callbacks>>,
+    source_topic: String,
+    mut topics: Vec<String>,
+    replication: i32,
+) {
+    loop {
+        if broker_answers(&consumer, &source_topic).await {
+            let mut left = Vec::new();
+            for topic in topics {
+                if let Err(e) =
+                    ensure_topic(&config, &consumer, &source_topic, &topic, replication).await
+                {
+                    tracing::warn!(%topic, "creating the topic failed, retrying: {e}");
+                    left.push(topic);
+                }
+            }
+            topics = left;
+            if topics.is_empty() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
 
