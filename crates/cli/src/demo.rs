@@ -345,6 +345,7 @@ async fn demo(args: &Args, manifest: &Manifest, procs: &mut Procs) -> anyhow::Re
 
     step(7, "what the services say");
     summary(&http, &order_url, &placed, &feed, elapsed).await;
+    admin_answers(&ports).await;
 
     if args.orders.is_some() {
         return Ok(ok);
@@ -1240,5 +1241,70 @@ async fn summary(
             at(0.5).as_millis(),
             at(0.99).as_millis()
         );
+    }
+}
+
+/// What each service's gRPC admin API says: its contracts with their registry ids, its consumer
+/// groups' lag, its dead letters; and the stock, from inventory-service.
+async fn admin_answers(ports: &Ports) {
+    use contracts_admin::{AdminClient, ClientConfig, ContractRole};
+    println!(
+        "   the gRPC admin APIs (the same as `contracts admin --addr URL contracts|lag|dlt list|stock list`):"
+    );
+    let services = ["order-service", "inventory-service", "notification-service"];
+    for (service, port) in services.into_iter().zip(ports.admin) {
+        let url = format!("http://127.0.0.1:{port}");
+        let client = match AdminClient::connect(ClientConfig::new(&url)).await {
+            Ok(c) => c,
+            Err(e) => {
+                println!("     {service} ({url}): {e}");
+                continue;
+            }
+        };
+        println!("     {service} ({url}):");
+        if let Ok(contracts) = client.contracts().await {
+            for role in [ContractRole::Produced, ContractRole::Consumed] {
+                let list: Vec<String> = contracts
+                    .iter()
+                    .filter(|c| c.role == role)
+                    .map(|c| {
+                        let name = c.event.rsplit('.').next().unwrap_or(&c.event);
+                        let id = c.schema_id.map_or("-".into(), |id| id.to_string());
+                        format!("{name} v{} ({}, id {id})", c.version, c.format)
+                    })
+                    .collect();
+                if !list.is_empty() {
+                    println!("       {role}: {}", list.join(", "));
+                }
+            }
+        }
+        if let Ok(lag) = client.lag(None).await {
+            let mut by_group: BTreeMap<(String, String), (i64, usize)> = BTreeMap::new();
+            for p in lag {
+                let e = by_group.entry((p.group, p.topic)).or_default();
+                e.0 += p.lag;
+                e.1 += 1;
+            }
+            for ((group, topic), (lag, partitions)) in by_group {
+                println!("       group {group} on {topic}: lag {lag} over {partitions} partitions");
+            }
+        }
+        if let Ok(page) = client.dead_letters(None, 100).await {
+            println!("       dead letters: {}", page.dead_letters.len());
+        }
+        if service == "inventory-service"
+            && let Ok(stock) = client.all_stock().await
+        {
+            let list: Vec<String> = stock
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} {} available, {} reserved",
+                        s.product_id, s.available, s.reserved
+                    )
+                })
+                .collect();
+            println!("       stock: {}", list.join("; "));
+        }
     }
 }

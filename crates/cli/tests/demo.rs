@@ -68,6 +68,14 @@ fn the_demo_runs_the_shop_from_nothing_and_every_order_plays_out() {
     assert_eq!(count(&out, "mailed carol@example.com"), 3, "{out}");
     assert_eq!(count(&out, "mailed dave@example.com"), 2, "{out}");
     assert!(!out.contains("NOT everything played out"), "{out}");
+    // The admin APIs answer with the registry's ids and no lag left.
+    for line in [
+        "produced: OrderCreated v3 (avro, id 5)",
+        "group inventory-service on orders: lag 0 over 6 partitions",
+        "stock: coffee 49 available, 1 reserved",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
 
     // The same data directory again: topics and contracts are there, the stores keep counting.
     let (ok, out) = demo(dir.path(), 1);
