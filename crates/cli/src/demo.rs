@@ -616,6 +616,8 @@ struct Flow {
     partitions: BTreeMap<String, i32>,
     /// Subject → (event, format, the contract version of each registered subject version).
     subjects: HashMap<String, (String, &'static str, Vec<u32>)>,
+    /// Subject → the services that produce its event (`order-service`).
+    producers: HashMap<String, String>,
     bootstrap: String,
     registry_url: String,
     mailbox: PathBuf,
@@ -649,7 +651,13 @@ impl Flow {
             }
         }
         let mut subjects = HashMap::new();
+        let mut producers = HashMap::new();
         for event in &manifest.events {
+            let by: Vec<String> = event
+                .producers
+                .iter()
+                .map(|p| format!("{p}-service"))
+                .collect();
             let short = event
                 .name
                 .rsplit('.')
@@ -662,12 +670,14 @@ impl Flow {
             };
             for h in event.histories() {
                 let versions = h.versions.iter().map(|v| v.number).collect();
+                producers.insert(h.subject.clone(), by.join(", "));
                 subjects.insert(h.subject, (short.clone(), format, versions));
             }
         }
         Ok(Flow {
             readers,
             subjects,
+            producers,
             partitions: partitions.clone(),
             bootstrap: bootstrap.to_owned(),
             registry_url: registry_url.to_owned(),
@@ -851,7 +861,7 @@ async fn watch_inner(
         }
     }
     let groups = Arc::new(groups);
-    let mut schema_names: HashMap<i32, String> = HashMap::new();
+    let mut schema_names: HashMap<i32, (String, String)> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let print = |line: &str| {
         if !quiet {
@@ -875,7 +885,7 @@ async fn watch_inner(
                     .payload()
                     .filter(|p| p.len() >= 5 && p[0] == 0)
                     .map(|p| i32::from_be_bytes([p[1], p[2], p[3], p[4]]));
-                let event = match schema_id {
+                let (producer, event) = match schema_id {
                     Some(id) => {
                         match schema_names.get(&id) {
                             Some(name) => name.clone(),
@@ -886,11 +896,14 @@ async fn watch_inner(
                             }
                         }
                     }
-                    None => header("event_type").unwrap_or_else(|| "a record without the wire header".into()),
+                    None => (
+                        "?".to_owned(),
+                        header("event_type").unwrap_or_else(|| "a record without the wire header".into()),
+                    ),
                 };
                 let label = format!("{} key {}", event, short(&key));
                 let topic = m.topic().to_owned();
-                print(&format!("▸ {topic}[{}]@{}  {label}", m.partition(), m.offset()));
+                print(&format!("▸ {producer} → {topic}[{}]@{}  {label}", m.partition(), m.offset()));
                 let waiting = flow.readers.get(&topic).cloned().unwrap_or_default();
                 let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
                 s.records += 1;
@@ -922,9 +935,10 @@ async fn watch_inner(
     }
 }
 
-/// `OrderCreated v3 (Avro, schema id 5)` for a schema id: the registry names its subject and version, the
-/// manifest the contract version that subject version holds (registered oldest first).
-async fn describe_schema(http: &reqwest::Client, flow: &Flow, id: i32) -> String {
+/// Who produces a schema id's event and `OrderCreated v3 (Avro, schema id 5)`: the registry
+/// names its subject and version, the manifest the producers and the contract version that
+/// subject version holds (registered oldest first).
+async fn describe_schema(http: &reqwest::Client, flow: &Flow, id: i32) -> (String, String) {
     let url = format!("{}/schemas/ids/{id}/versions", flow.registry_url);
     let versions: Option<Value> = match http.get(&url).send().await {
         Ok(r) if r.status().is_success() => r.json().await.ok(),
@@ -937,7 +951,8 @@ async fn describe_schema(http: &reqwest::Client, flow: &Flow, id: i32) -> String
         .map(|v| {
             let subject = v["subject"].as_str().unwrap_or("?");
             let version = v["version"].as_u64().unwrap_or(0) as usize;
-            match flow.subjects.get(subject) {
+            let producer = flow.producers.get(subject).cloned().unwrap_or("?".into());
+            let description = match flow.subjects.get(subject) {
                 Some((event, format, versions)) => match versions.get(version.wrapping_sub(1)) {
                     Some(contract) => format!("{event} v{contract} ({format}, schema id {id})"),
                     None => {
@@ -945,9 +960,15 @@ async fn describe_schema(http: &reqwest::Client, flow: &Flow, id: i32) -> String
                     }
                 },
                 None => format!("{subject} version {version} (schema id {id})"),
-            }
+            };
+            (producer, description)
         })
-        .unwrap_or_else(|| format!("schema id {id}, unknown to the registry"))
+        .unwrap_or_else(|| {
+            (
+                "?".into(),
+                format!("schema id {id}, unknown to the registry"),
+            )
+        })
 }
 
 /// Each group's committed offset per (group, topic, partition) of the records waiting.

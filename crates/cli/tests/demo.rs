@@ -46,6 +46,9 @@ fn the_demo_runs_the_shop_from_nothing_and_every_order_plays_out() {
     // Every OrderCreated was read by both groups that consume `orders`, every answer by both
     // groups that consume `inventory`.
     assert_eq!(count(&out, "OrderCreated v3 (Avro"), 4, "{out}");
+    // Four orders created, two paid, one shipped; each answered once by the inventory.
+    assert_eq!(count(&out, "▸ order-service → orders["), 4 + 3, "{out}");
+    assert_eq!(count(&out, "▸ inventory-service → inventory["), 4, "{out}");
     assert_eq!(
         count(&out, "✓ inventory-service read orders["),
         4 + 3,
