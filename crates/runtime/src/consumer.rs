@@ -287,8 +287,6 @@ struct PartitionState {
     /// Records handed to the task and not yet taken, and their bytes.
     buffered: AtomicUsize,
     buffered_bytes: AtomicUsize,
-    /// Paused because its buffer filled; the task wakes the dispatcher once it drained.
-    backpressured: AtomicBool,
 }
 
 /// A partition of the source topic (level 0) or of retry topic `level`.
@@ -436,12 +434,6 @@ struct Shared<T: Topic> {
     metrics: Metrics,
     stop: watch::Receiver<bool>,
     paused: watch::Receiver<bool>,
-    /// A partition paused for backpressure is resumed once its buffer is down to this many
-    /// records and bytes.
-    resume_at: (usize, usize),
-    /// Woken by a partition task whose paused partition drained to `resume_at`: resuming at
-    /// once, not at the next tick, keeps the partition from idling while librdkafka refetches.
-    drained: tokio::sync::Notify,
     _topic: PhantomData<fn() -> T>,
 }
 
@@ -546,11 +538,6 @@ impl<T: Topic> Consumer<T> {
             metrics,
             stop: control.stop.subscribe(),
             paused: control.paused.subscribe(),
-            resume_at: (
-                config.max_buffered_per_partition.max(1) / 2,
-                config.max_buffered_bytes_per_partition.max(1) / 2,
-            ),
-            drained: tokio::sync::Notify::new(),
             _topic: PhantomData,
         });
         Ok(Consumer {
@@ -593,7 +580,7 @@ impl<T: Topic> Consumer<T> {
             self.config.max_buffered_per_partition.max(1),
             self.config.max_buffered_bytes_per_partition.max(1),
         );
-        let low = shared.resume_at;
+        let low = (high.0 / 2, high.1 / 2);
         tracing::info!(topic = %shared.source_topic(), group = %shared.group, "consumer started");
         let setup = match (
             self.config.create_dead_letter_topic,
@@ -615,11 +602,6 @@ impl<T: Topic> Consumer<T> {
                 Ok(()) = paused.changed() => {
                     let pause = *paused.borrow_and_update();
                     set_paused(consumer, &shared.topics, &workers, pause);
-                }
-                _ = shared.drained.notified() => {
-                    if !*paused.borrow() {
-                        resume_drained(consumer, &shared.topics, &mut workers, low);
-                    }
                 }
                 _ = tick.tick() => {
                     if !*paused.borrow() {
@@ -652,9 +634,11 @@ impl<T: Topic> Consumer<T> {
         };
         let topic = self.shared.source_topic();
         tracing::warn!(%topic, group = %self.shared.group, "no partition assigned for {idle:?}; leaving and rejoining the group");
-        // Restart the clock first: a rejoin takes a rebalance to show its result.
-        callbacks.set_unassigned(false);
-        callbacks.set_unassigned(true);
+        // Restart the clock: a rejoin takes a rebalance to show its result.
+        *callbacks
+            .unassigned_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         self.shared.consumer.unsubscribe();
         // The retry topics too: they are part of this consumer's subscription.
         let subscription: Vec<&str> = self.shared.topics.iter().map(String::as_str).collect();
@@ -744,10 +728,7 @@ impl<T: Topic> Consumer<T> {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition(topic, partition);
             match shared.consumer.pause(&tpl) {
-                Ok(()) => {
-                    worker.backpressured = true;
-                    worker.state.backpressured.store(true, Ordering::SeqCst);
-                }
+                Ok(()) => worker.backpressured = true,
                 Err(e) => {
                     tracing::warn!(topic = %topic, partition, "pausing a busy partition: {e}")
                 }
@@ -850,10 +831,7 @@ fn resume_drained(
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition(topic, *partition);
             match consumer.resume(&tpl) {
-                Ok(()) => {
-                    w.backpressured = false;
-                    w.state.backpressured.store(false, Ordering::SeqCst);
-                }
+                Ok(()) => w.backpressured = false,
                 Err(e) => {
                     tracing::warn!(topic = %topic, partition, "resuming a drained partition: {e}")
                 }
@@ -975,15 +953,10 @@ async fn partition_task<T, H>(
             _ = stop.wait_for(|s| *s) => return,
             m = rx.recv() => match m { Some(m) => m, None => return },
         };
-        let size = record_size(&m);
-        let left = state.buffered.fetch_sub(1, Ordering::SeqCst) - 1;
-        let left_bytes = state.buffered_bytes.fetch_sub(size, Ordering::SeqCst) - size;
-        if left <= shared.resume_at.0
-            && left_bytes <= shared.resume_at.1
-            && state.backpressured.load(Ordering::SeqCst)
-        {
-            shared.drained.notify_one();
-        }
+        state.buffered.fetch_sub(1, Ordering::SeqCst);
+        state
+            .buffered_bytes
+            .fetch_sub(record_size(&m), Ordering::SeqCst);
         if state.revoked.load(Ordering::SeqCst) {
             return;
         }
