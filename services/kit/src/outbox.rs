@@ -113,6 +113,18 @@ pub fn all(db: &Db) -> Result<Vec<OutboxRow>> {
     Ok(rows)
 }
 
+/// Sets the `shop_outbox_pending` gauge for a `/metrics` scrape; a failed count leaves it as is.
+pub fn report_pending(db: &Db, counters: &crate::ops::Counters) {
+    if let Ok(n) = pending_count(db) {
+        counters.set(
+            "shop_outbox_pending",
+            "Outbox rows waiting to be published.",
+            &[],
+            n as f64,
+        );
+    }
+}
+
 /// How many rows wait to be sent.
 pub fn pending_count(db: &Db) -> Result<u64> {
     let n: i64 = db.lock().query_row(

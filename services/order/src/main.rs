@@ -156,14 +156,7 @@ fn ops(store: &OrderStore, counters: &Counters) -> Ops {
     Ops::new()
         .check("store", move || db.ping().map_err(|e| e.to_string()))
         .metrics(move || {
-            if let Ok(n) = outbox::pending_count(for_metrics.db()) {
-                counters.set(
-                    "shop_outbox_pending",
-                    "Outbox rows waiting to be published.",
-                    &[],
-                    n as f64,
-                );
-            }
+            outbox::report_pending(for_metrics.db(), &counters);
             if let Ok(counts) = for_metrics.count_by_status() {
                 for (status, n) in counts {
                     counters.set(
