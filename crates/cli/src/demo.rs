@@ -8,7 +8,7 @@
 //! until Ctrl-C.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
@@ -142,7 +142,7 @@ impl Ports {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(contracts_testkit::free_port()?)
 }
 
 async fn demo(args: &Args, manifest: &Manifest, procs: &mut Procs) -> anyhow::Result<bool> {
@@ -421,21 +421,10 @@ fn service_binaries() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Tansu from `TANSU_BIN`, the `PATH` or `~/.cargo/bin`; installed with cargo when missing.
+/// Tansu where the test kit looks for it (`TANSU_BIN`, the `PATH`, `~/.cargo/bin`); installed
+/// with cargo when missing.
 async fn tansu_binary() -> anyhow::Result<PathBuf> {
-    if let Some(p) = std::env::var_os("TANSU_BIN") {
-        return Ok(p.into());
-    }
-    let cargo_bin = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
-        .map(|h| h.join("bin").join("tansu"));
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("tansu"))
-            .find(|p| p.is_file())
-    });
-    if let Some(p) = on_path.or_else(|| cargo_bin.clone().filter(|p| p.is_file())) {
+    if let Ok(p) = contracts_testkit::tansu_binary() {
         println!("   {}", p.display());
         return Ok(p);
     }
@@ -460,9 +449,8 @@ async fn tansu_binary() -> anyhow::Result<PathBuf> {
     if !status.success() {
         bail!("installing Tansu failed ({status}); see cargo's output above");
     }
-    cargo_bin
-        .filter(|p| p.is_file())
-        .context("cargo install finished but ~/.cargo/bin/tansu is missing")
+    contracts_testkit::tansu_binary()
+        .context("cargo install finished, but tansu is neither on the PATH nor in ~/.cargo/bin")
 }
 
 /// The child processes, stopped in reverse order on the way out.

@@ -73,7 +73,8 @@ pub fn free_port() -> Result<u16> {
     Ok(l.local_addr().map_err(io("reading the bound port"))?.port())
 }
 
-fn tansu_binary() -> Result<PathBuf> {
+/// The Tansu broker binary: `$TANSU_BIN`, else `tansu` on `PATH`, else `~/.cargo/bin/tansu`.
+pub fn tansu_binary() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("TANSU_BIN") {
         return Ok(PathBuf::from(p));
     }
