@@ -6,7 +6,6 @@
 //! - `on_broker.rs` runs the real binaries against Tansu and the registry (from
 //!   `contracts-testkit`).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -44,12 +43,9 @@ pub fn bin_dir() -> &'static Path {
     })
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1 for a service to bind (see [`contracts_testkit::free_port`]).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("binding a free port")
-        .port()
+    contracts_testkit::free_port().expect("a free port")
 }
 
 /// One service binary run as a child process.
