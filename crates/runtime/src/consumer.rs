@@ -960,15 +960,19 @@ async fn partition_task<T, H>(
         if state.revoked.load(Ordering::SeqCst) {
             return;
         }
-        if level > 0 {
-            // Another group's retry: not ours to handle, only to step over.
-            let group = headers::get(m.headers(), headers::RETRY_CONSUMER_GROUP);
-            if group.is_some_and(|g| g != shared.group) {
-                if !store_offset(&shared, &state, level, &m) {
-                    return;
-                }
-                continue;
+        // Another group's retry or replay: not ours to handle, only to step over.
+        let owner = if level > 0 {
+            headers::RETRY_CONSUMER_GROUP
+        } else {
+            headers::REPLAY_CONSUMER_GROUP
+        };
+        if headers::get(m.headers(), owner).is_some_and(|g| g != shared.group) {
+            if !store_offset(&shared, &state, level, &m) {
+                return;
             }
+            continue;
+        }
+        if level > 0 {
             // Sleeping here holds back only this retry partition, whose records were all
             // delayed by the same amount and so fall due in order.
             let due = headers::get(m.headers(), headers::RETRY_DUE).and_then(|d| d.parse().ok());

@@ -6,7 +6,8 @@
 //! version is known from the schema id. Dead-lettered records keep their original headers and add the
 //! `dlt-*` ones, which say where the record came from and why it failed. Records forwarded to a
 //! retry topic keep theirs too and carry `retry-*` ones: attempts so far, when the record is
-//! due, and where it was first read.
+//! due, and where it was first read. A replayed dead letter names the one group that should
+//! handle it again.
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use rdkafka::message::Headers;
@@ -53,6 +54,11 @@ pub const RETRY_ORIGINAL_OFFSET: &str = "retry-original-offset";
 pub const RETRY_ORIGINAL_TIMESTAMP: &str = "retry-original-timestamp";
 /// The error of the attempt that sent the record to this retry topic.
 pub const RETRY_ERROR_MESSAGE: &str = "retry-error-message";
+
+/// Set on a dead letter sent back to its original topic (the admin API's replay): the consumer
+/// group it failed in. Only that group handles it again; the others, which handled the original
+/// record, step over it.
+pub const REPLAY_CONSUMER_GROUP: &str = "replay-consumer-group";
 
 /// The value of header `name` as UTF-8, the last one when it repeats.
 pub fn get<'a, H: Headers>(headers: Option<&'a H>, name: &str) -> Option<&'a str> {

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use common::events::{self, Message, OrderCreatedV1, OrderCreatedV2, OrderPaid};
 use common::source::MemorySource;
-use common::{eventually, header, read_all, shared_broker, unique_prefix};
+use common::{eventually, header, raw_producer, read_all, shared_broker, unique_prefix};
 use contracts_core::{Handle, HandlerError, RecordMeta, SchemaId, wire};
 use contracts_runtime::{
     Consumer, ConsumerConfig, ConsumerControl, Metrics, ProducerConfig, Publisher, RetryPolicy,
     SchemaRegistration, SendErrorKind, headers, metrics,
 };
-use rdkafka::message::Message as _;
+use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
 use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -322,6 +323,55 @@ async fn two_consumer_groups_each_receive_every_event() {
     };
     assert_eq!(ids(&a).len(), 20);
     assert_eq!(ids(&a), ids(&b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_record_is_handled_again_only_by_the_group_it_was_replayed_for() {
+    let s = setup("replay-group", 1).await;
+    s.paid("o-1", 1).await;
+    // Sent back as the admin API replays a dead letter: same key, bytes and headers, plus the
+    // group that gave up on it.
+    let bootstrap = shared_broker().bootstrap_servers();
+    let original = read_all(bootstrap, &s.topic, 1).remove(0);
+    let mut sent = OwnedHeaders::new();
+    for h in original.headers().expect("headers").iter() {
+        sent = sent.insert(h);
+    }
+    let billing = format!("{}billing", s.prefix);
+    sent = sent.insert(Header {
+        key: headers::REPLAY_CONSUMER_GROUP,
+        value: Some(&billing),
+    });
+    raw_producer(bootstrap)
+        .send(
+            FutureRecord::to(&s.topic)
+                .key(original.key().unwrap())
+                .payload(original.payload().unwrap())
+                .headers(sent),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("replay");
+    s.paid("o-2", 2).await;
+
+    let a = Recorder::new(Behaviour::Succeed);
+    let b = Recorder::new(Behaviour::Succeed);
+    let (ca, ta) = s.start(s.consumer_config("billing"), a.clone()).await;
+    let (cb, tb) = s.start(s.consumer_config("shipping"), b.clone()).await;
+    wait_for(&a, 3).await;
+    // o-2 comes after the replayed record in the one partition.
+    wait_for(&b, 2).await;
+    stop(ca, ta).await;
+    stop(cb, tb).await;
+    let ids = |r: &Recorder| {
+        r.seen()
+            .iter()
+            .map(|(m, _)| m.order_id().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&a), ["o-1", "o-1", "o-2"], "billing handles the replay");
+    assert_eq!(ids(&b), ["o-1", "o-2"], "shipping steps over it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

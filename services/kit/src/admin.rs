@@ -25,8 +25,8 @@
 //! - **Replay** re-validates the original bytes against the current contract, exactly as the
 //!   consumer would read them (Confluent wire header, schema id known to the registry, payload
 //!   decodable by the topic's generated decoder), and sends key, value and headers (minus
-//!   `dlt-*`) back to the original topic. Every group reading that topic sees it again; the
-//!   shop's handlers are idempotent, so those that handled it already do nothing.
+//!   `dlt-*`) back to the original topic with a `replay-consumer-group` header: only the group
+//!   that dead-lettered it handles it again, the others step over it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -44,7 +44,7 @@ use contracts_core::source::{SchemaSource, SourceError};
 use contracts_core::{
     DecodeError, Event, Format, SchemaInfo, Topic, TopicMessage, WriterSchema, wire,
 };
-use contracts_runtime::{Consumer, ConsumerControl};
+use contracts_runtime::{Consumer, ConsumerControl, headers};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -550,7 +550,7 @@ impl KafkaAdmin {
             let mut out = Vec::new();
             scan(&client, &topic, |r| {
                 let ours = r
-                    .header(contracts_runtime::headers::DLT_CONSUMER_GROUP)
+                    .header(headers::DLT_CONSUMER_GROUP)
                     .is_some_and(|g| groups.contains(g));
                 if ours && keep(r.partition, r.offset) {
                     out.push(r);
@@ -598,7 +598,7 @@ impl KafkaAdmin {
 
     /// The consumer whose dead-letter topic is `topic` and whose group wrote `record`.
     fn owner(&self, topic: &str, record: &RawRecord) -> Option<&Watched> {
-        let group = record.header(contracts_runtime::headers::DLT_CONSUMER_GROUP)?;
+        let group = record.header(headers::DLT_CONSUMER_GROUP)?;
         self.inner
             .consumers
             .iter()
@@ -831,20 +831,24 @@ impl AdminBackend for KafkaAdmin {
                     )));
                 }
             };
-            let mut headers = OwnedHeaders::new();
-            for (k, v) in record
-                .headers
-                .iter()
-                .filter(|(k, _)| !k.starts_with("dlt-"))
-            {
-                headers = headers.insert(Header {
+            let mut sent = OwnedHeaders::new();
+            for (k, v) in record.headers.iter().filter(|(k, _)| {
+                !k.starts_with("dlt-") && k.as_str() != headers::REPLAY_CONSUMER_GROUP
+            }) {
+                sent = sent.insert(Header {
                     key: k,
                     value: Some(v),
                 });
             }
+            if let Some(group) = record.header(headers::DLT_CONSUMER_GROUP) {
+                sent = sent.insert(Header {
+                    key: headers::REPLAY_CONSUMER_GROUP,
+                    value: Some(group),
+                });
+            }
             let mut out = FutureRecord::to(&watched.topic)
                 .payload(&record.value)
-                .headers(headers);
+                .headers(sent);
             if let Some(key) = &record.key {
                 out = out.key(key);
             }
