@@ -39,6 +39,34 @@ fn a_bad_flag_value_is_refused_with_the_reason() {
     );
 }
 
+#[test]
+fn a_port_in_use_stops_a_service_before_it_touches_kafka() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let out = Command::new(bin_dir().join("inventory-service"))
+        .env("INVENTORY_DB", dir.path().join("inventory.db"))
+        .env(
+            "INVENTORY_LISTEN",
+            format!("127.0.0.1:{}", shop_e2e::free_port()),
+        )
+        .env("INVENTORY_ADMIN_LISTEN", addr.to_string())
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains(&format!("admin API: listening on {addr}")) && log.contains("in use"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("contracts_runtime"),
+        "nothing consumed or published before the port was found taken: {log}"
+    );
+}
+
 async fn place(client: &reqwest::Client, base: &str, i: usize) -> String {
     let body = json!({"customer": format!("c{i}@example.com"), "line_items": [{"product": "tea", "quantity": 1}]});
     let r = client

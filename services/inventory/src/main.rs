@@ -87,6 +87,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let store = InventoryStore::open(&args.db, &args.warehouse_id)
         .context("opening the inventory store")?;
+    // Ports first: a port in use stops the service before it touches Kafka.
+    let listener = shop_service_kit::ops::listen(args.listen, "HTTP").await?;
+    let admin_listener = shop_service_kit::ops::listen(args.admin_listen, "admin API").await?;
     for (product, units) in &args.stock {
         if store.seed_stock(product, *units)? {
             tracing::info!(product, units, "stock seeded");
@@ -128,16 +131,12 @@ async fn main() -> anyhow::Result<()> {
     ))));
 
     let ops = ops(&store, &counters).metrics(move || metrics.render());
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
     let admin = shop_service_kit::admin::serve(
-        args.admin_listen,
+        admin_listener,
         AdminServer::new(admin_config, kafka_admin)
             .with_inventory(InventoryAdmin::new(store.clone())),
         shutdown.clone(),
-    )
-    .await?;
+    )?;
     tracing::info!(listen = %listener.local_addr()?, db = %args.db.display(), "inventory-service started");
     shop_service_kit::ops::serve(listener, ops.router(), shutdown.clone())
         .await

@@ -29,7 +29,6 @@
 //!   that dead-lettered it handles it again, the others step over it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -949,14 +948,11 @@ impl AdminArgs {
 
 /// Binds `listen` (so a taken port fails the start-up, not later) and serves `server` there
 /// until `shutdown`.
-pub async fn serve(
-    listen: SocketAddr,
+pub fn serve(
+    listener: tokio::net::TcpListener,
     server: AdminServer,
     shutdown: Shutdown,
 ) -> anyhow::Result<tokio::task::JoinHandle<Result<(), contracts_admin::Error>>> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("admin API: listening on {listen}"))?;
     tracing::info!(admin_listen = %listener.local_addr()?, "admin API listening");
     Ok(tokio::spawn(async move {
         server

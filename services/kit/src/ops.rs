@@ -151,6 +151,18 @@ impl Ops {
     }
 }
 
+/// Binds `addr` for `what` ("HTTP", "admin API"). A service binds its ports before it touches
+/// Kafka, so a port in use stops it before it joins a consumer group or publishes anything.
+pub async fn listen(
+    addr: std::net::SocketAddr,
+    what: &str,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    use anyhow::Context as _;
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{what}: listening on {addr}"))
+}
+
 /// Serves `router` on `listener` until `shutdown`, letting in-flight requests finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,

@@ -82,6 +82,9 @@ async fn main() -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let store = NotificationStore::open(&args.db).context("opening the notification store")?;
+    // Ports first: a port in use stops the service before it touches Kafka.
+    let listener = shop_service_kit::ops::listen(args.listen, "HTTP").await?;
+    let admin_listener = shop_service_kit::ops::listen(args.admin_listen, "admin API").await?;
     let admin_config = args.admin.config()?;
     let transport_name = if args.smtp_url.is_some() {
         "smtp"
@@ -129,16 +132,12 @@ async fn main() -> anyhow::Result<()> {
         tokio::spawn(inventory_consumer.run(InventoryDispatcher::new(notifier)));
 
     let ops = ops(&store, &counters).metrics(move || metrics.render());
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
     let admin = shop_service_kit::admin::serve(
-        args.admin_listen,
+        admin_listener,
         AdminServer::new(admin_config, kafka_admin)
             .with_notifications(NotificationAdmin::new(store.clone(), transport_name)),
         shutdown.clone(),
-    )
-    .await?;
+    )?;
     tracing::info!(listen = %listener.local_addr()?, db = %args.db.display(), "notification-service started");
     let delivering = {
         let shutdown = shutdown.clone();

@@ -80,6 +80,9 @@ async fn main() -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let store = OrderStore::open(&args.db).context("opening the order store")?;
+    // Ports first: a port in use stops the service before it touches Kafka.
+    let listener = shop_service_kit::ops::listen(args.listen, "HTTP").await?;
+    let admin_listener = shop_service_kit::ops::listen(args.admin_listen, "admin API").await?;
     let counters = Counters::new();
     let relay = Relay::new(store.db().clone());
     let shutdown = Shutdown::new();
@@ -125,15 +128,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let ops = ops(&store, &counters).metrics(move || metrics.render());
     let app = router(state).merge(ops.router());
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
     let admin = shop_service_kit::admin::serve(
-        args.admin_listen,
+        admin_listener,
         AdminServer::new(admin_config, kafka_admin).with_orders(OrderAdmin::new(store.clone())),
         shutdown.clone(),
-    )
-    .await?;
+    )?;
     tracing::info!(listen = %listener.local_addr()?, db = %args.db.display(), "order-service started");
     shop_service_kit::ops::serve(listener, app, shutdown.clone())
         .await
