@@ -74,7 +74,7 @@ fn the_demo_runs_the_shop_from_nothing_and_every_order_plays_out() {
     // The admin APIs answer with the registry's ids and no lag left.
     for line in [
         "produced: OrderCreated v3 (avro, id 5)",
-        "group inventory-service on orders: lag 0 over 6 partitions",
+        "group inventory on orders: lag 0 over 6 partitions",
         "stock: coffee 49 available, 1 reserved",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");

@@ -279,7 +279,7 @@ async fn the_admin_api_answers_contracts_lag_pause_and_domain_queries_from_the_r
 
     // Lag per partition of the group's topic, down to 0 once everything is consumed.
     let lag = eventually("inventory-service to catch up", || async {
-        let lag = inventory.lag(Some("inventory-service")).await.unwrap();
+        let lag = inventory.lag(Some("inventory")).await.unwrap();
         lag.iter().all(|l| l.lag == 0).then_some(lag)
     })
     .await;
@@ -299,7 +299,7 @@ async fn the_admin_api_answers_contracts_lag_pause_and_domain_queries_from_the_r
     assert!(paused.paused);
     let waiting = shop.place("tea", 1).await;
     eventually("lag while paused", || async {
-        (total_lag(&inventory, "inventory-service").await > 0).then_some(())
+        (total_lag(&inventory, "inventory").await > 0).then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -311,7 +311,7 @@ async fn the_admin_api_answers_contracts_lag_pause_and_domain_queries_from_the_r
     })
     .await;
     eventually("lag back to 0", || async {
-        (total_lag(&inventory, "inventory-service").await == 0).then_some(())
+        (total_lag(&inventory, "inventory").await == 0).then_some(())
     })
     .await;
 
@@ -440,7 +440,7 @@ async fn dead_letters_are_listed_replayed_when_valid_refused_when_not_and_droppe
     })
     .await;
     assert_eq!(poison.id.topic, format!("{}orders.DLT", shop.prefix));
-    assert_eq!(poison.consumer_group, "inventory-service");
+    assert_eq!(poison.consumer_group, "inventory");
     assert_eq!(poison.error_class, "decode");
     assert_eq!(poison.original_topic, format!("{}orders", shop.prefix));
     assert!(!poison.error_message.is_empty());
@@ -458,7 +458,7 @@ async fn dead_letters_are_listed_replayed_when_valid_refused_when_not_and_droppe
         .unwrap()
         .dead_letters;
     assert!(
-        all.iter().all(|d| d.consumer_group == "inventory-service"),
+        all.iter().all(|d| d.consumer_group == "inventory"),
         "{all:#?}"
     );
 
@@ -526,7 +526,7 @@ async fn dead_letters_are_listed_replayed_when_valid_refused_when_not_and_droppe
     assert_eq!(again[0].outcome, ReplayOutcome::NotFound, "{again:?}");
     inventory.resume("orders").await.unwrap();
     eventually("the inventory to catch up after resume", || async {
-        (total_lag(&inventory, "inventory-service").await == 0).then_some(())
+        (total_lag(&inventory, "inventory").await == 0).then_some(())
     })
     .await;
     assert_eq!(

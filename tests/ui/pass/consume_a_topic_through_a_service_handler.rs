@@ -118,8 +118,6 @@ fn main() {
         *dispatcher.handler().0.lock().unwrap(),
         ["reserved v1 o-1", "rejected v2 o-2: OutOfStock"]
     );
-    assert_eq!(
-        events::services::notification::CONSUMER_GROUP,
-        "notification-service"
-    );
+    // The manifest names no group, so it is the service's name.
+    assert_eq!(events::services::notification::CONSUMER_GROUP, "notification");
 }

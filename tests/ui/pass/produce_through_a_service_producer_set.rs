@@ -64,5 +64,6 @@ fn main() {
         inventory::v2::InventoryReserved::decode(payload).unwrap(),
         reserved
     );
-    assert_eq!(services::inventory::CONSUMER_GROUP, "inventory-service");
+    // The manifest names no group, so it is the service's name.
+    assert_eq!(services::inventory::CONSUMER_GROUP, "inventory");
 }
