@@ -1035,12 +1035,14 @@ async fn wait_until_due<T: Topic>(shared: &Shared<T>, state: &PartitionState, du
         if state.revoked.load(Ordering::SeqCst) {
             return false;
         }
+        // Past the due millisecond, not merely in it: the due time was truncated to the
+        // millisecond, so this is what guarantees that the whole delay has passed.
         let left = due_ms.saturating_sub(now_ms());
-        if left <= 0 {
+        if left < 0 {
             return true;
         }
         // In slices, so that a revoked partition is handed over without waiting out the delay.
-        let slice = Duration::from_millis(left.min(100) as u64);
+        let slice = Duration::from_millis(left.clamp(1, 100) as u64);
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return false,
             _ = tokio::time::sleep(slice) => {}
