@@ -597,15 +597,23 @@ async fn create_topics(
     Ok(topics)
 }
 
+/// What the manifest says of one registry subject.
+struct Subject {
+    /// The event's short name (`OrderCreated`).
+    event: String,
+    format: &'static str,
+    /// The contract version of each registered subject version, oldest first.
+    versions: Vec<u32>,
+    /// The services that produce the event (`order-service`).
+    producers: String,
+}
+
 /// Who produces and who consumes what, from the manifest.
 struct Flow {
     /// Topic → the consumer groups that read it (service name, group).
     readers: BTreeMap<String, Vec<(String, String)>>,
     partitions: BTreeMap<String, i32>,
-    /// Subject → (event, format, the contract version of each registered subject version).
-    subjects: HashMap<String, (String, &'static str, Vec<u32>)>,
-    /// Subject → the services that produce its event (`order-service`).
-    producers: HashMap<String, String>,
+    subjects: HashMap<String, Subject>,
     bootstrap: String,
     registry_url: String,
     mailbox: PathBuf,
@@ -639,9 +647,8 @@ impl Flow {
             }
         }
         let mut subjects = HashMap::new();
-        let mut producers = HashMap::new();
         for event in &manifest.events {
-            let by: Vec<String> = event
+            let producers: Vec<String> = event
                 .producers
                 .iter()
                 .map(|p| format!("{p}-service"))
@@ -657,15 +664,18 @@ impl Flow {
                 contracts_model::Format::Protobuf => "Protobuf",
             };
             for h in event.histories() {
-                let versions = h.versions.iter().map(|v| v.number).collect();
-                producers.insert(h.subject.clone(), by.join(", "));
-                subjects.insert(h.subject, (short.clone(), format, versions));
+                let subject = Subject {
+                    event: short.clone(),
+                    format,
+                    versions: h.versions.iter().map(|v| v.number).collect(),
+                    producers: producers.join(", "),
+                };
+                subjects.insert(h.subject, subject);
             }
         }
         Ok(Flow {
             readers,
             subjects,
-            producers,
             partitions: partitions.clone(),
             bootstrap: bootstrap.to_owned(),
             registry_url: registry_url.to_owned(),
@@ -939,17 +949,18 @@ async fn describe_schema(http: &reqwest::Client, flow: &Flow, id: i32) -> (Strin
         .map(|v| {
             let subject = v["subject"].as_str().unwrap_or("?");
             let version = v["version"].as_u64().unwrap_or(0) as usize;
-            let producer = flow.producers.get(subject).cloned().unwrap_or("?".into());
-            let description = match flow.subjects.get(subject) {
-                Some((event, format, versions)) => match versions.get(version.wrapping_sub(1)) {
-                    Some(contract) => format!("{event} v{contract} ({format}, schema id {id})"),
-                    None => {
-                        format!("{event} ({format}, {subject} version {version}, schema id {id})")
-                    }
-                },
-                None => format!("{subject} version {version} (schema id {id})"),
+            let Some(known) = flow.subjects.get(subject) else {
+                return (
+                    "?".into(),
+                    format!("{subject} version {version} (schema id {id})"),
+                );
             };
-            (producer, description)
+            let (event, format) = (&known.event, known.format);
+            let description = match known.versions.get(version.wrapping_sub(1)) {
+                Some(contract) => format!("{event} v{contract} ({format}, schema id {id})"),
+                None => format!("{event} ({format}, {subject} version {version}, schema id {id})"),
+            };
+            (known.producers.clone(), description)
         })
         .unwrap_or_else(|| {
             (
