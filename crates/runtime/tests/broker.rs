@@ -60,6 +60,14 @@ impl Recorder {
         self.seen.lock().unwrap().clone()
     }
 
+    /// The order id of every event handled, in the order handled.
+    fn order_ids(&self) -> Vec<String> {
+        self.seen()
+            .iter()
+            .map(|(m, _)| m.order_id().to_string())
+            .collect()
+    }
+
     fn count(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
@@ -313,11 +321,7 @@ async fn two_consumer_groups_each_receive_every_event() {
     stop(ca, ta).await;
     stop(cb, tb).await;
     let ids = |r: &Recorder| {
-        let mut v: Vec<String> = r
-            .seen()
-            .iter()
-            .map(|(m, _)| m.order_id().to_string())
-            .collect();
+        let mut v = r.order_ids();
         v.sort();
         v
     };
@@ -364,14 +368,12 @@ async fn a_replayed_record_is_handled_again_only_by_the_group_it_was_replayed_fo
     wait_for(&b, 2).await;
     stop(ca, ta).await;
     stop(cb, tb).await;
-    let ids = |r: &Recorder| {
-        r.seen()
-            .iter()
-            .map(|(m, _)| m.order_id().to_string())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(ids(&a), ["o-1", "o-1", "o-2"], "billing handles the replay");
-    assert_eq!(ids(&b), ["o-1", "o-2"], "shipping steps over it");
+    assert_eq!(
+        a.order_ids(),
+        ["o-1", "o-1", "o-2"],
+        "billing handles the replay"
+    );
+    assert_eq!(b.order_ids(), ["o-1", "o-2"], "shipping steps over it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,12 +449,7 @@ async fn poison_records_of_every_kind_are_dead_lettered_and_the_partition_keeps_
     let dlt = read_all(bootstrap, &format!("{}.DLT", s.topic), poison.len());
     stop(control, task).await;
 
-    let handled: Vec<String> = recorder
-        .seen()
-        .iter()
-        .map(|(m, _)| m.order_id().to_string())
-        .collect();
-    assert_eq!(handled, ["good-1", "good-2"]);
+    assert_eq!(recorder.order_ids(), ["good-1", "good-2"]);
     for (key, value, class) in &poison {
         let m = dlt
             .iter()
@@ -506,13 +503,8 @@ async fn a_retriable_failure_is_retried_and_then_handled_without_dead_lettering(
     let (control, task) = s.start(s.consumer_config("g"), recorder.clone()).await;
     wait_for(&recorder, 2).await;
     stop(control, task).await;
-    let order: Vec<String> = recorder
-        .seen()
-        .iter()
-        .map(|(m, _)| m.order_id().to_string())
-        .collect();
     assert_eq!(
-        order,
+        recorder.order_ids(),
         ["flaky", "after"],
         "the partition waited for the retried record"
     );
@@ -618,11 +610,7 @@ async fn a_restarted_consumer_resumes_from_its_committed_offsets() {
     // Give a wrongly rewound consumer the time to show duplicates.
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop(control, task).await;
-    let mut ids: Vec<String> = second
-        .seen()
-        .iter()
-        .map(|(m, _)| m.order_id().to_string())
-        .collect();
+    let mut ids = second.order_ids();
     ids.sort();
     let mut expected: Vec<String> = (0..10).map(|i| format!("second-{i}")).collect();
     expected.sort();
