@@ -1,6 +1,7 @@
 //! The data-driven compatibility cases in `compat-tests/`: every case's last version is checked
 //! against the earlier ones at the case's level, and the findings must equal the expected ones
-//! (rule, path, direction, version compared), in order.
+//! (rule, path, direction, version compared), in order. Where a case also states where a finding
+//! points (`file`, `line`, `column`) or its `message`, those must match too.
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +36,17 @@ struct Expected {
     direction: Option<String>,
     #[serde(default)]
     old_version: Option<String>,
+    /// The file of the finding's location, inside the version folder; the case's `entry` when a
+    /// `line` is given without it.
+    #[serde(default)]
+    file: Option<String>,
+    #[serde(default)]
+    line: Option<usize>,
+    #[serde(default)]
+    column: Option<usize>,
+    /// The finding's whole message.
+    #[serde(default)]
+    message: Option<String>,
 }
 
 /// The case's versions `v1`, `v2`, … (files or directories), oldest first.
@@ -84,6 +96,10 @@ fn run(dir: &Path, case: &Case) -> Result<Vec<Expected>, String> {
                 path: None,
                 direction: None,
                 old_version: None,
+                file: None,
+                line: None,
+                column: None,
+                message: None,
             }]);
         }
     };
@@ -91,6 +107,15 @@ fn run(dir: &Path, case: &Case) -> Result<Vec<Expected>, String> {
         .iter()
         .map(|(label, schema)| Version { label, schema })
         .collect();
+    // a location names the file inside its version folder
+    let in_version = |file: &Path| {
+        versions
+            .iter()
+            .find_map(|(_, v)| file.strip_prefix(v).ok())
+            .unwrap_or(file)
+            .display()
+            .to_string()
+    };
     let findings = check(
         level,
         &history,
@@ -106,19 +131,42 @@ fn run(dir: &Path, case: &Case) -> Result<Vec<Expected>, String> {
             path: Some(f.path),
             direction: Some(f.direction.as_str().to_string()),
             old_version: Some(f.old_version),
+            file: f.location.as_ref().map(|l| in_version(&l.file)),
+            line: f.location.as_ref().map(|l| l.line),
+            column: f.location.as_ref().map(|l| l.column),
+            message: Some(f.message),
         })
         .collect())
 }
 
+/// An expectation that states nothing accepts anything.
+fn same<T: PartialEq>(expected: &Option<T>, actual: &Option<T>) -> bool {
+    expected.is_none() || expected == actual
+}
+
 /// Compares only what the expectation states (an INVALID_SCHEMA expectation has no path).
-fn matches(expected: &[Expected], actual: &[Expected]) -> bool {
-    expected.len() == actual.len()
-        && expected.iter().zip(actual).all(|(e, a)| {
+fn matches(case: &Case, actual: &[Expected]) -> bool {
+    case.expect.len() == actual.len()
+        && case.expect.iter().zip(actual).all(|(e, a)| {
+            let file = e.file.clone().or_else(|| e.line.and(case.entry.clone()));
             e.rule == a.rule
-                && (e.path.is_none() || e.path == a.path)
-                && (e.direction.is_none() || e.direction == a.direction)
-                && (e.old_version.is_none() || e.old_version == a.old_version)
+                && same(&e.path, &a.path)
+                && same(&e.direction, &a.direction)
+                && same(&e.old_version, &a.old_version)
+                && same(&file, &a.file)
+                && same(&e.line, &a.line)
+                && same(&e.column, &a.column)
+                && same(&e.message, &a.message)
         })
+}
+
+/// A Protobuf finding always points into a file and says how to fix it.
+fn unlocated(actual: &[Expected]) -> Vec<&Expected> {
+    actual
+        .iter()
+        .filter(|a| a.path.as_deref().is_some_and(|p| p.starts_with("#/")))
+        .filter(|a| a.line.is_none() || !a.message.as_deref().is_some_and(|m| m.ends_with('.')))
+        .collect()
 }
 
 #[test]
@@ -145,7 +193,11 @@ fn every_compatibility_case_gives_the_expected_findings() {
             }
         };
         match run(dir, &case) {
-            Ok(actual) if matches(&case.expect, &actual) => {}
+            Ok(actual) if !unlocated(&actual).is_empty() => failures.push(format!(
+                "{name}: findings without a location or a finished message: {:?}",
+                unlocated(&actual)
+            )),
+            Ok(actual) if matches(&case, &actual) => {}
             Ok(actual) => failures.push(format!(
                 "{name}: {}\n    expected: {:?}\n    actual:   {:?}",
                 case.description, case.expect, actual
