@@ -42,7 +42,7 @@ pub(super) struct Diff {
     pub(super) location: Option<Location>,
 }
 
-pub(super) fn names<'a, T>(a: &[T], b: &[T], name: impl Fn(&T) -> &'a str) -> Vec<&'a str> {
+fn names<'a, T>(a: &[T], b: &[T], name: impl Fn(&T) -> &'a str) -> Vec<&'a str> {
     let mut all: Vec<&str> = a.iter().map(&name).collect();
     for n in b.iter().map(&name) {
         if !all.contains(&n) {
@@ -109,7 +109,7 @@ pub(super) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub(super) fn path_string(&self) -> String {
+    fn path_string(&self) -> String {
         format!("#/{}", self.path.join("/"))
     }
 
@@ -132,7 +132,7 @@ impl<'a> Ctx<'a> {
         });
     }
 
-    pub(super) fn in_path<T>(&mut self, step: impl ToString, f: impl FnOnce(&mut Self) -> T) -> T {
+    fn in_path<T>(&mut self, step: impl ToString, f: impl FnOnce(&mut Self) -> T) -> T {
         self.path.push(step.to_string());
         let out = f(self);
         self.path.pop();
@@ -187,7 +187,7 @@ impl<'a> Ctx<'a> {
 
     // SchemaDiff.compare
 
-    pub(super) fn compare_files(&mut self) {
+    fn compare_files(&mut self) {
         let (original, update) = (self.original.entry(), self.update.entry());
         if original.package() != update.package() {
             self.package_changed(original, update);
@@ -197,7 +197,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// `SchemaDiff.compareTypeElements`.
-    pub(super) fn compare_types(&mut self, original: &Types<'a>, update: &Types<'a>) {
+    fn compare_types(&mut self, original: &Types<'a>, update: &Types<'a>) {
         let messages = names(&original.messages, &update.messages, |m| {
             m.descriptor.name()
         });
@@ -231,7 +231,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// `EnumSchemaDiff.compare`: constants by number; every change is compatible.
-    pub(super) fn compare_enum(&mut self, original: EnumRef<'a>, update: EnumRef<'a>) {
+    fn compare_enum(&mut self, original: EnumRef<'a>, update: EnumRef<'a>) {
         let by_number = |e: EnumRef<'a>| -> BTreeMap<i32, &'a str> {
             e.descriptor
                 .value
@@ -256,7 +256,7 @@ impl<'a> Ctx<'a> {
 
     // MessageSchemaDiff.compare
 
-    pub(super) fn compare_message(&mut self, original: MessageRef<'a>, update: MessageRef<'a>) {
+    fn compare_message(&mut self, original: MessageRef<'a>, update: MessageRef<'a>) {
         let key = (original.file_name(), original.path);
         let entered = self.in_progress.insert(key);
         self.log.push((key, entered));
@@ -272,7 +272,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub(super) fn compare_fields(&mut self, om: MessageRef<'a>, um: MessageRef<'a>) {
+    fn compare_fields(&mut self, om: MessageRef<'a>, um: MessageRef<'a>) {
         let original = Fields::of(self.original, om);
         let update = Fields::of(self.update, um);
 
@@ -381,12 +381,7 @@ impl<'a> Ctx<'a> {
 
     // FieldSchemaDiff.compare
 
-    pub(super) fn compare_field(
-        &mut self,
-        um: MessageRef<'a>,
-        o: &FieldInfo<'a>,
-        u: &FieldInfo<'a>,
-    ) {
+    fn compare_field(&mut self, um: MessageRef<'a>, o: &FieldInfo<'a>, u: &FieldInfo<'a>) {
         if o.field.name() != u.field.name() {
             self.note(Change::FieldNameChanged);
         }
@@ -404,7 +399,7 @@ impl<'a> Ctx<'a> {
         self.compare_labels_and_types(o.label, u.label, &o.ty, &u.ty, &site, Part::Whole);
     }
 
-    pub(super) fn compare_labels_and_types(
+    fn compare_labels_and_types(
         &mut self,
         original_label: Option<Label>,
         update_label: Option<Label>,
@@ -450,7 +445,7 @@ impl<'a> Ctx<'a> {
 
     /// `FieldSchemaDiff.compareMessageTypes`: the name without package must stay, and a message
     /// from an import must stay compatible, compared recursively.
-    pub(super) fn compare_message_types(
+    fn compare_message_types(
         &mut self,
         original: &'a str,
         update: &'a str,
@@ -483,7 +478,7 @@ impl<'a> Ctx<'a> {
     /// Appends a sub-context's differences. Confluent appends them again for every field that
     /// references the same message; once is enough, and keeps fan-out from growing the list
     /// exponentially.
-    pub(super) fn merge(&mut self, sub: Vec<Diff>) {
+    fn merge(&mut self, sub: Vec<Diff>) {
         let seen: HashSet<(Change, &str, &str)> = self
             .diffs
             .iter()
@@ -498,11 +493,7 @@ impl<'a> Ctx<'a> {
 
     /// Compares a referenced pair in a sub-context whose paths start at the message's local
     /// name, as Confluent's `getSubcontext` + `setFullName` do.
-    pub(super) fn compare_referenced(
-        &mut self,
-        om: MessageRef<'a>,
-        um: MessageRef<'a>,
-    ) -> Vec<Diff> {
+    fn compare_referenced(&mut self, om: MessageRef<'a>, um: MessageRef<'a>) -> Vec<Diff> {
         let memo_key = (om.full_name, um.full_name);
         if let Some(memo) = self.memo.get(&memo_key)
             && memo.compared.iter().all(|k| !self.in_progress.contains(k))

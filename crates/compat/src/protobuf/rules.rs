@@ -371,14 +371,14 @@ impl<'a> Ctx<'a> {
         self.add(Change::FieldNamedTypeChanged, message, location);
     }
 
-    pub(super) fn field_intro(&self, site: &Site<'_>, detail: &str) -> String {
+    fn field_intro(&self, site: &Site<'_>, detail: &str) -> String {
         format!(
             "Field \"{}\" (\"{}\") on message \"{}\" {detail}",
             site.number, site.name, site.message
         )
     }
 
-    pub(super) fn type_location(&self, site: &Site<'_>) -> Option<Location> {
+    fn type_location(&self, site: &Site<'_>) -> Option<Location> {
         Self::located(
             self.update,
             site.file,

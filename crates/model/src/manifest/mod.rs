@@ -26,7 +26,8 @@
 //!
 //! The manifest only checks that schema files exist; parsing them is the job of the Avro and
 //! Protobuf modules, which can cross-check the names declared here. Every problem found is
-//! reported, each as a [`Diagnostic`](crate::Diagnostic) that points at `file:line:column` in the manifest.
+//! reported, each as a [`Diagnostic`](crate::Diagnostic) that points at `file:line:column` in
+//! the manifest.
 //!
 //! The types of the model are in `model`; `reader` reads spanned TOML and names unknown keys
 //! with the nearest allowed one; `validate` holds the manifest's rules and builds the model.

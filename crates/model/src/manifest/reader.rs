@@ -100,7 +100,7 @@ impl Parser {
         self.file.line_col(span.start).0
     }
 
-    pub(super) fn syntax_error(&self, e: &toml::de::Error) -> Diagnostic {
+    fn syntax_error(&self, e: &toml::de::Error) -> Diagnostic {
         let message = format!("invalid TOML: {}", e.message().trim_end());
         match e.span() {
             Some(r) => self.at(Span::new(r.start, r.end), message),

@@ -685,11 +685,7 @@ impl Parser {
     }
 }
 
-pub(super) fn declared_help<'a>(
-    section: &str,
-    name: &str,
-    declared: impl Iterator<Item = &'a str>,
-) -> String {
+fn declared_help<'a>(section: &str, name: &str, declared: impl Iterator<Item = &'a str>) -> String {
     let declared: Vec<&str> = declared.collect();
     let add = format!("declare it with a [{section}.{name}] table");
     if declared.is_empty() {
@@ -699,7 +695,7 @@ pub(super) fn declared_help<'a>(
     }
 }
 
-pub(super) fn describe_dir(dir: &Path) -> String {
+fn describe_dir(dir: &Path) -> String {
     if dir.as_os_str().is_empty() {
         "the current directory".to_string()
     } else {
