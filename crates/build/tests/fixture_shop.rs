@@ -105,5 +105,8 @@ fn a_service_lists_the_newest_version_of_what_it_produces_and_the_topics_it_cons
         shop::services::mailer::SERVICE.produces[0].schema,
         <refunds_pb::v2::RefundIssued as Event>::SCHEMA
     );
-    assert_eq!(shop::services::mailer::SERVICE.consumer_group, "mailer-group");
+    assert_eq!(
+        shop::services::mailer::SERVICE.consumer_group,
+        "mailer-group"
+    );
 }
