@@ -662,21 +662,62 @@ fn services(manifest: &Manifest, placed: &[Placed<'_>], variants: &[Variant<'_>]
             "{doc}/// Service `{}`.\npub mod {module} {{\n/// The Kafka consumer group the service consumes with (the manifest's `consumer_group`, or\n/// the service's name).\npub const CONSUMER_GROUP: &str = {group:?};\n",
             service.name
         );
-        out.push_str(&producer_set(&service.name, placed, &produced));
-        let mut topics: Vec<&str> = consumed.iter().map(|v| v.event.topic.as_str()).collect();
-        topics.dedup();
-        let topics: BTreeSet<&str> = topics.into_iter().collect();
-        for topic in manifest
+        let topics: BTreeSet<&str> = consumed.iter().map(|v| v.event.topic.as_str()).collect();
+        let consumed_topics: Vec<&contracts_model::manifest::Topic> = manifest
             .topics
             .iter()
             .filter(|t| topics.contains(t.name.as_str()))
-        {
+            .collect();
+        out.push_str(&service_info(
+            &service.name,
+            placed,
+            &produced,
+            &consumed_topics,
+        ));
+        out.push_str(&producer_set(&service.name, placed, &produced));
+        for topic in consumed_topics {
             out.push_str(&handler(&service.name, topic, placed, variants, &consumed));
         }
         out.push_str("}\n");
     }
     out.push_str("}\n");
     if any { out } else { String::new() }
+}
+
+/// `SERVICE`: what the manifest says the service produces and consumes, for code that must know
+/// it at run time (the admin API), so no hand-written list repeats the manifest.
+fn service_info(
+    service: &str,
+    placed: &[Placed<'_>],
+    produced: &[&Variant<'_>],
+    consumed_topics: &[&contracts_model::manifest::Topic],
+) -> String {
+    let mut produces = String::new();
+    for v in produced {
+        let p = &placed[v.latest];
+        let _ = writeln!(
+            produces,
+            "::contracts_core::ProducedEvent {{ topic: <super::super::{}::Topic as ::contracts_core::Topic>::NAME, schema: <{} as ::contracts_core::Event>::SCHEMA }},",
+            p.topic_mod,
+            p.path_from_depth2()
+        );
+    }
+    let consumes: String = consumed_topics
+        .iter()
+        .map(|t| format!("{}, ", str_lit(&t.name)))
+        .collect();
+    format!(
+        "/// What the manifest says `{service}` produces (the newest version of each event, the one its
+/// producer set sends) and consumes, for code that must know it at run time.
+pub const SERVICE: ::contracts_core::ServiceInfo = ::contracts_core::ServiceInfo {{
+    name: {name},
+    consumer_group: CONSUMER_GROUP,
+    produces: &[{produces}],
+    consumes: &[{consumes}],
+}};
+",
+        name = str_lit(service)
+    )
 }
 
 fn producer_set(service: &str, placed: &[Placed<'_>], produced: &[&Variant<'_>]) -> String {

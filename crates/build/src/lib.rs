@@ -37,8 +37,9 @@
 //!   event, `order_paid`; `_on_<topic>` is appended when two produced events share a name, as
 //!   the Avro and Protobuf `OrderCreated` do), taking the newest version, a
 //!   `<Topic>Handler` trait per consumed topic with one method per consumed variant, a
-//!   `<Topic>Dispatcher<H>` that implements `contracts_core::Handle<<topic>::Message>`, and
-//!   `CONSUMER_GROUP`.
+//!   `<Topic>Dispatcher<H>` that implements `contracts_core::Handle<<topic>::Message>`,
+//!   `CONSUMER_GROUP`, and `SERVICE`, a `contracts_core::ServiceInfo` listing what the service
+//!   produces and consumes for code that needs it at run time (the admin API).
 //!
 //! # The gate
 //! Every subject history is checked with `contracts-compat` at its level, exactly as

@@ -80,3 +80,33 @@ fn an_avro_event_round_trips_and_older_versions_read_into_the_newest() {
     assert_eq!(<payments::Topic as Topic>::NAME, "payments");
     assert_eq!(<payments::Message as TopicMessage>::EVENTS.len(), 2);
 }
+
+#[test]
+fn a_service_lists_the_newest_version_of_what_it_produces_and_the_topics_it_consumes() {
+    let checkout = shop::services::checkout::SERVICE;
+    assert_eq!(
+        (checkout.name, checkout.consumer_group),
+        ("checkout", "checkout")
+    );
+    let produced: Vec<_> = checkout
+        .produces
+        .iter()
+        .map(|p| (p.topic, p.schema.name, p.schema.version))
+        .collect();
+    assert_eq!(
+        produced,
+        [
+            ("payments", "acme.payments.PaymentTaken", 2),
+            ("payments", "acme.payments.PaymentFailed", 1),
+        ]
+    );
+    assert_eq!(checkout.consumes, ["refunds-pb"]);
+    assert_eq!(
+        shop::services::mailer::SERVICE.produces[0].schema,
+        <refunds_pb::v2::RefundIssued as Event>::SCHEMA
+    );
+    assert_eq!(
+        shop::services::mailer::SERVICE.consumer_group,
+        "mailer-group"
+    );
+}

@@ -8,6 +8,7 @@
 pub mod avro;
 mod error;
 mod event;
+mod service;
 pub mod source;
 pub mod wire;
 
@@ -16,6 +17,7 @@ pub use event::{
     Event, EventKey, Format, Handle, Publish, RecordMeta, SchemaDependency, SchemaId, SchemaInfo,
     Topic, TopicMessage, WriterSchema,
 };
+pub use service::{ProducedEvent, ServiceInfo};
 
 /// The well-known types that Avro logical types map to, re-exported so that generated code
 /// and its users need no dependencies of their own.

@@ -5,18 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use contracts_admin::AdminServer;
-use contracts_runtime::{Consumer, Metrics};
-use events::services::inventory::{CONSUMER_GROUP, OrdersDispatcher};
-use events::{inventory, orders};
+use events::{orders, services};
 use inventory_service::admin::InventoryAdmin;
 use inventory_service::messaging::{InventorySink, Reserver};
 use inventory_service::store::InventoryStore;
 use shop_service_kit::admin::AdminArgs;
 use shop_service_kit::kafka::KafkaArgs;
-use shop_service_kit::ops::{Counters, Ops};
-use shop_service_kit::outbox::{self, Relay};
-use shop_service_kit::shutdown::Shutdown;
+use shop_service_kit::runner::Start;
 use shop_service_kit::telemetry::{self, LogFormat};
 
 /// Reserves stock for new orders and says so.
@@ -82,84 +77,32 @@ fn parse_stock(s: &str) -> Result<(String, i64), String> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     telemetry::init(args.log_format);
-    if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (mut service, store) = Start {
+        name: "inventory-service",
+        service: &services::inventory::SERVICE,
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        db: &args.db,
+        kafka: &args.kafka,
+        admin: &args.admin,
     }
-    let store = InventoryStore::open(&args.db, &args.warehouse_id)
-        .context("opening the inventory store")?;
-    // Ports first: a port in use stops the service before it touches Kafka.
-    let listener = shop_service_kit::ops::listen(args.listen, "HTTP").await?;
-    let admin_listener = shop_service_kit::ops::listen(args.admin_listen, "admin API").await?;
+    .open(|path| {
+        InventoryStore::open(path, &args.warehouse_id).context("opening the inventory store")
+    })
+    .await?;
     for (product, units) in &args.stock {
         if store.seed_stock(product, *units)? {
             tracing::info!(product, units, "stock seeded");
         }
     }
-    let counters = Counters::new();
-    let relay = Relay::new(store.db().clone());
-    let shutdown = Shutdown::new();
-    shutdown.on_signals();
-
-    let metrics = Metrics::new();
-    let source = args.kafka.schema_source()?;
-    let publisher = args.kafka.publisher(source.clone(), &metrics)?;
-    let admin_config = args.admin.config()?;
-    let relaying = tokio::spawn({
-        let relay = relay.clone();
-        let shutdown = shutdown.clone();
-        async move { relay.run(InventorySink::new(publisher), shutdown).await }
-    });
-    let consumer = Consumer::<orders::Topic>::new(
-        args.kafka.consumer_config(CONSUMER_GROUP),
-        source.clone(),
-        metrics.clone(),
-    )
-    .await
-    .context("starting the orders consumer")?;
-    let control = consumer.control();
-    let kafka_admin = args
-        .kafka
-        .admin(source)
-        .produces::<inventory::v2::InventoryReserved>()
-        .produces::<inventory::v2::InventoryRejected>()
-        .consumer("orders", CONSUMER_GROUP, &consumer)
-        .build()?;
-    let consuming = tokio::spawn(consumer.run(OrdersDispatcher::new(Reserver::new(
-        store.clone(),
-        counters.clone(),
-        relay.waker(),
-    ))));
-
-    let ops = ops(&store, &counters).metrics(move || metrics.render());
-    let admin = shop_service_kit::admin::serve(
-        admin_listener,
-        AdminServer::new(admin_config, kafka_admin)
-            .with_inventory(InventoryAdmin::new(store.clone())),
-        shutdown.clone(),
-    )?;
-    tracing::info!(listen = %listener.local_addr()?, db = %args.db.display(), "inventory-service started");
-    shop_service_kit::ops::serve(listener, ops.router(), shutdown.clone())
-        .await
-        .context("serving HTTP")?;
-    control.shutdown();
-    consuming
-        .await
-        .context("orders consumer")?
-        .context("orders consumer")?;
-    relaying.await.context("outbox relay")?;
-    admin.await.context("admin API")?.context("admin API")?;
-    tracing::info!("inventory-service stopped");
-    Ok(())
-}
-
-fn ops(store: &InventoryStore, counters: &Counters) -> Ops {
-    let db = store.db().clone();
+    let relay = service.relay(InventorySink::new)?;
+    let reserver = Reserver::new(store.clone(), service.counters().clone(), relay);
+    service
+        .consume::<orders::Topic>(services::inventory::OrdersDispatcher::new(reserver))
+        .await?;
     let for_metrics = store.clone();
-    let counters = counters.clone();
-    Ops::new()
-        .check("store", move || db.ping().map_err(|e| e.to_string()))
-        .metrics(move || {
-            outbox::report_pending(for_metrics.db(), &counters);
+    service
+        .gauges(move |counters| {
             if let Ok(stock) = for_metrics.all_stock() {
                 for (product, units) in stock {
                     counters.set(
@@ -170,6 +113,7 @@ fn ops(store: &InventoryStore, counters: &Counters) -> Ops {
                     );
                 }
             }
-            counters.render()
         })
+        .run(|admin| admin.with_inventory(InventoryAdmin::new(store)))
+        .await
 }

@@ -74,6 +74,13 @@ pub struct InventoryStore {
     warehouse_id: String,
 }
 
+/// The runner pings the database for `/health` and relays its outbox.
+impl AsRef<Db> for InventoryStore {
+    fn as_ref(&self) -> &Db {
+        &self.db
+    }
+}
+
 impl InventoryStore {
     pub fn open(path: &Path, warehouse_id: impl Into<String>) -> Result<Self> {
         Ok(InventoryStore {

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! let admin = kafka.admin(source.clone())
-//!     .produces::<orders::v3::OrderCreated>()
+//!     .service(&services::order::SERVICE) // or .produces::<orders::v3::OrderCreated>() per event
 //!     .consumer("inventory", CONSUMER_GROUP, &consumer)
 //!     .build()?;
 //! ```
@@ -41,7 +41,7 @@ use contracts_admin::{
 };
 use contracts_core::source::{SchemaSource, SourceError};
 use contracts_core::{
-    DecodeError, Event, Format, SchemaInfo, Topic, TopicMessage, WriterSchema, wire,
+    DecodeError, Event, Format, SchemaInfo, ServiceInfo, Topic, TopicMessage, WriterSchema, wire,
 };
 use contracts_runtime::{Consumer, ConsumerControl, headers};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -153,6 +153,17 @@ impl KafkaAdminBuilder {
         let topic = format!("{}{}", self.topic_prefix, <E::Topic as Topic>::NAME);
         self.contracts
             .push((E::SCHEMA, topic, ContractRole::Produced));
+        self
+    }
+
+    /// The process publishes what `service` produces, as the manifest says (the generated
+    /// `services::<service>::SERVICE`).
+    pub fn service(mut self, service: &ServiceInfo) -> Self {
+        for produced in service.produces {
+            let topic = format!("{}{}", self.topic_prefix, produced.topic);
+            self.contracts
+                .push((produced.schema, topic, ContractRole::Produced));
+        }
         self
     }
 

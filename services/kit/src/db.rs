@@ -11,10 +11,36 @@ use rusqlite::Connection;
 
 use crate::{Error, Result};
 
+/// The table of the transactional outbox (the `outbox` module reads and writes it), created by
+/// [`Db::open`] in every service's store, so any state change can enqueue its events in the same
+/// transaction. It lives here so that the store does not depend on the outbox.
+pub const OUTBOX_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS outbox (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    event         TEXT    NOT NULL,
+    version       INTEGER NOT NULL,
+    event_key     BLOB    NOT NULL,
+    payload       BLOB    NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    sent_at_ms    INTEGER,
+    failed_at_ms  INTEGER,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(id) WHERE sent_at_ms IS NULL AND failed_at_ms IS NULL;
+";
+
 /// A shared handle on a service's SQLite database.
 #[derive(Debug, Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+}
+
+/// So that a bare `Db` is a store the runner can start with.
+impl AsRef<Db> for Db {
+    fn as_ref(&self) -> &Db {
+        self
+    }
 }
 
 impl Db {
@@ -41,7 +67,7 @@ impl Db {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(schema)?;
-        conn.execute_batch(crate::outbox::SCHEMA)?;
+        conn.execute_batch(OUTBOX_SCHEMA)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -6,6 +6,8 @@
 //!   state change that caused them, and a [`outbox::Relay`] that publishes them in order and
 //!   marks a row sent only after the broker acknowledged it;
 //! - [`ops`]: the `/health` and `/metrics` HTTP endpoints and a small counter registry;
+//! - [`runner`]: start-up (store, ports, relay, consumers, admin API, ops endpoints) and graceful
+//!   shutdown, in one order for every service;
 //! - [`telemetry`]: the `tracing` subscriber (text or JSON lines);
 //! - [`shutdown`]: one shutdown signal for every task of a process (SIGTERM, Ctrl-C).
 //! - [`testing`]: a recording `Publish` for tests without a broker.
@@ -15,6 +17,7 @@ pub mod db;
 pub mod kafka;
 pub mod ops;
 pub mod outbox;
+pub mod runner;
 pub mod shutdown;
 pub mod telemetry;
 pub mod testing;

@@ -1,8 +1,9 @@
 //! The transactional outbox.
 //!
 //! A service that changes its state and must tell the world writes the event into the `outbox`
-//! table in the same SQLite transaction as the change ([`enqueue`]). Either both are stored or
-//! neither is, so no order exists without its event. The [`Relay`] then publishes unsent rows in
+//! table (which every store has: [`Db::open`] creates it) in the same SQLite transaction as the
+//! change ([`enqueue`]). Either both are stored or neither is, so no order exists without its
+//! event. The [`Relay`] then publishes unsent rows in
 //! the order they were written and marks each sent only after the broker acknowledged it. A
 //! crash between publish and mark sends the row again after restart: consumers see it twice,
 //! which is why every consumer of the shop is idempotent per event.
@@ -22,23 +23,6 @@ use tokio::sync::Notify;
 use crate::db::Db;
 use crate::shutdown::Shutdown;
 use crate::{Result, now_ms};
-
-/// Created by [`Db::open`] in every service's store.
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS outbox (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    event         TEXT    NOT NULL,
-    version       INTEGER NOT NULL,
-    event_key     BLOB    NOT NULL,
-    payload       BLOB    NOT NULL,
-    created_at_ms INTEGER NOT NULL,
-    sent_at_ms    INTEGER,
-    failed_at_ms  INTEGER,
-    attempts      INTEGER NOT NULL DEFAULT 0,
-    last_error    TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(id) WHERE sent_at_ms IS NULL AND failed_at_ms IS NULL;
-";
 
 /// Writes `event` into the outbox as part of `tx`; returns the row id.
 pub fn enqueue<E: Event>(tx: &Transaction<'_>, event: &E) -> rusqlite::Result<i64> {

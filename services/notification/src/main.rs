@@ -5,10 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use contracts_admin::AdminServer;
-use contracts_runtime::{Consumer, Metrics};
-use events::services::notification::{CONSUMER_GROUP, InventoryDispatcher, OrdersDispatcher};
-use events::{inventory, orders};
+use events::{inventory, orders, services};
 use notification_service::admin::NotificationAdmin;
 use notification_service::messaging::Notifier;
 use notification_service::postman::Postman;
@@ -16,8 +13,7 @@ use notification_service::store::NotificationStore;
 use notification_service::transport::{AnyTransport, Mailbox, Smtp};
 use shop_service_kit::admin::AdminArgs;
 use shop_service_kit::kafka::KafkaArgs;
-use shop_service_kit::ops::{Counters, Ops};
-use shop_service_kit::shutdown::Shutdown;
+use shop_service_kit::runner::Start;
 use shop_service_kit::telemetry::{self, LogFormat};
 
 /// Tells customers about their orders, once per event.
@@ -78,14 +74,17 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     telemetry::init(args.log_format);
-    if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (mut service, store) = Start {
+        name: "notification-service",
+        service: &services::notification::SERVICE,
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        db: &args.db,
+        kafka: &args.kafka,
+        admin: &args.admin,
     }
-    let store = NotificationStore::open(&args.db).context("opening the notification store")?;
-    // Ports first: a port in use stops the service before it touches Kafka.
-    let listener = shop_service_kit::ops::listen(args.listen, "HTTP").await?;
-    let admin_listener = shop_service_kit::ops::listen(args.admin_listen, "admin API").await?;
-    let admin_config = args.admin.config()?;
+    .open(|path| NotificationStore::open(path).context("opening the notification store"))
+    .await?;
     let transport_name = if args.smtp_url.is_some() {
         "smtp"
     } else {
@@ -97,80 +96,21 @@ async fn main() -> anyhow::Result<()> {
         )),
         None => AnyTransport::Mailbox(Mailbox::new(&args.mailbox_dir)),
     };
-    let counters = Counters::new();
+    let counters = service.counters().clone();
     let postman = Postman::new(store.clone(), transport, counters.clone());
-    let shutdown = Shutdown::new();
-    shutdown.on_signals();
-
-    let metrics = Metrics::new();
-    let source = args.kafka.schema_source()?;
-    let notifier = Notifier::new(store.clone(), counters.clone(), postman.waker());
-    let orders_consumer = Consumer::<orders::Topic>::new(
-        args.kafka.consumer_config(CONSUMER_GROUP),
-        source.clone(),
-        metrics.clone(),
-    )
-    .await
-    .context("starting the orders consumer")?;
-    let inventory_consumer = Consumer::<inventory::Topic>::new(
-        args.kafka.consumer_config(CONSUMER_GROUP),
-        source.clone(),
-        metrics.clone(),
-    )
-    .await
-    .context("starting the inventory consumer")?;
-    let controls = [orders_consumer.control(), inventory_consumer.control()];
-    let kafka_admin = args
-        .kafka
-        .admin(source)
-        .consumer("orders", CONSUMER_GROUP, &orders_consumer)
-        .consumer("inventory", CONSUMER_GROUP, &inventory_consumer)
-        .build()?;
-    let consuming_orders =
-        tokio::spawn(orders_consumer.run(OrdersDispatcher::new(notifier.clone())));
-    let consuming_inventory =
-        tokio::spawn(inventory_consumer.run(InventoryDispatcher::new(notifier)));
-
-    let ops = ops(&store, &counters).metrics(move || metrics.render());
-    let admin = shop_service_kit::admin::serve(
-        admin_listener,
-        AdminServer::new(admin_config, kafka_admin)
-            .with_notifications(NotificationAdmin::new(store.clone(), transport_name)),
-        shutdown.clone(),
-    )?;
-    tracing::info!(listen = %listener.local_addr()?, db = %args.db.display(), "notification-service started");
-    let delivering = {
-        let shutdown = shutdown.clone();
-        async move { postman.run(shutdown).await }
-    };
-    let (served, ()) = tokio::join!(
-        shop_service_kit::ops::serve(listener, ops.router(), shutdown.clone()),
-        delivering
-    );
-    served.context("serving HTTP")?;
-    for control in &controls {
-        control.shutdown();
-    }
-    consuming_orders
-        .await
-        .context("orders consumer")?
-        .context("orders consumer")?;
-    consuming_inventory
-        .await
-        .context("inventory consumer")?
-        .context("inventory consumer")?;
-    admin.await.context("admin API")?.context("admin API")?;
-    tracing::info!("notification-service stopped");
-    Ok(())
-}
-
-fn ops(store: &NotificationStore, counters: &Counters) -> Ops {
-    let db = store.db().clone();
+    let notifier = Notifier::new(store.clone(), counters, postman.waker());
+    service
+        .consume::<orders::Topic>(services::notification::OrdersDispatcher::new(
+            notifier.clone(),
+        ))
+        .await?;
+    service
+        .consume::<inventory::Topic>(services::notification::InventoryDispatcher::new(notifier))
+        .await?;
+    let shutdown = service.shutdown().clone();
     let for_metrics = store.clone();
-    let counters = counters.clone();
-    Ops::new()
-        .check("store", move || db.ping().map_err(|e| e.to_string()))
-        .metrics(move || {
+    service
+        .gauges(move |counters| {
             if let Ok(n) = for_metrics.undelivered_count() {
                 counters.set(
                     "shop_notifications_undelivered",
@@ -179,6 +119,8 @@ fn ops(store: &NotificationStore, counters: &Counters) -> Ops {
                     n as f64,
                 );
             }
-            counters.render()
         })
+        .alongside(async move { postman.run(shutdown).await })
+        .run(|admin| admin.with_notifications(NotificationAdmin::new(store, transport_name)))
+        .await
 }

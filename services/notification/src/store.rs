@@ -51,6 +51,13 @@ pub struct NotificationStore {
     db: Db,
 }
 
+/// The runner pings the database for `/health` and relays its outbox.
+impl AsRef<Db> for NotificationStore {
+    fn as_ref(&self) -> &Db {
+        &self.db
+    }
+}
+
 impl NotificationStore {
     pub fn open(path: &Path) -> Result<Self> {
         Ok(NotificationStore {

@@ -6,10 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
-use contracts_admin::AdminServer;
-use contracts_runtime::{Consumer, Metrics};
-use events::services::order::{CONSUMER_GROUP, InventoryDispatcher};
-use events::{inventory, order_created_pb, orders};
+use events::{inventory, services};
 use order_service::admin::OrderAdmin;
 use order_service::domain::Catalog;
 use order_service::http::{AppState, DEFAULT_BODY_LIMIT, router};
@@ -17,9 +14,7 @@ use order_service::messaging::{InventoryAnswers, OrderSink};
 use order_service::store::OrderStore;
 use shop_service_kit::admin::AdminArgs;
 use shop_service_kit::kafka::KafkaArgs;
-use shop_service_kit::ops::{Counters, Ops};
-use shop_service_kit::outbox::{self, Relay};
-use shop_service_kit::shutdown::Shutdown;
+use shop_service_kit::runner::Start;
 use shop_service_kit::telemetry::{self, LogFormat};
 
 /// Takes orders over HTTP and publishes what happens to them.
@@ -76,86 +71,34 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     telemetry::init(args.log_format);
-    if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (mut service, store) = Start {
+        name: "order-service",
+        service: &services::order::SERVICE,
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        db: &args.db,
+        kafka: &args.kafka,
+        admin: &args.admin,
     }
-    let store = OrderStore::open(&args.db).context("opening the order store")?;
-    // Ports first: a port in use stops the service before it touches Kafka.
-    let listener = shop_service_kit::ops::listen(args.listen, "HTTP").await?;
-    let admin_listener = shop_service_kit::ops::listen(args.admin_listen, "admin API").await?;
-    let counters = Counters::new();
-    let relay = Relay::new(store.db().clone());
-    let shutdown = Shutdown::new();
-    shutdown.on_signals();
-
-    let metrics = Metrics::new();
-    let source = args.kafka.schema_source()?;
-    let publisher = args.kafka.publisher(source.clone(), &metrics)?;
-    let admin_config = args.admin.config()?;
-    let relaying = tokio::spawn({
-        let relay = relay.clone();
-        let shutdown = shutdown.clone();
-        async move { relay.run(OrderSink::new(publisher), shutdown).await }
-    });
-    let consumer = Consumer::<inventory::Topic>::new(
-        args.kafka.consumer_config(CONSUMER_GROUP),
-        source.clone(),
-        metrics.clone(),
-    )
-    .await
-    .context("starting the inventory consumer")?;
-    let control = consumer.control();
-    let kafka_admin = args
-        .kafka
-        .admin(source.clone())
-        .produces::<orders::v3::OrderCreated>()
-        .produces::<orders::v1::OrderPaid>()
-        .produces::<orders::v1::OrderShipped>()
-        .produces::<order_created_pb::v1::OrderCreated>()
-        .consumer("inventory", CONSUMER_GROUP, &consumer)
-        .build()?;
-    let consuming = tokio::spawn(consumer.run(InventoryDispatcher::new(InventoryAnswers::new(
-        store.clone(),
-        counters.clone(),
-    ))));
-
+    .open(|path| OrderStore::open(path).context("opening the order store"))
+    .await?;
+    let counters = service.counters().clone();
+    let relay = service.relay(OrderSink::new)?;
+    service
+        .consume::<inventory::Topic>(services::order::InventoryDispatcher::new(
+            InventoryAnswers::new(store.clone(), counters.clone()),
+        ))
+        .await?;
     let state = AppState {
         store: store.clone(),
         catalog: Arc::new(args.catalog),
-        relay: relay.waker(),
-        counters: counters.clone(),
+        relay,
+        counters,
         body_limit: args.max_body_bytes,
     };
-    let ops = ops(&store, &counters).metrics(move || metrics.render());
-    let app = router(state).merge(ops.router());
-    let admin = shop_service_kit::admin::serve(
-        admin_listener,
-        AdminServer::new(admin_config, kafka_admin).with_orders(OrderAdmin::new(store.clone())),
-        shutdown.clone(),
-    )?;
-    tracing::info!(listen = %listener.local_addr()?, db = %args.db.display(), "order-service started");
-    shop_service_kit::ops::serve(listener, app, shutdown.clone())
-        .await
-        .context("serving HTTP")?;
-    control.shutdown();
-    consuming
-        .await
-        .context("inventory consumer")?
-        .context("inventory consumer")?;
-    relaying.await.context("outbox relay")?;
-    admin.await.context("admin API")?.context("admin API")?;
-    tracing::info!("order-service stopped");
-    Ok(())
-}
-
-fn ops(store: &OrderStore, counters: &Counters) -> Ops {
-    let db = store.db().clone();
     let for_metrics = store.clone();
-    let counters = counters.clone();
-    Ops::new()
-        .check("store", move || db.ping().map_err(|e| e.to_string()))
-        .metrics(move || {
-            outbox::report_pending(for_metrics.db(), &counters);
+    service
+        .gauges(move |counters| {
             if let Ok(counts) = for_metrics.count_by_status() {
                 for (status, n) in counts {
                     counters.set(
@@ -166,6 +109,8 @@ fn ops(store: &OrderStore, counters: &Counters) -> Ops {
                     );
                 }
             }
-            counters.render()
         })
+        .routes(router(state))
+        .run(|admin| admin.with_orders(OrderAdmin::new(store)))
+        .await
 }

@@ -70,6 +70,13 @@ pub struct OrderStore {
     db: Db,
 }
 
+/// The runner pings the database for `/health` and relays its outbox.
+impl AsRef<Db> for OrderStore {
+    fn as_ref(&self) -> &Db {
+        &self.db
+    }
+}
+
 impl OrderStore {
     pub fn open(path: &Path) -> Result<Self> {
         Ok(OrderStore {

@@ -768,6 +768,23 @@ pub mod services {
         /// The Kafka consumer group the service consumes with (the manifest's `consumer_group`, or
         /// the service's name).
         pub const CONSUMER_GROUP: &str = "checkout";
+        /// What the manifest says `checkout` produces (the newest version of each event, the one its
+        /// producer set sends) and consumes, for code that must know it at run time.
+        pub const SERVICE: ::contracts_core::ServiceInfo = ::contracts_core::ServiceInfo {
+            name: "checkout",
+            consumer_group: CONSUMER_GROUP,
+            produces: &[
+                ::contracts_core::ProducedEvent {
+                    topic: <super::super::payments::Topic as ::contracts_core::Topic>::NAME,
+                    schema: <super::super::payments::v2::PaymentTaken as ::contracts_core::Event>::SCHEMA,
+                },
+                ::contracts_core::ProducedEvent {
+                    topic: <super::super::payments::Topic as ::contracts_core::Topic>::NAME,
+                    schema: <super::super::payments::v1::PaymentFailed as ::contracts_core::Event>::SCHEMA,
+                },
+            ],
+            consumes: &["refunds-pb"],
+        };
         /// Publishes the events `checkout` produces, and nothing else: one method per event.
         #[derive(Debug, Clone)]
         pub struct Producer<P> {
@@ -852,6 +869,19 @@ pub mod services {
         /// The Kafka consumer group the service consumes with (the manifest's `consumer_group`, or
         /// the service's name).
         pub const CONSUMER_GROUP: &str = "mailer-group";
+        /// What the manifest says `mailer` produces (the newest version of each event, the one its
+        /// producer set sends) and consumes, for code that must know it at run time.
+        pub const SERVICE: ::contracts_core::ServiceInfo = ::contracts_core::ServiceInfo {
+            name: "mailer",
+            consumer_group: CONSUMER_GROUP,
+            produces: &[
+                ::contracts_core::ProducedEvent {
+                    topic: <super::super::refunds_pb::Topic as ::contracts_core::Topic>::NAME,
+                    schema: <super::super::refunds_pb::v2::RefundIssued as ::contracts_core::Event>::SCHEMA,
+                },
+            ],
+            consumes: &["payments"],
+        };
         /// Publishes the events `mailer` produces, and nothing else: one method per event.
         #[derive(Debug, Clone)]
         pub struct Producer<P> {

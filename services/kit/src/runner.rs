@@ -1,0 +1,447 @@
+//! Start-up and graceful shutdown of a shop service: one sequence for the three binaries, so a
+//! service's `main` holds only its flags and its domain wiring.
+//!
+//! ```text
+//! let (mut service, store) = Start { name: "order-service", service: &services::order::SERVICE,
+//!                                    listen, admin_listen, db, kafka, admin }
+//!     .open(|path| OrderStore::open(path).context("opening the order store"))
+//!     .await?;                                                  // store, ports, signals
+//! let relay = service.relay(OrderSink::new)?;                  // outbox relay
+//! service
+//!     .consume::<inventory::Topic>(InventoryDispatcher::new(answers))
+//!     .await?;                                                  // one call per consumed topic
+//! service
+//!     .gauges(move |counters| { /* domain gauges */ })
+//!     .routes(router(state))
+//!     .run(|admin| admin.with_orders(OrderAdmin::new(store)))   // admin API, /health, /metrics,
+//!     .await                                                    // HTTP, then shutdown
+//! ```
+//!
+//! Start-up, in this order:
+//! 1. the store (its directory created when missing);
+//! 2. the HTTP and admin ports, so a port in use stops the service before it touches Kafka;
+//! 3. SIGTERM and Ctrl-C handling, the admin API's settings and the registry client;
+//! 4. the outbox relay, when the service publishes ([`Runner::relay`]);
+//! 5. one consumer per topic the manifest says the service consumes ([`Runner::consume`]), in
+//!    the service's consumer group; they run once the admin API knows them;
+//! 6. the admin API (what the manifest says the service produces, and its consumers), then
+//!    `/health` and `/metrics` beside the service's own routes.
+//!
+//! Shutdown, once a signal arrives: the HTTP server stops taking requests and finishes those in
+//! flight (tasks added with [`Runner::alongside`] finish with it), then the consumers stop
+//! (in-flight records finish, offsets are committed), then the relay and the admin API.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use contracts_admin::{AdminConfig, AdminServer};
+use contracts_core::source::SchemaSource;
+use contracts_core::{Handle, ServiceInfo, Topic};
+use contracts_runtime::{Consumer, ConsumerControl, Metrics, Publisher};
+use futures_util::future::join_all;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::admin::{AdminArgs, KafkaAdminBuilder};
+use crate::db::Db;
+use crate::kafka::KafkaArgs;
+use crate::ops::{Counters, Ops};
+use crate::outbox::{self, Relay, Sink};
+use crate::shutdown::Shutdown;
+
+/// What every service is started with: its name, its contracts and the flags all three share.
+#[derive(Debug, Clone, Copy)]
+pub struct Start<'a> {
+    /// The binary's name, as its logs say it (`order-service`).
+    pub name: &'static str,
+    /// What the manifest says the service produces and consumes: the generated
+    /// `events::services::<service>::SERVICE`.
+    pub service: &'static ServiceInfo,
+    /// Where the HTTP API, `/health` and `/metrics` listen.
+    pub listen: SocketAddr,
+    /// Where the gRPC admin API listens.
+    pub admin_listen: SocketAddr,
+    /// The SQLite database file.
+    pub db: &'a Path,
+    pub kafka: &'a KafkaArgs,
+    pub admin: &'a AdminArgs,
+}
+
+impl Start<'_> {
+    /// Opens the store with `open` (creating its directory first), then binds both ports and
+    /// starts listening for SIGTERM and Ctrl-C. Nothing has touched Kafka yet.
+    pub async fn open<S: AsRef<Db>>(
+        self,
+        open: impl FnOnce(&Path) -> anyhow::Result<S>,
+    ) -> anyhow::Result<(Runner, S)> {
+        if let Some(dir) = self.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let store = open(self.db)?;
+        // Ports first: a port in use stops the service before it touches Kafka.
+        let listener = crate::ops::listen(self.listen, "HTTP").await?;
+        let admin_listener = crate::ops::listen(self.admin_listen, "admin API").await?;
+        let shutdown = Shutdown::new();
+        shutdown.on_signals();
+        let admin_config = self.admin.config()?;
+        let source = self.kafka.schema_source()?;
+        let kafka_admin = self.kafka.admin(source.clone()).service(self.service);
+        let runner = Runner {
+            name: self.name,
+            service: self.service,
+            db: store.as_ref().clone(),
+            db_path: self.db.to_owned(),
+            listener,
+            admin_listener,
+            kafka: self.kafka.clone(),
+            admin_config,
+            source,
+            kafka_admin: Some(kafka_admin),
+            metrics: Metrics::new(),
+            counters: Counters::new(),
+            shutdown,
+            relay: None,
+            consumers: Vec::new(),
+            routes: Router::new(),
+            gauges: Vec::new(),
+            alongside: Vec::new(),
+        };
+        Ok((runner, store))
+    }
+}
+
+type Task<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type Gauges = Box<dyn Fn(&Counters) + Send + Sync>;
+
+/// A consumer created at start-up, run once the admin API knows it.
+struct Consuming {
+    topic: &'static str,
+    control: ConsumerControl,
+    run: Task<contracts_runtime::Result<()>>,
+}
+
+/// A service between start-up and shutdown; see the [module docs](self) for the order of
+/// things.
+pub struct Runner {
+    name: &'static str,
+    service: &'static ServiceInfo,
+    db: Db,
+    db_path: PathBuf,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    kafka: KafkaArgs,
+    admin_config: AdminConfig,
+    source: Arc<dyn SchemaSource>,
+    /// Taken by each consumer added, and put back with it.
+    kafka_admin: Option<KafkaAdminBuilder>,
+    metrics: Metrics,
+    counters: Counters,
+    shutdown: Shutdown,
+    relay: Option<tokio::task::JoinHandle<()>>,
+    consumers: Vec<Consuming>,
+    routes: Router,
+    gauges: Vec<Gauges>,
+    alongside: Vec<Task<()>>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let consumers: Vec<_> = self.consumers.iter().map(|c| c.topic).collect();
+        f.debug_struct("Runner")
+            .field("name", &self.name)
+            .field("db", &self.db_path)
+            .field("relay", &self.relay.is_some())
+            .field("consumers", &consumers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    /// The service's counters and gauges, shown on `/metrics`.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Triggered by SIGTERM or Ctrl-C.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// Starts the outbox relay of the store, publishing through the sink `sink` makes of the
+    /// process's publisher, and reports the outbox's backlog on `/metrics`. Returns the handle
+    /// that wakes the relay once a transaction has enqueued an event.
+    pub fn relay<K: Sink + 'static>(
+        &mut self,
+        sink: impl FnOnce(Publisher) -> K,
+    ) -> anyhow::Result<Arc<Notify>> {
+        anyhow::ensure!(self.relay.is_none(), "the outbox relay is started once");
+        let publisher = self.kafka.publisher(self.source.clone(), &self.metrics)?;
+        let relay = Relay::new(self.db.clone());
+        let waker = relay.waker();
+        let sink = sink(publisher);
+        let shutdown = self.shutdown.clone();
+        self.relay = Some(tokio::spawn(async move { relay.run(sink, shutdown).await }));
+        let db = self.db.clone();
+        self.gauges.push(Box::new(move |counters| {
+            outbox::report_pending(&db, counters)
+        }));
+        Ok(waker)
+    }
+
+    /// Creates the consumer of topic `T` in the service's consumer group; it hands every
+    /// record to `handler` (the generated dispatcher) once [`run`](Self::run) starts it. Only a
+    /// topic the manifest says the service consumes is accepted.
+    pub async fn consume<T: Topic>(
+        &mut self,
+        handler: impl Handle<T::Message> + 'static,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.service.consumes.contains(&T::NAME),
+            "{} consumes `{}`, which the manifest does not list for service `{}`",
+            self.name,
+            T::NAME,
+            self.service.name
+        );
+        anyhow::ensure!(
+            self.consumers.iter().all(|c| c.topic != T::NAME),
+            "{} consumes `{}` twice",
+            self.name,
+            T::NAME
+        );
+        let group = self.service.consumer_group;
+        let consumer = Consumer::<T>::new(
+            self.kafka.consumer_config(group),
+            self.source.clone(),
+            self.metrics.clone(),
+        )
+        .await
+        .with_context(|| format!("starting the {} consumer", T::NAME))?;
+        self.kafka_admin = self
+            .kafka_admin
+            .take()
+            .map(|admin| admin.consumer(T::NAME, group, &consumer));
+        self.consumers.push(Consuming {
+            topic: T::NAME,
+            control: consumer.control(),
+            run: Box::pin(consumer.run(handler)),
+        });
+        Ok(())
+    }
+
+    /// Sets the service's own gauges before each `/metrics` scrape.
+    pub fn gauges(mut self, set: impl Fn(&Counters) + Send + Sync + 'static) -> Self {
+        self.gauges.push(Box::new(set));
+        self
+    }
+
+    /// The service's own HTTP routes, served beside `/health` and `/metrics`.
+    pub fn routes(mut self, routes: Router) -> Self {
+        self.routes = self.routes.merge(routes);
+        self
+    }
+
+    /// Work that runs with the HTTP server until shutdown (it must watch
+    /// [`shutdown`](Self::shutdown)); the consumers stop after it finished.
+    pub fn alongside(mut self, task: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.alongside.push(Box::pin(task));
+        self
+    }
+
+    /// Starts the consumers and the admin API (`domain` adds the service's own admin service),
+    /// serves HTTP until SIGTERM or Ctrl-C, then shuts down in order: HTTP, consumers, relay,
+    /// admin API.
+    pub async fn run(self, domain: impl FnOnce(AdminServer) -> AdminServer) -> anyhow::Result<()> {
+        let Runner {
+            name,
+            service,
+            db,
+            db_path,
+            listener,
+            admin_listener,
+            kafka: _,
+            admin_config,
+            source: _,
+            kafka_admin,
+            metrics,
+            counters,
+            shutdown,
+            relay,
+            consumers,
+            routes,
+            gauges,
+            alongside,
+        } = self;
+        let started: Vec<&str> = consumers.iter().map(|c| c.topic).collect();
+        missing_consumers(name, service, &started)?;
+        let kafka_admin = kafka_admin
+            .expect("consume puts the admin builder back")
+            .build()?;
+        let mut consuming = Vec::new();
+        let mut controls = Vec::new();
+        for c in consumers {
+            controls.push(c.control);
+            consuming.push((c.topic, tokio::spawn(c.run)));
+        }
+
+        let ops = Ops::new()
+            .check("store", move || db.ping().map_err(|e| e.to_string()))
+            .metrics(move || {
+                for set in &gauges {
+                    set(&counters);
+                }
+                counters.render()
+            })
+            .metrics(move || metrics.render());
+        let app = routes.merge(ops.router());
+        let admin = crate::admin::serve(
+            admin_listener,
+            domain(AdminServer::new(admin_config, kafka_admin)),
+            shutdown.clone(),
+        )?;
+        tracing::info!(listen = %listener.local_addr()?, db = %db_path.display(), "{name} started");
+        let serving = crate::ops::serve(listener, app, shutdown.clone());
+        let (served, _) = tokio::join!(serving, join_all(alongside));
+        served.context("serving HTTP")?;
+        for control in &controls {
+            control.shutdown();
+        }
+        for (topic, task) in consuming {
+            task.await
+                .with_context(|| format!("{topic} consumer"))?
+                .with_context(|| format!("{topic} consumer"))?;
+        }
+        if let Some(relay) = relay {
+            relay.await.context("outbox relay")?;
+        }
+        admin.await.context("admin API")?.context("admin API")?;
+        tracing::info!("{name} stopped");
+        Ok(())
+    }
+}
+
+/// Fails when the manifest says the service consumes a topic no consumer was started for.
+fn missing_consumers(name: &str, service: &ServiceInfo, started: &[&str]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = service
+        .consumes
+        .iter()
+        .copied()
+        .filter(|topic| !started.contains(topic))
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "the manifest says service `{}` consumes {}, but {name} started no consumer for it",
+        service.name,
+        missing
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+    use contracts_core::{HandlerError, ProducedEvent, RecordMeta};
+
+    #[derive(Debug, clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        admin: AdminArgs,
+    }
+
+    fn start<'a>(flags: &'a Flags, db: &'a Path, admin_listen: SocketAddr) -> Start<'a> {
+        Start {
+            name: "order-service",
+            service: &events::services::order::SERVICE,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen,
+            db,
+            kafka: &flags.kafka,
+            admin: &flags.admin,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_port_in_use_stops_the_start_once_the_store_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("data").join("order.db");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let flags = Flags::parse_from(["order-service"]);
+        let err = start(&flags, &db, addr)
+            .open(|path| Ok(Db::open(path, "")?))
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with(&format!("admin API: listening on {addr}")),
+            "{err:#}"
+        );
+        assert!(
+            db.exists(),
+            "the store opens (and its directory is made) first"
+        );
+    }
+
+    struct Ignore;
+
+    impl Handle<events::orders::Message> for Ignore {
+        async fn handle(
+            &self,
+            _: events::orders::Message,
+            _: &RecordMeta,
+        ) -> Result<(), HandlerError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_topic_the_manifest_does_not_list_for_the_service_is_not_consumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("order.db");
+        let flags = Flags::parse_from(["order-service"]);
+        let (mut service, _db) = start(&flags, &db, "127.0.0.1:0".parse().unwrap())
+            .open(|path| Ok(Db::open(path, "")?))
+            .await
+            .unwrap();
+        let err = service
+            .consume::<events::orders::Topic>(Ignore)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "order-service consumes `orders`, which the manifest does not list for service `order`"
+        );
+    }
+
+    const NOTIFIER: ServiceInfo = ServiceInfo {
+        name: "notification",
+        consumer_group: "notification",
+        produces: &[] as &[ProducedEvent],
+        consumes: &["orders", "inventory"],
+    };
+
+    #[test]
+    fn a_topic_the_manifest_says_the_service_consumes_needs_a_consumer() {
+        assert!(
+            missing_consumers("notification-service", &NOTIFIER, &["inventory", "orders"]).is_ok()
+        );
+        let err = missing_consumers("notification-service", &NOTIFIER, &["orders"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "the manifest says service `notification` consumes `inventory`, but \
+             notification-service started no consumer for it"
+        );
+    }
+}
