@@ -14,7 +14,7 @@ use contracts_model::avro::Validation;
 use rand::Rng;
 use tracing::{debug, info, warn};
 
-use crate::api::{
+use contracts_registry_client::api::{
     self, CompatibilityCheckResponse, Config, ConfigUpdateRequest, Mode, RegisterSchemaRequest,
     RegisterSchemaResponse, SchemaString, SubjectVersion, codes,
 };
