@@ -82,7 +82,7 @@ impl ManifestArg {
     /// The manifest, or the exit code after its problems were reported.
     pub fn load(&self) -> Result<contracts_model::manifest::Manifest, ExitCode> {
         contracts_model::manifest::Manifest::load(&self.path)
-            .map_err(|diagnostics| check::report_problems(&diagnostics))
+            .map_err(|diagnostics| report::print_problems(&diagnostics))
     }
 }
 
