@@ -4,9 +4,9 @@
 //! in [`crate::record`]: catch up with the log, decide, append one record at the expected offset,
 //! and retry when another instance got there first.
 //!
-//! One file per Confluent resource: [`schemas`] (by id), [`subjects`] (subjects and their
-//! versions: register, lookup, list, delete), [`compatibility`], [`config`] and [`mode`]; this
-//! module holds the [`Registry`] itself, its reads of the log and the optimistic write path.
+//! One file per Confluent resource: `schemas.rs` (by id), `subjects.rs` (subjects and their
+//! versions: register, lookup, list, delete), `compatibility.rs`, `config.rs` and `mode.rs`;
+//! this module holds the [`Registry`] itself, its reads of the log and the optimistic write path.
 
 mod compatibility;
 mod config;

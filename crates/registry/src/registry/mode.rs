@@ -9,6 +9,7 @@ use crate::record::{Change, ModeValue};
 use crate::state::State;
 
 impl Registry {
+    /// Refuses changes to a subject (or, with `None`, to the global settings) in read-only mode.
     pub(super) fn check_writable(st: &State, subject: Option<&str>) -> Result<(), ApiError> {
         match st.mode(subject) {
             Mode::ReadOnly | Mode::ReadOnlyOverride => Err(ApiError::new(
