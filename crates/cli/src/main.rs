@@ -17,9 +17,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit code for findings (incompatible change or invalid candidate), as buf uses.
-pub const EXIT_FINDINGS: u8 = 100;
-
 const LEVELS_HELP: &str = "\
 Compatibility levels (Confluent's):
   NONE                 no check

@@ -1,7 +1,8 @@
 //! How the commands that judge schemas print what they found: a line per subject ([`Verdict`]),
 //! findings as text for people, JSON for tools or annotations for GitHub Actions ([`Report`]),
-//! and manifest or schema errors as rendered diagnostics. `check`, `prepare` and `register`
-//! share it, so a finding looks the same whichever command found it.
+//! manifest or schema errors as rendered diagnostics, and the exit code that says there were
+//! findings. `check`, `compat`, `prepare` and `register` share it, so a finding looks the same
+//! whichever command found it.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,6 +11,9 @@ use clap::ValueEnum;
 use contracts_compat::{Finding, Rule};
 use contracts_model::{Diagnostic, Level, Location};
 use serde::Serialize;
+
+/// Exit code for findings (incompatible change or invalid candidate), as buf uses.
+pub const EXIT_FINDINGS: u8 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ErrorFormat {
@@ -142,7 +146,7 @@ pub(crate) fn print_verdicts(
             "{} finding(s): these changes would break consumers or be rejected by the registry",
             reports.len()
         );
-        Ok(ExitCode::from(crate::EXIT_FINDINGS))
+        Ok(ExitCode::from(EXIT_FINDINGS))
     }
 }
 
