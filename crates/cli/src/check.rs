@@ -1,13 +1,12 @@
 //! `contracts check`: the whole manifest, every event's history at its level.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use contracts_compat::manifest::check_event_history;
 use contracts_model::Diagnostic;
 use contracts_model::manifest::{Event, SubjectHistory};
 
-use crate::report::{self, ErrorFormat, Report};
+use crate::report::{self, ErrorFormat, Report, Verdict};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = crate::LEVELS_HELP)]
@@ -24,12 +23,6 @@ pub struct Args {
     error_format: ErrorFormat,
     #[command(flatten)]
     remote: crate::registry_check::RemoteArgs,
-}
-
-/// The verdict on one subject's history.
-pub(crate) struct Verdict {
-    pub(crate) line: String,
-    pub(crate) reports: Vec<Report>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -51,7 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if !problems.is_empty() {
-        return Ok(report_problems(&problems));
+        return Ok(report::print_problems(&problems));
     }
     let heading = format!(
         "{}: {} events, {} subjects",
@@ -59,51 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         manifest.events.len(),
         verdicts.len()
     );
-    print_verdicts(&heading, &verdicts, args.error_format)
-}
-
-/// Prints the heading and one line per subject, then the findings; exits 100 when there are any.
-pub(crate) fn print_verdicts(
-    heading: &str,
-    verdicts: &[Verdict],
-    error_format: ErrorFormat,
-) -> anyhow::Result<ExitCode> {
-    let reports: Vec<Report> = verdicts.iter().flat_map(|v| v.reports.clone()).collect();
-    let mut out = std::io::stdout().lock();
-    let mut summary: Box<dyn Write> = match error_format {
-        ErrorFormat::Text => Box::new(std::io::stdout()),
-        _ => Box::new(std::io::stderr()),
-    };
-    writeln!(summary, "{heading}")?;
-    for v in verdicts {
-        writeln!(summary, "{}", v.line)?;
-    }
-    summary.flush()?;
-    drop(summary);
-    if !reports.is_empty() {
-        if error_format == ErrorFormat::Text {
-            writeln!(out)?;
-        }
-        report::write(&mut out, error_format, &reports)?;
-    }
-    out.flush()?;
-    if reports.is_empty() {
-        eprintln!("all contracts compatible");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!(
-            "{} finding(s): these changes would break consumers or be rejected by the registry",
-            reports.len()
-        );
-        Ok(ExitCode::from(crate::EXIT_FINDINGS))
-    }
-}
-
-/// Manifest and schema errors are not findings: they are printed as they are and exit 1.
-pub(crate) fn report_problems(diagnostics: &[Diagnostic]) -> ExitCode {
-    let rendered: Vec<String> = diagnostics.iter().map(Diagnostic::render).collect();
-    eprintln!("{}", rendered.join("\n\n"));
-    ExitCode::from(1)
+    report::print_verdicts(&heading, &verdicts, args.error_format)
 }
 
 fn check_history(event: &Event, history: &SubjectHistory<'_>) -> Result<Verdict, Vec<Diagnostic>> {

@@ -106,6 +106,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.level,
             reports.len()
         );
-        Ok(ExitCode::from(crate::EXIT_FINDINGS))
+        Ok(ExitCode::from(report::EXIT_FINDINGS))
     }
 }

@@ -17,9 +17,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit code for findings (incompatible change or invalid candidate), as buf uses.
-pub const EXIT_FINDINGS: u8 = 100;
-
 const LEVELS_HELP: &str = "\
 Compatibility levels (Confluent's):
   NONE                 no check
@@ -82,7 +79,7 @@ impl ManifestArg {
     /// The manifest, or the exit code after its problems were reported.
     pub fn load(&self) -> Result<contracts_model::manifest::Manifest, ExitCode> {
         contracts_model::manifest::Manifest::load(&self.path)
-            .map_err(|diagnostics| check::report_problems(&diagnostics))
+            .map_err(|diagnostics| report::print_problems(&diagnostics))
     }
 }
 

@@ -29,7 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let (local, problems) = remote::load(&manifest);
     if !problems.is_empty() {
-        return Ok(crate::check::report_problems(&problems));
+        return Ok(crate::report::print_problems(&problems));
     }
     let client = remote::client(&args.registry.url, &args.registry.auth)?;
     let snapshot = remote::block_on(snapshot::fetch(&client, &local))??;

@@ -12,8 +12,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use contracts_model::Format;
-use contracts_registry::api::RegisterSchemaRequest;
-use contracts_registry::client::Client;
+use contracts_registry_client::api::RegisterSchemaRequest;
+use contracts_registry_client::client::Client;
 
 use crate::remote::{self, Local, RegistryArgs};
 
@@ -40,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if !problems.is_empty() {
-        return Ok(crate::check::report_problems(&problems));
+        return Ok(crate::report::print_problems(&problems));
     }
     let client = remote::client(&args.registry.url, &args.registry.auth)?;
     println!(

@@ -19,9 +19,8 @@ use contracts_compat::manifest::{EditedInPlace, check_against_registry};
 use contracts_model::snapshot::Snapshot;
 use contracts_model::{Diagnostic, Level};
 
-use crate::check::{self, Verdict};
 use crate::remote::{self, AuthArgs, LocalSubject};
-use crate::report::{ErrorFormat, Report};
+use crate::report::{self, ErrorFormat, Report, Verdict};
 
 /// Where `contracts check` takes the registry's side from, when not from the manifest alone.
 #[derive(Debug, clap::Args)]
@@ -51,11 +50,11 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let manifest = match contracts_model::manifest::Manifest::load(manifest_path) {
         Ok(m) => m,
-        Err(diagnostics) => return Ok(check::report_problems(&diagnostics)),
+        Err(diagnostics) => return Ok(report::print_problems(&diagnostics)),
     };
     let (local, problems) = remote::load(&manifest);
     if !problems.is_empty() {
-        return Ok(check::report_problems(&problems));
+        return Ok(report::print_problems(&problems));
     }
     let (snapshot, source) = if opts.offline_snapshot {
         let dir = Snapshot::dir_of(manifest_path);
@@ -75,7 +74,7 @@ pub fn run(
         }
     }
     if !problems.is_empty() {
-        return Ok(check::report_problems(&problems));
+        return Ok(report::print_problems(&problems));
     }
     let heading = format!(
         "{}: {} events, {} subjects, against the {source}",
@@ -83,7 +82,7 @@ pub fn run(
         manifest.events.len(),
         verdicts.len()
     );
-    check::print_verdicts(&heading, &verdicts, error_format)
+    report::print_verdicts(&heading, &verdicts, error_format)
 }
 
 fn check_subject(

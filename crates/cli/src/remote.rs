@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use contracts_model::Format;
-use contracts_registry::api::{RegisterSchemaRequest, SchemaReference, SchemaType};
-use contracts_registry::client::Client;
+use contracts_registry_client::api::{RegisterSchemaRequest, SchemaReference, SchemaType};
+use contracts_registry_client::client::Client;
 
 // The local side is shared with `contracts-build`'s gate, which reads the same snapshot.
 pub use contracts_compat::manifest::{Local, LocalSubject, load_local as load};

@@ -1,11 +1,19 @@
-//! Output formats for findings: text for people, JSON for tools, annotations for GitHub Actions.
+//! How the commands that judge schemas print what they found: a line per subject ([`Verdict`]),
+//! findings as text for people, JSON for tools or annotations for GitHub Actions ([`Report`]),
+//! manifest or schema errors as rendered diagnostics, and the exit code that says there were
+//! findings. `check`, `compat`, `prepare` and `register` share it, so a finding looks the same
+//! whichever command found it.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use clap::ValueEnum;
 use contracts_compat::{Finding, Rule};
 use contracts_model::{Diagnostic, Level, Location};
 use serde::Serialize;
+
+/// Exit code for findings (incompatible change or invalid candidate), as buf uses.
+pub const EXIT_FINDINGS: u8 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ErrorFormat {
@@ -97,6 +105,56 @@ fn split(loc: Option<&Location>) -> (Option<String>, Option<usize>, Option<usize
         ),
         None => (None, None, None),
     }
+}
+
+/// The verdict on one subject's history.
+pub(crate) struct Verdict {
+    pub(crate) line: String,
+    pub(crate) reports: Vec<Report>,
+}
+
+/// Prints the heading and one line per subject, then the findings; exits 100 when there are any.
+pub(crate) fn print_verdicts(
+    heading: &str,
+    verdicts: &[Verdict],
+    error_format: ErrorFormat,
+) -> anyhow::Result<ExitCode> {
+    let reports: Vec<Report> = verdicts.iter().flat_map(|v| v.reports.clone()).collect();
+    let mut out = std::io::stdout().lock();
+    let mut summary: Box<dyn Write> = match error_format {
+        ErrorFormat::Text => Box::new(std::io::stdout()),
+        _ => Box::new(std::io::stderr()),
+    };
+    writeln!(summary, "{heading}")?;
+    for v in verdicts {
+        writeln!(summary, "{}", v.line)?;
+    }
+    summary.flush()?;
+    drop(summary);
+    if !reports.is_empty() {
+        if error_format == ErrorFormat::Text {
+            writeln!(out)?;
+        }
+        write(&mut out, error_format, &reports)?;
+    }
+    out.flush()?;
+    if reports.is_empty() {
+        eprintln!("all contracts compatible");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "{} finding(s): these changes would break consumers or be rejected by the registry",
+            reports.len()
+        );
+        Ok(ExitCode::from(EXIT_FINDINGS))
+    }
+}
+
+/// Manifest and schema errors are not findings: they are printed as they are and exit 1.
+pub(crate) fn print_problems(diagnostics: &[Diagnostic]) -> ExitCode {
+    let rendered: Vec<String> = diagnostics.iter().map(Diagnostic::render).collect();
+    eprintln!("{}", rendered.join("\n\n"));
+    ExitCode::from(1)
 }
 
 pub fn write(out: &mut impl Write, format: ErrorFormat, reports: &[Report]) -> std::io::Result<()> {

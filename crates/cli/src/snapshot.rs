@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use contracts_model::snapshot::{
     LocalMatch, Reference, Snapshot, SubjectSnapshot, VersionSnapshot,
 };
-use contracts_registry::api::RegisterSchemaRequest;
-use contracts_registry::client::Client;
+use contracts_registry_client::api::RegisterSchemaRequest;
+use contracts_registry_client::client::Client;
 
 use crate::remote::{self, Local};
 

@@ -8,8 +8,8 @@ use common::copy_dir;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use contracts_registry::api::{RegisterSchemaRequest, SchemaType};
-use contracts_registry::client::Client;
+use contracts_registry_client::api::{RegisterSchemaRequest, SchemaType};
+use contracts_registry_client::client::Client;
 use contracts_testkit::{TestRegistry, shared_broker};
 
 fn repo() -> PathBuf {

@@ -3,7 +3,7 @@
 //! A producer needs the registry's id for the schema it writes (once per process); a consumer
 //! needs the schema behind every id it reads (once per id). [`SchemaSource`] is those two
 //! questions and nothing else, so the runtime links no HTTP client and no schema parser; the
-//! registry client (`contracts-registry`) implements it, and tests may bring their own.
+//! registry client (`contracts-registry-client`) implements it, and tests may bring their own.
 
 use std::error::Error as StdError;
 use std::fmt;

@@ -3,7 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::api::{ErrorBody, MEDIA_TYPE, codes};
+use contracts_registry_client::api::{ErrorBody, MEDIA_TYPE, codes};
 
 /// An error answer: `{"error_code", "message"}` with the HTTP status Confluent uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

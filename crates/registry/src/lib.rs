@@ -1,14 +1,18 @@
-//! A Confluent-compatible schema registry whose state lives in a Kafka topic.
+//! A Confluent-compatible schema registry server whose state lives in a Kafka topic.
 //!
-//! - [`api`]: the JSON bodies of the Confluent Schema Registry REST API as real clients send and
-//!   read them, shared by the server and the client so both agree on every field name.
-//! - [`client`]: an async client for any Confluent-compatible registry (the CLI's and the runtime's);
-//!   [`source`] makes it the runtime's `contracts_core::source::SchemaSource`.
+//! In the flow schemas → model → compat/build → events → core/runtime → services, the server
+//! stands beside the build side: it parses schemas with `contracts-model` and decides
+//! compatibility with `contracts-compat`. Its REST bodies are those of
+//! `contracts_registry_client::api`, which clients (the CLI, the runtime) use without linking
+//! any of this.
+//!
 //! - [`server::router`]: the REST API on axum; [`Server`] runs it on a socket.
 //! - [`registry::Registry`]: the operations, over a [`store::Log`]: [`store::MemoryLog`] or
 //!   [`kafka::KafkaLog`] (a compacted single-partition topic, `_schemas` by default).
 //! - [`record`]: the log's record format and the optimistic write scheme that lets any number of
 //!   instances write to one topic.
+//! - [`serve`]: the command-line arguments of `contracts registry serve` and the
+//!   `contracts-registry` binary.
 //!
 //! Start one in-process against a broker:
 //!
@@ -25,8 +29,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod api;
-pub mod client;
 pub mod error;
 pub mod kafka;
 mod metrics;
@@ -36,7 +38,6 @@ pub mod registry;
 pub mod schema;
 pub mod serve;
 pub mod server;
-pub mod source;
 pub mod state;
 pub mod store;
 

@@ -41,7 +41,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{SchemaReference, SchemaType};
+use contracts_registry_client::api::{SchemaReference, SchemaType};
 
 /// The key of a log record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

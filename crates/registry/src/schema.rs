@@ -13,7 +13,7 @@ use contracts_model::protobuf::ProtoSchema;
 use prost::Message;
 use serde_json::Value;
 
-use crate::api::SchemaType;
+use contracts_registry_client::api::SchemaType;
 
 /// The file name a registered Protobuf schema gets when it is compiled (its imports keep theirs).
 pub const PROTO_ENTRY: &str = "schema.proto";

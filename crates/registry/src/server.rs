@@ -17,10 +17,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{debug, warn};
 
-use crate::api::{self, ConfigUpdateRequest, MEDIA_TYPE, ModeBody, RegisterSchemaRequest, codes};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::registry::{ListOptions, Registry, VersionId};
+use contracts_registry_client::api::{
+    self, ConfigUpdateRequest, MEDIA_TYPE, ModeBody, RegisterSchemaRequest, codes,
+};
 
 /// Options of the HTTP edge.
 #[derive(Debug, Clone)]

@@ -10,9 +10,9 @@ use contracts_model::Level;
 use contracts_model::avro::Validation;
 use tracing::warn;
 
-use crate::api::{Mode, SchemaReference, SchemaType};
 use crate::record::{Change, Key};
 use crate::schema::{self, Parsed, Resolved};
+use contracts_registry_client::api::{Mode, SchemaReference, SchemaType};
 
 /// A schema by id.
 #[derive(Debug)]

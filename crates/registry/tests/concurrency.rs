@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use common::Http;
-use contracts_registry::api::RegisterSchemaRequest;
 use contracts_registry::store::MemoryLog;
 use contracts_registry::{Registry, RegistryConfig};
+use contracts_registry_client::api::RegisterSchemaRequest;
 use contracts_testkit::{TestRegistry, shared_broker};
 use serde_json::{Value, json};
 

@@ -3,8 +3,8 @@
 //! decoder that fetches the writer schema by id.
 
 use apache_avro::types::Value as AvroValue;
-use contracts_registry::api::{RegisterSchemaRequest, SchemaType as ApiSchemaType};
-use contracts_registry::client::Client;
+use contracts_registry_client::api::{RegisterSchemaRequest, SchemaType as ApiSchemaType};
+use contracts_registry_client::client::Client;
 use contracts_testkit::{TestRegistry, shared_broker, unique_name};
 use prost::Message;
 use prost_reflect::ReflectMessage;

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use contracts_registry::api::RegisterSchemaRequest;
 use contracts_registry::kafka::{KafkaConfig, KafkaLog};
 use contracts_registry::{Registry, RegistryConfig};
+use contracts_registry_client::api::RegisterSchemaRequest;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};

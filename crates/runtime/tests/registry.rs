@@ -14,7 +14,7 @@ use common::{eventually, shared_broker, unique_prefix};
 use contracts_core::source::{SchemaSource, SourceError};
 use contracts_core::types::{DateTime, Decimal};
 use contracts_core::{Handle, HandlerError, RecordMeta, Topic, TopicMessage};
-use contracts_registry::client::Client;
+use contracts_registry_client::client::Client;
 use contracts_runtime::{
     Consumer, ConsumerConfig, Metrics, ProducerConfig, Publisher, SchemaRegistration, SendErrorKind,
 };

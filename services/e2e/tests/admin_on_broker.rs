@@ -476,7 +476,7 @@ async fn dead_letters_are_listed_replayed_when_valid_refused_when_not_and_droppe
     // (a handler's permanent error).
     let late = unique_name("late");
     let source: Arc<dyn contracts_core::source::SchemaSource> =
-        Arc::new(contracts_registry::client::Client::new(&shop.registry.url()).unwrap());
+        Arc::new(contracts_registry_client::client::Client::new(&shop.registry.url()).unwrap());
     let publisher = Publisher::new(
         &ProducerConfig::new(shared_broker().bootstrap_servers()).topic_prefix(&shop.prefix),
         source,

@@ -55,7 +55,7 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
 impl KafkaArgs {
     /// The registry as the runtime's schema source.
     pub fn schema_source(&self) -> anyhow::Result<Arc<dyn SchemaSource>> {
-        let client = contracts_registry::client::Client::new(&self.registry_url)
+        let client = contracts_registry_client::client::Client::new(&self.registry_url)
             .map_err(|e| anyhow::anyhow!("--registry-url {}: {e}", self.registry_url))?;
         Ok(Arc::new(client))
     }

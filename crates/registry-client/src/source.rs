@@ -1,4 +1,4 @@
-//! The registry client as the runtime's [`SchemaSource`]: producers resolve the id of their
+//! The [`Client`] as the runtime's [`SchemaSource`]: producers resolve the id of their
 //! schema (registering it in development), consumers fetch the schema behind each id.
 
 use contracts_core::source::{BoxFuture, RegisteredSchema, SchemaSource, SourceError};

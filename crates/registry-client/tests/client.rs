@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use contracts_registry::api::{Mode, RegisterSchemaRequest, SchemaReference, SchemaType};
-use contracts_registry::client::{Client, Error, VersionId};
+use contracts_registry_client::api::{Mode, RegisterSchemaRequest, SchemaReference, SchemaType};
+use contracts_registry_client::client::{Client, Error, VersionId};
 use contracts_testkit::{TestRegistry, shared_broker, unique_name};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -20,7 +20,7 @@ pub const ACCEPT: &str =
     "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json";
 
 /// Confluent's `error_code` values (`Errors.java`); the HTTP status is the first three digits,
-/// except [`INCOMPATIBLE_SCHEMA`] which is the bare status 409.
+/// except [`INCOMPATIBLE_SCHEMA`](codes::INCOMPATIBLE_SCHEMA) which is the bare status 409.
 pub mod codes {
     pub const SUBJECT_NOT_FOUND: i32 = 40401;
     pub const VERSION_NOT_FOUND: i32 = 40402;

@@ -8,9 +8,9 @@
 //! goes stale).
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), contracts_registry::client::Error> {
-//! use contracts_registry::api::{RegisterSchemaRequest, SchemaType};
-//! use contracts_registry::client::Client;
+//! # async fn demo() -> Result<(), contracts_registry_client::client::Error> {
+//! use contracts_registry_client::api::{RegisterSchemaRequest, SchemaType};
+//! use contracts_registry_client::client::Client;
 //!
 //! let registry = Client::new("http://127.0.0.1:8081")?;
 //! let request = RegisterSchemaRequest {
