@@ -95,12 +95,13 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(product, units, "stock seeded");
         }
     }
-    let counters = Counters::new();
+    // One registry per process: the runtime's metrics and the service's counters.
+    let metrics = Metrics::new();
+    let counters = Counters::sharing(&metrics);
     let relay = Relay::new(store.db().clone());
     let shutdown = Shutdown::new();
     shutdown.on_signals();
 
-    let metrics = Metrics::new();
     let source = args.kafka.schema_source()?;
     let publisher = args.kafka.publisher(source.clone(), &metrics)?;
     let admin_config = args.admin.config()?;
@@ -130,7 +131,7 @@ async fn main() -> anyhow::Result<()> {
         relay.waker(),
     ))));
 
-    let ops = ops(&store, &counters).metrics(move || metrics.render());
+    let ops = ops(&store, &counters);
     let admin = shop_service_kit::admin::serve(
         admin_listener,
         AdminServer::new(admin_config, kafka_admin)

@@ -97,12 +97,13 @@ async fn main() -> anyhow::Result<()> {
         )),
         None => AnyTransport::Mailbox(Mailbox::new(&args.mailbox_dir)),
     };
-    let counters = Counters::new();
+    // One registry per process: the runtime's metrics and the service's counters.
+    let metrics = Metrics::new();
+    let counters = Counters::sharing(&metrics);
     let postman = Postman::new(store.clone(), transport, counters.clone());
     let shutdown = Shutdown::new();
     shutdown.on_signals();
 
-    let metrics = Metrics::new();
     let source = args.kafka.schema_source()?;
     let notifier = Notifier::new(store.clone(), counters.clone(), postman.waker());
     let orders_consumer = Consumer::<orders::Topic>::new(
@@ -131,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
     let consuming_inventory =
         tokio::spawn(inventory_consumer.run(InventoryDispatcher::new(notifier)));
 
-    let ops = ops(&store, &counters).metrics(move || metrics.render());
+    let ops = ops(&store, &counters);
     let admin = shop_service_kit::admin::serve(
         admin_listener,
         AdminServer::new(admin_config, kafka_admin)

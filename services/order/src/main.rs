@@ -83,12 +83,13 @@ async fn main() -> anyhow::Result<()> {
     // Ports first: a port in use stops the service before it touches Kafka.
     let listener = shop_service_kit::ops::listen(args.listen, "HTTP").await?;
     let admin_listener = shop_service_kit::ops::listen(args.admin_listen, "admin API").await?;
-    let counters = Counters::new();
+    // One registry per process: the runtime's metrics and the service's counters.
+    let metrics = Metrics::new();
+    let counters = Counters::sharing(&metrics);
     let relay = Relay::new(store.db().clone());
     let shutdown = Shutdown::new();
     shutdown.on_signals();
 
-    let metrics = Metrics::new();
     let source = args.kafka.schema_source()?;
     let publisher = args.kafka.publisher(source.clone(), &metrics)?;
     let admin_config = args.admin.config()?;
@@ -126,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
         counters: counters.clone(),
         body_limit: args.max_body_bytes,
     };
-    let ops = ops(&store, &counters).metrics(move || metrics.render());
+    let ops = ops(&store, &counters);
     let app = router(state).merge(ops.router());
     let admin = shop_service_kit::admin::serve(
         admin_listener,
