@@ -441,7 +441,10 @@ mod tests {
         m.inc(SENT_MESSAGES, vec![]);
         let text = m.render();
         assert!(text.contains("\nshop_orders_created_total 1\n"), "{text}");
-        assert!(text.contains("\nmessaging_client_sent_messages_total 1\n"), "{text}");
+        assert!(
+            text.contains("\nmessaging_client_sent_messages_total 1\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -142,7 +142,10 @@ mod tests {
         ))
         .unwrap();
         let family = page.family_of("a_total").unwrap();
-        assert_eq!((family.name.as_str(), family.kind.as_str()), ("a", "counter"));
+        assert_eq!(
+            (family.name.as_str(), family.kind.as_str()),
+            ("a", "counter")
+        );
         let sample = page.samples("a_total", &[("l", "q\"b\\n\n")]).next();
         assert_eq!(sample.map(|s| s.value), Some(2.0));
         assert!(parse_prometheus_text("a{l=\"unterminated} 1\n").is_err());

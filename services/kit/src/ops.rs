@@ -50,7 +50,10 @@ impl Counters {
         let mut families = self.families.lock().unwrap_or_else(|p| p.into_inner());
         let kind = families.entry(name.to_owned()).or_insert_with(|| {
             let family = Family::default();
-            debug_assert!(name.ends_with("_total"), "counter {name} must end in _total");
+            debug_assert!(
+                name.ends_with("_total"),
+                "counter {name} must end in _total"
+            );
             // The library appends `_total` to a counter's name.
             let base = name.strip_suffix("_total").unwrap_or(name);
             self.metrics.register(base, help, family.clone());
@@ -216,7 +219,10 @@ mod tests {
         assert_eq!(counters.get("shop_orders_created_total", &[]), 2.0);
         let text = metrics.render();
         assert_eq!(text, counters.render());
-        assert!(text.contains("# TYPE shop_orders_created_total counter\n"), "{text}");
+        assert!(
+            text.contains("# TYPE shop_orders_created_total counter\n"),
+            "{text}"
+        );
         assert!(text.contains("\nshop_orders_created_total 2\n"), "{text}");
         assert!(
             text.contains(r#"shop_stock_available{product="mug \"XL\" \\ 2"} 3"#),
