@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use contracts_testkit::{RegistryProcess, shared_broker, unique_name};
+use contracts_testkit::{RegistryProcess, parse_prometheus_text, shared_broker, unique_name};
 
 const CONTRACTS: &str = env!("CARGO_BIN_EXE_contracts");
 const MEDIA: &str = "application/vnd.schemaregistry.v1+json";
@@ -41,6 +41,62 @@ async fn registry_serve_keeps_registrations_in_kafka_across_a_kill() {
     assert_eq!(res.headers()["content-type"].to_str().unwrap(), MEDIA);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["schema"], SCHEMA);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_serve_metrics_parse_with_the_prometheus_parser() {
+    let broker = shared_broker();
+    let registry = RegistryProcess::spawn(
+        Path::new(CONTRACTS),
+        &["registry", "serve"],
+        broker,
+        &unique_name("_schemas"),
+    )
+    .unwrap();
+    let http = reqwest::Client::new();
+    let registered = http
+        .post(format!("{}/subjects/orders-value/versions", registry.url()))
+        .header("Content-Type", MEDIA)
+        .body(serde_json::json!({ "schema": SCHEMA }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 200);
+    let res = http
+        .get(format!("{}/metrics", registry.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let page = parse_prometheus_text(&res.text().await.unwrap()).unwrap();
+    let registrations: Vec<f64> = page
+        .samples(
+            "http_server_requests_total",
+            &[
+                ("http_route", "/subjects/{subject}/versions"),
+                ("http_request_method", "POST"),
+                ("http_response_status_code", "200"),
+            ],
+        )
+        .map(|s| s.value)
+        .collect();
+    assert_eq!(registrations, [1.0]);
+    let kind = |sample: &str| page.family_of(sample).map(|f| f.kind.as_str());
+    assert_eq!(
+        kind("http_server_request_duration_seconds_bucket"),
+        Some("histogram")
+    );
+    assert_eq!(kind("registry_store_writes_total"), Some("counter"));
+    let schemas: Vec<f64> = page
+        .samples("registry_schemas", &[])
+        .map(|s| s.value)
+        .collect();
+    assert_eq!(schemas, [1.0]);
 }
 
 #[test]

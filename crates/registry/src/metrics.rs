@@ -1,10 +1,18 @@
-//! Request counters and latency histograms, rendered in the Prometheus text format.
+//! Request counters and latency histograms, and the store's state read at each scrape, in one
+//! [`prometheus_client`] registry that renders the Prometheus text format.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
 
 use crate::registry::Registry;
 
@@ -13,148 +21,180 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-#[derive(Debug, Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Request {
+    http_route: String,
+    http_request_method: String,
+    http_response_status_code: u16,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    /// (route, method, status) → requests.
-    requests: BTreeMap<(String, String, u16), u64>,
-    /// (route, method) → latency.
-    latency: BTreeMap<(String, String), Histogram>,
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Route {
+    http_route: String,
+    http_request_method: String,
 }
 
-/// HTTP metrics of one server.
-#[derive(Debug, Default)]
+type Latency = Family<Route, Histogram, fn() -> Histogram>;
+
+/// HTTP metrics of one server, and the registry (one per process) that renders them.
+#[derive(Debug)]
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    registry: Mutex<prometheus_client::registry::Registry>,
+    requests: Family<Request, Counter>,
+    latency: Latency,
+    store: Arc<StoreReadings>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let requests = Family::<Request, Counter>::default();
+        registry.register(
+            // The library appends `_total`.
+            "http_server_requests",
+            "HTTP requests answered, by route, method and status.",
+            requests.clone(),
+        );
+        let latency: Latency = Family::new_with_constructor(|| Histogram::new(BUCKETS));
+        registry.register(
+            "http_server_request_duration_seconds",
+            "Time to answer a request.",
+            latency.clone(),
+        );
+        let store = Arc::new(StoreReadings::default());
+        registry.register_collector(Box::new(store.clone()));
+        Metrics {
+            registry: Mutex::new(registry),
+            requests,
+            latency,
+            store,
+        }
+    }
 }
 
 impl Metrics {
     pub fn record(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        *m.requests
-            .entry((route.to_string(), method.to_string(), status))
-            .or_default() += 1;
-        let h = m
-            .latency
-            .entry((route.to_string(), method.to_string()))
-            .or_default();
-        let secs = elapsed.as_secs_f64();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                h.counts[i] += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += secs;
+        self.requests
+            .get_or_create(&Request {
+                http_route: route.to_string(),
+                http_request_method: method.to_string(),
+                http_response_status_code: status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&Route {
+                http_route: route.to_string(),
+                http_request_method: method.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The Prometheus text exposition of the HTTP metrics and the registry's gauges.
     pub fn render(&self, registry: &Registry) -> String {
+        self.store.read(registry);
         let mut out = String::new();
-        {
-            let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            out.push_str("# HELP http_server_requests_total HTTP requests answered, by route, method and status.\n# TYPE http_server_requests_total counter\n");
-            for ((route, method, status), n) in &m.requests {
-                let _ = writeln!(
-                    out,
-                    "http_server_requests_total{{http_route=\"{route}\",http_request_method=\"{method}\",http_response_status_code=\"{status}\"}} {n}"
-                );
-            }
-            out.push_str("# HELP http_server_request_duration_seconds Time to answer a request.\n# TYPE http_server_request_duration_seconds histogram\n");
-            for ((route, method), h) in &m.latency {
-                let labels = format!("http_route=\"{route}\",http_request_method=\"{method}\"");
-                for (i, bound) in BUCKETS.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "http_server_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
-                        h.counts[i]
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "http_server_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                    h.count
-                );
-                let _ = writeln!(
-                    out,
-                    "http_server_request_duration_seconds_sum{{{labels}}} {}",
-                    h.sum
-                );
-                let _ = writeln!(
-                    out,
-                    "http_server_request_duration_seconds_count{{{labels}}} {}",
-                    h.count
-                );
-            }
-        }
-        let (schemas, subjects, offset, void) = {
+        prometheus_text::encode(&mut out, &lock(&self.registry))
+            .expect("writing to a String does not fail");
+        out
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The store's state as of the last scrape; encoded by the registry as it renders.
+#[derive(Debug, Default)]
+struct StoreReadings(Mutex<Readings>);
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Readings {
+    schemas: i64,
+    subjects: i64,
+    offset: i64,
+    lag: i64,
+    ready: i64,
+    writes: u64,
+    conflicts: u64,
+    void: u64,
+}
+
+impl StoreReadings {
+    fn read(&self, registry: &Registry) {
+        let mut r = {
             let st = registry.state();
-            (
-                st.schemas.len(),
-                st.subjects.values().filter(|s| s.has_live()).count(),
-                st.next_offset,
-                st.void_records,
-            )
+            Readings {
+                schemas: st.schemas.len() as i64,
+                subjects: st.subjects.values().filter(|s| s.has_live()).count() as i64,
+                offset: st.next_offset,
+                void: st.void_records,
+                ..Readings::default()
+            }
         };
+        r.lag = registry.lag();
+        r.ready = i64::from(registry.is_ready());
+        r.writes = registry.stats.writes.load(Ordering::Relaxed);
+        r.conflicts = registry.stats.conflicts.load(Ordering::Relaxed);
+        *lock(&self.0) = r;
+    }
+}
+
+impl Collector for StoreReadings {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let r = *lock(&self.0);
         let gauges = [
             (
                 "registry_schemas",
                 "Schemas (distinct ids) known.",
-                schemas as i64,
+                r.schemas,
             ),
             (
                 "registry_subjects",
                 "Subjects with a live version.",
-                subjects as i64,
+                r.subjects,
             ),
             (
                 "registry_store_offset",
                 "Next offset of the registry log to read.",
-                offset,
+                r.offset,
             ),
             (
                 "registry_store_lag_records",
                 "Records in the log not yet applied, as of the last read.",
-                registry.lag(),
+                r.lag,
             ),
             (
                 "registry_ready",
                 "1 once caught up with the log at start.",
-                i64::from(registry.is_ready()),
+                r.ready,
             ),
         ];
         for (name, help, v) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+            let gauge = ConstGauge::new(v);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
+        // Names without `_total`: the encoder appends it to counters.
         let counters = [
             (
-                "registry_store_writes_total",
+                "registry_store_writes",
                 "Records this instance wrote and won.",
-                registry.stats.writes.load(Ordering::Relaxed),
+                r.writes,
             ),
             (
-                "registry_store_write_conflicts_total",
+                "registry_store_write_conflicts",
                 "Writes this instance lost to another instance and retried.",
-                registry.stats.conflicts.load(Ordering::Relaxed),
+                r.conflicts,
             ),
             (
-                "registry_store_void_records_total",
+                "registry_store_void_records",
                 "Log records skipped because they lost their offset.",
-                void,
+                r.void,
             ),
         ];
         for (name, help, v) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
+            let counter = ConstCounter::new(v);
+            counter.encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
         }
-        out
+        Ok(())
     }
 }

@@ -31,8 +31,9 @@
 //!   parallel and records of a partition in order, with retries (in place, or non-blocking
 //!   through retry topics: [`ConsumerConfig::retry_topics`]), a dead-letter topic, graceful
 //!   shutdown, pause and resume.
-//! - [`Metrics`]: Prometheus text; `tracing` spans `publish` and `process` carry the messaging
-//!   attributes, and the producer's OpenTelemetry trace continues in the consumer.
+//! - [`Metrics`]: the process's Prometheus registry; `tracing` spans `publish` and `process`
+//!   carry the messaging attributes, and the producer's OpenTelemetry trace continues in the
+//!   consumer.
 
 mod consumer;
 mod error;

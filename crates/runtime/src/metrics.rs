@@ -1,17 +1,29 @@
-//! Producer and consumer metrics in the Prometheus text format.
+//! Producer and consumer metrics, kept in a [`prometheus_client`] registry.
 //!
 //! Names follow the OpenTelemetry messaging semantic conventions where they define one
 //! (`messaging.client.sent.messages` is exported as `messaging_client_sent_messages_total`),
 //! with their attribute names as labels (`messaging.destination.name` as
 //! `messaging_destination_name`). Retries, dead-lettering and consumer lag have no convention
 //! yet and carry a `contracts_` or `messaging_kafka_` prefix. One [`Metrics`] is shared by all
-//! producers and consumers of a service, and [`Metrics::render`] is what `/metrics` serves.
+//! producers and consumers of a service; it holds the process's one registry, where a service
+//! adds its own metrics ([`Metrics::register`]), and [`Metrics::render`] is what `/metrics`
+//! serves. The library writes the text format, label escaping included.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter as CounterValue;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::{Metric, Registry};
+
+/// The `Content-Type` of [`Metrics::render`]'s text (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Events handed to the broker, by topic and event type; failed sends carry `error_type`.
 pub const SENT_MESSAGES: &str = "messaging_client_sent_messages_total";
@@ -32,44 +44,41 @@ pub const DEAD_LETTERED: &str = "contracts_consumer_dead_lettered_total";
 /// End offset minus committed offset, per topic, partition and consumer group.
 pub const CONSUMER_LAG: &str = "messaging_kafka_consumer_lag";
 
-const HELP: &[(&str, &str, &str)] = &[
+const COUNTERS: [(&str, &str); 5] = [
     (
         SENT_MESSAGES,
-        "counter",
         "Events sent to Kafka (failed sends carry error_type).",
     ),
-    (
-        SEND_DURATION,
-        "histogram",
-        "Time from send to the broker's acknowledgement, in seconds.",
-    ),
-    (CONSUMED_MESSAGES, "counter", "Records received from Kafka."),
-    (
-        PROCESS_DURATION,
-        "histogram",
-        "Handler duration per attempt, in seconds.",
-    ),
+    (CONSUMED_MESSAGES, "Records received from Kafka."),
     (
         CONSUMER_ERRORS,
-        "counter",
         "Records that failed decoding or handling, by error class.",
     ),
     (
         CONSUMER_RETRIES,
-        "counter",
         "Handler attempts repeated after a retriable error, by retry_level (0: in place, n: through retry topic n).",
     ),
     (
         DEAD_LETTERED,
-        "counter",
         "Records sent to the dead-letter topic, by error class.",
     ),
+];
+
+const HISTOGRAMS: [(&str, &str); 2] = [
     (
-        CONSUMER_LAG,
-        "gauge",
-        "End offset minus committed offset, per partition.",
+        SEND_DURATION,
+        "Time from send to the broker's acknowledgement, in seconds.",
+    ),
+    (
+        PROCESS_DURATION,
+        "Handler duration per attempt, in seconds.",
     ),
 ];
+
+const GAUGES: [(&str, &str); 1] = [(
+    CONSUMER_LAG,
+    "End offset minus committed offset, per partition.",
+)];
 
 /// Upper bounds of the duration buckets, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -79,71 +88,193 @@ const BUCKETS: [f64; 14] = [
 /// Label pairs, in a fixed order so that equal label sets compare equal.
 pub(crate) type Labels = Vec<(&'static str, String)>;
 
-/// Atomics, so that a handle updates it without the registry's lock.
+/// A counter with its labels resolved once: incrementing it is one atomic add, for hot paths.
+#[derive(Debug, Clone)]
+pub(crate) struct Counter(CounterValue);
+
+impl Counter {
+    pub(crate) fn inc(&self) {
+        self.0.inc();
+    }
+}
+
+/// A histogram with its labels resolved once. Not the library's `Histogram`, which takes a
+/// lock per observation: here one observation is three atomic adds, so partitions that share
+/// a series do not wait for each other.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HistogramHandle(Arc<AtomicHistogram>);
+
 #[derive(Debug, Default)]
-struct Histogram {
-    /// Observations per bucket, not cumulative (the last one is above every bound): one
-    /// atomic add per observation; the text format's cumulative counts are summed at render.
+struct AtomicHistogram {
+    /// Observations per bucket, not cumulative (the last one is above every bound); the
+    /// encoder sums them into the text format's cumulative counts.
     buckets: [AtomicU64; BUCKETS.len() + 1],
-    count: AtomicU64,
     sum_nanos: AtomicU64,
 }
 
-impl Histogram {
-    fn observe(&self, elapsed: Duration) {
+impl HistogramHandle {
+    pub(crate) fn observe(&self, elapsed: Duration) {
+        let h = &self.0;
         let secs = elapsed.as_secs_f64();
         let bucket = BUCKETS
             .iter()
             .position(|bound| secs <= *bound)
             .unwrap_or(BUCKETS.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
+        h.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        h.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn count(&self) -> u64 {
+        self.0
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
-#[derive(Debug, Default)]
+impl TypedMetric for HistogramHandle {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for HistogramHandle {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        // Read each bucket once: updates may land meanwhile, and +Inf must equal _count.
+        let counts: Vec<u64> = self
+            .0
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let count = counts.iter().sum();
+        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let finite: Vec<(f64, u64)> = BUCKETS.iter().copied().zip(counts).collect();
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &finite, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// A family of series in the registry, and the label sets it holds: the library's `Family`
+/// cannot be listed, and [`Metrics::count`] and [`Metrics::set_gauges`] need to.
+#[derive(Debug)]
+struct Series<M> {
+    name: &'static str,
+    family: Family<Labels, M>,
+    known: Mutex<BTreeSet<Labels>>,
+}
+
+impl<M: Clone + Default> Series<M> {
+    fn new(name: &'static str) -> Self {
+        Series {
+            name,
+            family: Family::default(),
+            known: Mutex::default(),
+        }
+    }
+
+    /// The series with `labels`, created at zero when new.
+    fn get(&self, labels: Labels) -> M {
+        let metric = self.family.get_or_create_owned(&labels);
+        lock(&self.known).insert(labels);
+        metric
+    }
+
+    /// Every series whose labels contain all of `wanted`.
+    fn matching(&self, wanted: &[(&str, &str)]) -> Vec<M> {
+        lock(&self.known)
+            .iter()
+            .filter(|labels| matches_str(labels, wanted))
+            .filter_map(|labels| self.family.get(labels).map(|m| m.clone()))
+            .collect()
+    }
+}
+
+#[derive(Debug)]
 struct Inner {
-    counters: BTreeMap<(&'static str, Labels), Arc<AtomicU64>>,
-    histograms: BTreeMap<(&'static str, Labels), Arc<Histogram>>,
-    gauges: BTreeMap<(&'static str, Labels), i64>,
+    /// The process's registry: the families below, and what a service registers.
+    registry: Mutex<Registry>,
+    counters: Vec<Series<CounterValue>>,
+    histograms: Vec<Series<HistogramHandle>>,
+    gauges: Vec<Series<Gauge>>,
 }
 
-/// A counter with its labels resolved once: incrementing it is one atomic add, for hot paths.
-#[derive(Debug, Clone)]
-pub(crate) struct Counter(Arc<AtomicU64>);
+impl Inner {
+    fn counters(&self, name: &str) -> &Series<CounterValue> {
+        find(&self.counters, name)
+    }
 
-impl Counter {
-    pub(crate) fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+    fn histograms(&self, name: &str) -> &Series<HistogramHandle> {
+        find(&self.histograms, name)
+    }
+
+    fn gauges(&self, name: &str) -> &Series<Gauge> {
+        find(&self.gauges, name)
     }
 }
 
-/// A histogram with its labels resolved once.
-#[derive(Debug, Clone)]
-pub(crate) struct HistogramHandle(Arc<Histogram>);
-
-impl HistogramHandle {
-    pub(crate) fn observe(&self, elapsed: Duration) {
-        self.0.observe(elapsed);
-    }
+fn find<'a, M>(all: &'a [Series<M>], name: &str) -> &'a Series<M> {
+    all.iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("{name} is not one of the runtime's metrics"))
 }
 
-/// The metrics of every producer and consumer that shares this handle (cheap to clone).
-#[derive(Debug, Default, Clone)]
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Metrics stay usable after a panic elsewhere: every update is a single step.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The metrics of every producer and consumer that shares this handle (cheap to clone), in
+/// the registry that `/metrics` renders.
+#[derive(Debug, Clone)]
 pub struct Metrics {
-    inner: Arc<Mutex<Inner>>,
+    inner: Arc<Inner>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
-        Metrics::default()
+        let mut registry = Registry::default();
+        let counters = COUNTERS.map(|(name, help)| {
+            let series = Series::new(name);
+            // The library appends `_total` to a counter's name.
+            let base = name.strip_suffix("_total").unwrap_or(name);
+            registry.register(base, help, series.family.clone());
+            series
+        });
+        let histograms = HISTOGRAMS.map(|(name, help)| {
+            let series = Series::new(name);
+            registry.register(name, help, series.family.clone());
+            series
+        });
+        let gauges = GAUGES.map(|(name, help)| {
+            let series = Series::new(name);
+            registry.register(name, help, series.family.clone());
+            series
+        });
+        Metrics {
+            inner: Arc::new(Inner {
+                registry: Mutex::new(registry),
+                counters: counters.into(),
+                histograms: histograms.into(),
+                gauges: gauges.into(),
+            }),
+        }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Metrics stay usable after a panic elsewhere: every update is a single assignment.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    /// Adds `metric` to this registry as `name`, so that [`Metrics::render`] shows it beside
+    /// the runtime's metrics: one registry per process. The library appends `_total` to a
+    /// counter's name, so give a counter's name without it.
+    pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
+        lock(&self.inner.registry).register(name, help, metric);
     }
 
     pub(crate) fn inc(&self, name: &'static str, labels: Labels) {
@@ -157,23 +288,11 @@ impl Metrics {
     /// The counter `name` with `labels`, created at zero when new; keep the handle to update it
     /// without looking it up again.
     pub(crate) fn counter(&self, name: &'static str, labels: Labels) -> Counter {
-        Counter(
-            self.lock()
-                .counters
-                .entry((name, labels))
-                .or_default()
-                .clone(),
-        )
+        Counter(self.inner.counters(name).get(labels))
     }
 
     pub(crate) fn histogram(&self, name: &'static str, labels: Labels) -> HistogramHandle {
-        HistogramHandle(
-            self.lock()
-                .histograms
-                .entry((name, labels))
-                .or_default()
-                .clone(),
-        )
+        self.inner.histograms(name).get(labels)
     }
 
     /// Replaces every gauge `name` whose labels contain all of `scope` with `values`.
@@ -183,122 +302,69 @@ impl Metrics {
         scope: &[(&'static str, String)],
         values: impl IntoIterator<Item = (Labels, i64)>,
     ) {
-        let mut inner = self.lock();
-        inner
-            .gauges
-            .retain(|(n, labels), _| *n != name || !matches(labels, scope));
+        let series = self.inner.gauges(name);
+        let scope: Vec<(&str, &str)> = scope.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        // Held throughout, so that two updates of one scope do not interleave.
+        let mut known = lock(&series.known);
+        known.retain(|labels| {
+            let stale = matches_str(labels, &scope);
+            if stale {
+                series.family.remove(labels);
+            }
+            !stale
+        });
         for (labels, value) in values {
-            inner.gauges.insert((name, labels), value);
+            series.family.get_or_create(&labels).set(value);
+            known.insert(labels);
         }
     }
 
     /// The sum of counter `name` over every label set that contains all of `labels`: for
     /// dashboards in code and for tests. Histograms answer with their count.
     pub fn count(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        let inner = self.lock();
-        let counters = inner
-            .counters
-            .iter()
-            .filter(|((n, l), _)| *n == name && matches_str(l, labels))
-            .map(|(_, v)| v.load(Ordering::Relaxed));
-        let histograms = inner
-            .histograms
-            .iter()
-            .filter(|((n, l), _)| *n == name && matches_str(l, labels))
-            .map(|(_, h)| h.count.load(Ordering::Relaxed));
-        counters.chain(histograms).sum()
+        let inner = &self.inner;
+        if inner.counters.iter().any(|s| s.name == name) {
+            inner
+                .counters(name)
+                .matching(labels)
+                .iter()
+                .map(CounterValue::get)
+                .sum()
+        } else if inner.histograms.iter().any(|s| s.name == name) {
+            inner
+                .histograms(name)
+                .matching(labels)
+                .iter()
+                .map(HistogramHandle::count)
+                .sum()
+        } else {
+            0
+        }
     }
 
     /// The value of gauge `name` with all of `labels`, when exactly one such gauge exists.
     pub fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> Option<i64> {
-        let inner = self.lock();
-        let mut hits = inner
-            .gauges
-            .iter()
-            .filter(|((n, l), _)| *n == name && matches_str(l, labels))
-            .map(|(_, v)| *v);
-        let first = hits.next()?;
-        hits.next().is_none().then_some(first)
+        let series = self.inner.gauges.iter().find(|s| s.name == name)?;
+        match series.matching(labels).as_slice() {
+            [one] => Some(one.get()),
+            _ => None,
+        }
     }
 
-    /// Every metric in the Prometheus text exposition format (version 0.0.4).
+    /// Every metric of the registry in the Prometheus text exposition format (version 0.0.4),
+    /// served as [`CONTENT_TYPE`].
     pub fn render(&self) -> String {
-        let inner = self.lock();
         let mut out = String::new();
-        for (name, kind, help) in HELP {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for ((_, labels), v) in inner.counters.iter().filter(|((n, _), _)| n == name) {
-                let v = v.load(Ordering::Relaxed);
-                let _ = writeln!(out, "{name}{} {v}", render_labels(labels, None));
-            }
-            for ((_, labels), v) in inner.gauges.iter().filter(|((n, _), _)| n == name) {
-                let _ = writeln!(out, "{name}{} {v}", render_labels(labels, None));
-            }
-            for ((_, labels), h) in inner.histograms.iter().filter(|((n, _), _)| n == name) {
-                let base = name.trim_end_matches("_seconds");
-                let base = format!("{base}_seconds");
-                // Read once: updates may land meanwhile, and +Inf must equal _count.
-                let buckets: Vec<u64> = h
-                    .buckets
-                    .iter()
-                    .map(|b| b.load(Ordering::Relaxed))
-                    .collect();
-                let count: u64 = buckets.iter().sum();
-                let sum = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-                let mut cumulative = 0;
-                for (n, bound) in buckets.iter().zip(BUCKETS) {
-                    cumulative += n;
-                    let le = bound.to_string();
-                    let _ = writeln!(
-                        out,
-                        "{base}_bucket{} {cumulative}",
-                        render_labels(labels, Some(&le))
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "{base}_bucket{} {count}",
-                    render_labels(labels, Some("+Inf")),
-                );
-                let _ = writeln!(out, "{base}_sum{} {sum}", render_labels(labels, None));
-                let _ = writeln!(out, "{base}_count{} {count}", render_labels(labels, None));
-            }
-        }
+        prometheus_text::encode(&mut out, &lock(&self.inner.registry))
+            .expect("writing to a String does not fail");
         out
     }
-}
-
-fn matches(labels: &Labels, scope: &[(&'static str, String)]) -> bool {
-    scope
-        .iter()
-        .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
 }
 
 fn matches_str(labels: &Labels, wanted: &[(&str, &str)]) -> bool {
     wanted
         .iter()
         .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
-}
-
-fn render_labels(labels: &Labels, le: Option<&str>) -> String {
-    let mut parts: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-        .collect();
-    if let Some(le) = le {
-        parts.push(format!("le=\"{le}\""));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", parts.join(","))
-    }
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -367,6 +433,21 @@ mod tests {
     }
 
     #[test]
+    fn a_metric_a_service_registers_renders_on_the_same_page() {
+        let m = Metrics::new();
+        let created = CounterValue::<u64>::default();
+        m.register("shop_orders_created", "Orders stored.", created.clone());
+        created.inc();
+        m.inc(SENT_MESSAGES, vec![]);
+        let text = m.render();
+        assert!(text.contains("\nshop_orders_created_total 1\n"), "{text}");
+        assert!(
+            text.contains("\nmessaging_client_sent_messages_total 1\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_gauge_update_replaces_the_partitions_of_its_scope_only() {
         let m = Metrics::new();
         let lag = |topic: &str, p: i32| {
@@ -390,6 +471,11 @@ mod tests {
         assert_eq!(
             m.gauge(CONSUMER_LAG, &[("messaging_destination_name", "b")]),
             Some(1)
+        );
+        let text = m.render();
+        assert!(
+            !text.contains("messaging_destination_partition_id=\"0\"} 5"),
+            "{text}"
         );
     }
 }

@@ -14,6 +14,8 @@
 //! # }
 //! ```
 //!
+//! [`parse_prometheus_text`] reads a `/metrics` page with the Prometheus project's own parser.
+//!
 //! The broker binary is `$TANSU_BIN`, else `tansu` on `PATH`, else `~/.cargo/bin/tansu`
 //! (install it with `cargo install tansu --version 0.6.0 --locked --features libsql`).
 
@@ -31,6 +33,9 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use tracing::{debug, warn};
+
+mod prometheus;
+pub use prometheus::{MetricFamily, MetricsPage, Sample, parse_prometheus_text};
 
 /// What went wrong starting test infrastructure.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +57,8 @@ pub enum Error {
     Kafka(String),
     #[error("registry: {0}")]
     Registry(#[from] contracts_registry::Error),
+    #[error("metrics: {0}")]
+    Metrics(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

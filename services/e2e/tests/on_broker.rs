@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use contracts_testkit::{TestRegistry, shared_broker, unique_name};
+use contracts_testkit::{
+    MetricsPage, TestRegistry, parse_prometheus_text, shared_broker, unique_name,
+};
 use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -23,7 +25,9 @@ struct Shop {
     client: reqwest::Client,
 }
 
-const STOCK: &str = "tea=1000,teapot=1000,mug=5,coffee=0";
+/// The jug's name needs escaping as a label value (`shop_stock_available{product=...}`).
+const STOCK: &str = r#"tea=1000,teapot=1000,mug=5,coffee=0,jug "No. 2" \ blue=3"#;
+const JUG: &str = r#"jug "No. 2" \ blue"#;
 
 impl Shop {
     async fn start() -> Shop {
@@ -306,6 +310,7 @@ async fn check(shop: &Shop, placed: &[(String, usize)]) {
         stock,
         BTreeMap::from([
             ("coffee".into(), 0),
+            (JUG.into(), 3),
             ("mug".into(), 5),
             ("tea".into(), tea),
             ("teapot".into(), teapot)
@@ -340,6 +345,85 @@ async fn orders_flow_through_the_three_services_on_a_real_broker() {
         ));
     }
     check(&shop, &placed).await;
+    check_metrics(&shop, placed.len()).await;
+}
+
+/// Each service's `/metrics` after the flow, read by the Prometheus project's own parser: the
+/// runtime's families and the service's own on one page, label values escaped.
+async fn check_metrics(shop: &Shop, orders: usize) {
+    let scrape = |name: &'static str, service: &Service| {
+        let url = format!("{}/metrics", service.url());
+        let client = shop.client.clone();
+        async move {
+            let text = client.get(url).send().await.unwrap().text().await.unwrap();
+            parse_prometheus_text(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+        }
+    };
+    let sum = |page: &MetricsPage, name: &str, labels: &[(&str, &str)]| -> f64 {
+        page.samples(name, labels).map(|s| s.value).sum()
+    };
+    let kind = |page: &MetricsPage, sample: &str| {
+        page.family_of(sample)
+            .unwrap_or_else(|| panic!("no {sample}"))
+            .kind
+            .clone()
+    };
+    let orders_topic = format!("{}orders", shop.prefix);
+    let inventory_topic = format!("{}inventory", shop.prefix);
+    let to_orders = [("messaging_destination_name", orders_topic.as_str())];
+    let to_inventory = [("messaging_destination_name", inventory_topic.as_str())];
+
+    let order = scrape("order-service", &shop.order).await;
+    assert_eq!(sum(&order, "shop_orders_created_total", &[]), orders as f64);
+    assert_eq!(kind(&order, "shop_orders_created_total"), "counter");
+    assert_eq!(kind(&order, "shop_outbox_pending"), "gauge");
+    assert!(sum(&order, "messaging_client_sent_messages_total", &to_orders) >= orders as f64);
+    assert_eq!(
+        kind(&order, "messaging_client_operation_duration_seconds_bucket"),
+        "histogram"
+    );
+    // At least once: a redelivered record counts again.
+    assert!(
+        sum(
+            &order,
+            "messaging_client_consumed_messages_total",
+            &to_inventory
+        ) >= orders as f64
+    );
+    assert!(sum(&order, "messaging_process_duration_seconds_count", &[]) >= orders as f64);
+
+    let inventory = scrape("inventory-service", &shop.inventory).await;
+    assert_eq!(
+        sum(&inventory, "shop_stock_available", &[("product", JUG)]),
+        3.0
+    );
+    assert!(sum(&inventory, "shop_inventory_orders_total", &[]) >= orders as f64);
+    assert!(
+        sum(
+            &inventory,
+            "messaging_client_consumed_messages_total",
+            &to_orders
+        ) >= orders as f64
+    );
+    assert!(
+        sum(
+            &inventory,
+            "messaging_client_sent_messages_total",
+            &to_inventory
+        ) >= orders as f64
+    );
+
+    let notification = scrape("notification-service", &shop.notification).await;
+    assert!(sum(&notification, "shop_notification_events_total", &[]) >= orders as f64);
+    assert!(sum(&notification, "shop_notifications_delivered_total", &[]) >= orders as f64);
+    assert_eq!(
+        kind(&notification, "shop_notifications_undelivered"),
+        "gauge"
+    );
+    assert_eq!(
+        kind(&notification, "messaging_process_duration_seconds_bucket"),
+        "histogram"
+    );
 }
 
 /// Places orders one after another from another task, retrying while order-service is down.

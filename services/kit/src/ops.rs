@@ -1,7 +1,7 @@
 //! `/health` and `/metrics`, and the counters a service adds to the runtime's metrics.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -9,76 +9,102 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use contracts_runtime::Metrics;
+use contracts_runtime::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 
-/// Counters and gauges in Prometheus text format.
+type LabelPairs = Vec<(String, String)>;
+
+/// A service's counters and gauges, named at first use, in the registry of the runtime's
+/// [`Metrics`]: one registry, one `/metrics` page per process.
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
-    inner: Arc<Mutex<BTreeMap<String, Family>>>,
+    metrics: Metrics,
+    families: Arc<Mutex<BTreeMap<String, Kind>>>,
 }
 
-#[derive(Debug, Default)]
-struct Family {
-    help: &'static str,
-    kind: &'static str,
-    values: BTreeMap<String, f64>,
+#[derive(Debug)]
+enum Kind {
+    Counter(Family<LabelPairs, Counter>),
+    Gauge(Family<LabelPairs, Gauge<f64, AtomicU64>>),
 }
 
 impl Counters {
+    /// Counters in a registry of their own (for tests; a service uses [`Counters::sharing`]).
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Adds `by` to counter `name` with `labels`.
+    /// Counters in the registry of `metrics`, which the runtime's producers and consumers use.
+    pub fn sharing(metrics: &Metrics) -> Self {
+        Counters {
+            metrics: metrics.clone(),
+            families: Arc::default(),
+        }
+    }
+
+    /// Adds `by` to counter `name` (which ends in `_total`) with `labels`.
     pub fn add(&self, name: &str, help: &'static str, labels: &[(&str, &str)], by: u64) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let family = inner.entry(name.to_owned()).or_default();
-        family.help = help;
-        family.kind = "counter";
-        *family.values.entry(render_labels(labels)).or_default() += by as f64;
+        let mut families = self.families.lock().unwrap_or_else(|p| p.into_inner());
+        let kind = families.entry(name.to_owned()).or_insert_with(|| {
+            let family = Family::default();
+            debug_assert!(
+                name.ends_with("_total"),
+                "counter {name} must end in _total"
+            );
+            // The library appends `_total` to a counter's name.
+            let base = name.strip_suffix("_total").unwrap_or(name);
+            self.metrics.register(base, help, family.clone());
+            Kind::Counter(family)
+        });
+        match kind {
+            Kind::Counter(family) => {
+                family.get_or_create(&pairs(labels)).inc_by(by);
+            }
+            Kind::Gauge(_) => debug_assert!(false, "{name} is a gauge"),
+        }
     }
 
     /// Sets gauge `name` with `labels`.
     pub fn set(&self, name: &str, help: &'static str, labels: &[(&str, &str)], value: f64) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let family = inner.entry(name.to_owned()).or_default();
-        family.help = help;
-        family.kind = "gauge";
-        family.values.insert(render_labels(labels), value);
+        let mut families = self.families.lock().unwrap_or_else(|p| p.into_inner());
+        let kind = families.entry(name.to_owned()).or_insert_with(|| {
+            let family = Family::default();
+            self.metrics.register(name, help, family.clone());
+            Kind::Gauge(family)
+        });
+        match kind {
+            Kind::Gauge(family) => {
+                family.get_or_create(&pairs(labels)).set(value);
+            }
+            Kind::Counter(_) => debug_assert!(false, "{name} is a counter"),
+        }
     }
 
     /// The value of counter or gauge `name` with exactly `labels` (0 when never set).
     pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner
-            .get(name)
-            .and_then(|f| f.values.get(&render_labels(labels)))
-            .copied()
-            .unwrap_or_default()
+        let families = self.families.lock().unwrap_or_else(|p| p.into_inner());
+        let labels = pairs(labels);
+        match families.get(name) {
+            Some(Kind::Counter(f)) => f.get(&labels).map_or(0.0, |c| c.get() as f64),
+            Some(Kind::Gauge(f)) => f.get(&labels).map_or(0.0, |g| g.get()),
+            None => 0.0,
+        }
     }
 
+    /// The registry's whole page: these counters and the runtime's metrics.
     pub fn render(&self) -> String {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = String::new();
-        for (name, family) in inner.iter() {
-            let _ = writeln!(out, "# HELP {name} {}", family.help);
-            let _ = writeln!(out, "# TYPE {name} {}", family.kind);
-            for (labels, value) in &family.values {
-                let _ = writeln!(out, "{name}{labels} {value}");
-            }
-        }
-        out
+        self.metrics.render()
     }
 }
 
-fn render_labels(labels: &[(&str, &str)]) -> String {
-    if labels.is_empty() {
-        return String::new();
-    }
-    let inner: Vec<String> = labels
+fn pairs(labels: &[(&str, &str)]) -> LabelPairs {
+    labels
         .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect();
-    format!("{{{}}}", inner.join(","))
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 type HealthCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -113,7 +139,8 @@ impl Ops {
         self
     }
 
-    /// Appends `source`'s Prometheus text to `/metrics`.
+    /// Appends `source`'s Prometheus text to `/metrics`: in a service, one source that renders
+    /// the process's registry ([`Counters::render`]), after updating the gauges it reads.
     pub fn metrics(mut self, source: impl Fn() -> String + Send + Sync + 'static) -> Self {
         self.metrics.push(Arc::new(source));
         self
@@ -145,7 +172,7 @@ impl Ops {
                 "/metrics",
                 get(move || async move {
                     let body: String = metrics.iter().map(|m| m()).collect();
-                    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+                    ([(CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response()
                 }),
             )
     }
@@ -172,4 +199,34 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_render_with_the_runtime_metrics_from_one_registry_and_escaped() {
+        let metrics = Metrics::new();
+        let counters = Counters::sharing(&metrics);
+        counters.add("shop_orders_created_total", "Orders stored.", &[], 2);
+        counters.set(
+            "shop_stock_available",
+            "Units on hand.",
+            &[("product", "mug \"XL\" \\ 2")],
+            3.0,
+        );
+        assert_eq!(counters.get("shop_orders_created_total", &[]), 2.0);
+        let text = metrics.render();
+        assert_eq!(text, counters.render());
+        assert!(
+            text.contains("# TYPE shop_orders_created_total counter\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nshop_orders_created_total 2\n"), "{text}");
+        assert!(
+            text.contains(r#"shop_stock_available{product="mug \"XL\" \\ 2"} 3"#),
+            "{text}"
+        );
+    }
 }

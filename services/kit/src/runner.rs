@@ -102,8 +102,8 @@ impl Start<'_> {
             admin_config,
             source,
             kafka_admin: Some(kafka_admin),
-            metrics: Metrics::new(),
-            counters: Counters::new(),
+            counters: Counters::sharing(&metrics),
+            metrics,
             shutdown,
             relay: None,
             consumers: Vec::new(),
@@ -267,7 +267,7 @@ impl Runner {
             admin_config,
             source: _,
             kafka_admin,
-            metrics,
+            metrics: _,
             counters,
             shutdown,
             relay,
@@ -294,9 +294,9 @@ impl Runner {
                 for set in &gauges {
                     set(&counters);
                 }
+                // One registry per process: the runtime's metrics and the service's counters.
                 counters.render()
-            })
-            .metrics(move || metrics.render());
+            });
         let app = routes.merge(ops.router());
         let admin = crate::admin::serve(
             admin_listener,
