@@ -259,7 +259,11 @@ mod tests {
             .set("auto.offset.reset", "latest");
         let p = without_consumer_only(&c);
         assert_eq!(p.get("security.protocol"), Some("SASL_SSL"));
-        for key in ["group.instance.id", "fetch.message.max.bytes", "auto.offset.reset"] {
+        for key in [
+            "group.instance.id",
+            "fetch.message.max.bytes",
+            "auto.offset.reset",
+        ] {
             assert_eq!(p.get(key), None, "{key}");
         }
     }
