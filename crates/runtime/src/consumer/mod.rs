@@ -20,6 +20,12 @@
 //! next record is due (polling goes on, other partitions keep flowing), runs the handler again,
 //! and on failure forwards it to the next retry topic, after the last one to the dead-letter
 //! topic.
+//!
+//! One file per concept: `config` (settings), `context` (librdkafka callbacks: rebalances,
+//! commits, statistics), `run_loop` (poll, dispatch, backpressure, pause, shutdown),
+//! `partition` (a partition's task: decode, handle, retry in place, store the offset),
+//! `retry_topics`, `dead_letters`, `forward` (writing a record on until acknowledged) and
+//! `provision` (creating the dead-letter and retry topics).
 
 mod config;
 mod context;
