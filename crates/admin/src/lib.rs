@@ -5,6 +5,8 @@ mod backend;
 mod client;
 mod convert;
 mod error;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod memory;
 pub mod model;
 mod server;

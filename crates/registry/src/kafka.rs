@@ -4,11 +4,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
@@ -191,17 +191,11 @@ async fn ensure_topic(config: &KafkaConfig) -> Result<()> {
         TopicReplication::Fixed(i32::try_from(brokers).unwrap_or(1)),
     )
     .set("cleanup.policy", "compact");
-    let opts = AdminOptions::new().operation_timeout(Some(timeout));
-    match admin.create_topics([&new], &opts).await {
-        Ok(results) => {
-            for r in results {
-                match r {
-                    Ok(t) => info!(topic = %t, "created the registry topic"),
-                    Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                    Err((t, code)) => {
-                        warn!(topic = %t, error = %code, "could not create the registry topic")
-                    }
-                }
+    // A failure is only logged: another instance may be creating it; the metadata decides.
+    match contracts_runtime::topics::create_missing(&admin, &[new], timeout).await {
+        Ok(created) => {
+            for t in created {
+                info!(topic = %t, "created the registry topic");
             }
         }
         Err(e) => warn!(topic = %topic, error = %e, "could not create the registry topic"),

@@ -40,9 +40,13 @@ mod error;
 pub mod headers;
 pub mod metrics;
 mod producer;
+pub mod topics;
 mod writer;
 
-pub use consumer::{Consumer, ConsumerConfig, ConsumerControl, RetryPolicy};
+pub use consumer::{
+    CONSUMER_ONLY_SETTINGS, Consumer, ConsumerConfig, ConsumerControl, RetryPolicy,
+    without_consumer_only,
+};
 pub use error::{Error, Result, is_retriable};
 pub use metrics::Metrics;
 pub use producer::{

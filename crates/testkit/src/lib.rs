@@ -30,7 +30,7 @@ use contracts_registry::kafka::KafkaConfig;
 use contracts_registry::{Server, ServerConfig};
 use rand::Rng;
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use tracing::{debug, warn};
 
@@ -331,7 +331,8 @@ impl Broker {
         self.create_topic_with(name, partitions, &[]).await
     }
 
-    /// Creates a topic with topic configs such as `("cleanup.policy", "compact")`.
+    /// Creates a topic with topic configs such as `("cleanup.policy", "compact")`; one that
+    /// exists already is left as it is.
     pub async fn create_topic_with(
         &self,
         name: &str,
@@ -346,14 +347,9 @@ impl Broker {
         for (k, v) in configs {
             topic = topic.set(k, v);
         }
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let results = admin
-            .create_topics([&topic], &opts)
+        contracts_runtime::topics::create_missing(&admin, &[topic], Duration::from_secs(30))
             .await
-            .map_err(|e| Error::Kafka(format!("creating topic {name}: {e}")))?;
-        for r in results {
-            r.map_err(|(t, code)| Error::Kafka(format!("creating topic {t}: {code}")))?;
-        }
+            .map_err(|e| Error::Kafka(e.to_string()))?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use contracts_admin::kafka::{KafkaAdmin, KafkaAdminBuilder};
 use contracts_core::source::SchemaSource;
 use contracts_runtime::{ConsumerConfig, Metrics, ProducerConfig, Publisher, SchemaRegistration};
 
@@ -88,13 +89,13 @@ impl KafkaArgs {
 
     /// The admin API's view of the process's Kafka side; add what it produces and consumes,
     /// then `build()`.
-    pub fn admin(&self, source: Arc<dyn SchemaSource>) -> crate::admin::KafkaAdminBuilder {
+    pub fn admin(&self, source: Arc<dyn SchemaSource>) -> KafkaAdminBuilder {
         let mut client = rdkafka::ClientConfig::new();
         client.set("bootstrap.servers", &self.bootstrap_servers);
         for (k, v) in &self.settings {
             client.set(k, v);
         }
-        crate::admin::KafkaAdmin::builder(client, &self.topic_prefix, source)
+        KafkaAdmin::builder(client, &self.topic_prefix, source)
     }
 
     /// A publisher for the process.

@@ -1,6 +1,7 @@
 //! What the shop's three services share, so each service's crate holds only its domain:
 //!
-//! - [`admin`]: the gRPC admin API over Kafka (contracts, lag, dead letters, pause/resume);
+//! - [`admin`]: serving the gRPC admin API (token, TLS); its Kafka backend (lag, dead letters,
+//!   pause/resume) is `contracts_admin::kafka`;
 //! - [`db`]: opening a service's SQLite store (WAL, busy timeout) behind one lock;
 //! - [`outbox`]: the transactional outbox: events written in the same SQLite transaction as the
 //!   state change that caused them, and a [`outbox::Relay`] that publishes them in order and
