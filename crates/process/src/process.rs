@@ -279,7 +279,9 @@ mod tests {
         let mut polite =
             Process::spawn("polite", sh("exec sleep 30"), &dir.path().join("p.log")).unwrap();
         assert!(polite.check_alive().is_ok());
-        let status = polite.stop(Duration::from_secs(5)).expect("stopped by SIGTERM");
+        let status = polite
+            .stop(Duration::from_secs(5))
+            .expect("stopped by SIGTERM");
         assert!(!status.success());
 
         let mut stubborn = Process::spawn(
