@@ -2,7 +2,8 @@
 //! storage) on a free loopback port, topics with random names, and schema registries (in-process
 //! or as child processes) against that broker. Everything is torn down on drop, also when a test
 //! panics; a broker held in a `static` (see [`shared_broker`]) is stopped by a watchdog when the
-//! test process exits.
+//! test process exits. The processes are `contracts-process`'s: one that dies while starting
+//! fails at once, named, with the end of its log.
 //!
 //! ```no_run
 //! # async fn demo() {
