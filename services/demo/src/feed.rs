@@ -113,6 +113,7 @@ pub struct AwaitingReaders {
     pub waiting: Vec<(String, String)>,
 }
 
+/// What the feed has seen so far.
 #[derive(Default)]
 pub struct Observed {
     pub pending: Vec<AwaitingReaders>,
@@ -132,10 +133,10 @@ pub struct EventFeed {
 }
 
 impl EventFeed {
-    pub fn start(flow: Topology, http: &reqwest::Client, quiet: bool) -> EventFeed {
+    pub fn start(topology: Topology, http: &reqwest::Client, quiet: bool) -> EventFeed {
         let state = Arc::new(Mutex::new(Observed::default()));
         let started = Instant::now();
-        let task = tokio::spawn(watch(flow, http.clone(), state.clone(), started, quiet));
+        let task = tokio::spawn(watch(topology, http.clone(), state.clone(), started, quiet));
         EventFeed {
             state,
             started,
@@ -228,19 +229,19 @@ pub fn short(id: &str) -> &str {
 }
 
 pub async fn watch(
-    flow: Topology,
+    topology: Topology,
     http: reqwest::Client,
     state: Arc<Mutex<Observed>>,
     started: Instant,
     quiet: bool,
 ) {
-    if let Err(e) = watch_inner(&flow, &http, &state, started, quiet).await {
+    if let Err(e) = watch_inner(&topology, &http, &state, started, quiet).await {
         eprintln!("   (the event feed stopped: {e:#})");
     }
 }
 
 pub async fn watch_inner(
-    flow: &Topology,
+    topology: &Topology,
     http: &reqwest::Client,
     state: &Mutex<Observed>,
     started: Instant,
@@ -248,13 +249,13 @@ pub async fn watch_inner(
 ) -> anyhow::Result<()> {
     // The tap reads every partition from its current end, outside any consumer group.
     let tap: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &flow.bootstrap)
+        .set("bootstrap.servers", &topology.bootstrap)
         .set("group.id", "contracts-demo-tap")
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "100")
         .create()?;
     let mut tpl = TopicPartitionList::new();
-    for (topic, n) in &flow.partitions {
+    for (topic, n) in &topology.partitions {
         for p in 0..*n {
             let (_, high) = tap
                 .fetch_watermarks(topic, p, Duration::from_secs(10))
@@ -265,11 +266,11 @@ pub async fn watch_inner(
     tap.assign(&tpl)?;
     // One offset reader per consumer group; they never join their group.
     let mut groups: BTreeMap<String, BaseConsumer> = BTreeMap::new();
-    for readers in flow.readers.values() {
+    for readers in topology.readers.values() {
         for (_, group) in readers {
             if !groups.contains_key(group) {
                 let c: BaseConsumer = ClientConfig::new()
-                    .set("bootstrap.servers", &flow.bootstrap)
+                    .set("bootstrap.servers", &topology.bootstrap)
                     .set("group.id", group)
                     .set("enable.auto.commit", "false")
                     .create()?;
@@ -307,7 +308,7 @@ pub async fn watch_inner(
                         match schema_names.get(&id) {
                             Some(name) => name.clone(),
                             None => {
-                                let name = describe_schema(http, flow, id).await;
+                                let name = describe_schema(http, topology, id).await;
                                 schema_names.insert(id, name.clone());
                                 name
                             }
@@ -321,7 +322,7 @@ pub async fn watch_inner(
                 let label = format!("{} key {}", event, short(&key));
                 let topic = m.topic().to_owned();
                 print(&format!("▸ {producer} → {topic}[{}]@{}  {label}", m.partition(), m.offset()));
-                let waiting = flow.readers.get(&topic).cloned().unwrap_or_default();
+                let waiting = topology.readers.get(&topic).cloned().unwrap_or_default();
                 let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
                 s.records += 1;
                 if !waiting.is_empty() {
@@ -346,7 +347,7 @@ pub async fn watch_inner(
                     }
                     s.pending.retain(|seen| !seen.waiting.is_empty());
                 }
-                scan_mailbox(&flow.mailbox, state, &print);
+                scan_mailbox(&topology.mailbox, state, &print);
             }
         }
     }
@@ -355,8 +356,12 @@ pub async fn watch_inner(
 /// Who produces a schema id's event and `OrderCreated v3 (Avro, schema id 5)`: the registry
 /// names its subject and version, the manifest the producers and the contract version that
 /// subject version holds (registered oldest first).
-pub async fn describe_schema(http: &reqwest::Client, flow: &Topology, id: i32) -> (String, String) {
-    let url = format!("{}/schemas/ids/{id}/versions", flow.registry_url);
+pub async fn describe_schema(
+    http: &reqwest::Client,
+    topology: &Topology,
+    id: i32,
+) -> (String, String) {
+    let url = format!("{}/schemas/ids/{id}/versions", topology.registry_url);
     let versions: Option<Value> = match http.get(&url).send().await {
         Ok(r) if r.status().is_success() => r.json().await.ok(),
         _ => None,
@@ -368,7 +373,7 @@ pub async fn describe_schema(http: &reqwest::Client, flow: &Topology, id: i32) -
         .map(|v| {
             let subject = v["subject"].as_str().unwrap_or("?");
             let version = v["version"].as_u64().unwrap_or(0) as usize;
-            let Some(known) = flow.subjects.get(subject) else {
+            let Some(known) = topology.subjects.get(subject) else {
                 return (
                     "?".into(),
                     format!("{subject} version {version} (schema id {id})"),

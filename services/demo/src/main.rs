@@ -361,8 +361,8 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
          inventory {inventory_admin}, notification {notification_admin}"
     );
 
-    let flow = Topology::new(manifest, &topics, &bootstrap, &registry_url, &mailbox)?;
-    let feed = EventFeed::start(flow, &http, args.quiet);
+    let topology = Topology::new(manifest, &topics, &bootstrap, &registry_url, &mailbox)?;
+    let feed = EventFeed::start(topology, &http, args.quiet);
 
     let count = args.orders.unwrap_or(4);
     step(
