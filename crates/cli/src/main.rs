@@ -4,7 +4,6 @@
 mod admin;
 mod check;
 mod compat;
-mod demo;
 mod prepare;
 mod register;
 mod registry;
@@ -59,8 +58,6 @@ enum Command {
     Registry(registry::Args),
     /// Ask a running service over its gRPC admin API (contracts, lag, dead letters, orders, stock)
     Admin(admin::Args),
-    /// Run the shop locally: a Kafka broker, the registry and three services, with orders flowing
-    Demo(demo::Args),
 }
 
 /// `--manifest`, shared by the commands that read `schemas/contracts.toml`.
@@ -103,7 +100,6 @@ fn main() -> ExitCode {
         Command::Prepare(args) => prepare::run(args),
         Command::Registry(args) => registry::run(args),
         Command::Admin(args) => admin::run(args),
-        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,7 +2,8 @@
 //! storage) on a free loopback port, topics with random names, and schema registries (in-process
 //! or as child processes) against that broker. Everything is torn down on drop, also when a test
 //! panics; a broker held in a `static` (see [`shared_broker`]) is stopped by a watchdog when the
-//! test process exits.
+//! test process exits. The processes are `contracts-process`'s: one that dies while starting
+//! fails at once, named, with the end of its log.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -19,20 +20,20 @@
 //! The broker binary is `$TANSU_BIN`, else `tansu` on `PATH`, else `~/.cargo/bin/tansu`
 //! (install it with `cargo install tansu --version 0.6.0 --locked --features libsql`).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use contracts_process::Process;
 use contracts_registry::kafka::KafkaConfig;
 use contracts_registry::{Server, ServerConfig};
 use rand::Rng;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use tracing::{debug, warn};
+use tracing::warn;
 
 mod prometheus;
 pub use prometheus::{MetricFamily, MetricsPage, Sample, parse_prometheus_text};
@@ -41,16 +42,15 @@ pub use prometheus::{MetricFamily, MetricsPage, Sample, parse_prometheus_text};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error(
-        "the Tansu broker binary was not found (looked at $TANSU_BIN, PATH and ~/.cargo/bin/tansu); install it with `cargo install tansu --version 0.6.0 --locked --features libsql`"
-    )]
-    TansuMissing,
     #[error("{what}: {source}")]
     Io {
         what: String,
         #[source]
         source: std::io::Error,
     },
+    /// Tansu is missing, or a process could not start or died (with the end of its log).
+    #[error(transparent)]
+    Process(#[from] contracts_process::Error),
     #[error("{0} did not come up within {1:?}; its output is in {2}")]
     NotReady(&'static str, Duration, PathBuf),
     #[error("Kafka: {0}")]
@@ -74,188 +74,59 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 /// A free TCP port on 127.0.0.1 for a process that binds it later, never the same one twice in
-/// this process.
-///
-/// It comes from below the kernel's ephemeral range: a port the kernel picked for `bind(0)` is
-/// also one it may give the next outgoing connection (to the broker, say) before the process it
-/// was meant for binds it, which failed test runs with "Address already in use".
+/// this process. Offered here so that tests take all their infrastructure from the kit.
 pub fn free_port() -> Result<u16> {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let (low, high) = ports_for_listeners();
-    let span = u32::from(high - low);
-    if span < 1000 {
-        let l = TcpListener::bind("127.0.0.1:0").map_err(io("binding a free port"))?;
-        return Ok(l.local_addr().map_err(io("reading the bound port"))?.port());
-    }
-    // Start at a random place so that concurrent test processes rarely walk the same ports.
-    let _ = NEXT.compare_exchange(
-        0,
-        rand::rng().random_range(1..=span),
-        std::sync::atomic::Ordering::SeqCst,
-        std::sync::atomic::Ordering::SeqCst,
-    );
-    for _ in 0..span {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let port = low + u16::try_from(n % span).expect("below the span");
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err(Error::Io {
-        what: format!("finding a free port in {low}..{high}"),
-        source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
-    })
+    Ok(contracts_process::free_port()?)
 }
 
-/// Ports from 10000 up to the start of the ephemeral range (Linux's
-/// `ip_local_port_range`, 32768 by default).
-fn ports_for_listeners() -> (u16, u16) {
-    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    (10000, ephemeral_start.max(10000))
-}
-
-/// The Tansu broker binary: `$TANSU_BIN`, else `tansu` on `PATH`, else `~/.cargo/bin/tansu`.
-pub fn tansu_binary() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("TANSU_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let candidate = dir.join("tansu");
-            if candidate.is_file() {
-                return Ok(candidate);
-            }
-        }
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        let candidate = Path::new(&home).join(".cargo/bin/tansu");
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-    }
-    Err(Error::TansuMissing)
-}
-
-/// A child process in its own process group, under a shell watchdog that stops it (SIGTERM,
-/// then SIGKILL) when the test process goes away without dropping it.
-#[derive(Debug)]
-struct Supervised {
-    child: Child,
-    name: &'static str,
-}
-
-impl Supervised {
-    fn spawn(
-        name: &'static str,
-        program: &Path,
-        args: &[String],
-        dir: &Path,
-        log: &Path,
-        env: &[(&str, String)],
-    ) -> Result<Self> {
-        let out = std::fs::File::create(log).map_err(io(format!("creating {}", log.display())))?;
-        let err = out
-            .try_clone()
-            .map_err(io(format!("opening {}", log.display())))?;
-        // The watchdog polls the test process and stops the service once it is gone. It runs
-        // the service in the background so that it can wait for either to exit.
-        let script = r#"owner=$1; shift
-"$@" &
-svc=$!
-stop() { kill -TERM "$svc" 2>/dev/null; for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$svc" 2>/dev/null || exit 0; sleep 0.5; done; kill -KILL "$svc" 2>/dev/null; exit 0; }
-trap stop TERM INT
-while kill -0 "$owner" 2>/dev/null && kill -0 "$svc" 2>/dev/null; do sleep 0.5; done
-stop"#;
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(script)
-            .arg("sh")
-            .arg(std::process::id().to_string())
-            .arg(program)
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
-        // Settings from the developer's environment must not change the broker under test.
-        for var in [
-            "SCHEMA_REGISTRY",
-            "STORAGE_ENGINE",
-            "LISTENER_URL",
-            "ADVERTISED_LISTENER_URL",
-            "CLUSTER_ID",
-        ] {
-            cmd.env_remove(var);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd
-            .spawn()
-            .map_err(io(format!("starting {}", program.display())))?;
-        Ok(Supervised { child, name })
-    }
-
-    fn signal_group(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args([signal, "--", &format!("-{}", self.child.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-
-    /// SIGKILL to the whole group: no flush, no goodbye.
-    fn kill9(&mut self) {
-        self.signal_group("-KILL");
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then SIGKILL after `grace`.
-    fn stop(&mut self, grace: Duration) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            // The watchdog is gone; make sure nothing of the group is left.
-            self.signal_group("-KILL");
-            return;
-        }
-        self.signal_group("-TERM");
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                self.signal_group("-KILL");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        debug!(process = self.name, "did not stop in time; killing");
-        self.kill9();
-    }
-}
-
-impl Drop for Supervised {
-    fn drop(&mut self) {
-        self.stop(Duration::from_secs(8));
-    }
-}
-
-fn wait_for_port(addr: SocketAddr, timeout: Duration) -> bool {
+/// Waits until `ready` holds, failing early with the end of its log when `process` exits.
+fn wait_until(
+    process: &mut Process,
+    what: &'static str,
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return true;
+    loop {
+        if ready() {
+            return Ok(());
+        }
+        process.check_alive()?;
+        if Instant::now() > deadline {
+            return Err(Error::NotReady(
+                what,
+                timeout,
+                process.log_path().to_path_buf(),
+            ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    false
+}
+
+/// How long a broker or registry gets to stop after SIGTERM before it is killed.
+const GRACE: Duration = Duration::from_secs(8);
+
+/// `program` run in `dir`, without the settings from the developer's environment that would
+/// change the broker under test.
+fn command(program: &Path, dir: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(dir);
+    for var in [
+        "SCHEMA_REGISTRY",
+        "STORAGE_ENGINE",
+        "LISTENER_URL",
+        "ADVERTISED_LISTENER_URL",
+        "CLUSTER_ID",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
 }
 
 /// A Tansu broker with sqlite storage in a temporary directory on a free loopback port.
 #[derive(Debug)]
 pub struct Broker {
-    process: Option<Supervised>,
+    process: Option<Process>,
     dir: tempfile::TempDir,
     port: u16,
     bootstrap: String,
@@ -280,33 +151,26 @@ impl Broker {
     }
 
     fn launch(&mut self) -> Result<()> {
-        let bin = tansu_binary()?;
+        let bin = contracts_process::tansu_binary()?;
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let args = [
-            "broker".to_string(),
-            "--listener-url".into(),
-            url.clone(),
-            "--advertised-listener-url".into(),
-            url,
+        let mut cmd = command(&bin, self.dir.path());
+        cmd.args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
             // A relative path: sqlite paths resolve against the working directory.
-            "--storage-engine".into(),
-            "sqlite://broker.db?maintenance_interval=5s".into(),
-        ];
-        let log = self.log_path();
-        self.process = Some(Supervised::spawn(
-            "tansu",
-            &bin,
-            &args,
-            self.dir.path(),
-            &log,
-            &[],
-        )?);
+            "--storage-engine",
+            "sqlite://broker.db?maintenance_interval=5s",
+        ]);
+        let process = self
+            .process
+            .insert(Process::spawn("tansu", cmd, &self.log_path())?);
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let timeout = Duration::from_secs(30);
-        if !wait_for_port(addr, timeout) {
-            return Err(Error::NotReady("the Tansu broker", timeout, log));
-        }
-        Ok(())
+        wait_until(process, "the Tansu broker", Duration::from_secs(30), || {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        })
     }
 
     /// `127.0.0.1:PORT`.
@@ -356,7 +220,7 @@ impl Broker {
     /// Stops the broker (SIGTERM, then SIGKILL) and starts it again on the same port and data.
     pub fn restart(&mut self) -> Result<()> {
         if let Some(mut p) = self.process.take() {
-            p.stop(Duration::from_secs(8));
+            p.stop(GRACE);
         }
         self.launch()
     }
@@ -439,7 +303,7 @@ impl TestRegistry {
 /// A registry running as a child process (for crash tests: [`RegistryProcess::kill9`]).
 #[derive(Debug)]
 pub struct RegistryProcess {
-    process: Supervised,
+    process: Process,
     url: String,
     _dir: tempfile::TempDir,
 }
@@ -468,28 +332,17 @@ impl RegistryProcess {
             "--topic".into(),
             topic.into(),
         ]);
-        let log = dir.path().join("registry.log");
-        let process = Supervised::spawn(
-            "registry",
-            program,
-            &args,
-            dir.path(),
-            &log,
-            &[("RUST_LOG", "info".to_string())],
-        )?;
+        let mut cmd = command(program, dir.path());
+        cmd.args(args).env("RUST_LOG", "info");
+        let mut process = Process::spawn("registry", cmd, &dir.path().join("registry.log"))?;
         let url = format!("http://127.0.0.1:{port}");
-        let timeout = Duration::from_secs(60);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + timeout;
-        loop {
-            if health_ok(addr) {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(Error::NotReady("the registry process", timeout, log));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(
+            &mut process,
+            "the registry process",
+            Duration::from_secs(60),
+            || health_ok(addr),
+        )?;
         Ok(RegistryProcess {
             process,
             url,
@@ -527,22 +380,5 @@ fn health_ok(addr: SocketAddr) -> bool {
             warn!(error = %e, "health check read failed");
             false
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn free_ports_lie_below_the_ephemeral_range_are_bindable_and_never_repeat() {
-        let (low, high) = ports_for_listeners();
-        let ports: Vec<u16> = (0..50).map(|_| free_port().unwrap()).collect();
-        for port in &ports {
-            assert!((low..high).contains(port), "{port} outside {low}..{high}");
-            TcpListener::bind(("127.0.0.1", *port)).expect("the port is free");
-        }
-        let distinct: std::collections::HashSet<_> = ports.iter().collect();
-        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
     }
 }

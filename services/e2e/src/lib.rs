@@ -5,11 +5,16 @@
 //!   in-memory log with redeliveries and re-published outbox rows;
 //! - `on_broker.rs` runs the real binaries against Tansu and the registry (from
 //!   `contracts-testkit`).
+//!
+//! The processes are `contracts-process`'s, as the demo's and the test kit's are: a service that
+//! dies is reported by name with the end of its log.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use contracts_process::Process;
 
 /// The directory holding the service binaries, built on first use (`cargo build --bins` is a
 /// no-op when they are fresh). Test binaries live in `<target>/<profile>/deps`.
@@ -43,9 +48,9 @@ pub fn bin_dir() -> &'static Path {
     })
 }
 
-/// A free TCP port on 127.0.0.1 for a service to bind (see [`contracts_testkit::free_port`]).
+/// A free TCP port on 127.0.0.1 for a service to bind (see [`contracts_process::free_port`]).
 pub fn free_port() -> u16 {
-    contracts_testkit::free_port().expect("a free port")
+    contracts_process::free_port().expect("a free port")
 }
 
 /// One service binary run as a child process.
@@ -57,7 +62,7 @@ pub struct Service {
     /// Where its gRPC admin API listens.
     pub admin_port: u16,
     log: PathBuf,
-    child: Option<Child>,
+    process: Option<Process>,
     starts: u32,
 }
 
@@ -90,7 +95,7 @@ impl Service {
             port,
             admin_port,
             log: dir.join(format!("{name}.log")),
-            child: None,
+            process: None,
             starts: 0,
         }
     }
@@ -109,52 +114,31 @@ impl Service {
     }
 
     pub fn start(&mut self) {
-        assert!(self.child.is_none(), "{} is already running", self.name);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("opening the service log");
-        let child = Command::new(bin_dir().join(self.name))
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("RUST_LOG", "info,rdkafka=warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
+        assert!(self.process.is_none(), "{} is already running", self.name);
+        let mut cmd = Command::new(bin_dir().join(self.name));
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("RUST_LOG", "info,rdkafka=warn");
+        let process = Process::spawn(self.name, cmd, &self.log)
             .unwrap_or_else(|e| panic!("starting {}: {e}", self.name));
-        self.child = Some(child);
+        self.process = Some(process);
         self.starts += 1;
     }
 
     /// SIGKILL: no shutdown code runs, as in a crash.
     pub fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(mut process) = self.process.take() {
+            process.kill9();
         }
     }
 
     /// SIGTERM, then waits for a graceful exit; returns whether it exited with success.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
+        let Some(mut process) = self.process.take() else {
             return true;
         };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        process
+            .stop(Duration::from_secs(30))
+            .is_some_and(|status| status.success())
     }
 
     /// Waits until `GET /health` answers 200.
@@ -167,14 +151,10 @@ impl Service {
             {
                 return;
             }
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
+            if let Some(process) = self.process.as_mut()
+                && let Err(exited) = process.check_alive()
             {
-                panic!(
-                    "{} exited with {status}; log: {}",
-                    self.name,
-                    self.log_text()
-                );
+                panic!("{exited}");
             }
             assert!(
                 Instant::now() < deadline,

@@ -1,4 +1,4 @@
-//! `contracts demo` end to end: a real Tansu broker, the registry and the three service
+//! `shop-demo` end to end: a real Tansu broker, the registry and the three service
 //! processes, orders placed over HTTP; then a second run on the same data directory, which
 //! continues where the first stopped.
 
@@ -7,13 +7,13 @@ use std::process::Command;
 
 fn demo(data_dir: &Path, orders: usize) -> (bool, String) {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new(env!("CARGO_BIN_EXE_contracts"))
+    let out = Command::new(env!("CARGO_BIN_EXE_shop-demo"))
         .current_dir(&workspace)
-        .args(["demo", "--base-port", "0", "--orders", &orders.to_string()])
+        .args(["--base-port", "0", "--orders", &orders.to_string()])
         .arg("--data-dir")
         .arg(data_dir)
         .output()
-        .expect("running contracts demo");
+        .expect("running shop-demo");
     let text = format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
