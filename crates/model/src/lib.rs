@@ -18,9 +18,6 @@ pub use diagnostic::Diagnostic;
 pub use level::Level;
 pub use source::{Location, SourceFile, Span};
 
-
-
-
 /// The schema languages a contract can be written in: the runtime's own type, so that a
 /// format read from a manifest is the one generated code and the registry client speak of.
 pub use contracts_core::Format;

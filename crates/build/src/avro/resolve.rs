@@ -63,10 +63,7 @@ pub(crate) fn generate(
 /// Words an [`Unresolved`] for generated code: the place as `Record.field` of the innermost
 /// record, then `[]` for array items and `{}` for map values.
 fn message(w: &AvroSchema, r: &AvroSchema, u: &Unresolved) -> String {
-    let last_field = u
-        .trail
-        .iter()
-        .rposition(|h| matches!(h, Hop::Field { .. }));
+    let last_field = u.trail.iter().rposition(|h| matches!(h, Hop::Field { .. }));
     let mut path = String::new();
     for hop in &u.trail[last_field.unwrap_or(0)..] {
         match hop {
@@ -101,10 +98,9 @@ fn message(w: &AvroSchema, r: &AvroSchema, u: &Unresolved) -> String {
             w.describe(u.writer),
             r.describe(u.reader)
         ),
-        Reason::NoDefault { field: i } => format!(
-            "field \"{}\" is not written and has no default",
-            field(*i)
-        ),
+        Reason::NoDefault { field: i } => {
+            format!("field \"{}\" is not written and has no default", field(*i))
+        }
         Reason::InvalidDefault { field: i, why } => {
             format!("field \"{}\" has an invalid default: {why}", field(*i))
         }

@@ -428,3 +428,66 @@ fn latin1(t: &str) -> Result<Vec<u8>, String> {
         .map(|c| u8::try_from(u32::from(c)).map_err(|_| format!("'{c}' is not a byte (0-255)")))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(writer: &str, reader: &str) -> Result<Plan, Unresolved> {
+        Plan::new(
+            &Schema::parse(writer).unwrap(),
+            &Schema::parse(reader).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_plan_reads_fields_skips_the_rest_and_defaults_the_missing() {
+        let p = plan(
+            r#"{"type":"record","name":"a.R","fields":[{"name":"x","type":"int"},{"name":"gone","type":"string"}]}"#,
+            r#"{"type":"record","name":"b.R","fields":[{"name":"y","aliases":["x"],"type":"long"},{"name":"n","type":"int","default":1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.root, Op::Record(0));
+        let r = &p.records[0];
+        assert_eq!(
+            r.steps,
+            [
+                Step::Read {
+                    field: 0,
+                    op: Op::IntToLong
+                },
+                Step::Skip
+            ]
+        );
+        assert_eq!(r.defaults, [None, Some(vec![0x02])]);
+    }
+
+    #[test]
+    fn what_does_not_resolve_says_where_and_why() {
+        let e = plan(
+            r#"{"type":"record","name":"R","fields":[{"name":"i","type":{"type":"record","name":"I","fields":[]}}]}"#,
+            r#"{"type":"record","name":"R","fields":[{"name":"i","type":{"type":"record","name":"I","fields":[{"name":"z","type":"int"}]}}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.reason, Reason::NoDefault { field: 0 });
+        assert_eq!(
+            e.trail,
+            [Hop::Field {
+                writer: 0,
+                writer_field: 0,
+                reader: 0,
+                reader_field: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn a_writer_union_branch_the_reader_cannot_read_fails_only_when_read() {
+        let p = plan(r#"["null","string"]"#, r#""string""#).unwrap();
+        let Op::WriterUnion(ways) = p.root else {
+            panic!("{:?}", p.root)
+        };
+        assert_eq!(ways[1], Ok(Op::Bytes));
+        assert_eq!(ways[0].as_ref().unwrap_err().reason, Reason::Mismatch);
+    }
+}

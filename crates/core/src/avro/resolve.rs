@@ -31,7 +31,8 @@ impl Program {
     /// not resolve (a writer union branch the reader cannot read only fails when it is read,
     /// as the specification says).
     pub fn new(writer: &Schema, reader: &Schema) -> Result<Program, ResolveError> {
-        let plan = Plan::new(writer, reader).map_err(|u| ResolveError(message(writer, reader, &u)))?;
+        let plan =
+            Plan::new(writer, reader).map_err(|u| ResolveError(message(writer, reader, &u)))?;
         Ok(Program {
             writer: writer.clone(),
             reader: reader.clone(),

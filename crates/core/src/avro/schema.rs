@@ -149,7 +149,10 @@ impl Schema {
     /// to this graph. Named types must be one node shared by every reference, and every
     /// node id must be in `nodes`.
     pub fn from_nodes(nodes: Vec<Node>, root: NodeId) -> Schema {
-        assert!(root < nodes.len(), "the root node {root} is not in the schema");
+        assert!(
+            root < nodes.len(),
+            "the root node {root} is not in the schema"
+        );
         Schema { nodes, root }
     }
 
