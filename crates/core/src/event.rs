@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::{DecodeError, HandlerError};
 
 /// The schema languages an event can be written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Format {
     Avro,
     Protobuf,
@@ -19,6 +19,15 @@ impl Format {
             Format::Protobuf => "PROTOBUF",
         }
     }
+
+    /// The format a file's extension implies (`.avsc` → Avro, `.proto` → Protobuf).
+    pub fn from_extension(path: &std::path::Path) -> Option<Self> {
+        match path.extension()?.to_str()? {
+            "avsc" => Some(Format::Avro),
+            "proto" => Some(Format::Protobuf),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Format {
@@ -27,6 +36,20 @@ impl fmt::Display for Format {
             Format::Avro => "avro",
             Format::Protobuf => "protobuf",
         })
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "avro" => Ok(Format::Avro),
+            "protobuf" | "proto" => Ok(Format::Protobuf),
+            other => Err(format!(
+                "unknown schema format \"{other}\": expected \"avro\" or \"protobuf\""
+            )),
+        }
     }
 }
 

@@ -4,6 +4,11 @@
 //! [`Topic`], whose [`TopicMessage`] enum lists everything that may appear on it. The Kafka
 //! runtime (`contracts-runtime`) moves events as Confluent-framed records ([`wire`]). Nothing in
 //! this crate parses `.proto` files or generates code: it is what running services link.
+//!
+//! [`avro`] holds the one Avro schema graph, its canonical form and fingerprints, and the
+//! resolution planner: the schema model (`contracts-model`) lowers to that graph and the code
+//! generator (`contracts-build`) renders that planner's plans, so build time and run time
+//! agree on fingerprints and on how another version's bytes are read.
 
 pub mod avro;
 mod error;

@@ -1,6 +1,7 @@
 //! The runtime's canonical form must equal the schema model's, byte for byte: generated code
-//! embeds fingerprints computed by the model, and the runtime compares them with the
-//! fingerprints it computes for writer schemas.
+//! embeds fingerprints computed from the model (lowered to the runtime's graph), and the
+//! runtime compares them with the fingerprints it computes for writer schemas it parsed itself.
+//! One writer makes the form; this proves the two parsers build the same graph.
 
 use contracts_core::avro::Schema;
 use contracts_model::avro::{AvroSchema, Validation};

@@ -5,7 +5,7 @@
 //! while versions already stored are read [`Validation::Lenient`]ly, so a history that an older
 //! registry accepted still loads.
 
-mod canonical;
+mod lower;
 mod parse;
 
 use std::fmt;
@@ -14,8 +14,6 @@ use std::sync::Arc;
 use crate::diagnostic::Diagnostic;
 use crate::json::Json;
 use crate::source::{Location, SourceFile, Span};
-
-pub use canonical::rabin_fingerprint;
 
 /// Index of a node in [`AvroSchema::nodes`].
 pub type NodeId = usize;
@@ -299,21 +297,26 @@ impl AvroSchema {
         self.node(self.root).kind.named().map(|n| n.name.full())
     }
 
+    /// The schema as the runtime's graph, node for node with the same [`NodeId`]s: what the
+    /// canonical form, the fingerprints and the resolution planner work on.
+    pub fn lower(&self) -> contracts_core::avro::Schema {
+        lower::lower(self)
+    }
+
     /// Avro's Parsing Canonical Form of the schema.
     pub fn canonical_form(&self) -> String {
-        canonical::canonical_form(self)
+        self.lower().canonical_form()
     }
 
     /// The CRC-64-AVRO (Rabin) fingerprint of the canonical form, as used by single-object
     /// encoding.
     pub fn fingerprint(&self) -> u64 {
-        rabin_fingerprint(self.canonical_form().as_bytes())
+        self.lower().rabin_fingerprint()
     }
 
     /// SHA-256 of the canonical form.
     pub fn sha256(&self) -> [u8; 32] {
-        use sha2::Digest;
-        sha2::Sha256::digest(self.canonical_form().as_bytes()).into()
+        self.lower().fingerprint()
     }
 
     /// Follows an Apache Avro location (the tokens of a JSON pointer such as `/fields/2/type`)

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use contracts_core::avro::canonical::write_json_string;
+
 use crate::source::Span;
 
 /// Nesting deeper than this is rejected instead of risking the stack.
@@ -137,25 +139,6 @@ impl fmt::Display for Json {
             }
         }
     }
-}
-
-/// Writes a string as a JSON string literal.
-pub fn write_json_string(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
-    out.write_char('"')?;
-    for c in s.chars() {
-        match c {
-            '"' => out.write_str("\\\"")?,
-            '\\' => out.write_str("\\\\")?,
-            '\n' => out.write_str("\\n")?,
-            '\r' => out.write_str("\\r")?,
-            '\t' => out.write_str("\\t")?,
-            '\u{08}' => out.write_str("\\b")?,
-            '\u{0c}' => out.write_str("\\f")?,
-            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32)?,
-            c => out.write_char(c)?,
-        }
-    }
-    out.write_char('"')
 }
 
 /// A syntax error with the offset where it was found.

@@ -18,57 +18,9 @@ pub use diagnostic::Diagnostic;
 pub use level::Level;
 pub use source::{Location, SourceFile, Span};
 
-use std::fmt;
-use std::str::FromStr;
-
-/// The schema languages a contract can be written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Format {
-    Avro,
-    Protobuf,
-}
-
-impl Format {
-    /// The registry's `schemaType` name.
-    pub fn registry_name(self) -> &'static str {
-        match self {
-            Format::Avro => "AVRO",
-            Format::Protobuf => "PROTOBUF",
-        }
-    }
-
-    /// The format a file's extension implies (`.avsc` → Avro, `.proto` → Protobuf).
-    pub fn from_extension(path: &std::path::Path) -> Option<Self> {
-        match path.extension()?.to_str()? {
-            "avsc" => Some(Format::Avro),
-            "proto" => Some(Format::Protobuf),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self {
-            Format::Avro => "avro",
-            Format::Protobuf => "protobuf",
-        })
-    }
-}
-
-impl FromStr for Format {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "avro" => Ok(Format::Avro),
-            "protobuf" | "proto" => Ok(Format::Protobuf),
-            other => Err(format!(
-                "unknown schema format \"{other}\": expected \"avro\" or \"protobuf\""
-            )),
-        }
-    }
-}
+/// The schema languages a contract can be written in: the runtime's own type, so that a
+/// format read from a manifest is the one generated code and the registry client speak of.
+pub use contracts_core::Format;
 
 /// A parsed schema of either format.
 #[derive(Debug, Clone)]

@@ -1,12 +1,13 @@
 //! Resolving decoders: code that reads data written with another version of an event's
-//! schema straight into this version's types, following the Avro specification's resolution
-//! rules (fields matched by name and aliases, defaults for missing fields, numeric and
-//! string/bytes promotions, enum defaults, union branch selection). Which versions get one is
-//! decided by `contracts_compat::can_read`; this module only writes the code.
+//! schema straight into this version's types. How each writer value becomes a reader value is
+//! the runtime's resolution plan (`contracts_core::avro::plan`), so a generated decoder and
+//! the runtime's generic resolver read the same bytes the same way. Which versions get one is
+//! decided by `contracts_compat::can_read`; this module only writes the plan as code.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use contracts_core::avro::plan::{Hop, Op, Plan, Reason, Step, Unresolved};
 use contracts_model::Diagnostic;
 use contracts_model::avro::{AvroSchema, Kind, NodeId};
 
@@ -19,29 +20,37 @@ const READ_RESULT: &str = "::contracts_core::avro::ReadResult";
 const READER: &str = "::contracts_core::avro::Reader<'_>";
 
 /// Writes the resolving functions for data written with `writer` into `out`; returns the name
-/// of the function that reads a whole record.
+/// of the function that reads a whole record. The decisions are the runtime's
+/// ([`Plan`], made on the lowered schemas, whose node ids are the model's); this only writes
+/// them as code.
 pub(crate) fn generate(
     types: &TypeGen<'_>,
     writer: &AvroSchema,
     prefix: &str,
     out: &mut String,
 ) -> Result<String, Diagnostic> {
+    let cannot = |e: String| Diagnostic::new(format!("cannot generate a resolving decoder: {e}"));
+    let plan = Plan::new(&writer.lower(), &types.schema.lower())
+        .map_err(|u| cannot(message(writer, types.schema, &u)))?;
     let mut g = Gen {
         t: types,
         w: writer,
+        plan: &plan,
         prefix,
         fns: HashMap::new(),
         skips: HashMap::new(),
         pending: Vec::new(),
         pending_skips: Vec::new(),
     };
-    let root = g
-        .record_fn(writer.root(), types.schema.root())
-        .map_err(|e| Diagnostic::new(format!("cannot generate a resolving decoder: {e}")))?;
-    while let Some((w, r, name)) = g.pending.pop() {
-        let body = g
-            .record_body(w, r, &name)
-            .map_err(|e| Diagnostic::new(format!("cannot generate a resolving decoder: {e}")))?;
+    let Op::Record(root) = plan.root else {
+        return Err(cannot(format!(
+            "the writer's {} is not read as a record",
+            writer.describe(writer.root())
+        )));
+    };
+    let root = g.record_fn(root);
+    while let Some((record, name)) = g.pending.pop() {
+        let body = g.record_body(record, &name).map_err(cannot)?;
         out.push_str(&body);
     }
     while let Some((w, name)) = g.pending_skips.pop() {
@@ -51,18 +60,63 @@ pub(crate) fn generate(
     Ok(root)
 }
 
+/// Words an [`Unresolved`] for generated code: the place as `Record.field` of the innermost
+/// record, then `[]` for array items and `{}` for map values.
+fn message(w: &AvroSchema, r: &AvroSchema, u: &Unresolved) -> String {
+    let last_field = u.trail.iter().rposition(|h| matches!(h, Hop::Field { .. }));
+    let mut path = String::new();
+    for hop in &u.trail[last_field.unwrap_or(0)..] {
+        match hop {
+            Hop::Field {
+                writer,
+                writer_field,
+                reader,
+                ..
+            } => {
+                if let (Kind::Record(wr), Kind::Record(rr)) =
+                    (&w.node(*writer).kind, &r.node(*reader).kind)
+                {
+                    path = format!("{}.{}", rr.named.name.name, wr.fields[*writer_field].name);
+                }
+            }
+            Hop::Items => path.push_str("[]"),
+            Hop::Values => path.push_str("{}"),
+        }
+    }
+    let field = |i: usize| match &r.node(u.reader).kind {
+        Kind::Record(rec) => rec.fields[i].name.clone(),
+        _ => String::new(),
+    };
+    match &u.reason {
+        Reason::Mismatch | Reason::FixedSize { .. } => format!(
+            "{path}: the reader's {} cannot read the writer's {}",
+            r.describe(u.reader),
+            w.describe(u.writer)
+        ),
+        Reason::NoUnionBranch => format!(
+            "{path}: the writer's {} is in no branch of the reader's {}",
+            w.describe(u.writer),
+            r.describe(u.reader)
+        ),
+        Reason::NoDefault { field: i } => {
+            format!("field \"{}\" is not written and has no default", field(*i))
+        }
+        Reason::InvalidDefault { field: i, why } => {
+            format!("field \"{}\" has an invalid default: {why}", field(*i))
+        }
+    }
+}
+
 struct Gen<'a> {
     t: &'a TypeGen<'a>,
     w: &'a AvroSchema,
+    plan: &'a Plan,
     prefix: &'a str,
-    fns: HashMap<(NodeId, NodeId), String>,
+    /// Function names per record plan index.
+    fns: HashMap<usize, String>,
     skips: HashMap<NodeId, String>,
-    pending: Vec<(NodeId, NodeId, String)>,
+    pending: Vec<(usize, String)>,
     pending_skips: Vec<(NodeId, String)>,
-}
-
-fn unqualified(name: &str) -> &str {
-    name.rsplit('.').next().unwrap_or(name)
 }
 
 impl<'a> Gen<'a> {
@@ -70,35 +124,14 @@ impl<'a> Gen<'a> {
         self.t.schema
     }
 
-    fn names_match(&self, w: NodeId, r: NodeId) -> bool {
-        let (Some(wn), Some(rn)) = (self.w.node(w).kind.named(), self.r().node(r).kind.named())
-        else {
-            return false;
-        };
-        let (w_full, r_full) = (wn.name.full(), rn.name.full());
-        w_full == r_full
-            || rn.aliases.contains(&w_full)
-            || unqualified(&w_full) == unqualified(&r_full)
-    }
-
-    fn same_kind(&self, w: NodeId, r: NodeId) -> bool {
-        let (wk, rk) = (&self.w.node(w).kind, &self.r().node(r).kind);
-        match (wk, rk) {
-            (Kind::Record(_), Kind::Record(_))
-            | (Kind::Enum(_), Kind::Enum(_))
-            | (Kind::Fixed(_), Kind::Fixed(_)) => self.names_match(w, r),
-            (a, b) => a.ty() == b.ty(),
-        }
-    }
-
-    fn record_fn(&mut self, w: NodeId, r: NodeId) -> Result<String, String> {
-        if let Some(name) = self.fns.get(&(w, r)) {
-            return Ok(name.clone());
+    fn record_fn(&mut self, record: usize) -> String {
+        if let Some(name) = self.fns.get(&record) {
+            return name.clone();
         }
         let name = format!("{}_{}", self.prefix, self.fns.len());
-        self.fns.insert((w, r), name.clone());
-        self.pending.push((w, r, name.clone()));
-        Ok(name)
+        self.fns.insert(record, name.clone());
+        self.pending.push((record, name.clone()));
+        name
     }
 
     fn skip_fn(&mut self, w: NodeId) -> String {
@@ -111,9 +144,11 @@ impl<'a> Gen<'a> {
         name
     }
 
-    /// An expression of the reader node's Rust type that reads a writer value of node `w`.
+    /// An expression of the reader node's Rust type that reads a writer value of node `w`
+    /// the way `op` says.
     fn expr(
         &mut self,
+        op: &Op,
         w: NodeId,
         r: NodeId,
         path: &str,
@@ -121,49 +156,52 @@ impl<'a> Gen<'a> {
         ind: &str,
     ) -> Result<String, String> {
         let p = lit(path);
-        let wk = &self.w.node(w).kind;
-        if let Kind::Union(branches) = wk {
-            let mut arms = String::new();
-            let mut failing = false;
-            for (i, b) in branches.iter().enumerate() {
-                let arm = if i + 1 == branches.len() {
-                    "_".to_string()
-                } else {
-                    i.to_string()
-                };
-                match self.expr(b.node, r, path, depth + 1, &format!("{ind}    ")) {
-                    Ok(e) => {
-                        let _ = writeln!(arms, "{ind}    {arm} => {e},");
-                    }
-                    Err(why) => {
-                        failing = true;
-                        let _ = writeln!(
-                            arms,
-                            "{ind}    {arm} => return {RESULT}::Err(::contracts_core::avro::Reader::invalid_at(__at, {p}, {why:?})),"
-                        );
+        let (wk, rk) = (&self.w.node(w).kind, &self.r().node(r).kind);
+        let read_as_reader = || {
+            self.t
+                .read_expr(r, path, depth, ind)
+                .map_err(|d| d.message().to_string())
+        };
+        Ok(match (op, wk, rk) {
+            (Op::WriterUnion(ways), Kind::Union(branches), _) => {
+                let mut arms = String::new();
+                let mut failing = false;
+                for (i, (b, way)) in branches.iter().zip(ways).enumerate() {
+                    let arm = if i + 1 == branches.len() {
+                        "_".to_string()
+                    } else {
+                        i.to_string()
+                    };
+                    let e = match way {
+                        Ok(op) => self.expr(op, b.node, r, path, depth + 1, &format!("{ind}    ")),
+                        Err(u) => Err(message(self.w, self.r(), u)),
+                    };
+                    match e {
+                        Ok(e) => {
+                            let _ = writeln!(arms, "{ind}    {arm} => {e},");
+                        }
+                        Err(why) => {
+                            failing = true;
+                            let _ = writeln!(
+                                arms,
+                                "{ind}    {arm} => return {RESULT}::Err(::contracts_core::avro::Reader::invalid_at(__at, {p}, {why:?})),"
+                            );
+                        }
                     }
                 }
-            }
-            let at = if failing {
-                "let __at = __r.position(); ".to_string()
-            } else {
-                String::new()
-            };
-            return Ok(format!(
-                "{{ {at}match __r.index({}, {p})? {{\n{arms}{ind}}} }}",
-                branches.len()
-            ));
-        }
-        let rk = &self.r().node(r).kind;
-        if let Kind::Union(branches) = rk {
-            let branches = branches.clone();
-            let exact = branches.iter().position(|b| self.same_kind(w, b.node));
-            let order: Vec<usize> = exact.into_iter().chain(0..branches.len()).collect();
-            for j in order {
-                let b = branches[j].node;
-                let Ok(inner) = self.expr(w, b, path, depth, ind) else {
-                    continue;
+                let at = if failing {
+                    "let __at = __r.position(); ".to_string()
+                } else {
+                    String::new()
                 };
+                format!(
+                    "{{ {at}match __r.index({}, {p})? {{\n{arms}{ind}}} }}",
+                    branches.len()
+                )
+            }
+            (Op::ToUnion(j, op), _, Kind::Union(branches)) => {
+                let b = branches[*j as usize].node;
+                let inner = self.expr(op, w, b, path, depth, ind)?;
                 let is_null = matches!(self.r().node(b).kind, Kind::Null);
                 if self.t.union_enum(r).is_none() {
                     return Ok(if is_null {
@@ -174,66 +212,50 @@ impl<'a> Gen<'a> {
                 }
                 let name = self.t.rust_type(r).map_err(|d| d.message().to_string())?;
                 let variant = self.t.variant(b);
-                return Ok(if is_null {
+                if is_null {
                     format!("{name}::{variant}")
                 } else {
                     format!("{name}::{variant}({inner})")
-                });
+                }
             }
-            return Err(format!(
-                "{path}: the writer's {} is in no branch of the reader's {}",
-                self.w.describe(w),
-                self.r().describe(r)
-            ));
-        }
-        let read_as_reader = || {
-            self.t
-                .read_expr(r, path, depth, ind)
-                .map_err(|d| d.message().to_string())
-        };
-        Ok(match (wk, rk) {
-            (Kind::Null, Kind::Null)
-            | (Kind::Boolean, Kind::Boolean)
-            | (Kind::Int, Kind::Int)
-            | (Kind::Long, Kind::Long)
-            | (Kind::Float, Kind::Float)
-            | (Kind::Double, Kind::Double)
-            | (Kind::Bytes | Kind::String, Kind::Bytes | Kind::String) => read_as_reader()?,
-            (Kind::Fixed(wf), Kind::Fixed(rf)) if self.names_match(w, r) && wf.size == rf.size => {
-                read_as_reader()?
-            }
-            (Kind::Int, Kind::Long) => match logical(self.r(), r) {
+            (
+                Op::Null
+                | Op::Boolean
+                | Op::Int
+                | Op::Long
+                | Op::Float
+                | Op::Double
+                | Op::Bytes
+                | Op::Fixed(_),
+                _,
+                _,
+            ) => read_as_reader()?,
+            (Op::IntToLong, _, _) => match logical(self.r(), r) {
                 Some(l) => format!(
                     "::contracts_core::avro::logical::default::{}(i64::from(__r.int({p})?))",
                     fn_of(l)
                 ),
                 None => format!("i64::from(__r.int({p})?)"),
             },
-            (Kind::Int, Kind::Float) => format!("(__r.int({p})? as f32)"),
-            (Kind::Int, Kind::Double) => format!("f64::from(__r.int({p})?)"),
-            (Kind::Long, Kind::Float) => format!("(__r.long({p})? as f32)"),
-            (Kind::Long, Kind::Double) => format!("(__r.long({p})? as f64)"),
-            (Kind::Float, Kind::Double) => format!("f64::from(__r.float({p})?)"),
-            (Kind::Enum(we), Kind::Enum(re)) if self.names_match(w, r) => {
+            (Op::IntToFloat, _, _) => format!("(__r.int({p})? as f32)"),
+            (Op::IntToDouble, _, _) => format!("f64::from(__r.int({p})?)"),
+            (Op::LongToFloat, _, _) => format!("(__r.long({p})? as f32)"),
+            (Op::LongToDouble, _, _) => format!("(__r.long({p})? as f64)"),
+            (Op::FloatToDouble, _, _) => format!("f64::from(__r.float({p})?)"),
+            (Op::Enum(symbols), Kind::Enum(_), Kind::Enum(re)) => {
                 let name = self.t.rust_type(r).map_err(|d| d.message().to_string())?;
-                let default = re.default.as_ref();
                 let mut arms = String::new();
                 let mut failing = false;
-                for (i, s) in we.symbols.iter().enumerate() {
-                    let target = if re.symbols.contains(s) {
-                        Some(s)
-                    } else {
-                        default
-                    };
+                for (i, target) in symbols.iter().enumerate() {
                     match target {
-                        Some(t) => {
+                        Ok(j) => {
                             let _ = writeln!(
                                 arms,
                                 "{ind}    {i} => {name}::{},",
-                                super::names::type_ident(t)
+                                super::names::type_ident(&re.symbols[*j as usize])
                             );
                         }
-                        None => {
+                        Err(s) => {
                             failing = true;
                             let why = format!(
                                 "symbol \"{s}\" is not in the reader's enum, which has no default"
@@ -256,11 +278,12 @@ impl<'a> Gen<'a> {
                 };
                 format!(
                     "{{ {at}match __r.index({}, {p})? {{\n{arms}{ind}}} }}",
-                    we.symbols.len()
+                    symbols.len()
                 )
             }
-            (Kind::Array(wi), Kind::Array(ri)) => {
+            (Op::Array(op), Kind::Array(wi), Kind::Array(ri)) => {
                 let item = self.expr(
+                    op,
                     wi.node,
                     ri.node,
                     &format!("{path}[]"),
@@ -269,8 +292,9 @@ impl<'a> Gen<'a> {
                 )?;
                 block_read(false, &item, &p, depth, ind)
             }
-            (Kind::Map(wv), Kind::Map(rv)) => {
+            (Op::Map(op), Kind::Map(wv), Kind::Map(rv)) => {
                 let item = self.expr(
+                    op,
                     wv.node,
                     rv.node,
                     &format!("{path}{{}}"),
@@ -279,8 +303,8 @@ impl<'a> Gen<'a> {
                 )?;
                 block_read(true, &item, &p, depth, ind)
             }
-            (Kind::Record(_), Kind::Record(_)) if self.names_match(w, r) => {
-                let f = self.record_fn(w, r)?;
+            (Op::Record(i), _, _) => {
+                let f = self.record_fn(*i);
                 if self.t.boxed(r) {
                     format!("::std::boxed::Box::new(__r.nested({p}, {f})?)")
                 } else {
@@ -289,7 +313,7 @@ impl<'a> Gen<'a> {
             }
             _ => {
                 return Err(format!(
-                    "{path}: the reader's {} cannot read the writer's {}",
+                    "{path}: the plan does not fit the reader's {} and the writer's {}",
                     self.r().describe(r),
                     self.w.describe(w)
                 ));
@@ -297,7 +321,9 @@ impl<'a> Gen<'a> {
         })
     }
 
-    fn record_body(&mut self, w: NodeId, r: NodeId, name: &str) -> Result<String, String> {
+    fn record_body(&mut self, record: usize, name: &str) -> Result<String, String> {
+        let plan = &self.plan.records[record];
+        let (w, r) = (plan.writer, plan.reader);
         let (Kind::Record(wr), Kind::Record(rr)) = (&self.w.node(w).kind, &self.r().node(r).kind)
         else {
             return Err("not records".into());
@@ -305,20 +331,15 @@ impl<'a> Gen<'a> {
         let ty = self.t.type_name(r).map_err(|d| d.message().to_string())?;
         let mut body = String::new();
         let mut from_writer = vec![false; rr.fields.len()];
-        for wf in &wr.fields {
-            let found = rr
-                .fields
-                .iter()
-                .position(|f| f.name == wf.name)
-                .or_else(|| rr.fields.iter().position(|f| f.aliases.contains(&wf.name)));
+        for (step, wf) in plan.steps.iter().zip(&wr.fields) {
             let path = format!("{}.{}", rr.named.name.name, wf.name);
-            match found {
-                Some(i) if !from_writer[i] => {
-                    from_writer[i] = true;
-                    let e = self.expr(wf.ty.node, rr.fields[i].ty.node, &path, 0, "    ")?;
+            match step {
+                Step::Read { field: i, op } => {
+                    from_writer[*i] = true;
+                    let e = self.expr(op, wf.ty.node, rr.fields[*i].ty.node, &path, 0, "    ")?;
                     let _ = writeln!(body, "    let __f{i} = {e};");
                 }
-                _ => {
+                Step::Skip => {
                     let _ = write!(body, "{}", self.skip_stmts(wf.ty.node, &path, 0, "    "));
                 }
             }

@@ -3,7 +3,7 @@
 //! `local-timestamp-*` → [`NaiveDateTime`].
 //!
 //! Conversions to the underlying Avro value never fail or allocate; conversions from it fail
-//! with a [`DecodeError`] when the value is out of the Rust type's range.
+//! with a [`DecodeError`](crate::DecodeError) when the value is out of the Rust type's range.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use rust_decimal::Decimal;

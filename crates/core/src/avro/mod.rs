@@ -3,7 +3,10 @@
 //!
 //! - [`binary`]: the encoding's primitives and the decode cursor [`Reader`].
 //! - [`logical`]: logical types as [`crate::types`] (decimal, uuid, date, time, timestamps).
-//! - [`schema`]: a minimal schema parsed at run time, its canonical form and fingerprint.
+//! - [`schema`]: the schema graph, parsed at run time or lowered from the schema model.
+//! - [`canonical`]: its Parsing Canonical Form and fingerprints.
+//! - [`plan`]: the resolution [`Plan`] of a writer schema against a reader schema, which
+//!   `contracts-build` renders as resolving decoders and [`resolve`] runs.
 //! - [`resolve`]: a [`Program`] that rewrites writer bytes as reader bytes (schema resolution).
 //!
 //! Generated code implements [`AvroValue`] for every named type and [`AvroRecord`] for every
@@ -13,13 +16,16 @@
 //! generic resolver, whose programs are cached on the [`WriterSchema`].
 
 pub mod binary;
+pub mod canonical;
 pub mod logical;
+pub mod plan;
 pub mod resolve;
 pub mod schema;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub use binary::{ReadResult, Reader};
+pub use plan::Plan;
 pub use resolve::{Program, ResolveError};
 pub use schema::{Schema, SchemaError};
 

@@ -1,6 +1,7 @@
-//! A minimal Avro schema, parsed at run time from the text a registry returns for a writer
-//! schema id: just what schema resolution needs (types, names, aliases, field defaults), plus
-//! the Parsing Canonical Form and its SHA-256 fingerprint.
+//! The Avro schema graph: just what schema resolution needs (types, names, aliases, field
+//! defaults), its Parsing Canonical Form and fingerprints. The runtime parses writer schemas
+//! from the text a registry returns ([`Schema::parse`]); the schema model, which parses with
+//! spans and validation, lowers to the same graph ([`Schema::from_nodes`]).
 //!
 //! Logical types are not kept: resolution works on the underlying types, and the canonical
 //! form drops them.
@@ -144,12 +145,30 @@ impl Schema {
         &self.nodes[id]
     }
 
+    /// A schema from its nodes, for a schema model that parsed the text itself and lowers
+    /// to this graph. Named types must be one node shared by every reference, and every
+    /// node id must be in `nodes`.
+    pub fn from_nodes(nodes: Vec<Node>, root: NodeId) -> Schema {
+        assert!(
+            root < nodes.len(),
+            "the root node {root} is not in the schema"
+        );
+        Schema { nodes, root }
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the schema has no nodes (never true for a parsed schema).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
     /// Avro's Parsing Canonical Form.
     pub fn canonical_form(&self) -> String {
-        let mut out = String::new();
-        let mut seen = vec![false; self.nodes.len()];
-        self.write_canonical(self.root, &mut seen, &mut out);
-        out
+        super::canonical::canonical_form(self)
     }
 
     /// SHA-256 of the Parsing Canonical Form: `SchemaInfo::fingerprint` of generated events.
@@ -157,94 +176,10 @@ impl Schema {
         sha2::Sha256::digest(self.canonical_form().as_bytes()).into()
     }
 
-    fn write_canonical(&self, id: NodeId, seen: &mut [bool], out: &mut String) {
-        let node = &self.nodes[id];
-        if let Some(name) = node.name() {
-            if std::mem::replace(&mut seen[id], true) {
-                quoted(out, name);
-                return;
-            }
-            out.push_str("{\"name\":");
-            quoted(out, name);
-            out.push_str(",\"type\":");
-            match node {
-                Node::Record(r) => {
-                    out.push_str("\"record\",\"fields\":[");
-                    for (i, f) in r.fields.iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        out.push_str("{\"name\":");
-                        quoted(out, &f.name);
-                        out.push_str(",\"type\":");
-                        self.write_canonical(f.ty, seen, out);
-                        out.push('}');
-                    }
-                    out.push_str("]}");
-                }
-                Node::Enum(e) => {
-                    out.push_str("\"enum\",\"symbols\":[");
-                    for (i, s) in e.symbols.iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        quoted(out, s);
-                    }
-                    out.push_str("]}");
-                }
-                Node::Fixed(f) => {
-                    out.push_str(&format!("\"fixed\",\"size\":{}}}", f.size));
-                }
-                _ => {}
-            }
-            return;
-        }
-        match node {
-            Node::Array(items) => {
-                out.push_str("{\"type\":\"array\",\"items\":");
-                self.write_canonical(*items, seen, out);
-                out.push('}');
-            }
-            Node::Map(values) => {
-                out.push_str("{\"type\":\"map\",\"values\":");
-                self.write_canonical(*values, seen, out);
-                out.push('}');
-            }
-            Node::Union(branches) => {
-                out.push('[');
-                for (i, b) in branches.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    self.write_canonical(*b, seen, out);
-                }
-                out.push(']');
-            }
-            prim => quoted(out, prim.type_name()),
-        }
+    /// CRC-64-AVRO (Rabin) of the Parsing Canonical Form, as single-object encoding uses it.
+    pub fn rabin_fingerprint(&self) -> u64 {
+        super::canonical::rabin_fingerprint(self.canonical_form().as_bytes())
     }
-}
-
-/// A JSON string literal, escaped as the schema model's canonical form escapes it.
-fn quoted(out: &mut String, s: &str) {
-    use std::fmt::Write;
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 struct Parser {
