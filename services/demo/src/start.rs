@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use contracts_model::manifest::Manifest;
 use contracts_process::TANSU_INSTALL;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::types::RDKafkaErrorCode;
 
 use crate::SERVICES;
 
@@ -140,20 +139,14 @@ pub async fn create_topics(
         .iter()
         .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
         .collect();
-    let results = admin
-        .create_topics(
-            &new,
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
+    let created = contracts_runtime::topics::create_missing(&admin, &new, Duration::from_secs(10))
         .await
         .context("creating the topics")?;
-    for result in results {
-        match result {
-            Ok(name) => println!("   created topic {name} ({} partitions)", topics[&name]),
-            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                println!("   topic {name} exists")
-            }
-            Err((name, code)) => bail!("creating topic {name}: {code}"),
+    for (name, partitions) in &topics {
+        if created.contains(name) {
+            println!("   created topic {name} ({partitions} partitions)");
+        } else {
+            println!("   topic {name} exists");
         }
     }
     Ok(topics)

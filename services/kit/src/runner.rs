@@ -47,7 +47,9 @@ use futures_util::future::join_all;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::admin::{AdminArgs, KafkaAdminBuilder};
+use contracts_admin::kafka::KafkaAdminBuilder;
+
+use crate::admin::AdminArgs;
 use crate::db::Db;
 use crate::kafka::KafkaArgs;
 use crate::ops::{Counters, Ops};
@@ -91,6 +93,8 @@ impl Start<'_> {
         let admin_config = self.admin.config()?;
         let source = self.kafka.schema_source()?;
         let kafka_admin = self.kafka.admin(source.clone()).service(self.service);
+        // One registry per process: the runtime's metrics and the service's counters.
+        let metrics = Metrics::new();
         let runner = Runner {
             name: self.name,
             service: self.service,
@@ -294,7 +298,6 @@ impl Runner {
                 for set in &gauges {
                     set(&counters);
                 }
-                // One registry per process: the runtime's metrics and the service's counters.
                 counters.render()
             });
         let app = routes.merge(ops.router());
