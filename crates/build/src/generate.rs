@@ -23,7 +23,7 @@ use crate::protobuf::{self, Roots};
 use crate::{Config, Error};
 
 /// One version of one event, placed in the module tree.
-struct Placed<'m> {
+struct PlacedVersion<'m> {
     event: &'m Event,
     version: &'m SchemaVersion,
     schema: &'m Schema,
@@ -34,7 +34,7 @@ struct Placed<'m> {
     type_name: String,
 }
 
-impl Placed<'_> {
+impl PlacedVersion<'_> {
     fn module(&self) -> String {
         format!("v{}", self.version.number)
     }
@@ -72,7 +72,7 @@ pub(crate) fn generate(
 ) -> Result<String, Error> {
     let selected = select(manifest, checked, config)?;
     let mut problems = Vec::new();
-    let mut placed: Vec<Placed<'_>> = Vec::new();
+    let mut placed: Vec<PlacedVersion<'_>> = Vec::new();
     let mut variants: Vec<Variant<'_>> = Vec::new();
     let mut roots = Roots::default();
     for ce in &selected {
@@ -88,7 +88,7 @@ pub(crate) fn generate(
                 {
                     problems.push(d.at_location(v.location.clone()));
                 }
-                placed.push(Placed {
+                placed.push(PlacedVersion {
                     event,
                     version: v,
                     schema,
@@ -201,8 +201,8 @@ fn select<'c, 'm>(
         .collect())
 }
 
-fn check_clashes(placed: &[Placed<'_>], variants: &[Variant<'_>], problems: &mut Vec<Diagnostic>) {
-    let mut seen: BTreeMap<(String, u32, &str), &Placed<'_>> = BTreeMap::new();
+fn check_clashes(placed: &[PlacedVersion<'_>], variants: &[Variant<'_>], problems: &mut Vec<Diagnostic>) {
+    let mut seen: BTreeMap<(String, u32, &str), &PlacedVersion<'_>> = BTreeMap::new();
     for p in placed {
         let key = (p.topic_mod.clone(), p.version.number, p.type_name.as_str());
         if let Some(other) = seen.insert(key, p)
@@ -259,7 +259,7 @@ fn write_topic(
     out: &mut String,
     topic: &contracts_model::manifest::Topic,
     variants: &[&Variant<'_>],
-    placed: &[Placed<'_>],
+    placed: &[PlacedVersion<'_>],
 ) {
     let name = &topic.name;
     let _ = writeln!(
@@ -363,7 +363,7 @@ impl ::contracts_core::TopicMessage for Message {{
 }
 
 /// The Rust type of the key field, and the field's identifier.
-fn key_of(p: &Placed<'_>) -> Result<(&'static str, String), Diagnostic> {
+fn key_of(p: &PlacedVersion<'_>) -> Result<(&'static str, String), Diagnostic> {
     let key = &p.event.key;
     let unsupported = |found: &str| {
         Diagnostic::new(format!(
@@ -424,7 +424,7 @@ fn key_of(p: &Placed<'_>) -> Result<(&'static str, String), Diagnostic> {
 
 fn versioned_module(
     manifest: &Manifest,
-    placed: &[Placed<'_>],
+    placed: &[PlacedVersion<'_>],
     members: &[usize],
     selected: &[&CheckedEvent<'_>],
     options: &avro::AvroOptions,
@@ -508,7 +508,7 @@ fn versioned_module(
     Ok(out)
 }
 
-fn event_impl(p: &Placed<'_>) -> Result<String, Diagnostic> {
+fn event_impl(p: &PlacedVersion<'_>) -> Result<String, Diagnostic> {
     let (key_ty, key_field) = key_of(p)?;
     let ty = &p.type_name;
     let v = p.version;
@@ -626,7 +626,7 @@ impl ::contracts_core::Event for {ty} {{
     ))
 }
 
-fn services(manifest: &Manifest, placed: &[Placed<'_>], variants: &[Variant<'_>]) -> String {
+fn services(manifest: &Manifest, placed: &[PlacedVersion<'_>], variants: &[Variant<'_>]) -> String {
     let mut out = String::from(
         "/// Stubs for each service in the manifest: what it may publish, and what it must handle.\n#[allow(clippy::all)]\npub mod services {\n",
     );
@@ -688,7 +688,7 @@ fn services(manifest: &Manifest, placed: &[Placed<'_>], variants: &[Variant<'_>]
 /// it at run time (the admin API), so no hand-written list repeats the manifest.
 fn service_info(
     service: &str,
-    placed: &[Placed<'_>],
+    placed: &[PlacedVersion<'_>],
     produced: &[&Variant<'_>],
     consumed_topics: &[&contracts_model::manifest::Topic],
 ) -> String {
@@ -720,7 +720,7 @@ pub const SERVICE: ::contracts_core::ServiceInfo = ::contracts_core::ServiceInfo
     )
 }
 
-fn producer_set(service: &str, placed: &[Placed<'_>], produced: &[&Variant<'_>]) -> String {
+fn producer_set(service: &str, placed: &[PlacedVersion<'_>], produced: &[&Variant<'_>]) -> String {
     let mut methods = String::new();
     for v in produced {
         let p = &placed[v.latest];
@@ -774,7 +774,7 @@ impl<P: ::contracts_core::Publish> Producer<P> {{
 fn handler(
     service: &str,
     topic: &contracts_model::manifest::Topic,
-    placed: &[Placed<'_>],
+    placed: &[PlacedVersion<'_>],
     variants: &[Variant<'_>],
     consumed: &[&Variant<'_>],
 ) -> String {

@@ -1,5 +1,10 @@
 //! Code generation for Event Contracts, driven from `build.rs` (the prost-build model).
 //!
+//! In the flow schemas → model → compat/build → events → core/runtime → services, this crate turns
+//! the model into the `events` crate at build time, after the compatibility gate
+//! (`contracts-compat`) passes. What it generates links only `contracts-core`; this crate and its
+//! parsers stay in `build.rs`.
+//!
 //! `contracts-build` reads the contracts manifest (`schemas/contracts.toml`), checks every
 //! event's subject history at its compatibility level (the *gate*), and writes one Rust file
 //! into `OUT_DIR` with a typed event per version, a type per topic, and stubs per service.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use contracts_compat::Version;
 use contracts_model::avro::Validation;
-use contracts_model::{Format, Level, Schema, SchemaSource};
+use contracts_model::{Format, Level, Schema, SchemaOnDisk};
 
 use crate::report::{self, ErrorFormat, Report};
 
@@ -51,7 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .split_last()
         .context("give at least one schema version")?;
     let load = |path: &PathBuf, validation| {
-        let source = SchemaSource {
+        let source = SchemaOnDisk {
             path: path.clone(),
             entry: args.entry.clone(),
         };

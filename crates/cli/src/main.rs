@@ -1,5 +1,10 @@
 //! `contracts`: checks that schema changes keep every producer and consumer working, with the
 //! verdicts a Confluent Schema Registry would give.
+//!
+//! In the flow schemas → model → compat/build → events → core/runtime → services, the CLI works on
+//! the build side: it reads the model, checks with `contracts-compat`, serves the registry
+//! (`contracts-registry`) and talks to registries and services as a client
+//! (`contracts-registry-client`, `contracts-admin`).
 
 mod admin;
 mod check;

@@ -1,5 +1,10 @@
 //! Compatibility verdicts for schema evolution, as the Confluent Schema Registry gives them.
 //!
+//! In the flow schemas → model → compat/build → events → core/runtime → services, this crate sits
+//! on the model and decides: `contracts-build` runs it as the compile-time gate, the registry
+//! server on every registration, and the CLI in `contracts check` and `contracts compat`. The
+//! runtime side never links it.
+//!
 //! - Avro follows Apache Avro Java's `SchemaCompatibility` (what Confluent runs), see [`avro`].
 //! - Protobuf follows the Confluent Protobuf provider's schema diff, see [`protobuf`].
 //! - [`check`] applies a [`Level`] to a version history: which versions are compared, in which

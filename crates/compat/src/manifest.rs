@@ -11,7 +11,7 @@ use contracts_model::avro::{AvroSchema, Kind, Validation};
 use contracts_model::manifest::{Event, Manifest, SchemaVersion, SubjectHistory};
 use contracts_model::protobuf::ProtoSchema;
 use contracts_model::snapshot::{ImportFile, Reference, Sent, Snapshot, VersionSnapshot};
-use contracts_model::{Diagnostic, Format, Level, Location, Schema, SchemaSource, SourceFile};
+use contracts_model::{Diagnostic, Format, Level, Location, Schema, SchemaOnDisk, SourceFile};
 
 use crate::{Finding, Version};
 
@@ -39,13 +39,13 @@ impl HistoryCheck<'_> {
 }
 
 /// Where a version's schema is read from: an Avro file, or a Protobuf file in its import root.
-pub fn source_of(event: &Event, version: &SchemaVersion) -> SchemaSource {
+pub fn source_of(event: &Event, version: &SchemaVersion) -> SchemaOnDisk {
     match event.format {
-        Format::Avro => SchemaSource {
+        Format::Avro => SchemaOnDisk {
             path: version.path.clone(),
             entry: None,
         },
-        Format::Protobuf => SchemaSource {
+        Format::Protobuf => SchemaOnDisk {
             path: version.root.clone(),
             entry: Some(version.file.to_string_lossy().into_owned()),
         },

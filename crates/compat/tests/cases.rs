@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use contracts_compat::{Level, Version, check};
 use contracts_model::avro::Validation;
-use contracts_model::{Schema, SchemaSource};
+use contracts_model::{Schema, SchemaOnDisk};
 use serde::Deserialize;
 
 mod common;
@@ -76,7 +76,7 @@ fn run(dir: &Path, case: &Case) -> Result<Vec<Expected>, String> {
         return Err("no versions (v1.avsc, v2/, ...) in the case".into());
     };
     let load = |path: &PathBuf, validation| {
-        let source = SchemaSource {
+        let source = SchemaOnDisk {
             path: path.clone(),
             entry: case.entry.clone(),
         };

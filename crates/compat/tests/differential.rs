@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use contracts_compat::{Direction, Level, can_read};
 use contracts_model::avro::{AvroSchema, Validation};
-use contracts_model::{Schema, SchemaSource};
+use contracts_model::{Schema, SchemaOnDisk};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
@@ -448,7 +448,7 @@ fn backward_protobuf_cases_agree_with_buf_wire_except_documented_divergences() {
         };
         let load = |p: &PathBuf| {
             Schema::load(
-                &SchemaSource {
+                &SchemaOnDisk {
                     path: p.clone(),
                     entry: entry.clone(),
                 },

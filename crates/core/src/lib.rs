@@ -1,5 +1,9 @@
 //! The runtime vocabulary of Event Contracts.
 //!
+//! In the flow schemas → model → compat/build → events → core/runtime → services, this crate is the
+//! bottom of the runtime side: generated code, the runtime, the registry client and the services
+//! link it, and it links no schema parser, code generator or Kafka client.
+//!
 //! Generated event types (from `contracts-build`) implement [`Event`]; every event belongs to one
 //! [`Topic`], whose [`TopicMessage`] enum lists everything that may appear on it. The Kafka
 //! runtime (`contracts-runtime`) moves events as Confluent-framed records ([`wire`]). Nothing in

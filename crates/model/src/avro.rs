@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
 use crate::json::Json;
-use crate::source::{Location, SourceFile, Span};
+use crate::text::{Location, SourceFile, Span};
 
 /// Index of a node in [`AvroSchema::nodes`].
 pub type NodeId = usize;

@@ -5,17 +5,17 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::source::{Location, SourceFile, Span};
+use crate::text::{Location, SourceFile, Span};
 
 /// An error in a schema or manifest file, with where it is and what to do about it.
 #[derive(Debug, Clone)]
 pub struct Diagnostic {
     // Boxed: diagnostics travel in `Result`s on hot parsing paths.
-    inner: Box<Inner>,
+    inner: Box<Details>,
 }
 
 #[derive(Debug, Clone)]
-struct Inner {
+struct Details {
     message: String,
     path: Option<String>,
     help: Option<String>,
@@ -26,7 +26,7 @@ struct Inner {
 impl Diagnostic {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
-            inner: Box::new(Inner {
+            inner: Box::new(Details {
                 message: message.into(),
                 path: None,
                 help: None,

@@ -8,7 +8,7 @@ use std::fmt;
 
 use contracts_core::avro::canonical::write_json_string;
 
-use crate::source::Span;
+use crate::text::Span;
 
 /// Nesting deeper than this is rejected instead of risking the stack.
 pub const MAX_DEPTH: usize = 128;

@@ -1,5 +1,11 @@
 //! The schema model of Event Contracts.
 //!
+//! In the flow schemas → model → compat/build → events → core/runtime → services, this crate is the
+//! model: the first step after the files. `contracts-compat`, `contracts-build`, the registry
+//! server and the CLI read schemas through it; the runtime side never links it. Its Avro schemas
+//! lower to the one schema graph in `contracts-core`, whose canonical form and fingerprints it
+//! reports.
+//!
 //! Parses the contracts manifest and the Avro and Protobuf schemas it names into models that keep
 //! where every element came from (`file:line:column`), so that compatibility findings and parse
 //! errors can point at the text a user wrote. Nothing here decides compatibility; that is
@@ -12,11 +18,11 @@ pub mod level;
 pub mod manifest;
 pub mod protobuf;
 pub mod snapshot;
-pub mod source;
+pub mod text;
 
 pub use diagnostic::Diagnostic;
 pub use level::Level;
-pub use source::{Location, SourceFile, Span};
+pub use text::{Location, SourceFile, Span};
 
 /// The schema languages a contract can be written in: the runtime's own type, so that a
 /// format read from a manifest is the one generated code and the registry client speak of.
@@ -40,7 +46,7 @@ impl Schema {
 
 /// How a schema version is given on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaSource {
+pub struct SchemaOnDisk {
     /// A schema file, or a directory of Protobuf files.
     pub path: std::path::PathBuf,
     /// In a directory: the subject's own file, relative to the directory.
@@ -51,7 +57,7 @@ impl Schema {
     /// Loads a schema version. The format is inferred from the extension (of the entry file for
     /// a directory) unless given. `validation` applies to Avro; Protobuf has one mode.
     pub fn load(
-        source: &SchemaSource,
+        source: &SchemaOnDisk,
         format: Option<Format>,
         validation: avro::Validation,
     ) -> Result<Schema, Diagnostic> {

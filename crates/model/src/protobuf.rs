@@ -18,7 +18,7 @@ use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorProto, Fil
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
 use crate::diagnostic::Diagnostic;
-use crate::source::{Location, SourceFile, Span};
+use crate::text::{Location, SourceFile, Span};
 
 /// Field numbers of `descriptor.proto`, the steps of a source-info path.
 pub mod tag {

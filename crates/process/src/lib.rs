@@ -2,6 +2,10 @@
 //! (`shop-demo`), the test kit's broker and registries (`contracts-testkit`) and the end-to-end
 //! harness's services (`shop-e2e`) all start their processes here.
 //!
+//! In the flow schemas → model → compat/build → events → core/runtime → services, this crate is
+//! tooling beside the flow: it starts the services, the broker and the registry as processes for
+//! local runs; nothing in a deployed service links it.
+//!
 //! A [`Process`] writes its output to a log file, runs in its own process group (so Ctrl-C in a
 //! terminal reaches only its owner, which stops it in order), is stopped with SIGTERM and then
 //! SIGKILL, and is stopped by a small watchdog when its owner dies without stopping it (a test

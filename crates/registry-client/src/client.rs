@@ -238,7 +238,7 @@ impl ClientBuilder {
             .build()
             .map_err(Error::Setup)?;
         Ok(Client {
-            inner: Arc::new(Inner {
+            inner: Arc::new(ClientState {
                 http,
                 base,
                 basic_auth,
@@ -254,11 +254,11 @@ impl ClientBuilder {
 /// A Confluent Schema Registry client. Cheap to clone: clones share connections and the id cache.
 #[derive(Debug, Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    inner: Arc<ClientState>,
 }
 
 #[derive(Debug)]
-struct Inner {
+struct ClientState {
     http: reqwest::Client,
     /// Scheme, host, port and path prefix, without a trailing slash or credentials.
     base: String,

@@ -1,10 +1,10 @@
 //! A client for any Confluent-compatible schema registry (Confluent, Karapace, Redpanda, the
 //! project's own `contracts-registry`).
 //!
-//! In the flow schemas → model → compat/build → events → core/runtime → services, this crate is
-//! on the runtime side: it is how producers and consumers learn schema ids, and how the CLI
-//! registers and checks schemas. It links no schema parser and no server, so a service that
-//! reaches a registry pulls in HTTP and JSON, nothing more.
+//! In the flow schemas → model → compat/build → events → core/runtime → services, this crate is on
+//! the runtime side: it is how producers and consumers learn schema ids, and how the CLI registers
+//! and checks schemas. It links no schema parser and no server, so a service that reaches a
+//! registry pulls in HTTP and JSON, nothing more.
 //!
 //! - [`api`]: the JSON bodies of the REST API as real clients send and read them, the error
 //!   codes and the media type; the registry server answers with the same types, so both agree

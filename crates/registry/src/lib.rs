@@ -1,10 +1,9 @@
 //! A Confluent-compatible schema registry server whose state lives in a Kafka topic.
 //!
-//! In the flow schemas → model → compat/build → events → core/runtime → services, the server
-//! stands beside the build side: it parses schemas with `contracts-model` and decides
-//! compatibility with `contracts-compat`. Its REST bodies are those of
-//! `contracts_registry_client::api`, which clients (the CLI, the runtime) use without linking
-//! any of this.
+//! In the flow schemas → model → compat/build → events → core/runtime → services, the server stands
+//! beside the build side: it parses schemas with `contracts-model` and decides compatibility with
+//! `contracts-compat`. Its REST bodies are those of `contracts_registry_client::api`, which clients
+//! (the CLI, the runtime) use without linking any of this.
 //!
 //! - [`server::router`]: the REST API on axum; [`Server`] runs it on a socket.
 //! - [`registry::Registry`]: the operations, over a [`store::Log`]: [`store::MemoryLog`] or

@@ -1,5 +1,10 @@
 //! Typed Kafka producers and consumers for generated event contracts, on rdkafka.
 //!
+//! In the flow schemas → model → compat/build → events → core/runtime → services, this crate is the
+//! Kafka half of the runtime side: it moves `contracts-core` events through rdkafka, learns schema
+//! ids through a `SchemaSource` (the registry client) and provisions topics; the services and the
+//! gRPC admin backend build on it. It links no schema parser and no code generator.
+//!
 //! ```no_run
 //! # use std::sync::Arc;
 //! # use contracts_core::{Event, Handle, Topic};

@@ -194,7 +194,7 @@ impl<M: Clone + Default> Series<M> {
 }
 
 #[derive(Debug)]
-struct Inner {
+struct MetricFamilies {
     /// The process's registry: the families below, and what a service registers.
     registry: Mutex<Registry>,
     counters: Vec<Series<CounterValue>>,
@@ -202,7 +202,7 @@ struct Inner {
     gauges: Vec<Series<Gauge>>,
 }
 
-impl Inner {
+impl MetricFamilies {
     fn counters(&self, name: &str) -> &Series<CounterValue> {
         find(&self.counters, name)
     }
@@ -231,7 +231,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// the registry that `/metrics` renders.
 #[derive(Debug, Clone)]
 pub struct Metrics {
-    inner: Arc<Inner>,
+    inner: Arc<MetricFamilies>,
 }
 
 impl Default for Metrics {
@@ -261,7 +261,7 @@ impl Metrics {
             series
         });
         Metrics {
-            inner: Arc::new(Inner {
+            inner: Arc::new(MetricFamilies {
                 registry: Mutex::new(registry),
                 counters: counters.into(),
                 histograms: histograms.into(),

@@ -154,13 +154,13 @@ impl<E: Event> SendError<E> {
 /// usual set-up (generated producer sets wrap it: `services::order::Producer::new(publisher)`).
 #[derive(Clone)]
 pub struct Publisher {
-    inner: Arc<Inner>,
+    inner: Arc<PublisherState>,
 }
 
 /// Schema ids per (subject, fingerprint), each resolved once per process.
 type IdCache = Mutex<HashMap<(&'static str, [u8; 32]), Arc<OnceCell<SchemaId>>>>;
 
-struct Inner {
+struct PublisherState {
     producer: FutureProducer,
     source: Arc<dyn SchemaSource>,
     registration: SchemaRegistration,
@@ -199,7 +199,7 @@ impl Publisher {
     ) -> Result<Publisher> {
         let producer = config.client_config().create().map_err(Error::Config)?;
         Ok(Publisher {
-            inner: Arc::new(Inner {
+            inner: Arc::new(PublisherState {
                 producer,
                 source,
                 registration: config.registration,

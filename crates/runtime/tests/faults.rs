@@ -168,9 +168,9 @@ async fn produce_request_errors_are_retried_or_surfaced_by_their_class() {
 }
 
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<i64>>>);
+struct HandledOffsets(Arc<Mutex<Vec<i64>>>);
 
-impl Handle<Message> for Seen {
+impl Handle<Message> for HandledOffsets {
     async fn handle(&self, m: Message, _: &RecordMeta) -> Result<(), HandlerError> {
         if let Message::OrderPaid(p) = m {
             self.0.lock().unwrap().push(p.seq);
@@ -211,7 +211,7 @@ async fn failing_offset_commits_cause_redelivery_never_loss() {
         RDKafkaApiKey::OffsetCommit,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 64],
     );
-    let first = Seen::default();
+    let first = HandledOffsets::default();
     let consumer = Consumer::<events::Topic>::new(config(), source.clone(), Metrics::new())
         .await
         .unwrap();
@@ -226,7 +226,7 @@ async fn failing_offset_commits_cause_redelivery_never_loss() {
     cluster.clear_request_errors(RDKafkaApiKey::OffsetCommit);
 
     // Nothing was committed, so the next consumer of the group gets everything again.
-    let second = Seen::default();
+    let second = HandledOffsets::default();
     let consumer = Consumer::<events::Topic>::new(config(), source, Metrics::new())
         .await
         .unwrap();

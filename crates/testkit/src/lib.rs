@@ -5,6 +5,10 @@
 //! test process exits. The processes are `contracts-process`'s: one that dies while starting
 //! fails at once, named, with the end of its log.
 //!
+//! In the flow schemas → model → compat/build → events → core/runtime → services, this crate is
+//! test tooling beside the flow: the tests of the registry, the runtime, the CLI and the services
+//! start real infrastructure through it; no shipped binary links it.
+//!
 //! ```no_run
 //! # async fn demo() {
 //! let broker = contracts_testkit::shared_broker();

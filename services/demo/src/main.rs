@@ -1,6 +1,10 @@
 //! `shop-demo`: the shop on a local broker, from nothing, in one command
 //! (`cargo run -p shop-demo`).
 //!
+//! In the flow schemas → model → compat/build → events → core/runtime → services, the demo stands
+//! at the end: it runs the built services, the registry and a broker together, reading the manifest
+//! (`contracts-model`) only to know the shop's topics and subjects.
+//!
 //! Starts a Tansu broker (installing it when missing), the schema registry (`contracts registry
 //! serve`) and the three services as child processes (built first when run from the
 //! workspace), registers the contracts, places orders over HTTP and prints every event as it

@@ -1,6 +1,9 @@
 //! End-to-end tests of the shop (`tests/`), and the harness they share: the three service
 //! binaries as child processes that a test can start, kill -9 and restart.
 //!
+//! In the flow schemas → model → compat/build → events → core/runtime → services, these tests stand
+//! at the end: they drive the shipped service binaries as a user would.
+//!
 //! - `in_process.rs` runs the services' handlers, stores and outboxes together over an
 //!   in-memory log with redeliveries and re-published outbox rows;
 //! - `on_broker.rs` runs the real binaries against Tansu and the registry (from

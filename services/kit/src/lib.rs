@@ -1,5 +1,9 @@
 //! What the shop's three services share, so each service's crate holds only its domain:
 //!
+//! In the flow schemas → model → compat/build → events → core/runtime → services, this crate is the
+//! services' shared shell: it builds on the runtime, the registry client and the gRPC admin API;
+//! the domain stays in each service's crate.
+//!
 //! - [`admin`]: serving the gRPC admin API (token, TLS); its Kafka backend (lag, dead letters,
 //!   pause/resume) is `contracts_admin::kafka`;
 //! - [`db`]: opening a service's SQLite store (WAL, busy timeout) behind one lock;

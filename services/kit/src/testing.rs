@@ -28,11 +28,11 @@ impl Sent {
 /// Clones share one record, so a test keeps a clone of what it hands to a service.
 #[derive(Debug, Default, Clone)]
 pub struct Recorder {
-    inner: Arc<Inner>,
+    inner: Arc<RecorderState>,
 }
 
 #[derive(Debug, Default)]
-struct Inner {
+struct RecorderState {
     sent: Mutex<Vec<Sent>>,
     down: AtomicBool,
 }

@@ -19,7 +19,7 @@ pub(super) fn differences(
     update: &ProtoSchema,
     direction: Direction,
 ) -> Vec<Diff> {
-    let mut ctx = Ctx {
+    let mut ctx = DiffContext {
         original,
         update,
         direction,
@@ -95,7 +95,7 @@ impl Part {
 }
 
 /// Confluent's `Context`.
-pub(super) struct Ctx<'a> {
+pub(super) struct DiffContext<'a> {
     pub(super) original: &'a ProtoSchema,
     pub(super) update: &'a ProtoSchema,
     pub(super) direction: Direction,
@@ -108,7 +108,7 @@ pub(super) struct Ctx<'a> {
     pub(super) memo: HashMap<(&'a str, &'a str), Memo<'a>>,
 }
 
-impl<'a> Ctx<'a> {
+impl<'a> DiffContext<'a> {
     fn path_string(&self) -> String {
         format!("#/{}", self.path.join("/"))
     }
@@ -288,17 +288,17 @@ impl<'a> Ctx<'a> {
         // New mutual exclusion: a oneof whose earlier members come from more than one place
         // (an earlier oneof, or each earlier top-level field on its own).
         for oneof in &update.oneofs {
-            let mut origins: Vec<Origin> = Vec::new();
+            let mut origins: Vec<MovedFrom> = Vec::new();
             let mut moved_in = Vec::new();
             for &number in &oneof.tags {
                 let Some(field) = original.by_tag.get(&number) else {
                     continue;
                 };
                 let origin = match field.oneof {
-                    Some(name) => Origin::Oneof(name),
+                    Some(name) => MovedFrom::Oneof(name),
                     None => {
                         moved_in.push(number);
-                        Origin::Field(number, field.field.name())
+                        MovedFrom::Field(number, field.field.name())
                     }
                 };
                 if !origins.contains(&origin) {
@@ -540,16 +540,16 @@ impl<'a> Ctx<'a> {
 
 /// Where a member of an updated oneof came from in the original message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Origin<'a> {
+pub(super) enum MovedFrom<'a> {
     Oneof(&'a str),
     Field(i32, &'a str),
 }
 
-impl fmt::Display for Origin<'_> {
+impl fmt::Display for MovedFrom<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::Oneof(name) => write!(f, "oneof \"{name}\""),
-            Origin::Field(number, name) => write!(f, "field \"{number}\" (\"{name}\")"),
+            MovedFrom::Oneof(name) => write!(f, "oneof \"{name}\""),
+            MovedFrom::Field(number, name) => write!(f, "field \"{number}\" (\"{name}\")"),
         }
     }
 }

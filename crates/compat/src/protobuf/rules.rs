@@ -6,7 +6,7 @@ use contracts_model::Location;
 use contracts_model::protobuf::{MessageRef, tag};
 use prost_types::FileDescriptorProto;
 
-use super::diff::{Ctx, Origin, Part, Site};
+use super::diff::{DiffContext, MovedFrom, Part, Site};
 use super::view::{FieldInfo, Kind, Label, Oneof, ScalarGroup};
 use crate::{Direction, Rule};
 
@@ -76,7 +76,7 @@ impl Change {
     }
 }
 
-impl<'a> Ctx<'a> {
+impl<'a> DiffContext<'a> {
     pub(super) fn message_removed(&mut self, message: MessageRef<'a>) {
         let name = message.local_name();
         let file = message.file_name();
@@ -199,7 +199,7 @@ impl<'a> Ctx<'a> {
         &mut self,
         um: MessageRef<'a>,
         oneof: &Oneof<'a>,
-        origins: &[Origin<'a>],
+        origins: &[MovedFrom<'a>],
         several_fields: bool,
     ) {
         let listed: Vec<String> = origins.iter().map(ToString::to_string).collect();

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::diagnostic::Diagnostic;
 use crate::json::{self, Json, Value};
-use crate::source::{SourceFile, Span};
+use crate::text::{SourceFile, Span};
 
 pub(super) fn parse(
     source: Arc<SourceFile>,

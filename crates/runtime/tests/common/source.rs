@@ -8,11 +8,11 @@ use contracts_core::{Format, SchemaId, SchemaInfo};
 
 #[derive(Debug, Default)]
 pub struct MemorySource {
-    inner: Mutex<Inner>,
+    inner: Mutex<Schemas>,
 }
 
 #[derive(Debug, Default)]
-struct Inner {
+struct Schemas {
     by_id: HashMap<u32, RegisteredSchema>,
     /// (subject, text) → id
     ids: HashMap<(String, String), u32>,
