@@ -201,7 +201,11 @@ fn select<'c, 'm>(
         .collect())
 }
 
-fn check_clashes(placed: &[PlacedVersion<'_>], variants: &[Variant<'_>], problems: &mut Vec<Diagnostic>) {
+fn check_clashes(
+    placed: &[PlacedVersion<'_>],
+    variants: &[Variant<'_>],
+    problems: &mut Vec<Diagnostic>,
+) {
     let mut seen: BTreeMap<(String, u32, &str), &PlacedVersion<'_>> = BTreeMap::new();
     for p in placed {
         let key = (p.topic_mod.clone(), p.version.number, p.type_name.as_str());

@@ -14,8 +14,6 @@ use rdkafka::message::{Headers as _, Message as _};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde_json::Value;
 
-use crate::orders::PlacedOrder;
-
 /// What the manifest says of one registry subject.
 pub struct Subject {
     /// The event's short name (`OrderCreated`).
@@ -124,6 +122,16 @@ pub struct Observed {
     pub mail_by_order: BTreeMap<String, Vec<(String, String, SystemTime)>>,
 }
 
+/// What [`EventFeed::settle`] waits for of one order: its mails, and a decision.
+#[derive(Debug)]
+pub struct AwaitedOrder<'a> {
+    pub id: &'a str,
+    pub status: &'a str,
+    pub decided: bool,
+    /// The mails the customer must get, by `X-Notification` kind.
+    pub mail: Vec<&'static str>,
+}
+
 /// Watches the topics, the consumer groups' offsets and the mailbox, and prints what happens.
 pub struct EventFeed {
     pub state: Arc<Mutex<Observed>>,
@@ -153,7 +161,7 @@ impl EventFeed {
 
     /// Waits until every record seen was read by every consumer group and every order's mails
     /// arrived; reports what is missing when `timeout` passes.
-    pub async fn settle(&self, placed: &[PlacedOrder], timeout: Duration) -> bool {
+    pub async fn settle(&self, placed: &[AwaitedOrder<'_>], timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             let (unread, missing) = {
@@ -164,28 +172,29 @@ impl EventFeed {
                     .filter_map(|p| {
                         let got: BTreeSet<&str> = s
                             .mail_by_order
-                            .get(&p.id)
+                            .get(p.id)
                             .map(|m| m.iter().map(|(_, k, _)| k.as_str()).collect())
                             .unwrap_or_default();
                         let lacking: Vec<String> = p
-                            .expected_mail()
-                            .into_iter()
+                            .mail
+                            .iter()
+                            .copied()
                             .filter(|k| !got.contains(k))
                             .map(str::to_owned)
                             .collect();
-                        (!lacking.is_empty()).then(|| (p.id.clone(), lacking))
+                        (!lacking.is_empty()).then(|| (p.id.to_owned(), lacking))
                     })
                     .collect();
                 (unread, missing)
             };
-            let undecided: Vec<&PlacedOrder> = placed.iter().filter(|p| !p.decided()).collect();
+            let undecided: Vec<&AwaitedOrder<'_>> = placed.iter().filter(|p| !p.decided).collect();
             if unread.is_empty() && missing.is_empty() && undecided.is_empty() {
                 return true;
             }
             if Instant::now() > deadline {
                 println!("\nNOT everything played out within {timeout:?}:");
                 for p in undecided {
-                    println!("  order {} is still {}", short(&p.id), p.status);
+                    println!("  order {} is still {}", short(p.id), p.status);
                 }
                 for s in unread {
                     let groups: Vec<&str> = s.waiting.iter().map(|(svc, _)| svc.as_str()).collect();

@@ -387,7 +387,8 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
         .await
         .into_iter()
         .collect::<anyhow::Result<_>>()?;
-    let ok = feed.settle(&placed, Duration::from_secs(120)).await;
+    let awaited: Vec<_> = placed.iter().map(PlacedOrder::awaited).collect();
+    let ok = feed.settle(&awaited, Duration::from_secs(120)).await;
     let elapsed = started.elapsed();
 
     step(7, "what the services say");

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use crate::feed::{EventFeed, short};
+use crate::feed::{AwaitedOrder, EventFeed, short};
 
 /// An order the demo places: the customer, the lines, how far it goes once confirmed.
 pub type Scenario = (&'static str, &'static [(&'static str, u32)], Progress);
@@ -40,6 +40,16 @@ impl PlacedOrder {
             kinds.push("shipped");
         }
         kinds
+    }
+
+    /// What the feed waits for before the demo reports.
+    pub fn awaited(&self) -> AwaitedOrder<'_> {
+        AwaitedOrder {
+            id: &self.id,
+            status: &self.status,
+            decided: self.decided(),
+            mail: self.expected_mail(),
+        }
     }
 }
 

@@ -9,9 +9,39 @@ use std::fmt;
 use contracts_model::Location;
 use contracts_model::protobuf::{EnumRef, MessageRef, ProtoSchema, tag};
 
-use super::rules::Change;
 use super::view::{FieldInfo, FieldType, Fields, Kind, Label, ScalarGroup, Types};
 use crate::Direction;
+
+/// Confluent's `Difference.Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Change {
+    PackageChanged,
+    MessageAdded,
+    MessageRemoved,
+    MessageMoved,
+    EnumAdded,
+    EnumRemoved,
+    EnumConstAdded,
+    EnumConstChanged,
+    EnumConstRemoved,
+    FieldAdded,
+    FieldRemoved,
+    FieldNameChanged,
+    FieldKindChanged,
+    FieldScalarKindChanged,
+    FieldNamedTypeChanged,
+    FieldNumericLabelChanged,
+    FieldStringOrBytesLabelChanged,
+    RequiredFieldAdded,
+    RequiredFieldRemoved,
+    OneofAdded,
+    OneofRemoved,
+    OneofFieldAdded,
+    OneofFieldRemoved,
+    OneofFieldMovedToTopLevel,
+    MultipleFieldsMovedToOneof,
+    FieldMovedToExistingOneof,
+}
 
 /// Every difference Confluent's diff reports, compatible ones included.
 pub(super) fn differences(

@@ -6,40 +6,9 @@ use contracts_model::Location;
 use contracts_model::protobuf::{MessageRef, tag};
 use prost_types::FileDescriptorProto;
 
-use super::diff::{DiffContext, MovedFrom, Part, Site};
+use super::diff::{Change, DiffContext, MovedFrom, Part, Site};
 use super::view::{FieldInfo, Kind, Label, Oneof, ScalarGroup};
 use crate::{Direction, Rule};
-
-/// Confluent's `Difference.Type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) enum Change {
-    PackageChanged,
-    MessageAdded,
-    MessageRemoved,
-    MessageMoved,
-    EnumAdded,
-    EnumRemoved,
-    EnumConstAdded,
-    EnumConstChanged,
-    EnumConstRemoved,
-    FieldAdded,
-    FieldRemoved,
-    FieldNameChanged,
-    FieldKindChanged,
-    FieldScalarKindChanged,
-    FieldNamedTypeChanged,
-    FieldNumericLabelChanged,
-    FieldStringOrBytesLabelChanged,
-    RequiredFieldAdded,
-    RequiredFieldRemoved,
-    OneofAdded,
-    OneofRemoved,
-    OneofFieldAdded,
-    OneofFieldRemoved,
-    OneofFieldMovedToTopLevel,
-    MultipleFieldsMovedToOneof,
-    FieldMovedToExistingOneof,
-}
 
 impl Change {
     /// The rule an incompatible change breaks; `None` for `SchemaDiff.COMPATIBLE_CHANGES`.

@@ -4,7 +4,27 @@
 
 use std::fmt::{self, Write as _};
 
+use sha2::Digest as _;
+
 use super::schema::{Node, NodeId, Schema};
+
+/// The canonical form and fingerprints of a schema live beside the writer of that form.
+impl Schema {
+    /// Avro's Parsing Canonical Form.
+    pub fn canonical_form(&self) -> String {
+        canonical_form(self)
+    }
+
+    /// SHA-256 of the Parsing Canonical Form: `SchemaInfo::fingerprint` of generated events.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        sha2::Sha256::digest(self.canonical_form().as_bytes()).into()
+    }
+
+    /// CRC-64-AVRO (Rabin) of the Parsing Canonical Form, as single-object encoding uses it.
+    pub fn rabin_fingerprint(&self) -> u64 {
+        rabin_fingerprint(self.canonical_form().as_bytes())
+    }
+}
 
 /// The Parsing Canonical Form of `schema`.
 pub(super) fn canonical_form(schema: &Schema) -> String {

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use sha2::Digest;
 
 /// Index of a node in a [`Schema`].
 pub type NodeId = usize;
@@ -164,21 +163,6 @@ impl Schema {
     /// Whether the schema has no nodes (never true for a parsed schema).
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
-    }
-
-    /// Avro's Parsing Canonical Form.
-    pub fn canonical_form(&self) -> String {
-        super::canonical::canonical_form(self)
-    }
-
-    /// SHA-256 of the Parsing Canonical Form: `SchemaInfo::fingerprint` of generated events.
-    pub fn fingerprint(&self) -> [u8; 32] {
-        sha2::Sha256::digest(self.canonical_form().as_bytes()).into()
-    }
-
-    /// CRC-64-AVRO (Rabin) of the Parsing Canonical Form, as single-object encoding uses it.
-    pub fn rabin_fingerprint(&self) -> u64 {
-        super::canonical::rabin_fingerprint(self.canonical_form().as_bytes())
     }
 }
 

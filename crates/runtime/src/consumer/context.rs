@@ -14,7 +14,7 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use tokio::sync::watch;
 
 use super::level_of;
-use super::partition::{PartitionKey, PartitionState};
+use super::state::{PartitionKey, PartitionState};
 use crate::metrics::{self, Metrics};
 
 /// librdkafka callbacks: rebalances and statistics.

@@ -5,7 +5,7 @@ use rdkafka::message::{Message as _, OwnedMessage};
 
 use super::Pipeline;
 use super::forward::{FirstRead, produce_until_acked, with_headers};
-use super::partition::{Outcome, PartitionState};
+use super::state::{Outcome, PartitionState};
 use crate::headers;
 use crate::metrics::{self, Labels};
 

@@ -7,7 +7,7 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
 
 use super::Pipeline;
-use super::partition::{PartitionState, pause_before_retry};
+use super::state::{PartitionState, pause_before_retry};
 use crate::headers;
 
 /// Where a record was first read: the record itself on the source topic; on a retry topic,

@@ -35,6 +35,7 @@ mod partition;
 mod provision;
 mod retry_topics;
 mod run_loop;
+mod state;
 
 use std::fmt;
 use std::marker::PhantomData;

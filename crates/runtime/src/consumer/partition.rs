@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use contracts_core::{Handle, RecordMeta, Topic, TopicMessage};
 use futures_util::FutureExt as _;
@@ -18,33 +18,10 @@ use tracing::{Instrument as _, field};
 use super::Pipeline;
 use super::dead_letters::dead_letter;
 use super::retry_topics::{forward_to_retry, wait_until_due};
-use super::run_loop::record_size;
+use super::state::{Outcome, PartitionState, pause_before_retry, record_size};
 use crate::headers;
 use crate::metrics::{self, HistogramHandle, Labels};
 use crate::writer::ReadError;
-
-/// One partition's task and what the dispatcher and the rebalance callback share with it.
-#[derive(Debug, Default)]
-pub(super) struct PartitionState {
-    /// Set when the partition was revoked: the task finishes its record and stores nothing more.
-    pub(super) revoked: AtomicBool,
-    /// Records handed to the task and not yet taken, and their bytes.
-    pub(super) buffered: AtomicUsize,
-    pub(super) buffered_bytes: AtomicUsize,
-}
-
-/// A partition of the source topic (level 0) or of retry topic `level`.
-pub(super) type PartitionKey = (usize, i32);
-
-/// What became of a record.
-pub(super) enum Outcome {
-    Handled,
-    DeadLettered,
-    /// Written to the next retry topic and acknowledged there.
-    Forwarded,
-    /// Given up because of shutdown or revocation; not stored, so it is delivered again.
-    Abandoned,
-}
 
 /// Handles one partition's records in order until the partition is revoked or the consumer stops.
 pub(super) async fn partition_task<T, H>(
@@ -136,19 +113,6 @@ pub(super) fn store_offset<T: Topic>(
             tracing::warn!(topic = %topic, partition = m.partition(), offset = m.offset(), "storing the offset failed (partition revoked?): {e}");
             false
         }
-    }
-}
-
-/// Sleeps for `backoff` unless the consumer stops or the partition is revoked first (`false`).
-pub(super) async fn pause_before_retry<T: Topic>(
-    pipeline: &Pipeline<T>,
-    state: &PartitionState,
-    backoff: Duration,
-) -> bool {
-    let mut stop = pipeline.stop.clone();
-    tokio::select! {
-        _ = stop.wait_for(|s| *s) => false,
-        _ = tokio::time::sleep(backoff) => !state.revoked.load(Ordering::SeqCst),
     }
 }
 

@@ -9,7 +9,7 @@ use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders, OwnedMe
 
 use super::Pipeline;
 use super::forward::{FirstRead, produce_until_acked, with_headers};
-use super::partition::{Outcome, PartitionState};
+use super::state::{Outcome, PartitionState};
 use crate::headers;
 use crate::metrics::{self, Labels};
 

@@ -16,8 +16,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::context::Callbacks;
-use super::partition::{PartitionKey, PartitionState, partition_task};
+use super::partition::partition_task;
 use super::provision::create_when_answered;
+use super::state::{PartitionKey, PartitionState, record_size};
 use super::{Consumer, level_of};
 use crate::metrics::{self, Counter};
 use crate::{Error, Result};
@@ -283,10 +284,6 @@ pub(super) fn set_paused(
 }
 
 /// What a buffered record counts against `max_buffered_bytes_per_partition`.
-pub(super) fn record_size(m: &OwnedMessage) -> usize {
-    m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len)
-}
-
 pub(super) fn resume_drained(
     consumer: &StreamConsumer<Callbacks>,
     topics: &[String],
