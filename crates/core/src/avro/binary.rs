@@ -104,7 +104,39 @@ pub struct Reader<'a> {
     pos: usize,
     /// Records being read inside each other, for [`Reader::nested`].
     depth: u32,
+    /// Array and map items the rest of the payload may still claim; see [`item_budget`].
+    items_left: usize,
 }
+
+/// The array and map items a payload of `len` bytes may claim in all, summed over every block
+/// of every array and map in it, nested ones included: one per byte, and never less than
+/// [`MIN_ITEM_BUDGET`].
+///
+/// Why: a block count is checked before any item is read, but items of zero size (`null`, a
+/// record with no fields or only such fields, `fixed` of size 0) take no bytes, so the bytes
+/// left cannot bound the count by themselves. Unchecked, a 1 MB payload could claim 2^28 nulls
+/// per block in hundreds of thousands of blocks, and the decoder would loop per item for hours.
+/// Charging every claimed item one byte of the payload makes the items read, and so the work
+/// and memory of a decode, grow at most linearly with the payload's length.
+///
+/// What it rejects: every item of a non-zero-size type takes at least one byte of its own (an
+/// item holding an array holds at least that array's end marker), so payloads made of such
+/// items always fit. Only payloads with more zero-size items than bytes are refused (beyond
+/// the first [`MIN_ITEM_BUDGET`]), such as an array of a million nulls written in four bytes:
+/// legal Avro, but absurd for an event, and indistinguishable from an attack.
+pub fn item_budget(len: usize) -> usize {
+    len.max(MIN_ITEM_BUDGET)
+}
+
+/// The items any payload may claim whatever its length, so small arrays of nulls or empty
+/// records (and a resolver's output, whose items can shrink to zero size when the reader drops
+/// every field of an item record) still read. 65,536 iterations cost well under a millisecond.
+pub const MIN_ITEM_BUDGET: usize = 1 << 16;
+
+/// The most items one block reserves memory for up front; larger blocks grow as their items
+/// are actually read, so a lying count cannot make a decode allocate more than its bytes
+/// justify (an item can be far larger in memory than its one byte on the wire).
+pub const MAX_PREALLOCATED_ITEMS: usize = 1 << 12;
 
 /// How deeply records may nest in one payload. Only recursive schemas nest without bound;
 /// a hostile payload for one must not overflow the stack.
@@ -116,6 +148,7 @@ impl<'a> Reader<'a> {
             buf,
             pos: 0,
             depth: 0,
+            items_left: item_budget(buf.len()),
         }
     }
 
@@ -330,6 +363,8 @@ impl<'a> Reader<'a> {
 
     /// Reads the item count of the next array or map block; 0 ends the array or map. A
     /// negative count (followed by the block's byte size, for skipping) is returned positive.
+    /// A count beyond what the rest of the payload can hold (see [`item_budget`]) fails here,
+    /// before the caller loops over any item.
     #[inline(always)]
     pub fn block(&mut self, path: &str) -> ReadResult<usize> {
         let start = self.pos;
@@ -337,8 +372,30 @@ impl<'a> Reader<'a> {
         if n >= 0 {
             return self.count(start, n as u64, path);
         }
-        self.long(path)?;
+        self.block_size(path)?;
         self.count(start, n.unsigned_abs(), path)
+    }
+
+    /// Reads the byte size that follows a negative block count; it must fit the bytes left.
+    fn block_size(&mut self, path: &str) -> ReadResult<usize> {
+        let size_at = self.pos;
+        let size = self.long(path)?;
+        match usize::try_from(size) {
+            Ok(size) if size <= self.remaining() => Ok(size),
+            Ok(size) => Err(Self::invalid_at(
+                size_at,
+                path,
+                format!(
+                    "block byte size {size} is more than the {} bytes left",
+                    self.remaining()
+                ),
+            )),
+            Err(_) => Err(Self::invalid_at(
+                size_at,
+                path,
+                format!("negative block size {size}"),
+            )),
+        }
     }
 
     /// Reads the next block's item count, or, for a block with a byte size, skips it whole and
@@ -352,41 +409,42 @@ impl<'a> Reader<'a> {
                 n => Block::Items(n),
             });
         }
-        let size_at = self.pos;
-        let size = self.long(path)?;
-        let Ok(size) = usize::try_from(size) else {
-            return Err(Self::invalid_at(
-                size_at,
-                path,
-                format!("negative block size {size}"),
-            ));
-        };
+        // Skipped whole: its items are never looped over, so they are not charged.
+        let size = self.block_size(path)?;
         self.raw(size, path)?;
         Ok(Block::Skipped)
     }
 
-    fn count(&self, start: usize, n: u64, path: &str) -> ReadResult<usize> {
-        // Every item takes at least one byte, except nulls and empty records, which a payload
-        // can repeat cheaply; cap counts so a hostile count cannot reserve huge vectors.
+    /// Checks a block's item count against the payload's item budget and charges it.
+    fn count(&mut self, start: usize, n: u64, path: &str) -> ReadResult<usize> {
         match usize::try_from(n) {
-            Ok(n) if n <= MAX_BLOCK_ITEMS => Ok(n),
+            Ok(n) if n <= MAX_BLOCK_ITEMS && n <= self.items_left => {
+                self.items_left -= n;
+                Ok(n)
+            }
             _ => Err(Self::invalid_at(
                 start,
                 path,
-                format!("block count {n} is too large"),
+                format!(
+                    "block count {n} is more than the rest of the payload can hold: {} more array or map items at most (a payload of {} bytes holds at most {} in all)",
+                    self.items_left,
+                    self.buf.len(),
+                    item_budget(self.buf.len()),
+                ),
             )),
         }
     }
 
     /// How much capacity to reserve for a block of `n` items: never more than the remaining
-    /// bytes could hold, so a lying count cannot make us allocate.
+    /// bytes could hold, nor more than [`MAX_PREALLOCATED_ITEMS`], so a lying count cannot
+    /// make us allocate.
     #[inline]
     pub fn capacity_for(&self, n: usize) -> usize {
-        n.min(self.remaining())
+        n.min(self.remaining()).min(MAX_PREALLOCATED_ITEMS)
     }
 }
 
-/// Largest item count one array or map block may claim.
+/// Largest item count one array or map block may claim, whatever the payload's length.
 pub const MAX_BLOCK_ITEMS: usize = 1 << 28;
 
 /// What [`Reader::skip_block`] found.
@@ -523,6 +581,84 @@ mod tests {
         }
         let err = dive(&mut Reader::new(&[])).unwrap_err();
         assert!(err.to_string().contains("nested deeper"), "{err}");
+    }
+
+    #[test]
+    fn a_block_count_the_payload_cannot_hold_fails_before_any_item() {
+        let bytes = long_bytes(1 << 28);
+        let err = Reader::new(&bytes).block("R.items").unwrap_err();
+        assert!(
+            matches!(&*err, DecodeError::Invalid { offset: 0, path, reason }
+                if path == "R.items" && reason.contains("block count 268435456")),
+            "{err}"
+        );
+        // Past the per-block cap too, and for the largest count a varint can say.
+        let bytes = long_bytes(i64::MAX);
+        assert!(Reader::new(&bytes).block("a").is_err());
+        let bytes = long_bytes(i64::MIN);
+        assert!(Reader::new(&bytes).block("a").is_err());
+    }
+
+    #[test]
+    fn item_counts_are_charged_against_one_budget_per_payload() {
+        // Blocks of MIN_ITEM_BUDGET / 2 items each: the first two fit, the third does not,
+        // though each alone is under the budget.
+        let half = (MIN_ITEM_BUDGET / 2) as i64;
+        let mut bytes = Vec::new();
+        for _ in 0..3 {
+            write_long(&mut bytes, half);
+        }
+        let mut r = Reader::new(&bytes);
+        assert_eq!(r.block("a").unwrap(), half as usize);
+        assert_eq!(r.block("a").unwrap(), half as usize);
+        let at = r.position();
+        let err = r.block("a").unwrap_err();
+        assert!(
+            matches!(*err, DecodeError::Invalid { offset, .. } if offset == at),
+            "{err}"
+        );
+        // A payload longer than the minimum gets one item per byte.
+        let mut big = long_bytes(100_000);
+        big.resize(100_000, 0);
+        assert_eq!(Reader::new(&big).block("a").unwrap(), 100_000);
+        let mut short = long_bytes(100_000);
+        short.resize(99_999, 0);
+        assert!(Reader::new(&short).block("a").is_err());
+    }
+
+    #[test]
+    fn a_negative_block_count_checks_its_byte_size() {
+        // -(2^28) items in 4 bytes that are not there.
+        let mut bytes = long_bytes(-(1 << 28));
+        write_long(&mut bytes, 4);
+        let err = Reader::new(&bytes).block("m").unwrap_err();
+        assert!(err.to_string().contains("block byte size 4"), "{err}");
+        let err = Reader::new(&bytes).skip_block("m").unwrap_err();
+        assert!(err.to_string().contains("block byte size 4"), "{err}");
+        // A negative size.
+        let mut bytes = long_bytes(-2);
+        write_long(&mut bytes, -5);
+        let err = Reader::new(&bytes).block("m").unwrap_err();
+        assert!(err.to_string().contains("negative block size"), "{err}");
+        // A huge count with a plausible size is still charged when read item by item.
+        let mut bytes = long_bytes(-(1 << 20));
+        write_long(&mut bytes, 0);
+        assert!(Reader::new(&bytes).block("m").is_err());
+        assert_eq!(Reader::new(&bytes).skip_block("m").unwrap(), Block::Skipped);
+    }
+
+    #[test]
+    fn preallocation_is_bounded_by_the_bytes_left_and_a_constant() {
+        let mut bytes = long_bytes(1000);
+        bytes.extend_from_slice(&[0; 10]);
+        let mut r = Reader::new(&bytes);
+        let n = r.block("a").unwrap();
+        assert_eq!(r.capacity_for(n), 10);
+        let big = vec![0; 1 << 20];
+        assert_eq!(
+            Reader::new(&big).capacity_for(1 << 20),
+            MAX_PREALLOCATED_ITEMS
+        );
     }
 
     #[test]
