@@ -401,4 +401,89 @@ mod tests {
         let payload = [0x03, 0x04, 0x02, 0x04, 0x00, 0x02];
         assert_eq!(resolve(w, r, &payload).unwrap(), [0x02]);
     }
+
+    /// A payload of `count` as a long, then `tail`.
+    fn counted(count: i64, tail: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_long(&mut out, count);
+        out.extend_from_slice(tail);
+        out
+    }
+
+    fn assert_block_rejected(writer: &str, reader: &str, payload: &[u8], path: &str) {
+        let e = resolve(writer, reader, payload).unwrap_err();
+        assert!(
+            e.contains(path) && (e.contains("block count") || e.contains("block byte size")),
+            "{e}"
+        );
+    }
+
+    const EMPTY: &str = r#"{"type":"record","name":"Empty","fields":[]}"#;
+
+    #[test]
+    fn a_block_of_2_pow_28_items_with_no_bytes_behind_it_is_rejected() {
+        let w = r#"{"type":"record","name":"R","fields":[{"name":"xs","type":{"type":"array","items":"null"}}]}"#;
+        assert_block_rejected(w, w, &counted(1 << 28, &[]), "R.xs");
+        let w = r#"{"type":"record","name":"R","fields":[{"name":"xs","type":{"type":"array","items":"long"}}]}"#;
+        assert_block_rejected(w, w, &counted(1 << 28, &[]), "R.xs");
+    }
+
+    #[test]
+    fn a_huge_count_of_nulls_is_rejected_in_many_small_blocks_too() {
+        let w = r#"{"type":"array","items":"null"}"#;
+        assert_block_rejected(w, w, &counted(1_000_000, &[0]), "");
+        // 64 blocks of 2^12 nulls pass the budget of a short payload exactly; one more does not.
+        let mut payload = Vec::new();
+        for _ in 0..16 {
+            write_long(&mut payload, 1 << 12);
+        }
+        payload.push(0);
+        assert!(resolve(w, w, &payload).is_ok());
+        payload.pop();
+        write_long(&mut payload, 1);
+        payload.push(0);
+        assert_block_rejected(w, w, &payload, "");
+    }
+
+    #[test]
+    fn nested_arrays_of_empty_records_share_one_budget() {
+        let w = format!(
+            r#"{{"type":"record","name":"R","fields":[{{"name":"xss","type":{{"type":"array","items":{{"type":"array","items":{EMPTY}}}}}}}]}}"#
+        );
+        // 1,000 inner arrays, each claiming 1,000 empty records: 1,001,000 items in ~3 KB.
+        let mut payload = counted(1000, &[]);
+        for _ in 0..1000 {
+            write_long(&mut payload, 1000);
+            payload.push(0);
+        }
+        payload.push(0);
+        assert_block_rejected(&w, &w, &payload, "R.xss");
+    }
+
+    #[test]
+    fn a_negative_block_count_with_a_byte_size_is_checked() {
+        let w = r#"{"type":"record","name":"R","fields":[{"name":"xs","type":{"type":"array","items":"null"}}]}"#;
+        // -(2^28) items said to take 4 bytes that are not there.
+        assert_block_rejected(w, w, &counted(-(1 << 28), &[0x08]), "R.xs");
+        // -(2^28) items in 0 bytes: fits the bytes, not the item budget.
+        assert_block_rejected(w, w, &counted(-(1 << 28), &[0x00, 0x00]), "R.xs");
+    }
+
+    #[test]
+    fn a_map_with_a_huge_count_is_rejected() {
+        let w = r#"{"type":"record","name":"R","fields":[{"name":"m","type":{"type":"map","values":"null"}}]}"#;
+        assert_block_rejected(w, w, &counted(1 << 28, &[]), "R.m");
+        assert_block_rejected(w, w, &counted(i64::MAX, &[]), "R.m");
+    }
+
+    #[test]
+    fn a_hostile_block_in_a_field_the_reader_skips_is_rejected() {
+        let w = r#"{"type":"record","name":"R","fields":[{"name":"gone","type":{"type":"array","items":"null"}},{"name":"a","type":"int"}]}"#;
+        let r = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#;
+        let e = resolve(w, r, &counted(1 << 28, &[0x00, 0x02])).unwrap_err();
+        assert!(e.contains("block count"), "{e}");
+        let m = r#"{"type":"record","name":"R","fields":[{"name":"gone","type":{"type":"map","values":{"type":"record","name":"E","fields":[]}}},{"name":"a","type":"int"}]}"#;
+        let e = resolve(m, r, &counted(1 << 40, &[0x00, 0x02])).unwrap_err();
+        assert!(e.contains("block count"), "{e}");
+    }
 }
