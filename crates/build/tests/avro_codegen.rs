@@ -90,6 +90,25 @@ fn evolution_generates_resolving_decoders_only_where_compat_allows() {
 }
 
 #[test]
+fn zero_size_items_generate_the_golden_code() {
+    let v1 = load("tests/fixtures/avro/hostile/v1.avsc");
+    let v2 = load("tests/fixtures/avro/hostile/v2.avsc");
+    let history = [
+        HistoryVersion {
+            version: 1,
+            schema: &v1,
+        },
+        HistoryVersion {
+            version: 2,
+            schema: &v2,
+        },
+    ];
+    let code = modules_of(&history);
+    assert!(code.contains("fn __hostile_from_v1_0"), "{code}");
+    check_golden("hostile.rs", &code);
+}
+
+#[test]
 fn shop_orders_generate_the_golden_code() {
     let created: Vec<AvroSchema> = (1..=3)
         .map(|v| {
