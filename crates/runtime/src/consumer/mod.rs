@@ -5,9 +5,9 @@
 //! record was handled, forwarded to a retry topic or dead-lettered, so a commit (periodic, on rebalance, on shutdown) never
 //! covers a record still in flight, and a crash redelivers what was not finished.
 //!
-//! Per record: the schema id selects the writer schema (fetched once per id), the payload is
-//! decoded into the topic's message enum, and the handler runs. A record that cannot be decoded
-//! goes to the dead-letter topic at once; a retriable handler error is retried in place with
+//! Per record: the schema id selects the writer schema (fetched once per id into a bounded
+//! cache, see `writer.rs`), the payload is decoded into the topic's message enum, and the
+//! handler runs. A record that cannot be decoded goes to the dead-letter topic at once; a retriable handler error is retried in place with
 //! exponential backoff, then dead-lettered; a permanent one (or a panic) is dead-lettered at
 //! once. The dead-letter record keeps the original key, value and headers and adds `dlt-*`
 //! headers ([`crate::headers`]).
