@@ -10,8 +10,8 @@ mod hostile {
 }
 
 use contracts_core::avro::AvroRecord;
-use contracts_core::{Format, SchemaId, WriterSchema};
 use contracts_core::avro::binary::write_long;
+use contracts_core::{Format, SchemaId, WriterSchema};
 use hostile::{v1, v2};
 use proptest::prelude::*;
 
@@ -79,7 +79,12 @@ fn small_arrays_of_zero_size_items_still_read_everywhere() {
     let bytes = payload(&[0x06, 0x00], &[0x02, 0x00], &nested, &by_key);
     let v = v1::Hostile::decode(&bytes).unwrap();
     assert_eq!(
-        (v.nulls.len(), v.empties.len(), v.nested.len(), v.by_key.len()),
+        (
+            v.nulls.len(),
+            v.empties.len(),
+            v.nested.len(),
+            v.by_key.len()
+        ),
         (3, 1, 2, 1)
     );
     assert_eq!(v.nested[0].len(), 2);
