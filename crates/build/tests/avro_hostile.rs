@@ -103,6 +103,26 @@ fn small_arrays_of_zero_size_items_still_read_everywhere() {
     );
 }
 
+/// v1 whose `Empty` records hold an int, which v1's reader drops.
+const V1_FULL_EMPTIES: &str = r#"{"type":"record","name":"Hostile","namespace":"test.hostile","fields":[
+    {"name":"nulls","type":{"type":"array","items":"null"}},
+    {"name":"empties","type":{"type":"array","items":{"type":"record","name":"Empty","fields":[{"name":"x","type":"int"}]}}},
+    {"name":"nested","type":{"type":"array","items":{"type":"array","items":"Empty"}}},
+    {"name":"by_key","type":{"type":"map","values":"null"}},
+    {"name":"n","type":"int"}]}"#;
+
+#[test]
+fn items_the_reader_shrinks_to_zero_size_keep_the_writers_budget() {
+    // 100,000 one-byte items: legal for the writer's 100 KB. Resolved, they are 100,000 empty
+    // records in a few bytes, which the resolved payload alone could not claim.
+    let mut empties = long(100_000);
+    empties.resize(empties.len() + 100_000, 0);
+    empties.push(0);
+    let bytes = payload(END, &empties, END, END);
+    let v = v1::Hostile::decode_from(&writer(V1_FULL_EMPTIES), &bytes).unwrap();
+    assert_eq!(v.empties.len(), 100_000);
+}
+
 #[test]
 fn a_block_count_of_2_pow_28_with_no_bytes_behind_it() {
     rejected_everywhere(&long(1 << 28), "nulls");

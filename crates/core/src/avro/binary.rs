@@ -129,8 +129,7 @@ pub fn item_budget(len: usize) -> usize {
 }
 
 /// The items any payload may claim whatever its length, so small arrays of nulls or empty
-/// records (and a resolver's output, whose items can shrink to zero size when the reader drops
-/// every field of an item record) still read. 65,536 iterations cost well under a millisecond.
+/// records still read. 65,536 iterations cost well under a millisecond.
 pub const MIN_ITEM_BUDGET: usize = 1 << 16;
 
 /// The most items one block reserves memory for up front; larger blocks grow as their items
@@ -149,6 +148,16 @@ impl<'a> Reader<'a> {
             pos: 0,
             depth: 0,
             items_left: item_budget(buf.len()),
+        }
+    }
+
+    /// A reader whose payload may claim `items` array and map items in all, instead of
+    /// [`item_budget`] of its own length: for a payload rewritten from another (the generic
+    /// resolver's output), which holds the same items as the original in possibly fewer bytes.
+    pub fn with_item_budget(buf: &'a [u8], items: usize) -> Self {
+        Reader {
+            items_left: items,
+            ..Reader::new(buf)
         }
     }
 

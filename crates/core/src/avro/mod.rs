@@ -75,7 +75,14 @@ pub fn decode_resolved<T: AvroRecord>(
     }
     let mut buf = Vec::with_capacity(payload.len() + 16);
     writer.avro_resolve(T::SCHEMA, payload, &mut buf)?;
-    T::decode(&buf)
+    // The resolved payload holds the writer's items, which the writer's bytes were charged
+    // for; when the reader drops every field of an item record they take no bytes here, so
+    // the budget is the writer payload's (or the rewritten one's, if larger).
+    let budget = binary::item_budget(payload.len().max(buf.len()));
+    let mut r = Reader::with_item_budget(&buf, budget);
+    let v = T::read(&mut r)?;
+    r.finish()?;
+    Ok(v)
 }
 
 /// Per-writer-schema caches: the parsed schema and the resolution programs built so far.
