@@ -99,7 +99,7 @@ impl Counter {
 }
 
 /// A histogram with its labels resolved once. Not the library's `Histogram`, which takes a
-/// lock per observation: here one observation is three atomic adds, so partitions that share
+/// lock per observation: here one observation is two atomic adds, so partitions that share
 /// a series do not wait for each other.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HistogramHandle(Arc<AtomicHistogram>);
