@@ -28,6 +28,14 @@ fn load(path: &str) -> AvroSchema {
         .unwrap_or_else(|d| panic!("{}", d.render()))
 }
 
+/// A subject history of `schemas` as versions 1, 2, …, in order.
+fn versions<'a>(schemas: &[&'a AvroSchema]) -> Vec<HistoryVersion<'a>> {
+    (1..)
+        .zip(schemas)
+        .map(|(version, schema)| HistoryVersion { version, schema })
+        .collect()
+}
+
 /// Generates one module per version of a history (each holding that version only).
 fn modules_of(history: &[HistoryVersion<'_>]) -> String {
     let mut out = String::new();
@@ -61,10 +69,7 @@ fn check_golden(name: &str, code: &str) {
 #[test]
 fn kitchen_sink_generates_the_golden_code() {
     let v1 = load("tests/fixtures/avro/kitchen/v1.avsc");
-    let history = [HistoryVersion {
-        version: 1,
-        schema: &v1,
-    }];
+    let history = versions(&[&v1]);
     check_golden("kitchen.rs", &modules_of(&history));
 }
 
@@ -72,16 +77,7 @@ fn kitchen_sink_generates_the_golden_code() {
 fn evolution_generates_resolving_decoders_only_where_compat_allows() {
     let v1 = load("tests/fixtures/avro/evolution/v1.avsc");
     let v2 = load("tests/fixtures/avro/evolution/v2.avsc");
-    let history = [
-        HistoryVersion {
-            version: 1,
-            schema: &v1,
-        },
-        HistoryVersion {
-            version: 2,
-            schema: &v2,
-        },
-    ];
+    let history = versions(&[&v1, &v2]);
     let code = modules_of(&history);
     // v2 reads v1 (BACKWARD); v1 cannot read v2 (v2 renamed `sensor` with an alias only).
     assert!(code.contains("fn __reading_from_v1_0"), "{code}");
@@ -93,16 +89,7 @@ fn evolution_generates_resolving_decoders_only_where_compat_allows() {
 fn zero_size_items_generate_the_golden_code() {
     let v1 = load("tests/fixtures/avro/hostile/v1.avsc");
     let v2 = load("tests/fixtures/avro/hostile/v2.avsc");
-    let history = [
-        HistoryVersion {
-            version: 1,
-            schema: &v1,
-        },
-        HistoryVersion {
-            version: 2,
-            schema: &v2,
-        },
-    ];
+    let history = versions(&[&v1, &v2]);
     let code = modules_of(&history);
     assert!(code.contains("fn __hostile_from_v1_0"), "{code}");
     check_golden("hostile.rs", &code);
@@ -119,22 +106,9 @@ fn shop_orders_generate_the_golden_code() {
         .collect();
     let paid = load("../../schemas/shop/orders/order_paid/v1.avsc");
     let shipped = load("../../schemas/shop/orders/order_shipped/v1.avsc");
-    let created_history: Vec<HistoryVersion<'_>> = created
-        .iter()
-        .enumerate()
-        .map(|(i, s)| HistoryVersion {
-            version: i as u32 + 1,
-            schema: s,
-        })
-        .collect();
-    let paid_history = [HistoryVersion {
-        version: 1,
-        schema: &paid,
-    }];
-    let shipped_history = [HistoryVersion {
-        version: 1,
-        schema: &shipped,
-    }];
+    let created_history = versions(&created.iter().collect::<Vec<_>>());
+    let paid_history = versions(&[&paid]);
+    let shipped_history = versions(&[&shipped]);
     let mut out = String::new();
     for index in 0..3 {
         let mut entries = vec![ModuleEntry {
