@@ -17,6 +17,7 @@
 pub mod avro;
 mod error;
 mod event;
+pub mod secret;
 mod service;
 pub mod source;
 pub mod wire;
