@@ -6,6 +6,7 @@
 //! (`contracts-registry`) and talks to registries and services as a client
 //! (`contracts-registry-client`, `contracts-admin`).
 
+mod acls;
 mod admin;
 mod check;
 mod compat;
@@ -63,6 +64,9 @@ enum Command {
     Registry(registry::Args),
     /// Ask a running service over its gRPC admin API (contracts, lag, dead letters, orders, stock)
     Admin(admin::Args),
+    /// Print the Kafka ACLs each service of the manifest and the registry need (a table,
+    /// kafka-acls commands or Strimzi KafkaUser resources)
+    Acls(acls::Args),
 }
 
 /// `--manifest`, shared by the commands that read `schemas/contracts.toml`.
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
         Command::Prepare(args) => prepare::run(args),
         Command::Registry(args) => registry::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Acls(args) => acls::run(args),
     };
     match result {
         Ok(code) => code,

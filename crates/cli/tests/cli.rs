@@ -327,3 +327,84 @@ fn a_key_field_missing_from_the_schema_is_an_error_at_the_manifest_line() {
     );
     assert!(stderr.contains("--> schemas/contracts.toml:"), "{stderr}");
 }
+
+/// `deploy/` ships the ACL table and the Strimzi users that `contracts acls` derives from the
+/// manifest; they must not drift from it.
+#[test]
+fn the_shipped_acl_table_and_strimzi_users_are_what_contracts_acls_prints() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let run = |format: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_contracts"))
+            .current_dir(&root)
+            .args(["acls", "--format", format])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let doc = std::fs::read_to_string(root.join("deploy/kafka-acls.md")).unwrap();
+    let generated = doc
+        .split_once("<!-- generated: contracts acls -->\n")
+        .and_then(|(_, rest)| rest.split_once("<!-- end generated -->"))
+        .map(|(table, _)| table)
+        .expect("deploy/kafka-acls.md has the generated markers");
+    assert_eq!(generated, run("table"), "regenerate deploy/kafka-acls.md");
+    let users = std::fs::read_to_string(root.join("deploy/k8s/kafka-users.yaml")).unwrap();
+    assert_eq!(
+        users,
+        run("strimzi"),
+        "regenerate deploy/k8s/kafka-users.yaml"
+    );
+}
+
+#[test]
+fn each_service_may_read_only_what_it_consumes_and_write_only_what_it_publishes() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_contracts"))
+        .current_dir(&root)
+        .args(["acls", "--topic-prefix", "prod.", "--retry-topics", "1"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    let row = |principal: &str, name: &str| {
+        table
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!("| {principal} |")) && l.contains(&format!("`{name}`"))
+            })
+            .map(str::to_owned)
+    };
+    // The order service publishes orders and reads only the inventory's answers.
+    assert!(
+        row("User:order", "prod.orders")
+            .unwrap()
+            .contains("| Describe, Write |")
+    );
+    assert!(
+        row("User:order", "prod.inventory")
+            .unwrap()
+            .contains("Read")
+    );
+    assert!(row("User:order", "prod.orders.DLT").is_none(), "{table}");
+    // The notification service never publishes events.
+    let inventory = row("User:notification", "prod.inventory").unwrap();
+    assert!(inventory.contains("Read"), "{inventory}");
+    assert!(
+        row("User:notification", "prod.inventory.retry-1").is_some(),
+        "{table}"
+    );
+    assert!(
+        row("User:notification", "notification")
+            .unwrap()
+            .contains("| Group |")
+    );
+    assert!(
+        row("User:contracts-registry", "_schemas")
+            .unwrap()
+            .contains("DescribeConfigs")
+    );
+}
