@@ -140,7 +140,12 @@ impl AdminClient {
             url: config.url.clone(),
             reason: chain(&e),
         })?;
-        let token = match config.token.as_ref().map(Secret::expose).filter(|t| !t.is_empty()) {
+        let token = match config
+            .token
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|t| !t.is_empty())
+        {
             Some(t) => Some(
                 format!("Bearer {t}")
                     .parse::<MetadataValue<Ascii>>()

@@ -31,11 +31,17 @@ async fn assert_no_write_passes(server: &common::Running, client: &AdminClient, 
         "SetStock",
     );
     refused(
-        client.pause("inventory-events").await.map(|_| String::new()),
+        client
+            .pause("inventory-events")
+            .await
+            .map(|_| String::new()),
         "PauseConsumer",
     );
     refused(
-        client.resume("inventory-events").await.map(|_| String::new()),
+        client
+            .resume("inventory-events")
+            .await
+            .map(|_| String::new()),
         "ResumeConsumer",
     );
     refused(
@@ -91,7 +97,15 @@ async fn the_read_token_reads_everything_but_every_write_is_permission_denied() 
     assert_eq!(client.contracts().await.unwrap().len(), 2);
     assert!(!client.consumers().await.unwrap().is_empty());
     client.lag(None).await.unwrap();
-    assert_eq!(client.dead_letters(None, 0).await.unwrap().dead_letters.len(), 3);
+    assert_eq!(
+        client
+            .dead_letters(None, 0)
+            .await
+            .unwrap()
+            .dead_letters
+            .len(),
+        3
+    );
     assert!(!client.all_stock().await.unwrap().is_empty());
     assert_no_write_passes(&server, &client, Code::PermissionDenied).await;
 }
@@ -299,8 +313,15 @@ async fn with_mutual_tls_a_client_without_a_certificate_or_with_a_foreign_one_is
     assert!(without.is_err(), "served without a client certificate");
 
     let (_, foreign_cert, foreign_key) = ca_and_leaf("admin-client");
-    let foreign = mtls_call(&server, Some(TlsIdentity::from_pem(foreign_cert, foreign_key))).await;
-    assert!(foreign.is_err(), "served a certificate the client CA did not sign");
+    let foreign = mtls_call(
+        &server,
+        Some(TlsIdentity::from_pem(foreign_cert, foreign_key)),
+    )
+    .await;
+    assert!(
+        foreign.is_err(),
+        "served a certificate the client CA did not sign"
+    );
     assert!(!server.client_ca.is_empty());
 }
 

@@ -49,10 +49,20 @@ pub struct Args {
     #[arg(long, env = "CONTRACTS_ADMIN_CA_CERT", global = true)]
     ca_cert: Option<PathBuf>,
     /// PEM client certificate chain, for a server that requires client certificates (mutual TLS)
-    #[arg(long, env = "CONTRACTS_ADMIN_CLIENT_CERT", global = true, requires = "client_key")]
+    #[arg(
+        long,
+        env = "CONTRACTS_ADMIN_CLIENT_CERT",
+        global = true,
+        requires = "client_key"
+    )]
     client_cert: Option<PathBuf>,
     /// PEM private key of --client-cert
-    #[arg(long, env = "CONTRACTS_ADMIN_CLIENT_KEY", global = true, requires = "client_cert")]
+    #[arg(
+        long,
+        env = "CONTRACTS_ADMIN_CLIENT_KEY",
+        global = true,
+        requires = "client_cert"
+    )]
     client_key: Option<PathBuf>,
     /// The name the server's certificate is checked against, when it differs from the host
     #[arg(long, env = "CONTRACTS_ADMIN_TLS_DOMAIN", global = true)]

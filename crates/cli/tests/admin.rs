@@ -399,7 +399,14 @@ fn admin_takes_its_token_from_the_environment_or_a_file_and_a_read_token_cannot_
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
     std::fs::write(&file, "cli-write-token\n").unwrap();
-    ok(server.admin(&["--token-file", file.to_str().unwrap(), "stock", "set", "apple", "4"]));
+    ok(server.admin(&[
+        "--token-file",
+        file.to_str().unwrap(),
+        "stock",
+        "set",
+        "apple",
+        "4",
+    ]));
     assert_eq!(server.backend.stock_of("apple").unwrap().available, 4);
 
     // Never a flag value.
@@ -508,7 +515,15 @@ fn admin_over_mutual_tls_presents_its_client_certificate_and_is_refused_without_
     let url = format!("https://{}", server.addr);
     let run = |extra: &[&str]| {
         Command::new(CONTRACTS)
-            .args(["admin", "--addr", &url, "--tls-domain", "localhost", "--ca-cert", &ca])
+            .args([
+                "admin",
+                "--addr",
+                &url,
+                "--tls-domain",
+                "localhost",
+                "--ca-cert",
+                &ca,
+            ])
             .args(extra)
             .arg("consumers")
             .env_remove("CONTRACTS_ADMIN_TOKEN")

@@ -216,6 +216,7 @@ fn mask_url_passwords(text: &str) -> Option<String> {
 /// An [`io::Write`] that passes everything through [`redact`]: give it to the log subscriber
 /// (`tracing_subscriber::fmt().with_writer(|| RedactingWriter::new(std::io::stderr()))`) so that
 /// no log line prints a secret.
+#[derive(Debug)]
 pub struct RedactingWriter<W: io::Write> {
     inner: W,
 }

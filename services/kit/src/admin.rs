@@ -89,9 +89,8 @@ impl AdminArgs {
             .admin_tls_client_ca
             .as_deref()
             .map(|path: &Path| {
-                std::fs::read(path).with_context(|| {
-                    format!("--admin-tls-client-ca: reading {}", path.display())
-                })
+                std::fs::read(path)
+                    .with_context(|| format!("--admin-tls-client-ca: reading {}", path.display()))
             })
             .transpose()?;
         Ok(AdminConfig {

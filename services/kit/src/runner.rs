@@ -255,7 +255,10 @@ impl Runner {
     /// Serves `/metrics` (and `/health`) on `addr` instead of the public listener, whose
     /// `/metrics` then answers 404: the metrics can stay on an internal network. Binds now, so a
     /// port in use fails the start-up.
-    pub async fn metrics_listen(&mut self, addr: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+    pub async fn metrics_listen(
+        &mut self,
+        addr: Option<std::net::SocketAddr>,
+    ) -> anyhow::Result<()> {
         if let Some(addr) = addr {
             self.metrics_listener = Some(crate::ops::listen(addr, "metrics").await?);
         }

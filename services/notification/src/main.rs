@@ -107,7 +107,11 @@ async fn run() -> anyhow::Result<()> {
         args.smtp_url_file.as_deref(),
         "the SMTP URL (SMTP_URL or SMTP_URL_FILE)",
     )?;
-    let transport_name = if smtp_url.is_some() { "smtp" } else { "mailbox" };
+    let transport_name = if smtp_url.is_some() {
+        "smtp"
+    } else {
+        "mailbox"
+    };
     let transport = match &smtp_url {
         Some(url) => AnyTransport::Smtp(Box::new(
             Smtp::new(url, &args.mail_from).context("the SMTP URL (SMTP_URL or SMTP_URL_FILE)")?,

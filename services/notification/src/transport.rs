@@ -219,7 +219,10 @@ mod tests {
         let smtp = Smtp::new(&url, "shop@example.com").unwrap();
         let shown = format!("{} {smtp:?}", smtp.describe());
         assert!(!shown.contains("unit-pa55"), "{shown}");
-        assert!(shown.contains("smtp://me%40example.com:***@127.0.0.1:2525"), "{shown}");
+        assert!(
+            shown.contains("smtp://me%40example.com:***@127.0.0.1:2525"),
+            "{shown}"
+        );
         // The decoded password is a registered secret too.
         assert_eq!(secret::redact("login unit-pa55/word"), "login ***");
     }

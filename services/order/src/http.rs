@@ -17,17 +17,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use contracts_core::secret::Secret;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use contracts_core::secret::Secret;
 use sha2::{Digest, Sha256};
 use shop_service_kit::ops::Counters;
 use subtle::ConstantTimeEq;
@@ -105,7 +105,7 @@ pub fn router_with(state: AppState, config: &ApiConfig) -> Router {
                 match &*token {
                     Some(expected) => match check_token(expected.as_slice(), request.headers()) {
                         Ok(()) => next.run(request).await,
-                        Err(refused) => refused.into_response(),
+                        Err(message) => unauthorized(message),
                     },
                     None => next.run(request).await,
                 }
@@ -113,9 +113,9 @@ pub fn router_with(state: AppState, config: &ApiConfig) -> Router {
         }))
         .layer(
             tower::ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(move |e: tower::BoxError| async move {
-                    overloaded(e, timeout, concurrency)
-                }))
+                .layer(HandleErrorLayer::new(
+                    move |e: tower::BoxError| async move { overloaded(e, timeout, concurrency) },
+                ))
                 .load_shed()
                 // Global: axum applies a layer to each route, and the limit is for them all.
                 .layer(tower::limit::GlobalConcurrencyLimitLayer::new(concurrency))
@@ -148,39 +148,42 @@ fn overloaded(e: tower::BoxError, timeout: Duration, concurrency: usize) -> ApiE
 }
 
 /// Checks `Authorization: Bearer <token>` against the digest of the configured token, in
-/// constant time.
-fn check_token(expected: &[u8], headers: &HeaderMap) -> Result<(), Response> {
-    let refuse = |message: &str| {
-        let mut response =
-            ApiError::new(StatusCode::UNAUTHORIZED, message.to_owned()).into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        response
-    };
+/// constant time; the error is the message of the 401.
+fn check_token(expected: &[u8], headers: &HeaderMap) -> Result<(), &'static str> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(refuse(
-            "this API requires a bearer token: send `Authorization: Bearer <token>` with the              token the server was given in ORDER_API_TOKEN",
-        ));
+        return Err(
+            "this API requires a bearer token: send `Authorization: Bearer <token>` with the \
+             token the server was given in ORDER_API_TOKEN",
+        );
     };
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     let Some(token) = token else {
-        return Err(refuse(
-            "the Authorization header must be `Bearer <token>`",
-        ));
+        return Err("the Authorization header must be `Bearer <token>`");
     };
     let sent = Sha256::digest(token.as_bytes());
     if bool::from(sent.as_slice().ct_eq(expected)) {
         Ok(())
     } else {
         tracing::warn!("order API call refused: wrong bearer token");
-        Err(refuse("the bearer token is not valid"))
+        Err("the bearer token is not valid")
     }
+}
+
+/// The 401 for `message`, with `WWW-Authenticate: Bearer`.
+fn unauthorized(message: &str) -> Response {
+    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, message.to_owned()).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
 }
 
 /// An answer with a JSON error body.

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
+use contracts_core::secret;
 use events::{inventory, services};
 use order_service::admin::OrderAdmin;
 use order_service::domain::Catalog;
-use contracts_core::secret;
 use order_service::http::{
     ApiConfig, AppState, DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_REQUEST_TIMEOUT, router_with,
@@ -117,7 +117,9 @@ async fn run() -> anyhow::Result<()> {
         max_concurrent_requests: args.max_concurrent_requests.max(1),
     };
     if api.token.is_none() {
-        tracing::warn!("ORDER_API_TOKEN is not set: anyone who reaches the API can place, read and list orders");
+        tracing::warn!(
+            "ORDER_API_TOKEN is not set: anyone who reaches the API can place, read and list orders"
+        );
     }
     let counters = service.counters().clone();
     let relay = service.relay(OrderSink::new)?;

@@ -111,10 +111,20 @@ async fn without_the_token_or_with_a_wrong_one_orders_can_be_neither_placed_nor_
 #[tokio::test]
 async fn with_the_token_an_order_is_placed_read_and_listed() {
     let addr = serve(Duration::from_secs(30), 16).await;
-    let (status, placed) = send(addr, &format!("POST /orders HTTP/1.1{}", bearer(TOKEN)), &order()).await;
+    let (status, placed) = send(
+        addr,
+        &format!("POST /orders HTTP/1.1{}", bearer(TOKEN)),
+        &order(),
+    )
+    .await;
     assert_eq!(status, 201, "{placed}");
     let id = placed["id"].as_str().unwrap();
-    let (status, got) = send(addr, &format!("GET /orders/{id} HTTP/1.1{}", bearer(TOKEN)), "").await;
+    let (status, got) = send(
+        addr,
+        &format!("GET /orders/{id} HTTP/1.1{}", bearer(TOKEN)),
+        "",
+    )
+    .await;
     assert_eq!(status, 200, "{got}");
     assert_eq!(got["customer"], "alice@example.com");
     let (status, listed) = send(
@@ -135,7 +145,12 @@ async fn a_body_over_the_limit_is_413_naming_the_limit() {
         vec![r#"{"product":"tea","quantity":1}"#; 200].join(",")
     );
     assert!(big.len() > BODY_LIMIT);
-    let (status, body) = send(addr, &format!("POST /orders HTTP/1.1{}", bearer(TOKEN)), &big).await;
+    let (status, body) = send(
+        addr,
+        &format!("POST /orders HTTP/1.1{}", bearer(TOKEN)),
+        &big,
+    )
+    .await;
     assert_eq!(status, 413, "{body}");
     let message = body["error"].as_str().unwrap();
     assert!(message.contains("2048 bytes"), "{message}");
