@@ -8,6 +8,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Status};
 
+use contracts_core::secret::Secret;
+
 use crate::error::chain;
 use crate::model::*;
 use crate::{Error, Result, pb};
@@ -18,12 +20,15 @@ pub struct ClientConfig {
     /// `http://HOST:PORT`, or `https://HOST:PORT` for TLS.
     pub url: String,
     /// Sent as `authorization: Bearer <token>` on every call.
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// PEM certificate(s) to trust instead of the system's roots (a self-signed server).
     /// Setting it implies TLS.
     pub ca_cert_pem: Option<Vec<u8>>,
     /// The name to check the server's certificate against, when it differs from the URL's host.
     pub tls_domain: Option<String>,
+    /// A client certificate chain and its key, PEM, for a server that requires client
+    /// certificates (mutual TLS). Setting it implies TLS.
+    pub identity: Option<crate::TlsIdentity>,
     /// How long one call may take.
     pub timeout: Duration,
 }
@@ -35,12 +40,19 @@ impl ClientConfig {
             token: None,
             ca_cert_pem: None,
             tls_domain: None,
+            identity: None,
             timeout: Duration::from_secs(10),
         }
     }
 
     pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
+        self.token = Some(Secret::new(token));
+        self
+    }
+
+    /// The client certificate and key to present (mutual TLS).
+    pub fn identity(mut self, identity: crate::TlsIdentity) -> Self {
+        self.identity = Some(identity);
         self
     }
 
@@ -108,8 +120,11 @@ impl AdminClient {
             Some("http") => false,
             other => return Err(invalid(format!("unsupported scheme {other:?}"))),
         };
-        if https || config.ca_cert_pem.is_some() {
+        if https || config.ca_cert_pem.is_some() || config.identity.is_some() {
             let mut tls = ClientTlsConfig::new();
+            if let Some(identity) = &config.identity {
+                tls = tls.identity(identity.to_identity());
+            }
             tls = match &config.ca_cert_pem {
                 Some(pem) => tls.ca_certificate(Certificate::from_pem(pem)),
                 None => tls.with_native_roots(),
@@ -125,7 +140,12 @@ impl AdminClient {
             url: config.url.clone(),
             reason: chain(&e),
         })?;
-        let token = match config.token.as_deref().filter(|t| !t.is_empty()) {
+        let token = match config
+            .token
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|t| !t.is_empty())
+        {
             Some(t) => Some(
                 format!("Bearer {t}")
                     .parse::<MetadataValue<Ascii>>()

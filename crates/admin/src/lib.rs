@@ -22,7 +22,7 @@ pub mod pb {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/admin_descriptor.bin"));
 
-pub use auth::BearerAuth;
+pub use auth::{AdminAuth, DiscoveryPolicy, RPC_SCOPES, Scope};
 pub use backend::{
     AdminBackend, BackendError, BackendResult, InventoryBackend, NotificationBackend, OrderBackend,
 };

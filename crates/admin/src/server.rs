@@ -13,24 +13,22 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::auth::BearerAuth;
+use contracts_core::secret::Secret;
+use tonic::transport::Certificate;
+
+use crate::auth::{AdminAuth, AuthLayer, DiscoveryPolicy};
 use crate::backend::{AdminBackend, InventoryBackend, NotificationBackend, OrderBackend};
 use crate::service::{AdminSvc, InventorySvc, NotificationSvc, OrderSvc};
 use crate::{Error, FILE_DESCRIPTOR_SET, Result, pb};
 
-/// Wraps a generated service in the authentication interceptor, adds it to the routes and
-/// records its name for health checks. (A macro: the bounds tonic puts on a routable service
-/// name axum types this crate does not otherwise need.)
+/// Adds a generated service to the routes and records its name for health checks. (A macro:
+/// the bounds tonic puts on a routable service name axum types this crate does not otherwise
+/// need.) Authentication is a layer in front of all routes ([`AuthLayer`]).
 macro_rules! add {
     ($server:expr, $svc:expr) => {{
         let svc = $svc;
         $server.services.push(named_service_name(&svc));
-        $server
-            .routes
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                svc,
-                $server.auth.clone(),
-            ));
+        $server.routes.add_service(svc);
     }};
 }
 
@@ -60,6 +58,10 @@ impl TlsIdentity {
         }
     }
 
+    pub(crate) fn to_identity(&self) -> Identity {
+        Identity::from_pem(&self.cert_pem, &self.key_pem)
+    }
+
     /// Reads both files; the error names the one that could not be read.
     pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Self> {
         let read = |path: &Path| {
@@ -74,13 +76,24 @@ impl TlsIdentity {
 
 /// How the admin server protects itself. The default is plaintext without authentication,
 /// fit for loopback and trusted networks only.
+///
+/// With a token set, every call must carry `authorization: Bearer <token>`: reads take the read
+/// or the write token, calls that change something (SetStock, ReplayDeadLetters,
+/// DropDeadLetters, PauseConsumer, ResumeConsumer) only the write token. With only a read token,
+/// nothing can be changed.
 #[derive(Debug, Clone, Default)]
 pub struct AdminConfig {
-    /// When set, every admin call must carry `authorization: Bearer <token>`. Health and
-    /// reflection stay open, so probes and generic clients work without it.
-    pub token: Option<String>,
+    /// The token that allows reads.
+    pub read_token: Option<Secret>,
+    /// The token that allows reads and writes.
+    pub write_token: Option<Secret>,
+    /// Whether health checking and reflection are open (the default) or need the read token.
+    pub discovery: DiscoveryPolicy,
     /// When set, the server speaks TLS (rustls) with this identity.
     pub tls: Option<TlsIdentity>,
+    /// PEM CA certificate(s): when set (with [`AdminConfig::tls`]), every client must present a
+    /// certificate signed by one of them (mutual TLS).
+    pub client_ca_pem: Option<Vec<u8>>,
 }
 
 /// The admin gRPC server of one process: [`AdminBackend`] always, plus the domain service the
@@ -93,7 +106,10 @@ pub struct AdminConfig {
 /// use contracts_admin::{AdminConfig, AdminServer};
 ///
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:50051").await.unwrap();
-/// let config = AdminConfig { token: std::env::var("ADMIN_TOKEN").ok(), tls: None };
+/// let config = AdminConfig {
+///     write_token: contracts_core::secret::from_env("ADMIN_WRITE_TOKEN").unwrap(),
+///     ..AdminConfig::default()
+/// };
 /// AdminServer::new(config, admin)
 ///     .with_orders(orders)
 ///     .serve(listener, shutdown)
@@ -101,8 +117,9 @@ pub struct AdminConfig {
 /// # }
 /// ```
 pub struct AdminServer {
-    auth: BearerAuth,
+    auth: AdminAuth,
     tls: Option<TlsIdentity>,
+    client_ca_pem: Option<Vec<u8>>,
     routes: RoutesBuilder,
     health: HealthReporter,
     services: Vec<&'static str>,
@@ -113,6 +130,7 @@ impl std::fmt::Debug for AdminServer {
         f.debug_struct("AdminServer")
             .field("auth", &self.auth)
             .field("tls", &self.tls.is_some())
+            .field("mtls", &self.client_ca_pem.is_some())
             .field("services", &self.services)
             .finish_non_exhaustive()
     }
@@ -121,8 +139,13 @@ impl std::fmt::Debug for AdminServer {
 impl AdminServer {
     pub fn new<B: AdminBackend>(config: AdminConfig, backend: B) -> Self {
         let mut server = AdminServer {
-            auth: BearerAuth::new(config.token.as_deref()),
+            auth: AdminAuth::new(
+                config.read_token.as_ref(),
+                config.write_token.as_ref(),
+                config.discovery,
+            ),
             tls: config.tls,
+            client_ca_pem: config.client_ca_pem,
             routes: RoutesBuilder::default(),
             health: HealthReporter::new(),
             services: Vec::new(),
@@ -205,20 +228,37 @@ impl AdminServer {
             .add_service(reflection_v1alpha);
 
         let mut builder = Server::builder();
-        if let Some(tls) = &self.tls {
-            let identity = Identity::from_pem(&tls.cert_pem, &tls.key_pem);
-            builder = builder
-                .tls_config(ServerTlsConfig::new().identity(identity))
-                .map_err(|e| Error::Tls(crate::error::chain(&e)))?;
+        match (&self.tls, &self.client_ca_pem) {
+            (Some(tls), client_ca) => {
+                let mut config = ServerTlsConfig::new().identity(tls.to_identity());
+                if let Some(ca) = client_ca {
+                    // Required, not optional: a client without a certificate is refused in the
+                    // handshake.
+                    config = config
+                        .client_ca_root(Certificate::from_pem(ca))
+                        .client_auth_optional(false);
+                }
+                builder = builder
+                    .tls_config(config)
+                    .map_err(|e| Error::Tls(crate::error::chain(&e)))?;
+            }
+            (None, Some(_)) => {
+                return Err(Error::Tls(
+                    "client certificates (a client CA) need TLS: give the server a certificate and key too".into(),
+                ));
+            }
+            (None, None) => {}
         }
         tracing::info!(
             addr = ?addr,
             tls = self.tls.is_some(),
-            auth = self.auth.is_enabled(),
+            mtls = self.client_ca_pem.is_some(),
+            auth = ?self.auth,
             services = ?self.services,
             "admin API serving"
         );
         builder
+            .layer(AuthLayer(Arc::new(self.auth)))
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
             .await

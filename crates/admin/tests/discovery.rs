@@ -25,10 +25,12 @@ async fn channel(url: String) -> tonic::transport::Channel {
         .unwrap()
 }
 
+/// Both tokens set, discovery left at its default (open).
 fn with_token() -> AdminConfig {
     AdminConfig {
-        token: Some("t".into()),
-        tls: None,
+        read_token: Some(contracts_core::secret::Secret::new("disc-read")),
+        write_token: Some(contracts_core::secret::Secret::new("disc-write")),
+        ..AdminConfig::default()
     }
 }
 

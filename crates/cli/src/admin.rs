@@ -26,7 +26,9 @@ use serde::Serialize;
         contracts admin --addr http://127.0.0.1:50052 dlt list\n  \
         contracts admin --addr http://127.0.0.1:50052 dlt replay orders.DLT:0:42\n  \
         contracts admin --addr http://127.0.0.1:50051 orders list --status REJECTED --json\n  \
-        contracts admin --addr http://127.0.0.1:50052 stock set apple 100"
+        contracts admin --addr http://127.0.0.1:50052 stock set apple 100\n  \
+        CONTRACTS_ADMIN_TOKEN_FILE=/run/secrets/admin-write contracts admin --addr https://inventory:50052 \
+        --ca-cert ca.pem --client-cert me.pem --client-key me.key pause inventory-events"
 )]
 pub struct Args {
     /// The service's admin address: http://HOST:PORT, or https://HOST:PORT for TLS
@@ -37,17 +39,31 @@ pub struct Args {
         global = true
     )]
     addr: String,
-    /// Bearer token, when the server requires one
-    #[arg(
-        long,
-        env = "CONTRACTS_ADMIN_TOKEN",
-        global = true,
-        hide_env_values = true
-    )]
-    token: Option<String>,
-    /// PEM certificate to trust for TLS instead of the system's roots (a self-signed server)
+    /// A file holding the bearer token, when the server requires one; or set the token itself
+    /// in CONTRACTS_ADMIN_TOKEN. Reads need the server's read or write token, changes (stock
+    /// set, dlt replay/drop, pause, resume) its write token. Never a flag value: flags show in `ps`
+    #[arg(long, env = "CONTRACTS_ADMIN_TOKEN_FILE", global = true)]
+    token_file: Option<PathBuf>,
+    /// PEM certificate(s) to trust for TLS instead of the system's roots (a private CA or a
+    /// self-signed server)
     #[arg(long, env = "CONTRACTS_ADMIN_CA_CERT", global = true)]
     ca_cert: Option<PathBuf>,
+    /// PEM client certificate chain, for a server that requires client certificates (mutual TLS)
+    #[arg(
+        long,
+        env = "CONTRACTS_ADMIN_CLIENT_CERT",
+        global = true,
+        requires = "client_key"
+    )]
+    client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert
+    #[arg(
+        long,
+        env = "CONTRACTS_ADMIN_CLIENT_KEY",
+        global = true,
+        requires = "client_cert"
+    )]
+    client_key: Option<PathBuf>,
     /// The name the server's certificate is checked against, when it differs from the host
     #[arg(long, env = "CONTRACTS_ADMIN_TLS_DOMAIN", global = true)]
     tls_domain: Option<String>,
@@ -155,8 +171,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = ClientConfig::new(args.addr.clone());
-    config.token = args.token.clone();
+    config.token = contracts_core::secret::resolve(
+        std::env::var("CONTRACTS_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .as_deref(),
+        args.token_file.as_deref(),
+        "the admin token (CONTRACTS_ADMIN_TOKEN or --token-file)",
+    )?;
     config.tls_domain = args.tls_domain.clone();
+    if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+        config.identity = Some(
+            contracts_admin::TlsIdentity::from_pem_files(cert, key)
+                .context("--client-cert/--client-key")?,
+        );
+    }
     if let Some(path) = &args.ca_cert {
         let pem = std::fs::read(path)
             .with_context(|| format!("reading the CA certificate {}", path.display()))?;
@@ -397,9 +426,13 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
 /// Adds what to do next to the errors a user can fix.
 fn explain(e: contracts_admin::Error) -> anyhow::Error {
     let hint = match e.code() {
-        Some(tonic_code::Unauthenticated) => {
-            Some("pass the server's token with --token (or CONTRACTS_ADMIN_TOKEN)")
-        }
+        Some(tonic_code::Unauthenticated) => Some(
+            "give the server's token in CONTRACTS_ADMIN_TOKEN, or in a file named by --token-file \
+             (CONTRACTS_ADMIN_TOKEN_FILE)",
+        ),
+        Some(tonic_code::PermissionDenied) => Some(
+            "this token may only read; changes need the server's write token (ADMIN_WRITE_TOKEN)",
+        ),
         Some(tonic_code::Unimplemented) => Some(
             "this process does not serve that service: orders are on order-service, stock on \
              inventory-service, notifications on notification-service",

@@ -114,7 +114,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Through the redaction helper: an error quoting a setting never prints a secret.
+            eprintln!(
+                "error: {}",
+                contracts_core::secret::redact(&format!("{e:#}"))
+            );
             ExitCode::from(1)
         }
     }

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use contracts_admin::memory::MemoryBackend;
 use contracts_admin::{AdminConfig, AdminServer, TlsIdentity};
+use contracts_core::secret::Secret;
 
 const CONTRACTS: &str = env!("CARGO_BIN_EXE_contracts");
 
@@ -64,6 +65,7 @@ impl Server {
             .args(["admin", "--addr", &self.url()])
             .args(args)
             .env_remove("CONTRACTS_ADMIN_TOKEN")
+            .env_remove("CONTRACTS_ADMIN_TOKEN_FILE")
             .output()
             .unwrap()
     }
@@ -347,32 +349,69 @@ fn admin_notifications_show_kind_recipient_and_delivery() {
 }
 
 #[test]
-fn admin_with_auth_on_needs_the_token_by_flag_or_environment() {
+fn admin_takes_its_token_from_the_environment_or_a_file_and_a_read_token_cannot_write() {
     let server = Server::start(AdminConfig {
-        token: Some("let-me-in".into()),
-        tls: None,
+        read_token: Some(Secret::new("cli-read-token")),
+        write_token: Some(Secret::new("cli-write-token")),
+        ..AdminConfig::default()
     });
     let out = server.admin(&["stock", "set", "apple", "0"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("--token"), "{err}");
+    assert!(err.contains("CONTRACTS_ADMIN_TOKEN"), "{err}");
     assert!(err.contains("requires a bearer token"), "{err}");
     assert_eq!(server.backend.stock_of("apple").unwrap().available, 10);
 
-    let out = server.admin(&["--token", "nope", "stock", "set", "apple", "0"]);
+    let with_env = |token: &str, args: &[&str]| {
+        Command::new(CONTRACTS)
+            .args(["admin", "--addr", &server.url()])
+            .args(args)
+            .env("CONTRACTS_ADMIN_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let out = with_env("nope", &["stock", "set", "apple", "0"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not valid"), "{}", stderr(&out));
-    assert_eq!(server.backend.stock_of("apple").unwrap().available, 10);
+    assert!(!stderr(&out).contains("nope"), "{}", stderr(&out));
 
-    ok(server.admin(&["stock", "set", "apple", "3", "--token", "let-me-in"]));
+    // The read token reads, and is refused every change with a message saying why.
+    assert!(ok(with_env("cli-read-token", &["consumers"])).contains("inventory-events"));
+    for args in [
+        &["stock", "set", "apple", "0"][..],
+        &["pause", "inventory-events"],
+        &["resume", "inventory-events"],
+        &["dlt", "replay", "orders.DLT:0:7"],
+        &["dlt", "drop", "orders.DLT:0:7"],
+    ] {
+        let out = with_env("cli-read-token", args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains("needs the write token"), "{args:?}: {err}");
+    }
+    assert_eq!(server.backend.stock_of("apple").unwrap().available, 10);
+    assert!(!server.backend.consumer("inventory-events").unwrap().paused);
+
+    ok(with_env("cli-write-token", &["stock", "set", "apple", "3"]));
     assert_eq!(server.backend.stock_of("apple").unwrap().available, 3);
 
-    let out = Command::new(CONTRACTS)
-        .args(["admin", "--addr", &server.url(), "contracts"])
-        .env("CONTRACTS_ADMIN_TOKEN", "let-me-in")
-        .output()
-        .unwrap();
-    ok(out);
+    // From a file, as a mounted secret.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "cli-write-token\n").unwrap();
+    ok(server.admin(&[
+        "--token-file",
+        file.to_str().unwrap(),
+        "stock",
+        "set",
+        "apple",
+        "4",
+    ]));
+    assert_eq!(server.backend.stock_of("apple").unwrap().available, 4);
+
+    // Never a flag value.
+    let out = server.admin(&["--token", "cli-write-token", "contracts"]);
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]
@@ -419,8 +458,8 @@ fn admin_over_tls_with_a_self_signed_ca_certificate() {
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, cert.pem()).unwrap();
     let server = Server::start(AdminConfig {
-        token: None,
         tls: Some(TlsIdentity::from_pem(cert.pem(), key_pair.serialize_pem())),
+        ..AdminConfig::default()
     });
     let url = format!("https://{}", server.addr);
     let out = Command::new(CONTRACTS)
@@ -437,4 +476,62 @@ fn admin_over_tls_with_a_self_signed_ca_certificate() {
         .output()
         .unwrap();
     assert!(ok(out).contains("inventory-events"));
+}
+
+/// A CA and a certificate for `name` it signed: (CA PEM, certificate PEM, key PEM).
+fn ca_and_leaf(name: &str) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec![name.to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
+}
+
+#[test]
+fn admin_over_mutual_tls_presents_its_client_certificate_and_is_refused_without_one() {
+    let (server_ca, server_cert, server_key) = ca_and_leaf("localhost");
+    let (client_ca, client_cert, client_key) = ca_and_leaf("operator");
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, pem: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (ca, cert, key) = (
+        write("ca.pem", &server_ca),
+        write("client.pem", &client_cert),
+        write("client.key", &client_key),
+    );
+    let server = Server::start(AdminConfig {
+        tls: Some(TlsIdentity::from_pem(server_cert, server_key)),
+        client_ca_pem: Some(client_ca.into_bytes()),
+        ..AdminConfig::default()
+    });
+    let url = format!("https://{}", server.addr);
+    let run = |extra: &[&str]| {
+        Command::new(CONTRACTS)
+            .args([
+                "admin",
+                "--addr",
+                &url,
+                "--tls-domain",
+                "localhost",
+                "--ca-cert",
+                &ca,
+            ])
+            .args(extra)
+            .arg("consumers")
+            .env_remove("CONTRACTS_ADMIN_TOKEN")
+            .output()
+            .unwrap()
+    };
+    assert!(ok(run(&["--client-cert", &cert, "--client-key", &key])).contains("inventory-events"));
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("inventory-events"));
 }

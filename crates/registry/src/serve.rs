@@ -151,7 +151,8 @@ pub fn init_logging(format: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        // No log line prints a secret the process loaded or a URL's password.
+        .with_writer(|| contracts_core::secret::RedactingWriter::new(std::io::stderr()));
     if format == "json" {
         builder.json().init();
     } else {

@@ -58,7 +58,7 @@ impl Shop {
             ("KAFKA_REJOIN_UNASSIGNED_SECS", "10".to_owned()),
         ];
         if let Some(token) = token {
-            common.push(("ADMIN_TOKEN", token.to_owned()));
+            common.push(("ADMIN_WRITE_TOKEN", token.to_owned()));
         }
         let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
             common
@@ -247,7 +247,7 @@ async fn the_admin_api_answers_contracts_lag_pause_and_domain_queries_from_the_r
     let out = cli(&["orders", "get", &id], None);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--token"), "{stderr}");
+    assert!(stderr.contains("CONTRACTS_ADMIN_TOKEN"), "{stderr}");
 
     // Domain queries answer from each service's store.
     let got = order.order(&id).await.unwrap();

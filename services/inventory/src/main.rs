@@ -74,7 +74,11 @@ fn parse_stock(s: &str) -> Result<(String, i64), String> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    telemetry::exit(run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     telemetry::init(args.log_format);
     let (mut service, store) = Start {

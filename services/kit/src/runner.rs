@@ -114,6 +114,7 @@ impl Start<'_> {
             routes: Router::new(),
             gauges: Vec::new(),
             alongside: Vec::new(),
+            metrics_listener: None,
         };
         Ok((runner, store))
     }
@@ -151,6 +152,8 @@ pub struct Runner {
     routes: Router,
     gauges: Vec<Gauges>,
     alongside: Vec<Task<()>>,
+    /// When set, `/metrics` is served here (with `/health`) and not on the public listener.
+    metrics_listener: Option<TcpListener>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -249,6 +252,19 @@ impl Runner {
         self
     }
 
+    /// Serves `/metrics` (and `/health`) on `addr` instead of the public listener, whose
+    /// `/metrics` then answers 404: the metrics can stay on an internal network. Binds now, so a
+    /// port in use fails the start-up.
+    pub async fn metrics_listen(
+        &mut self,
+        addr: Option<std::net::SocketAddr>,
+    ) -> anyhow::Result<()> {
+        if let Some(addr) = addr {
+            self.metrics_listener = Some(crate::ops::listen(addr, "metrics").await?);
+        }
+        Ok(())
+    }
+
     /// Work that runs with the HTTP server until shutdown (it must watch
     /// [`shutdown`](Self::shutdown)); the consumers stop after it finished.
     pub fn alongside(mut self, task: impl Future<Output = ()> + Send + 'static) -> Self {
@@ -279,6 +295,7 @@ impl Runner {
             routes,
             gauges,
             alongside,
+            metrics_listener,
         } = self;
         let started: Vec<&str> = consumers.iter().map(|c| c.topic).collect();
         missing_consumers(name, service, &started)?;
@@ -300,7 +317,29 @@ impl Runner {
                 }
                 counters.render()
             });
-        let app = routes.merge(ops.router());
+        let (app, metrics_serving) = match metrics_listener {
+            Some(metrics_listener) => {
+                tracing::info!(metrics_listen = %metrics_listener.local_addr()?, "/metrics served on its own listener");
+                let public = routes.merge(ops.clone().router()).layer(
+                    axum::middleware::from_fn(
+                        |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                            if request.uri().path() == "/metrics" {
+                                use axum::response::IntoResponse as _;
+                                return (
+                                    axum::http::StatusCode::NOT_FOUND,
+                                    "/metrics is served on the metrics listener (--metrics-listen), not here\n",
+                                )
+                                    .into_response();
+                            }
+                            next.run(request).await
+                        },
+                    ),
+                );
+                let serving = crate::ops::serve(metrics_listener, ops.router(), shutdown.clone());
+                (public, Some(serving))
+            }
+            None => (routes.merge(ops.router()), None),
+        };
         let admin = crate::admin::serve(
             admin_listener,
             domain(AdminServer::new(admin_config, kafka_admin)),
@@ -308,8 +347,16 @@ impl Runner {
         )?;
         tracing::info!(listen = %listener.local_addr()?, db = %db_path.display(), "{name} started");
         let serving = crate::ops::serve(listener, app, shutdown.clone());
-        let (served, _) = tokio::join!(serving, join_all(alongside));
+        let metrics_serving = async move {
+            match metrics_serving {
+                Some(serving) => serving.await,
+                None => Ok(()),
+            }
+        };
+        let (served, metrics_served, _) =
+            tokio::join!(serving, metrics_serving, join_all(alongside));
         served.context("serving HTTP")?;
+        metrics_served.context("serving /metrics")?;
         for control in &controls {
             control.shutdown();
         }

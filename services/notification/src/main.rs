@@ -5,12 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
+use contracts_core::secret;
 use events::{inventory, orders, services};
 use notification_service::admin::NotificationAdmin;
 use notification_service::messaging::Notifier;
 use notification_service::postman::Postman;
 use notification_service::store::NotificationStore;
-use notification_service::transport::{AnyTransport, Mailbox, Smtp};
+use notification_service::transport::{AnyTransport, Mailbox, Smtp, Transport as _};
 use shop_service_kit::admin::AdminArgs;
 use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::runner::Start;
@@ -23,8 +24,12 @@ use shop_service_kit::telemetry::{self, LogFormat};
 /// shipped, always in that order per order. Each event is recorded once (SQLite), so a
 /// redelivered event sends nothing more.
 ///
-/// Messages go to an SMTP server when --smtp-url is set, otherwise into a mailbox directory:
-/// one file per message under <mailbox-dir>/<customer>/<order>.<step>.<kind>.eml.
+/// Messages go to an SMTP server when SMTP_URL (or SMTP_URL_FILE, or --smtp-url-file) is set,
+/// otherwise into a mailbox directory: one file per message under
+/// <mailbox-dir>/<customer>/<order>.<step>.<kind>.eml.
+/// The SMTP URL may hold a password, so it is never a flag value: set SMTP_URL to it, such as
+/// smtp://user:password@mail.example.com:587?tls=required (or smtp://localhost:2525 for a local
+/// relay without TLS), or SMTP_URL_FILE to a file holding it. Its password is never logged.
 ///
 /// Serves GET /health and GET /metrics, and the gRPC admin API on --admin-listen: contracts,
 /// consumer lag, dead letters (list, replay, drop), pause/resume of the `orders` and
@@ -43,10 +48,11 @@ struct Args {
     /// Where messages are written when no SMTP server is configured.
     #[arg(long, env = "NOTIFICATION_MAILBOX_DIR", default_value = "data/mailbox")]
     mailbox_dir: PathBuf,
-    /// SMTP server, such as smtp://user:password@mail.example.com:587?tls=required or
-    /// smtp://localhost:2525 for a local relay without TLS.
-    #[arg(long, env = "NOTIFICATION_SMTP_URL")]
-    smtp_url: Option<String>,
+    /// A file holding the SMTP server's URL, such as
+    /// smtp://user:password@mail.example.com:587?tls=required (a mounted secret). Or set the
+    /// URL itself in SMTP_URL.
+    #[arg(long, env = "SMTP_URL_FILE")]
+    smtp_url_file: Option<PathBuf>,
     /// Sender address of every message.
     #[arg(
         long,
@@ -71,7 +77,11 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    telemetry::exit(run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     telemetry::init(args.log_format);
     let (mut service, store) = Start {
@@ -85,17 +95,30 @@ async fn main() -> anyhow::Result<()> {
     }
     .open(|path| NotificationStore::open(path).context("opening the notification store"))
     .await?;
-    let transport_name = if args.smtp_url.is_some() {
+    anyhow::ensure!(
+        std::env::var_os("NOTIFICATION_SMTP_URL").is_none(),
+        "NOTIFICATION_SMTP_URL is no longer read: set SMTP_URL (or SMTP_URL_FILE) instead"
+    );
+    let smtp_url = secret::resolve(
+        std::env::var("SMTP_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .as_deref(),
+        args.smtp_url_file.as_deref(),
+        "the SMTP URL (SMTP_URL or SMTP_URL_FILE)",
+    )?;
+    let transport_name = if smtp_url.is_some() {
         "smtp"
     } else {
         "mailbox"
     };
-    let transport = match &args.smtp_url {
+    let transport = match &smtp_url {
         Some(url) => AnyTransport::Smtp(Box::new(
-            Smtp::new(url, &args.mail_from).context("--smtp-url")?,
+            Smtp::new(url, &args.mail_from).context("the SMTP URL (SMTP_URL or SMTP_URL_FILE)")?,
         )),
         None => AnyTransport::Mailbox(Mailbox::new(&args.mailbox_dir)),
     };
+    tracing::info!(transport = %transport.describe(), "notification transport");
     let counters = service.counters().clone();
     let postman = Postman::new(store.clone(), transport, counters.clone());
     let notifier = Notifier::new(store.clone(), counters, postman.waker());

@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
+use contracts_core::secret::{self, Secret};
+
 use crate::domain::Mail;
 
 /// Why a message could not be handed over.
@@ -111,35 +113,48 @@ impl Transport for Mailbox {
 }
 
 /// Sends through an SMTP server with lettre.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Smtp {
     transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
     from: lettre::message::Mailbox,
+    /// The URL with its password masked.
     url: String,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // lettre's transport would print its credentials.
+        f.debug_struct("Smtp")
+            .field("url", &self.url)
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Smtp {
     /// `url` as lettre reads it: `smtp://user:pass@host:587?tls=required`, `smtps://host`,
-    /// or `smtp://localhost:2525` for a plain local relay.
-    pub fn new(url: &str, from: &str) -> Result<Self, TransportError> {
+    /// or `smtp://localhost:2525` for a plain local relay. The URL's password is registered as a
+    /// secret (as written and percent-decoded), so no log line or error prints it.
+    pub fn new(url: &Secret, from: &str) -> Result<Self, TransportError> {
+        if let Ok(parsed) = url::Url::parse(url.expose())
+            && let Some(password) = parsed.password()
+        {
+            secret::register(password);
+            if let Ok(decoded) = percent_encoding::percent_decode_str(password).decode_utf8() {
+                secret::register(&decoded);
+            }
+        }
         let transport =
-            lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)?.build();
+            lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url.expose())?.build();
         let from = from.parse().map_err(|e| TransportError::Build {
             id: "--mail-from".into(),
             reason: format!("{from:?} is not an address: {e}"),
         })?;
-        // Never log the password part of the URL.
-        let url = match url.split_once('@') {
-            Some((scheme_user, host)) => {
-                let scheme = scheme_user.split("://").next().unwrap_or("smtp");
-                format!("{scheme}://***@{host}")
-            }
-            None => url.to_owned(),
-        };
         Ok(Smtp {
             transport,
             from,
-            url,
+            // Parsed with a URL library: a user name may contain `@`.
+            url: secret::redact_url(url.expose()),
         })
     }
 }
@@ -191,5 +206,24 @@ impl Transport for AnyTransport {
             AnyTransport::Mailbox(m) => m.describe(),
             AnyTransport::Smtp(s) => s.describe(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_smtp_url_whose_user_name_has_an_at_sign_is_described_without_its_password() {
+        let url = Secret::new("smtp://me@example.com:unit-pa55%2Fword@127.0.0.1:2525");
+        let smtp = Smtp::new(&url, "shop@example.com").unwrap();
+        let shown = format!("{} {smtp:?}", smtp.describe());
+        assert!(!shown.contains("unit-pa55"), "{shown}");
+        assert!(
+            shown.contains("smtp://me%40example.com:***@127.0.0.1:2525"),
+            "{shown}"
+        );
+        // The decoded password is a registered secret too.
+        assert_eq!(secret::redact("login unit-pa55/word"), "login ***");
     }
 }

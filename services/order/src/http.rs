@@ -1,19 +1,36 @@
 //! The HTTP API. Client mistakes get a 4xx with a JSON body naming the field
 //! (`{"error": "...", "field": "line_items[0].quantity"}`); internal failures are logged with
 //! detail and answered with a generic 500.
+//!
+//! What no client can exceed ([`ApiConfig`]): a body larger than the limit gets 413, a request
+//! not answered within the timeout (a slow client included: reading the body counts) gets 408,
+//! and a request beyond the number served at once gets 503 at once instead of waiting. Each
+//! answer has a JSON body saying which limit and how to change it.
+//!
+//! With a bearer token configured (`ORDER_API_TOKEN`), every `/orders` route needs
+//! `Authorization: Bearer <token>`, reads included: an order carries the customer's e-mail
+//! address, which is personal data, so `GET /orders/{id}` is protected as much as the listing.
+//! `/health` and `/metrics` stay open (serve `/metrics` on its own listener to keep it
+//! internal).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use contracts_core::secret::Secret;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use shop_service_kit::ops::Counters;
+use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 
 use crate::domain::{Catalog, Order, OrderRequest, Status};
@@ -33,16 +50,140 @@ pub struct AppState {
     pub body_limit: usize,
 }
 
-/// The API's routes (without `/health` and `/metrics`).
+/// How long one request may take, by default (reading its body included).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many requests are served at once, by default; more get 503 at once.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
+
+/// The API's protection: an optional bearer token, a timeout and a concurrency limit (the body
+/// limit is [`AppState::body_limit`]).
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// When set, every `/orders` route needs `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
+    pub request_timeout: Duration,
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            token: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+        }
+    }
+}
+
+/// The API's routes (without `/health` and `/metrics`) with the default [`ApiConfig`]: no
+/// token.
 pub fn router(state: AppState) -> Router {
+    router_with(state, &ApiConfig::default())
+}
+
+/// The API's routes (without `/health` and `/metrics`), protected as `config` says.
+pub fn router_with(state: AppState, config: &ApiConfig) -> Router {
     let limit = state.body_limit;
+    let token = Arc::new(
+        config
+            .token
+            .as_ref()
+            .map(|t| Sha256::digest(t.expose().as_bytes())),
+    );
+    let timeout = config.request_timeout;
+    let concurrency = config.max_concurrent_requests.max(1);
     Router::new()
         .route("/orders", post(create_order).get(list_orders))
         .route("/orders/{id}", get(get_order))
         .route("/orders/{id}/pay", post(pay_order))
         .route("/orders/{id}/ship", post(ship_order))
         .layer(DefaultBodyLimit::max(limit))
+        .route_layer(middleware::from_fn(move |request: Request, next: Next| {
+            let token = token.clone();
+            async move {
+                match &*token {
+                    Some(expected) => match check_token(expected.as_slice(), request.headers()) {
+                        Ok(()) => next.run(request).await,
+                        Err(message) => unauthorized(message),
+                    },
+                    None => next.run(request).await,
+                }
+            }
+        }))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(
+                    move |e: tower::BoxError| async move { overloaded(e, timeout, concurrency) },
+                ))
+                .load_shed()
+                // Global: axum applies a layer to each route, and the limit is for them all.
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(concurrency))
+                .timeout(timeout),
+        )
         .with_state(state)
+}
+
+/// The answer to a request the timeout or the concurrency limit stopped.
+fn overloaded(e: tower::BoxError, timeout: Duration, concurrency: usize) -> ApiError {
+    if e.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request was not complete within {} ms (the body was sent too slowly, or the                  server was too busy); send it again (the limit is the server's                  --request-timeout-ms)",
+                timeout.as_millis()
+            ),
+        )
+    } else if e.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the server is already serving {concurrency} requests (its                  --max-concurrent-requests); try again shortly"
+            ),
+        )
+    } else {
+        tracing::error!(error = %e, "HTTP middleware failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+}
+
+/// Checks `Authorization: Bearer <token>` against the digest of the configured token, in
+/// constant time; the error is the message of the 401.
+fn check_token(expected: &[u8], headers: &HeaderMap) -> Result<(), &'static str> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(
+            "this API requires a bearer token: send `Authorization: Bearer <token>` with the \
+             token the server was given in ORDER_API_TOKEN",
+        );
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(token) = token else {
+        return Err("the Authorization header must be `Bearer <token>`");
+    };
+    let sent = Sha256::digest(token.as_bytes());
+    if bool::from(sent.as_slice().ct_eq(expected)) {
+        Ok(())
+    } else {
+        tracing::warn!("order API call refused: wrong bearer token");
+        Err("the bearer token is not valid")
+    }
+}
+
+/// The 401 for `message`, with `WWW-Authenticate: Bearer`.
+fn unauthorized(message: &str) -> Response {
+    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, message.to_owned()).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
 }
 
 /// An answer with a JSON error body.
@@ -100,13 +241,17 @@ impl From<Error> for ApiError {
 fn parse_body<T: DeserializeOwned + Default>(
     body: Result<Bytes, BytesRejection>,
     empty_ok: bool,
+    limit: usize,
 ) -> Result<T, ApiError> {
     let body = body.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 status,
-                "request body too large; an order is at most 64 KiB of JSON",
+                format!(
+                    "request body too large: at most {limit} bytes of JSON are accepted (the \
+                     server's --max-body-bytes)"
+                ),
             )
         } else {
             ApiError::new(status, rejection.body_text())
@@ -142,7 +287,7 @@ async fn create_order(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let request: OrderRequest = parse_body(body, false).inspect_err(|_| {
+    let request: OrderRequest = parse_body(body, false, state.body_limit).inspect_err(|_| {
         state.counters.add(
             "shop_order_requests_refused_total",
             "Order requests answered with a 4xx.",
@@ -220,7 +365,7 @@ async fn pay_order(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let request: PayRequest = parse_body(body, true)?;
+    let request: PayRequest = parse_body(body, true, state.body_limit)?;
     let payment_id = match request.payment_id {
         Some(p) if p.trim().is_empty() => {
             return Err(ApiError::new(
@@ -251,7 +396,7 @@ async fn ship_order(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let request: ShipRequest = parse_body(body, true)?;
+    let request: ShipRequest = parse_body(body, true, state.body_limit)?;
     let carrier = request.carrier.unwrap_or_else(|| "post".to_owned());
     if carrier.trim().is_empty() {
         return Err(ApiError::new(

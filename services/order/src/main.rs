@@ -6,10 +6,14 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
+use contracts_core::secret;
 use events::{inventory, services};
 use order_service::admin::OrderAdmin;
 use order_service::domain::Catalog;
-use order_service::http::{AppState, DEFAULT_BODY_LIMIT, router};
+use order_service::http::{
+    ApiConfig, AppState, DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_REQUEST_TIMEOUT, router_with,
+};
 use order_service::messaging::{InventoryAnswers, OrderSink};
 use order_service::store::OrderStore;
 use shop_service_kit::admin::AdminArgs;
@@ -29,7 +33,15 @@ use shop_service_kit::telemetry::{self, LogFormat};
 ///   GET  /orders/{id}       one order;  GET /orders?status=CONFIRMED  orders by status
 ///   POST /orders/{id}/pay   {"payment_id": "..."} (optional body)   CONFIRMED -> PAID
 ///   POST /orders/{id}/ship  {"carrier": "DHL", "tracking_number": "..."} (optional)  PAID -> SHIPPED
-///   GET  /health, /metrics
+///   GET  /health, /metrics   (/metrics on --metrics-listen instead, when given)
+///
+/// API token: when ORDER_API_TOKEN (or ORDER_API_TOKEN_FILE, a file holding it) is set, every
+/// /orders route, reads included, needs `Authorization: Bearer <token>` (an order holds the
+/// customer's e-mail address); /health and /metrics stay open. Without it, anyone who reaches
+/// --listen can place, read and list orders.
+///
+/// Admin API tokens: ADMIN_READ_TOKEN (reads) and ADMIN_WRITE_TOKEN (reads and changes), or
+/// their _FILE variants; without either, the admin API has no authentication.
 ///
 /// Admin API (gRPC, on --admin-listen): contracts, consumer lag, dead letters (list, replay,
 /// drop), pause/resume of the `inventory` consumer, orders by id and status; `contracts admin`
@@ -55,6 +67,18 @@ struct Args {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "ORDER_MAX_BODY_BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
     max_body_bytes: usize,
+    /// How long one API request may take, reading its body included, in milliseconds; a slower
+    /// one (a client sending its body too slowly) gets 408.
+    #[arg(long, env = "ORDER_REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT.as_millis() as u64)]
+    request_timeout_ms: u64,
+    /// How many API requests are served at once; more get 503 at once instead of queueing.
+    #[arg(long, env = "ORDER_MAX_CONCURRENT_REQUESTS", default_value_t = DEFAULT_MAX_CONCURRENT_REQUESTS,
+          value_parser = clap::value_parser!(usize))]
+    max_concurrent_requests: usize,
+    /// Serve /metrics (and /health) on this address instead of --listen, whose /metrics then
+    /// answers 404: keep the metrics on an internal network.
+    #[arg(long, env = "ORDER_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Address the gRPC admin API (with health checking and reflection) listens on.
     #[arg(long, env = "ORDER_ADMIN_LISTEN", default_value = "127.0.0.1:50051")]
     admin_listen: SocketAddr,
@@ -68,7 +92,11 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    telemetry::exit(run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     telemetry::init(args.log_format);
     let (mut service, store) = Start {
@@ -82,6 +110,17 @@ async fn main() -> anyhow::Result<()> {
     }
     .open(|path| OrderStore::open(path).context("opening the order store"))
     .await?;
+    service.metrics_listen(args.metrics_listen).await?;
+    let api = ApiConfig {
+        token: secret::from_env("ORDER_API_TOKEN")?,
+        request_timeout: std::time::Duration::from_millis(args.request_timeout_ms.max(1)),
+        max_concurrent_requests: args.max_concurrent_requests.max(1),
+    };
+    if api.token.is_none() {
+        tracing::warn!(
+            "ORDER_API_TOKEN is not set: anyone who reaches the API can place, read and list orders"
+        );
+    }
     let counters = service.counters().clone();
     let relay = service.relay(OrderSink::new)?;
     service
@@ -110,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         })
-        .routes(router(state))
+        .routes(router_with(state, &api))
         .run(|admin| admin.with_orders(OrderAdmin::new(store)))
         .await
 }

@@ -12,9 +12,19 @@ struct Cli {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     contracts_registry::serve::init_logging(&cli.serve.log_format);
-    cli.serve.run().await?;
-    Ok(())
+    let result: anyhow::Result<()> = cli.serve.run().await.map_err(Into::into);
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // Through the redaction helper: an error quoting a setting never prints a secret.
+            eprintln!(
+                "Error: {}",
+                contracts_core::secret::redact(&format!("{e:?}"))
+            );
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
