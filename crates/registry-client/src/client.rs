@@ -789,7 +789,10 @@ mod tests {
             .ca_file(&not_pem)
             .build()
             .unwrap_err();
-        assert!(err.to_string().contains("no PEM certificate") || err.to_string().contains("not a PEM"), "{err}");
+        assert!(
+            err.to_string().contains("no PEM certificate") || err.to_string().contains("not a PEM"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

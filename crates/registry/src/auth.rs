@@ -636,7 +636,10 @@ mod tests {
         assert!(ci.may(Operation::Read, &Resource::Subject("orders-value".into())));
         assert!(ci.may(Operation::Write, &Resource::Subject("orders-value".into())));
         assert!(!ci.may(Operation::Admin, &Resource::Subject("orders-value".into())));
-        assert!(!ci.may(Operation::Write, &Resource::Subject("payments-value".into())));
+        assert!(!ci.may(
+            Operation::Write,
+            &Resource::Subject("payments-value".into())
+        ));
         assert!(!ci.may(Operation::Read, &Resource::Config));
         assert_eq!(
             auth.authenticate(Some(&basic("nobody", "x")), None).await,

@@ -45,9 +45,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use auth::Auth;
 pub use error::{ApiError, Error, Result};
 pub use registry::{Registry, RegistryConfig};
-pub use auth::Auth;
 pub use server::RouterOptions;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
@@ -231,12 +231,7 @@ mod tls {
     fn read_certs(path: &std::path::Path, what: &str) -> Result<Vec<CertificateDer<'static>>> {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
             .and_then(|it| it.collect())
-            .map_err(|e| {
-                Error::Tls(format!(
-                    "cannot read {what} from {}: {e}",
-                    path.display()
-                ))
-            })?;
+            .map_err(|e| Error::Tls(format!("cannot read {what} from {}: {e}", path.display())))?;
         if certs.is_empty() {
             return Err(Error::Tls(format!(
                 "{} holds no PEM certificate",
@@ -271,7 +266,10 @@ mod tls {
                 let mut roots = rustls::RootCertStore::empty();
                 for cert in read_certs(ca, "client CA certificates")? {
                     roots.add(cert).map_err(|e| {
-                        Error::Tls(format!("{}: not a usable CA certificate: {e}", ca.display()))
+                        Error::Tls(format!(
+                            "{}: not a usable CA certificate: {e}",
+                            ca.display()
+                        ))
                     })?;
                 }
                 let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(

@@ -56,7 +56,12 @@ pub struct ServeArgs {
 
     /// PEM CA certificates that sign client certificates (mTLS, with --tls-cert). A client
     /// certificate authenticates as the auth file's user named by its CN or a SAN.
-    #[arg(long, env = "REGISTRY_TLS_CLIENT_CA", requires = "tls_cert", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "REGISTRY_TLS_CLIENT_CA",
+        requires = "tls_cert",
+        value_name = "FILE"
+    )]
     pub tls_client_ca: Option<PathBuf>,
 
     /// With --tls-client-ca: `required` refuses connections without a client certificate;

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, RawQuery, Request, State};
-use axum::Extension;
 use axum::extract::FromRequestParts;
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -336,10 +336,9 @@ pub fn access(route: &str, method: &Method) -> Option<Access> {
             | "/compatibility/subjects/{subject}/versions/{version}",
         ) => Subject(Read),
         ("POST", "/subjects/{subject}/versions") => Subject(Write),
-        (
-            "DELETE",
-            "/subjects/{subject}" | "/subjects/{subject}/versions/{version}",
-        ) => Subject(Admin),
+        ("DELETE", "/subjects/{subject}" | "/subjects/{subject}/versions/{version}") => {
+            Subject(Admin)
+        }
         ("PUT" | "DELETE", "/config/{subject}" | "/mode/{subject}") => Subject(Admin),
         ("PUT" | "DELETE", "/config" | "/mode") => Config(Admin),
         _ => return None,
@@ -351,9 +350,9 @@ type Caller = Option<Extension<Arc<Principal>>>;
 
 /// Whether the caller may see `subject` in a list (always, without an auth file).
 fn readable(caller: &Caller, subject: &str) -> bool {
-    caller.as_ref().is_none_or(|Extension(p)| {
-        p.may(Operation::Read, &Resource::Subject(subject.to_owned()))
-    })
+    caller
+        .as_ref()
+        .is_none_or(|Extension(p)| p.may(Operation::Read, &Resource::Subject(subject.to_owned())))
 }
 
 /// Authentication, readiness (requests wait up to a minute until the instance caught up),
@@ -911,8 +910,9 @@ mod tests {
                 ("delete(", Method::DELETE),
             ] {
                 let found = call.match_indices(name).any(|(i, _)| {
-                    i == 0 || !call.as_bytes()[i - 1].is_ascii_alphanumeric()
-                        && call.as_bytes()[i - 1] != b'_'
+                    i == 0
+                        || !call.as_bytes()[i - 1].is_ascii_alphanumeric()
+                            && call.as_bytes()[i - 1] != b'_'
                 });
                 if found {
                     routes.push((path.clone(), method));
@@ -952,7 +952,10 @@ mod tests {
                 );
             }
         }
-        assert_eq!(access("/subjects", &Method::HEAD), Some(Access::Authenticated));
+        assert_eq!(
+            access("/subjects", &Method::HEAD),
+            Some(Access::Authenticated)
+        );
         assert_eq!(access("/nope", &Method::GET), None);
     }
 }

@@ -122,34 +122,124 @@ fn table() -> Vec<Row> {
         Row("GET", "/schemas/ids/1/versions", None, [401, 200, 200, 200]),
         Row("GET", "/schemas/ids/2", None, [401, 200, 403, 200]),
         Row("GET", "/subjects", None, [401, 200, 200, 200]),
-        Row("POST", "/subjects/orders-value", Some(v1), [401, 200, 200, 200]),
-        Row("GET", "/subjects/orders-value/versions", None, [401, 200, 200, 200]),
-        Row("GET", "/subjects/payments-value/versions", None, [401, 200, 403, 200]),
-        Row("GET", "/subjects/orders-value/versions/1", None, [401, 200, 200, 200]),
-        Row("GET", "/subjects/orders-value/versions/1/schema", None, [401, 200, 200, 200]),
-        Row("GET", "/subjects/orders-value/versions/1/referencedby", None, [401, 200, 200, 200]),
-        Row("POST", "/compatibility/subjects/orders-value/versions", Some(v2.clone()), [401, 200, 200, 200]),
-        Row("POST", "/compatibility/subjects/orders-value/versions/1", Some(v2.clone()), [401, 200, 200, 200]),
-        Row("POST", "/compatibility/subjects/payments-value/versions", Some(pay.clone()), [401, 200, 403, 200]),
+        Row(
+            "POST",
+            "/subjects/orders-value",
+            Some(v1),
+            [401, 200, 200, 200],
+        ),
+        Row(
+            "GET",
+            "/subjects/orders-value/versions",
+            None,
+            [401, 200, 200, 200],
+        ),
+        Row(
+            "GET",
+            "/subjects/payments-value/versions",
+            None,
+            [401, 200, 403, 200],
+        ),
+        Row(
+            "GET",
+            "/subjects/orders-value/versions/1",
+            None,
+            [401, 200, 200, 200],
+        ),
+        Row(
+            "GET",
+            "/subjects/orders-value/versions/1/schema",
+            None,
+            [401, 200, 200, 200],
+        ),
+        Row(
+            "GET",
+            "/subjects/orders-value/versions/1/referencedby",
+            None,
+            [401, 200, 200, 200],
+        ),
+        Row(
+            "POST",
+            "/compatibility/subjects/orders-value/versions",
+            Some(v2.clone()),
+            [401, 200, 200, 200],
+        ),
+        Row(
+            "POST",
+            "/compatibility/subjects/orders-value/versions/1",
+            Some(v2.clone()),
+            [401, 200, 200, 200],
+        ),
+        Row(
+            "POST",
+            "/compatibility/subjects/payments-value/versions",
+            Some(pay.clone()),
+            [401, 200, 403, 200],
+        ),
         // Registering needs write on the subject.
-        Row("POST", "/subjects/orders-value/versions", Some(v2), [401, 403, 200, 200]),
-        Row("POST", "/subjects/payments-value/versions", Some(pay), [401, 403, 403, 200]),
+        Row(
+            "POST",
+            "/subjects/orders-value/versions",
+            Some(v2),
+            [401, 403, 200, 200],
+        ),
+        Row(
+            "POST",
+            "/subjects/payments-value/versions",
+            Some(pay),
+            [401, 403, 403, 200],
+        ),
         Row("GET", "/config", None, [401, 200, 200, 200]),
         Row("GET", "/mode", None, [401, 200, 200, 200]),
-        Row("GET", "/config/orders-value?defaultToGlobal=true", None, [401, 200, 200, 200]),
-        Row("GET", "/mode/orders-value?defaultToGlobal=true", None, [401, 200, 200, 200]),
+        Row(
+            "GET",
+            "/config/orders-value?defaultToGlobal=true",
+            None,
+            [401, 200, 200, 200],
+        ),
+        Row(
+            "GET",
+            "/mode/orders-value?defaultToGlobal=true",
+            None,
+            [401, 200, 200, 200],
+        ),
         // Levels, modes and deletes need admin.
-        Row("PUT", "/config/orders-value", Some(none.clone()), [401, 403, 403, 200]),
+        Row(
+            "PUT",
+            "/config/orders-value",
+            Some(none.clone()),
+            [401, 403, 403, 200],
+        ),
         Row("DELETE", "/config/orders-value", None, [401, 403, 403, 200]),
-        Row("PUT", "/mode/orders-value", Some(rw.clone()), [401, 403, 403, 200]),
+        Row(
+            "PUT",
+            "/mode/orders-value",
+            Some(rw.clone()),
+            [401, 403, 403, 200],
+        ),
         Row("DELETE", "/mode/orders-value", None, [401, 403, 403, 200]),
         Row("PUT", "/config", Some(none), [401, 403, 403, 200]),
         Row("DELETE", "/config", None, [401, 403, 403, 200]),
         Row("PUT", "/mode", Some(rw), [401, 403, 403, 200]),
         Row("DELETE", "/mode", None, [401, 403, 403, 200]),
-        Row("DELETE", "/subjects/orders-value/versions/1", None, [401, 403, 403, 200]),
-        Row("DELETE", "/subjects/orders-value", None, [401, 403, 403, 200]),
-        Row("DELETE", "/subjects/payments-value", None, [401, 403, 403, 200]),
+        Row(
+            "DELETE",
+            "/subjects/orders-value/versions/1",
+            None,
+            [401, 403, 403, 200],
+        ),
+        Row(
+            "DELETE",
+            "/subjects/orders-value",
+            None,
+            [401, 403, 403, 200],
+        ),
+        Row(
+            "DELETE",
+            "/subjects/payments-value",
+            None,
+            [401, 403, 403, 200],
+        ),
     ]
 }
 
@@ -182,7 +272,13 @@ async fn each_role_gets_what_its_permissions_allow_on_each_route() {
             if status == 403 {
                 let body: Value = serde_json::from_str(&text).unwrap();
                 assert_eq!(body["error_code"], 40301, "{text}");
-                assert!(body["message"].as_str().unwrap().contains("is denied operation"), "{text}");
+                assert!(
+                    body["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("is denied operation"),
+                    "{text}"
+                );
             }
             if status == 401 {
                 let body: Value = serde_json::from_str(&text).unwrap();
@@ -202,11 +298,26 @@ async fn lists_show_only_the_subjects_a_user_may_read() {
             .basic_auth(user, Some(pw))
             .send()
     };
-    let subjects: Value = get("ci", "ci-password", "/subjects").await.unwrap().json().await.unwrap();
+    let subjects: Value = get("ci", "ci-password", "/subjects")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(subjects, json!(["orders-value"]));
-    let subjects: Value = get("reader", "reader-pw", "/subjects").await.unwrap().json().await.unwrap();
+    let subjects: Value = get("reader", "reader-pw", "/subjects")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(subjects, json!(["orders-value", "payments-value"]));
-    let schemas: Value = get("ci", "ci-password", "/schemas").await.unwrap().json().await.unwrap();
+    let schemas: Value = get("ci", "ci-password", "/schemas")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let names: Vec<&str> = schemas
         .as_array()
         .unwrap()
@@ -221,12 +332,27 @@ async fn wrong_passwords_and_unknown_tokens_get_401_and_a_known_token_its_permis
     let server = seeded(with_auth()).await;
     let url = format!("{}/subjects/orders-value/versions", server.url());
     let http = reqwest::Client::new();
-    let wrong = http.get(&url).basic_auth("ci", Some("nope")).send().await.unwrap();
+    let wrong = http
+        .get(&url)
+        .basic_auth("ci", Some("nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
     assert!(wrong.headers().contains_key("www-authenticate"));
-    let unknown_user = http.get(&url).basic_auth("mallory", Some("x")).send().await.unwrap();
+    let unknown_user = http
+        .get(&url)
+        .basic_auth("mallory", Some("x"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown_user.status(), 401);
-    let unknown_token = http.get(&url).bearer_auth("not-a-token").send().await.unwrap();
+    let unknown_token = http
+        .get(&url)
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown_token.status(), 401);
     let other_scheme = http
         .get(&url)
@@ -243,7 +369,11 @@ async fn wrong_passwords_and_unknown_tokens_get_401_and_a_known_token_its_permis
         .unwrap();
     assert_eq!(svc.versions("orders-value").await.unwrap(), vec![1]);
     let e = svc.versions("payments-value").await.unwrap_err();
-    assert_eq!((e.status(), e.error_code()), (Some(403), Some(40301)), "{e}");
+    assert_eq!(
+        (e.status(), e.error_code()),
+        (Some(403), Some(40301)),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -266,7 +396,12 @@ async fn health_and_metrics_can_be_protected_by_the_auth_file() {
     for path in ["/health", "/metrics"] {
         let url = format!("{}{path}", server.url());
         assert_eq!(http.get(&url).send().await.unwrap().status(), 401, "{path}");
-        let ok = http.get(&url).basic_auth("ops", Some("ops-pw")).send().await.unwrap();
+        let ok = http
+            .get(&url)
+            .basic_auth("ops", Some("ops-pw"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(ok.status(), 200, "{path}");
     }
 }
@@ -275,7 +410,11 @@ async fn health_and_metrics_can_be_protected_by_the_auth_file() {
 async fn an_auth_file_with_a_plain_password_stops_the_start_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth.json");
-    std::fs::write(&path, r#"{"users": [{"username": "ci", "password": "plain-pw-123"}]}"#).unwrap();
+    std::fs::write(
+        &path,
+        r#"{"users": [{"username": "ci", "password": "plain-pw-123"}]}"#,
+    )
+    .unwrap();
     let err = Auth::load(&path).unwrap_err().to_string();
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("plain-text \"password\""), "{err}");
@@ -325,15 +464,36 @@ async fn every_change_writes_one_audit_line_with_who_what_and_the_result() {
             .body(body.clone())
             .send()
     };
-    assert_eq!(post("orders-audit-value", "ci", "ci-password").await.unwrap().status(), 200);
-    assert_eq!(post("payments-audit-value", "ci", "ci-password").await.unwrap().status(), 403);
-    assert_eq!(post("orders-audit-value", "ci", "wrong-audit-pw").await.unwrap().status(), 401);
+    assert_eq!(
+        post("orders-audit-value", "ci", "ci-password")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        post("payments-audit-value", "ci", "ci-password")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        post("orders-audit-value", "ci", "wrong-audit-pw")
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     // Reads leave no audit line.
-    http.get(format!("{}/subjects/orders-audit-value/versions", server.url()))
-        .basic_auth("ci", Some("ci-password"))
-        .send()
-        .await
-        .unwrap();
+    http.get(format!(
+        "{}/subjects/orders-audit-value/versions",
+        server.url()
+    ))
+    .basic_auth("ci", Some("ci-password"))
+    .send()
+    .await
+    .unwrap();
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<Value> = text
         .lines()
@@ -361,9 +521,27 @@ async fn every_change_writes_one_audit_line_with_who_what_and_the_result() {
     assert_eq!(
         seen,
         vec![
-            ("ci".into(), "POST".into(), route.clone(), "orders-audit-value".into(), 200),
-            ("ci".into(), "POST".into(), route.clone(), "payments-audit-value".into(), 403),
-            ("anonymous".into(), "POST".into(), route, "orders-audit-value".into(), 401),
+            (
+                "ci".into(),
+                "POST".into(),
+                route.clone(),
+                "orders-audit-value".into(),
+                200
+            ),
+            (
+                "ci".into(),
+                "POST".into(),
+                route.clone(),
+                "payments-audit-value".into(),
+                403
+            ),
+            (
+                "anonymous".into(),
+                "POST".into(),
+                route,
+                "orders-audit-value".into(),
+                401
+            ),
         ],
         "{text}"
     );
@@ -406,7 +584,13 @@ impl Pki {
     }
 
     /// Writes NAME.pem and NAME.key: a certificate signed by the CA.
-    fn issue(&self, name: &str, common_name: &str, sans: &[&str], client: bool) -> (PathBuf, PathBuf) {
+    fn issue(
+        &self,
+        name: &str,
+        common_name: &str,
+        sans: &[&str],
+        client: bool,
+    ) -> (PathBuf, PathBuf) {
         let key = rcgen::KeyPair::generate().unwrap();
         let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
         let mut params = rcgen::CertificateParams::new(sans).unwrap();
@@ -419,7 +603,10 @@ impl Pki {
             rcgen::ExtendedKeyUsagePurpose::ServerAuth
         }];
         let cert = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
-        let (cert_path, key_path) = (self.path(&format!("{name}.pem")), self.path(&format!("{name}.key")));
+        let (cert_path, key_path) = (
+            self.path(&format!("{name}.pem")),
+            self.path(&format!("{name}.key")),
+        );
         std::fs::write(&cert_path, cert.pem()).unwrap();
         std::fs::write(&key_path, key.serialize_pem()).unwrap();
         (cert_path, key_path)
@@ -506,7 +693,10 @@ async fn with_optional_client_certificates_a_password_still_works_and_a_san_name
         .ca_file(pki.path("ca.pem"))
         .build()
         .unwrap();
-    assert_eq!(nobody.subjects(false).await.unwrap_err().status(), Some(401));
+    assert_eq!(
+        nobody.subjects(false).await.unwrap_err().status(),
+        Some(401)
+    );
     // Without the private CA the registry's certificate is not trusted.
     let untrusting = Client::builder(&server.url()).retries(0).build().unwrap();
     assert_eq!(untrusting.subjects(false).await.unwrap_err().status(), None);

@@ -53,7 +53,10 @@ async fn serves_https_with_the_given_certificate_and_refuses_plain_http() {
 #[tokio::test]
 async fn unreadable_tls_files_are_a_clear_startup_error() {
     let err = Server::start_in_memory(ServerConfig {
-        tls: Some(TlsFiles::new("/nonexistent/cert.pem", "/nonexistent/key.pem")),
+        tls: Some(TlsFiles::new(
+            "/nonexistent/cert.pem",
+            "/nonexistent/key.pem",
+        )),
         ..ServerConfig::default()
     })
     .await
