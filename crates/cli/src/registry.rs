@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
+use contracts_registry::auth::HashPasswordArgs;
 use contracts_registry::serve::ServeArgs;
 
 #[derive(Debug, clap::Args)]
@@ -16,6 +17,9 @@ pub struct Args {
 enum RegistryCommand {
     /// Serve a Confluent-compatible schema registry whose state lives in a Kafka topic
     Serve(ServeArgs),
+    /// Read a password (or with --token a bearer token) from stdin and print what the
+    /// registry's auth file stores for it: an argon2id hash (or a SHA-256 digest)
+    HashPassword(HashPasswordArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -26,6 +30,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             runtime
                 .block_on(serve.run())
                 .context("running the schema registry")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RegistryCommand::HashPassword(args) => {
+            let line = args.run(&mut std::io::stdin().lock())?;
+            println!("{line}");
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -3,6 +3,7 @@
 //! text and Protobuf imports, ready to send).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use contracts_model::Format;
@@ -29,29 +30,48 @@ pub struct RegistryArgs {
     pub auth: AuthArgs,
 }
 
-/// HTTP basic auth for the registry, from the environment only (not the command line, where
-/// other users could read it).
+/// How to trust and log in to the registry. Files are given as flags; secrets only come from
+/// the environment or from files (never the command line, where other users could read them):
+/// `CONTRACTS_REGISTRY_AUTH=USER:PASSWORD` or `CONTRACTS_REGISTRY_AUTH_FILE=path`, or
+/// `CONTRACTS_REGISTRY_TOKEN=TOKEN` or `CONTRACTS_REGISTRY_TOKEN_FILE=path`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuthArgs {
-    /// Basic auth as USER:PASSWORD, for registries that require it
+    /// PEM CA certificates to trust for the registry's HTTPS certificate (a private CA), besides
+    /// the public ones. Credentials come from CONTRACTS_REGISTRY_AUTH (USER:PASSWORD) or
+    /// CONTRACTS_REGISTRY_TOKEN (a bearer token), or the files their _FILE variants name
     #[arg(
-        long = "registry-auth",
-        env = "CONTRACTS_REGISTRY_AUTH",
-        hide_env_values = true,
-        value_name = "USER:PASSWORD",
-        hide = true
+        long = "registry-ca",
+        env = "CONTRACTS_REGISTRY_CA",
+        value_name = "FILE"
     )]
-    pub basic: Option<String>,
+    pub registry_ca: Option<PathBuf>,
+    /// PEM client certificate for registries that require one (mTLS; with --registry-key)
+    #[arg(
+        long = "registry-cert",
+        env = "CONTRACTS_REGISTRY_CERT",
+        value_name = "FILE",
+        requires = "registry_key"
+    )]
+    pub registry_cert: Option<PathBuf>,
+    /// PEM private key of --registry-cert
+    #[arg(
+        long = "registry-key",
+        env = "CONTRACTS_REGISTRY_KEY",
+        value_name = "FILE",
+        requires = "registry_cert"
+    )]
+    pub registry_key: Option<PathBuf>,
 }
 
-/// A client for `url`, with the credentials of `auth`.
+/// A client for `url`, with the TLS files of `auth` and the credentials of the environment.
 pub fn client(url: &str, auth: &AuthArgs) -> anyhow::Result<Client> {
-    let mut builder = Client::builder(url);
-    if let Some(basic) = &auth.basic {
-        let (user, password) = basic.split_once(':').context(
-            "CONTRACTS_REGISTRY_AUTH must be USER:PASSWORD (a colon between user and password)",
-        )?;
-        builder = builder.basic_auth(user, password);
+    let mut builder = Client::builder(url)
+        .credentials_from_env("CONTRACTS_REGISTRY_AUTH", "CONTRACTS_REGISTRY_TOKEN")?;
+    if let Some(ca) = &auth.registry_ca {
+        builder = builder.ca_file(ca);
+    }
+    if let (Some(cert), Some(key)) = (&auth.registry_cert, &auth.registry_key) {
+        builder = builder.client_cert_files(cert, key);
     }
     Ok(builder.build()?)
 }

@@ -54,6 +54,8 @@ pub mod codes {
     pub const BAD_REQUEST: i32 = 400;
     /// Missing or wrong basic-auth credentials (rest-utils answers 401 with `error_code` 401).
     pub const UNAUTHORIZED: i32 = 401;
+    /// Authenticated, but the user may not do this (Confluent's RBAC answers 403 with 40301).
+    pub const FORBIDDEN: i32 = 40301;
     /// Unknown route.
     pub const NOT_FOUND: i32 = 404;
     /// Request body above the configured limit (HTTP 413).

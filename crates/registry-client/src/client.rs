@@ -26,6 +26,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use contracts_core::secret::{self, Secret};
 
 use crate::api::{
     self, CompatibilityCheckResponse, Config, ConfigUpdateRequest, ErrorBody, Mode, ModeBody,
@@ -81,6 +84,12 @@ pub enum Error {
     /// The HTTP client could not be set up (TLS roots, settings).
     #[error("cannot set up the HTTP client: {0}")]
     Setup(#[source] reqwest::Error),
+    /// A CA bundle, client certificate or key cannot be read or used.
+    #[error("registry TLS: {}: {reason}", path.display())]
+    Tls { path: PathBuf, reason: String },
+    /// Credentials from the environment or a file are unusable (the message never holds them).
+    #[error("registry credentials: {0}")]
+    Credentials(String),
 }
 
 /// `Result` with this module's [`Error`].
@@ -160,11 +169,22 @@ impl fmt::Display for VersionId {
     }
 }
 
+/// How a client proves who it is to the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// HTTP basic auth.
+    Basic { user: String, password: Secret },
+    /// `Authorization: Bearer TOKEN`.
+    Bearer(Secret),
+}
+
 /// How [`Client`] talks to a registry; [`Client::builder`] starts from the defaults.
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     url: String,
-    basic_auth: Option<(String, String)>,
+    credentials: Option<Credentials>,
+    ca_files: Vec<PathBuf>,
+    identity_files: Option<(PathBuf, PathBuf)>,
     timeout: Duration,
     connect_timeout: Duration,
     retries: u32,
@@ -175,7 +195,59 @@ pub struct ClientBuilder {
 impl ClientBuilder {
     /// HTTP basic auth. Credentials in the URL (`http://user:secret@host:8081`) work too.
     pub fn basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
-        self.basic_auth = Some((user.into(), password.into()));
+        self.credentials = Some(Credentials::Basic {
+            user: user.into(),
+            password: Secret::new(password),
+        });
+        self
+    }
+
+    /// A bearer token, sent as `Authorization: Bearer TOKEN`.
+    pub fn bearer_token(mut self, token: Secret) -> Self {
+        self.credentials = Some(Credentials::Bearer(token));
+        self
+    }
+
+    /// Basic or bearer credentials, replacing any given before.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Credentials from the environment: basic auth as `USER:PASSWORD` in `basic_var` (or the
+    /// file `basic_var_FILE` names), or a bearer token in `token_var` (or `token_var_FILE`).
+    /// Neither set leaves the credentials as they are; both set is an error.
+    pub fn credentials_from_env(self, basic_var: &str, token_var: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::Credentials(reason);
+        let basic = secret::from_env(basic_var).map_err(|e| invalid(e.to_string()))?;
+        let token = secret::from_env(token_var).map_err(|e| invalid(e.to_string()))?;
+        match (basic, token) {
+            (Some(_), Some(_)) => Err(invalid(format!(
+                "both {basic_var} and {token_var} are set; give basic credentials or a token"
+            ))),
+            (Some(basic), None) => {
+                let (user, password) = basic.expose().split_once(':').ok_or_else(|| {
+                    invalid(format!(
+                        "{basic_var} must be USER:PASSWORD (a colon between user and password)"
+                    ))
+                })?;
+                Ok(self.basic_auth(user, password))
+            }
+            (None, Some(token)) => Ok(self.bearer_token(token)),
+            (None, None) => Ok(self),
+        }
+    }
+
+    /// Trust the CA certificates in this PEM file (a private CA) besides the public ones.
+    /// Repeatable.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_files.push(path.into());
+        self
+    }
+
+    /// Present this client certificate (PEM chain) with its PEM private key (mTLS).
+    pub fn client_cert_files(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.identity_files = Some((cert.into(), key.into()));
         self
     }
 
@@ -207,7 +279,7 @@ impl ClientBuilder {
 
     pub fn build(self) -> Result<Client> {
         let invalid = |reason: &str| Error::InvalidUrl {
-            url: self.url.clone(),
+            url: secret::redact_url(&self.url),
             reason: reason.to_string(),
         };
         let mut url = reqwest::Url::parse(self.url.trim())
@@ -218,7 +290,7 @@ impl ClientBuilder {
         if url.query().is_some() || url.fragment().is_some() {
             return Err(invalid("a registry URL has no query or fragment"));
         }
-        let mut basic_auth = self.basic_auth;
+        let mut credentials = self.credentials;
         if !url.username().is_empty() {
             let user = percent_encoding::percent_decode_str(url.username())
                 .decode_utf8_lossy()
@@ -226,22 +298,53 @@ impl ClientBuilder {
             let password = percent_encoding::percent_decode_str(url.password().unwrap_or(""))
                 .decode_utf8_lossy()
                 .into_owned();
-            basic_auth.get_or_insert((user, password));
+            credentials.get_or_insert(Credentials::Basic {
+                user,
+                password: Secret::new(password),
+            });
             // Keep credentials out of the URL that error messages and logs show.
             let _ = url.set_username("");
             let _ = url.set_password(None);
         }
         let base = url.as_str().trim_end_matches('/').to_string();
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(self.timeout)
-            .connect_timeout(self.connect_timeout)
-            .build()
-            .map_err(Error::Setup)?;
+            .connect_timeout(self.connect_timeout);
+        for path in &self.ca_files {
+            let pem = read_pem(path, "CA certificates")?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| Error::Tls {
+                path: path.clone(),
+                reason: format!("not a PEM certificate bundle: {e}"),
+            })?;
+            if certs.is_empty() {
+                return Err(Error::Tls {
+                    path: path.clone(),
+                    reason: "holds no PEM certificate".into(),
+                });
+            }
+            for cert in certs {
+                http = http.add_root_certificate(cert);
+            }
+        }
+        if let Some((cert, key)) = &self.identity_files {
+            let mut pem = read_pem(cert, "the client certificate")?;
+            pem.push(b'\n');
+            pem.extend(read_pem(key, "the client key")?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| Error::Tls {
+                path: cert.clone(),
+                reason: format!(
+                    "the client certificate and key ({}) are not a usable PEM pair: {e}",
+                    key.display()
+                ),
+            })?;
+            http = http.identity(identity);
+        }
+        let http = http.build().map_err(Error::Setup)?;
         Ok(Client {
             inner: Arc::new(ClientState {
                 http,
                 base,
-                basic_auth,
+                credentials,
                 retries: self.retries,
                 backoff_initial: self.backoff_initial,
                 backoff_max: self.backoff_max,
@@ -249,6 +352,13 @@ impl ClientBuilder {
             }),
         })
     }
+}
+
+fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Tls {
+        path: path.to_owned(),
+        reason: format!("cannot read {what}: {e}"),
+    })
 }
 
 /// A Confluent Schema Registry client. Cheap to clone: clones share connections and the id cache.
@@ -262,7 +372,7 @@ struct ClientState {
     http: reqwest::Client,
     /// Scheme, host, port and path prefix, without a trailing slash or credentials.
     base: String,
-    basic_auth: Option<(String, String)>,
+    credentials: Option<Credentials>,
     retries: u32,
     backoff_initial: Duration,
     backoff_max: Duration,
@@ -281,7 +391,9 @@ impl Client {
     pub fn builder(url: &str) -> ClientBuilder {
         ClientBuilder {
             url: url.to_string(),
-            basic_auth: None,
+            credentials: None,
+            ca_files: Vec::new(),
+            identity_files: None,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             retries: 3,
@@ -514,8 +626,12 @@ impl Client {
             .http
             .request(method.clone(), url)
             .header(header::ACCEPT, api::ACCEPT);
-        if let Some((user, password)) = &self.inner.basic_auth {
-            request = request.basic_auth(user, Some(password));
+        match &self.inner.credentials {
+            Some(Credentials::Basic { user, password }) => {
+                request = request.basic_auth(user, Some(password.expose()));
+            }
+            Some(Credentials::Bearer(token)) => request = request.bearer_auth(token.expose()),
+            None => {}
         }
         if let Some(bytes) = body {
             request = request
@@ -648,9 +764,36 @@ mod tests {
         let c = Client::new("http://alice:s%3Acret@127.0.0.1:8081/").unwrap();
         assert_eq!(c.url(), "http://127.0.0.1:8081");
         assert_eq!(
-            c.inner.basic_auth,
-            Some(("alice".to_string(), "s:cret".to_string()))
+            c.inner.credentials,
+            Some(Credentials::Basic {
+                user: "alice".to_string(),
+                password: Secret::new("s:cret")
+            })
         );
+        let err = Client::new("ftp://alice:hunter2-in-url@host/").unwrap_err();
+        assert!(!err.to_string().contains("hunter2-in-url"), "{err}");
+    }
+
+    #[test]
+    fn unreadable_tls_files_name_the_file() {
+        let err = Client::builder("https://registry:8081")
+            .ca_file("/nonexistent/ca.pem")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        let dir = std::env::temp_dir().join(format!("client-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_pem = dir.join("ca.pem");
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        let err = Client::builder("https://registry:8081")
+            .ca_file(&not_pem)
+            .build()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no PEM certificate") || err.to_string().contains("not a PEM"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -327,12 +327,22 @@ async fn no_server_is_a_transport_error_that_may_be_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn basic_auth_from_the_builder_or_the_url() {
-    let mut config = contracts_registry::ServerConfig::default();
-    config.router.basic_auth = Some(contracts_registry::BasicAuth {
-        user: "ci".into(),
-        password: "s:cret".into(),
+async fn basic_auth_from_the_builder_or_the_url_and_bearer_tokens() {
+    use contracts_core::secret::Secret;
+    use contracts_registry::auth::{hash_password, token_digest};
+    let token = "a-random-token-of-at-least-32-characters";
+    let file = serde_json::json!({
+        "users": [{
+            "username": "ci",
+            "password_hash": hash_password(&Secret::new("s:cret")).unwrap(),
+            "token_sha256": [token_digest(&Secret::new(token))],
+        }],
+        "permissions": [{"username": "ci", "operation": "write", "resource": "Subject:*"}],
     });
+    let mut config = contracts_registry::ServerConfig::default();
+    config.router.auth = Some(std::sync::Arc::new(
+        contracts_registry::Auth::parse(&file.to_string()).unwrap(),
+    ));
     let registry = TestRegistry::start_with(shared_broker(), &unique_name("_schemas"), config)
         .await
         .expect("start a registry");
@@ -359,4 +369,9 @@ async fn basic_auth_from_the_builder_or_the_url() {
         .build()
         .unwrap();
     assert_eq!(wrong.subjects(false).await.unwrap_err().status(), Some(401));
+    let bearer = Client::builder(&url)
+        .bearer_token(Secret::new(token))
+        .build()
+        .unwrap();
+    bearer.subjects(false).await.unwrap();
 }

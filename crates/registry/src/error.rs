@@ -95,6 +95,8 @@ pub enum Error {
     },
     #[error("TLS: {0}")]
     Tls(String),
+    #[error(transparent)]
+    AuthFile(#[from] crate::auth::AuthFileError),
     #[error("the store's reader stopped")]
     Closed,
 }

@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 pub mod error;
 pub mod kafka;
 mod metrics;
@@ -44,9 +45,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use auth::Auth;
 pub use error::{ApiError, Error, Result};
 pub use registry::{Registry, RegistryConfig};
-pub use server::{BasicAuth, RouterOptions};
+pub use server::RouterOptions;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
@@ -77,6 +79,24 @@ impl Default for ServerConfig {
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// CA certificates that sign client certificates (mTLS). A verified client certificate
+    /// authenticates as the auth file's user named by its CN or a SAN.
+    pub client_ca: Option<PathBuf>,
+    /// With `client_ca`: refuse connections without a client certificate (otherwise a client
+    /// may still log in with a password or token).
+    pub client_cert_required: bool,
+}
+
+impl TlsFiles {
+    /// Server certificate and key, no client certificates.
+    pub fn new(cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> TlsFiles {
+        TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+            client_ca: None,
+            client_cert_required: false,
+        }
+    }
 }
 
 /// A running registry: its HTTP server and the registry behind it. Dropping it stops serving.
@@ -195,31 +215,41 @@ impl Drop for Server {
 }
 
 mod tls {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    use axum_server::accept::Accept;
+    use axum_server::tls_rustls::RustlsAcceptor;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncRead, AsyncWrite};
+    use tower::Layer;
 
     use super::*;
+    use crate::auth::PeerNames;
 
-    /// Serves `app` over TLS (rustls with the ring provider) with the PEM files' certificate.
+    fn read_certs(path: &std::path::Path, what: &str) -> Result<Vec<CertificateDer<'static>>> {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect())
+            .map_err(|e| Error::Tls(format!("cannot read {what} from {}: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(Error::Tls(format!(
+                "{} holds no PEM certificate",
+                path.display()
+            )));
+        }
+        Ok(certs)
+    }
+
+    /// Serves `app` over TLS (rustls with the ring provider) with the PEM files' certificate;
+    /// with a client CA, verifies client certificates and gives each request the names of its
+    /// connection's certificate ([`PeerNames`]).
     pub fn spawn(
         listener: tokio::net::TcpListener,
         app: axum::Router,
         files: &TlsFiles,
     ) -> Result<JoinHandle<()>> {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
-            .and_then(|it| it.collect())
-            .map_err(|e| {
-                Error::Tls(format!(
-                    "cannot read certificates from {}: {e}",
-                    files.cert.display()
-                ))
-            })?;
-        if certs.is_empty() {
-            return Err(Error::Tls(format!(
-                "{} holds no PEM certificate",
-                files.cert.display()
-            )));
-        }
+        let certs = read_certs(&files.cert, "certificates")?;
         let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
             Error::Tls(format!(
                 "cannot read a private key from {}: {e}",
@@ -227,10 +257,37 @@ mod tls {
             ))
         })?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Tls(e.to_string()))?
-            .with_no_client_auth()
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        let builder = match &files.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in read_certs(ca, "client CA certificates")? {
+                    roots.add(cert).map_err(|e| {
+                        Error::Tls(format!(
+                            "{}: not a usable CA certificate: {e}",
+                            ca.display()
+                        ))
+                    })?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                );
+                let verifier = if files.client_cert_required {
+                    verifier
+                } else {
+                    verifier.allow_unauthenticated()
+                };
+                let verifier = verifier
+                    .build()
+                    .map_err(|e| Error::Tls(format!("client CA {}: {e}", ca.display())))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
             .with_single_cert(certs, key)
             .map_err(|e| Error::Tls(format!("certificate and key do not fit: {e}")))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -239,13 +296,52 @@ mod tls {
             addr: "the TLS listener".into(),
             source,
         })?;
+        let acceptor = PeerAcceptor(RustlsAcceptor::new(rustls_config));
         Ok(tokio::spawn(async move {
-            if let Err(e) = axum_server::from_tcp_rustls(std_listener, rustls_config)
+            if let Err(e) = axum_server::from_tcp(std_listener)
+                .acceptor(acceptor)
                 .serve(app.into_make_service())
                 .await
             {
                 error!(error = %e, "the registry's HTTPS server stopped");
             }
         }))
+    }
+
+    /// The TLS handshake, then the client certificate's names into every request of the
+    /// connection.
+    #[derive(Clone)]
+    struct PeerAcceptor(RustlsAcceptor);
+
+    impl std::fmt::Debug for PeerAcceptor {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("PeerAcceptor")
+        }
+    }
+
+    impl<I, S> Accept<I, S> for PeerAcceptor
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: Send + 'static,
+    {
+        type Stream = tokio_rustls::server::TlsStream<I>;
+        type Service = axum::middleware::AddExtension<S, PeerNames>;
+        type Future =
+            Pin<Box<dyn Future<Output = std::io::Result<(Self::Stream, Self::Service)>> + Send>>;
+
+        fn accept(&self, stream: I, service: S) -> Self::Future {
+            let inner = self.0.clone();
+            Box::pin(async move {
+                let (stream, service) = inner.accept(stream, service).await?;
+                let names = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .map(|cert| PeerNames::of_certificate(cert))
+                    .unwrap_or_default();
+                Ok((stream, axum::Extension(names).layer(service)))
+            })
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use contracts_model::Level;
 
 use crate::kafka::KafkaConfig;
-use crate::{BasicAuth, Error, RegistryConfig, RouterOptions, Server, ServerConfig, TlsFiles};
+use crate::{Auth, Error, RegistryConfig, RouterOptions, Server, ServerConfig, TlsFiles};
 
 /// Run a Confluent-compatible schema registry that keeps its state in a Kafka topic.
 ///
@@ -41,22 +41,10 @@ pub struct ServeArgs {
     #[arg(long, env = "REGISTRY_COMPATIBILITY", default_value = "BACKWARD", value_parser = parse_level)]
     pub compatibility: Level,
 
-    /// Require HTTP basic auth with this user (and --basic-auth-password).
-    #[arg(
-        long,
-        env = "REGISTRY_BASIC_AUTH_USER",
-        requires = "basic_auth_password"
-    )]
-    pub basic_auth_user: Option<String>,
-
-    /// The basic-auth password.
-    #[arg(
-        long,
-        env = "REGISTRY_BASIC_AUTH_PASSWORD",
-        requires = "basic_auth_user",
-        hide_env_values = true
-    )]
-    pub basic_auth_password: Option<String>,
+    /// Users, their password hashes, tokens and permissions (JSON; see the crate's README).
+    /// Without it every client may do everything.
+    #[arg(long, env = "REGISTRY_AUTH_FILE", value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
 
     /// PEM certificate chain: serve HTTPS (with --tls-key).
     #[arg(long, env = "REGISTRY_TLS_CERT", requires = "tls_key")]
@@ -65,6 +53,22 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "REGISTRY_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// PEM CA certificates that sign client certificates (mTLS, with --tls-cert). A client
+    /// certificate authenticates as the auth file's user named by its CN or a SAN.
+    #[arg(
+        long,
+        env = "REGISTRY_TLS_CLIENT_CA",
+        requires = "tls_cert",
+        value_name = "FILE"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// With --tls-client-ca: `required` refuses connections without a client certificate;
+    /// `optional` lets clients log in with a password or token instead.
+    #[arg(long, env = "REGISTRY_TLS_CLIENT_AUTH", default_value = "required",
+          value_parser = ["required", "optional"], requires = "tls_client_ca")]
+    pub tls_client_auth: String,
 
     /// Largest request body accepted; larger ones get 413.
     #[arg(long, env = "REGISTRY_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
@@ -94,19 +98,17 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
 }
 
 impl ServeArgs {
-    /// The server settings these flags describe.
-    pub fn server_config(&self) -> ServerConfig {
-        ServerConfig {
+    /// The server settings these flags describe; reads and checks the auth file.
+    pub fn server_config(&self) -> Result<ServerConfig, Error> {
+        let auth = match &self.auth_file {
+            Some(path) => Some(Arc::new(Auth::load(path)?)),
+            None => None,
+        };
+        Ok(ServerConfig {
             listen: self.listen,
             router: RouterOptions {
                 max_body_bytes: self.max_body_bytes,
-                basic_auth: match (&self.basic_auth_user, &self.basic_auth_password) {
-                    (Some(user), Some(password)) => Some(BasicAuth {
-                        user: user.clone(),
-                        password: password.clone(),
-                    }),
-                    _ => None,
-                },
+                auth,
             },
             registry: RegistryConfig {
                 default_level: self.compatibility,
@@ -116,15 +118,20 @@ impl ServeArgs {
                 (Some(cert), Some(key)) => Some(TlsFiles {
                     cert: cert.clone(),
                     key: key.clone(),
+                    client_ca: self.tls_client_ca.clone(),
+                    client_cert_required: self.tls_client_auth == "required",
                 }),
                 _ => None,
             },
-        }
+        })
     }
 
     /// Starts the registry and serves until SIGINT or SIGTERM.
     pub async fn run(&self) -> Result<(), Error> {
-        let config = self.server_config();
+        let config = self.server_config()?;
+        if config.router.auth.is_none() {
+            tracing::warn!("no --auth-file: every client may register, change and delete schemas");
+        }
         let server = match &self.bootstrap_servers {
             Some(bootstrap) if !self.in_memory => {
                 let mut kafka = KafkaConfig::new(bootstrap, &self.topic);

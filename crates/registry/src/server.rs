@@ -1,22 +1,25 @@
 //! The HTTP edge: Confluent's routes on an axum [`Router`], errors mapped once into
-//! `{"error_code", "message"}`, optional basic auth, a body size limit, metrics and logs.
+//! `{"error_code", "message"}`, authentication and per-route authorization (see [`access`]), an
+//! audit line per mutating request (tracing target `audit`), a body size limit, metrics and logs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::FromRequestParts;
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
+use crate::auth::{Auth, Operation, PeerNames, Principal, Rejected, Resource};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::registry::{ListOptions, Registry, VersionId};
@@ -29,32 +32,16 @@ use contracts_registry_client::api::{
 pub struct RouterOptions {
     /// Requests with a larger body get 413.
     pub max_body_bytes: usize,
-    /// When set, every route but `/health` and `/ready` needs these basic-auth credentials.
-    pub basic_auth: Option<BasicAuth>,
+    /// Users and permissions (the auth file). Without them every request is allowed.
+    pub auth: Option<Arc<Auth>>,
 }
 
 impl Default for RouterOptions {
     fn default() -> Self {
         RouterOptions {
             max_body_bytes: 16 * 1024 * 1024,
-            basic_auth: None,
+            auth: None,
         }
-    }
-}
-
-/// HTTP basic-auth credentials.
-#[derive(Clone, PartialEq, Eq)]
-pub struct BasicAuth {
-    pub user: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for BasicAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BasicAuth")
-            .field("user", &self.user)
-            .field("password", &"<redacted>")
-            .finish()
     }
 }
 
@@ -280,65 +267,223 @@ fn parse_id(id: &str) -> Result<i32, ApiError> {
 
 // ---- middleware ------------------------------------------------------------------------------
 
-/// Basic auth, then readiness: requests wait (up to a minute) until the instance caught up.
-async fn gate(State(app): App, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let open = matches!(path, "/health" | "/ready");
-    if !open
-        && let Some(auth) = &app.options.basic_auth
-        && !authorized(req.headers(), auth)
-    {
-        let mut res = ApiError::new(
-            codes::UNAUTHORIZED,
-            "Unauthorized: send HTTP basic-auth credentials",
+/// What a route needs from the caller, when the registry has an auth file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `/health` and `/ready`: open unless the auth file sets `protect_health`.
+    Health,
+    /// `/metrics`: open unless the auth file sets `protect_metrics`.
+    Metrics,
+    /// Any authenticated user; lists are filtered to the subjects the user may read.
+    Authenticated,
+    /// `operation` on the subject in the path.
+    Subject(Operation),
+    /// `operation` on the global config and mode.
+    Config(Operation),
+    /// A schema by id: allowed when the user may read a subject that holds it.
+    SchemaId,
+}
+
+impl Access {
+    /// Whether a request with this access changes the registry (and gets an audit line).
+    pub fn is_mutating(self) -> bool {
+        matches!(
+            self,
+            Access::Subject(Operation::Write | Operation::Admin)
+                | Access::Config(Operation::Write | Operation::Admin)
         )
-        .into_response();
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"schema-registry\""),
-        );
-        return res;
     }
-    if !open && path != "/metrics" && !app.registry.is_ready() {
+}
+
+/// The access each route of [`router`] needs, by its path pattern and method (`HEAD` as
+/// `GET`). `None` for a pair the router does not serve; a unit test checks that every route of
+/// [`router`] has its entry.
+pub fn access(route: &str, method: &Method) -> Option<Access> {
+    use Access::*;
+    use Operation::*;
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    Some(match (method, route) {
+        ("GET", "/health" | "/ready") => Health,
+        ("GET", "/metrics") => Metrics,
+        ("GET", "/" | "/schemas" | "/schemas/types" | "/subjects" | "/config" | "/mode") => {
+            Authenticated
+        }
+        (
+            "GET",
+            "/schemas/ids/{id}"
+            | "/schemas/ids/{id}/schema"
+            | "/schemas/ids/{id}/subjects"
+            | "/schemas/ids/{id}/versions",
+        ) => SchemaId,
+        (
+            "GET",
+            "/subjects/{subject}/versions"
+            | "/subjects/{subject}/versions/{version}"
+            | "/subjects/{subject}/versions/{version}/schema"
+            | "/subjects/{subject}/versions/{version}/referencedby"
+            | "/config/{subject}"
+            | "/mode/{subject}",
+        ) => Subject(Read),
+        // Looking a schema up and testing compatibility change nothing.
+        (
+            "POST",
+            "/subjects/{subject}"
+            | "/compatibility/subjects/{subject}/versions"
+            | "/compatibility/subjects/{subject}/versions/{version}",
+        ) => Subject(Read),
+        ("POST", "/subjects/{subject}/versions") => Subject(Write),
+        ("DELETE", "/subjects/{subject}" | "/subjects/{subject}/versions/{version}") => {
+            Subject(Admin)
+        }
+        ("PUT" | "DELETE", "/config/{subject}" | "/mode/{subject}") => Subject(Admin),
+        ("PUT" | "DELETE", "/config" | "/mode") => Config(Admin),
+        _ => return None,
+    })
+}
+
+/// The authenticated caller, in the extensions of requests to a registry with an auth file.
+type Caller = Option<Extension<Arc<Principal>>>;
+
+/// Whether the caller may see `subject` in a list (always, without an auth file).
+fn readable(caller: &Caller, subject: &str) -> bool {
+    caller
+        .as_ref()
+        .is_none_or(|Extension(p)| p.may(Operation::Read, &Resource::Subject(subject.to_owned())))
+}
+
+/// Authentication, readiness (requests wait up to a minute until the instance caught up),
+/// authorization, and an audit line for every request that changes the registry.
+async fn gate(State(app): App, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let method = req.method().clone();
+    let access = route.as_deref().and_then(|r| access(r, &method));
+    let (mut parts, body) = req.into_parts();
+    let params = Path::<HashMap<String, String>>::from_request_parts(&mut parts, &())
+        .await
+        .map(|Path(p)| p)
+        .unwrap_or_default();
+    let req = Request::from_parts(parts, body);
+    let subject = params.get("subject").cloned();
+    let (res, caller) = guarded(&app, access, &params, req, next).await;
+    if access.is_some_and(Access::is_mutating) || (access.is_none() && method != Method::GET) {
+        info!(
+            target: "audit",
+            user = caller.as_ref().map_or("anonymous", |p| p.name.as_str()),
+            method = %method,
+            route = route.as_deref().unwrap_or("unmatched"),
+            subject = subject.as_deref().unwrap_or(""),
+            status = res.status().as_u16(),
+            "registry change"
+        );
+    }
+    res
+}
+
+async fn guarded(
+    app: &AppState,
+    access: Option<Access>,
+    params: &HashMap<String, String>,
+    mut req: Request,
+    next: Next,
+) -> (Response, Option<Arc<Principal>>) {
+    let mut caller = None;
+    if let Some(auth) = &app.options.auth {
+        let open = match access {
+            Some(Access::Health) => !auth.protects_health(),
+            Some(Access::Metrics) => !auth.protects_metrics(),
+            _ => false,
+        };
+        if !open {
+            let header = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes);
+            match auth
+                .authenticate(header, req.extensions().get::<PeerNames>())
+                .await
+            {
+                Ok(p) => caller = Some(p),
+                Err(why) => return (unauthorized(&why), None),
+            }
+        }
+    }
+    if !matches!(access, Some(Access::Health | Access::Metrics)) && !app.registry.is_ready() {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !app.registry.is_ready() {
             if Instant::now() > deadline {
-                return ApiError::new(
+                let res = ApiError::new(
                     codes::OPERATION_TIMEOUT,
                     "The registry is still reading its log; retry shortly",
                 )
                 .into_response();
+                return (res, caller);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    next.run(req).await
+    if let Some(p) = &caller {
+        let subject = params.get("subject").map(String::as_str);
+        let denied = match access {
+            None | Some(Access::Health | Access::Metrics | Access::Authenticated) => None,
+            Some(Access::Subject(op)) => {
+                let resource = Resource::Subject(subject.unwrap_or_default().to_owned());
+                (!p.may(op, &resource)).then_some((op, resource))
+            }
+            Some(Access::Config(op)) => {
+                (!p.may(op, &Resource::Config)).then_some((op, Resource::Config))
+            }
+            Some(Access::SchemaId) => {
+                let id = params.get("id").and_then(|id| id.trim().parse().ok());
+                let readable = match id {
+                    Some(id) => match app.registry.id_versions(id, true).await {
+                        Ok(versions) => versions.iter().any(|sv| {
+                            p.may(Operation::Read, &Resource::Subject(sv.subject.clone()))
+                        }),
+                        // Unknown ids get their 404 from the handler.
+                        Err(_) => p.reads_any_subject(),
+                    },
+                    None => p.reads_any_subject(),
+                };
+                let id = params.get("id").cloned().unwrap_or_default();
+                (!readable).then(|| (Operation::Read, Resource::Subject(format!("(schema {id})"))))
+            }
+        };
+        if let Some((op, resource)) = denied {
+            let res = ApiError::new(
+                codes::FORBIDDEN,
+                format!("User {} is denied operation {op} on {resource}", p.name),
+            )
+            .into_response();
+            return (res, caller);
+        }
+        req.extensions_mut().insert(p.clone());
+    }
+    (next.run(req).await, caller)
 }
 
-fn authorized(headers: &HeaderMap, auth: &BasicAuth) -> bool {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
+fn unauthorized(why: &Rejected) -> Response {
+    let message = match why {
+        Rejected::Missing => {
+            "Unauthorized: send credentials (HTTP basic, a bearer token or a client certificate)"
+        }
+        Rejected::Wrong => "Unauthorized: the credentials match no user of this registry",
+        Rejected::Malformed => {
+            "Unauthorized: the Authorization header holds neither Basic nor Bearer credentials"
+        }
     };
-    let Some(encoded) = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
-    else {
-        return false;
-    };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return false;
-    };
-    let expected = format!("{}:{}", auth.user, auth.password);
-    // Compare without an early exit so timing does not tell how much matched.
-    decoded.len() == expected.len()
-        && decoded
-            .iter()
-            .zip(expected.as_bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    let mut res = ApiError::new(codes::UNAUTHORIZED, message).into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"schema-registry\""),
+    );
+    res
 }
 
 /// Metrics and a log line per request.
@@ -395,9 +540,13 @@ async fn metrics(State(app): App) -> Response {
     res
 }
 
-async fn list_schemas(State(app): App, RawQuery(q): RawQuery) -> Answer<Vec<api::Schema>> {
+async fn list_schemas(
+    State(app): App,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> Answer<Vec<api::Schema>> {
     let p = Params::from_raw(q);
-    let all = app
+    let mut all = app
         .registry
         .schemas(
             p.str("subjectPrefix"),
@@ -405,6 +554,7 @@ async fn list_schemas(State(app): App, RawQuery(q): RawQuery) -> Answer<Vec<api:
             p.flag("latestOnly"),
         )
         .await?;
+    all.retain(|s| readable(&caller, &s.subject));
     Ok(V1(p.page(all)))
 }
 
@@ -445,6 +595,7 @@ fn raw(text: String) -> Response {
 
 async fn id_subjects(
     State(app): App,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Answer<Vec<String>> {
@@ -457,6 +608,7 @@ async fn id_subjects(
         .into_iter()
         .map(|sv| sv.subject)
         .filter(|s| p.str("subject").is_empty() || s == p.str("subject"))
+        .filter(|s| readable(&caller, s))
         .collect();
     subjects.dedup();
     Ok(V1(p.page(subjects)))
@@ -464,6 +616,7 @@ async fn id_subjects(
 
 async fn id_versions(
     State(app): App,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Answer<Vec<api::SubjectVersion>> {
@@ -475,16 +628,22 @@ async fn id_versions(
         .await?
         .into_iter()
         .filter(|sv| p.str("subject").is_empty() || sv.subject == p.str("subject"))
+        .filter(|sv| readable(&caller, &sv.subject))
         .collect();
     Ok(V1(p.page(versions)))
 }
 
-async fn list_subjects(State(app): App, RawQuery(q): RawQuery) -> Answer<Vec<String>> {
+async fn list_subjects(
+    State(app): App,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> Answer<Vec<String>> {
     let p = Params::from_raw(q);
-    let subjects = app
+    let mut subjects = app
         .registry
         .subjects(p.str("subjectPrefix"), p.list_options())
         .await?;
+    subjects.retain(|s| readable(&caller, s));
     Ok(V1(p.page(subjects)))
 }
 
@@ -729,4 +888,74 @@ async fn delete_subject_mode(State(app): App, Path(subject): Path<String>) -> An
     Ok(V1(ModeBody::new(
         app.registry.delete_mode(Some(&subject)).await?,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `.route(path, get(..).post(..))` of [`router`], read from this file's source, so
+    /// that a route added without an entry in [`access`] fails here.
+    fn routes_in_source() -> Vec<(String, Method)> {
+        let source = include_str!("server.rs");
+        let body = &source[source.find("pub fn router(").unwrap()..];
+        let body = &body[..body.find(".fallback(").unwrap()];
+        let mut routes = Vec::new();
+        for call in body.split(".route(").skip(1) {
+            let path = call.split('"').nth(1).unwrap().to_owned();
+            for (name, method) in [
+                ("get(", Method::GET),
+                ("post(", Method::POST),
+                ("put(", Method::PUT),
+                ("delete(", Method::DELETE),
+            ] {
+                let found = call.match_indices(name).any(|(i, _)| {
+                    i == 0
+                        || !call.as_bytes()[i - 1].is_ascii_alphanumeric()
+                            && call.as_bytes()[i - 1] != b'_'
+                });
+                if found {
+                    routes.push((path.clone(), method));
+                }
+            }
+        }
+        routes
+    }
+
+    #[test]
+    fn every_route_has_an_access_rule() {
+        let routes = routes_in_source();
+        assert!(routes.len() >= 30, "the source scan found only {routes:?}");
+        let unmapped: Vec<_> = routes
+            .iter()
+            .filter(|(path, method)| access(path, method).is_none())
+            .collect();
+        assert!(
+            unmapped.is_empty(),
+            "routes without an access rule in server::access: {unmapped:?}"
+        );
+    }
+
+    #[test]
+    fn changes_need_write_or_admin_and_reads_need_read() {
+        use Operation::*;
+        for (path, method) in routes_in_source() {
+            let rule = access(&path, &method).unwrap();
+            let changes = method == Method::PUT
+                || method == Method::DELETE
+                || (method == Method::POST && path == "/subjects/{subject}/versions");
+            assert_eq!(rule.is_mutating(), changes, "{method} {path}: {rule:?}");
+            if method == Method::DELETE || method == Method::PUT {
+                assert!(
+                    matches!(rule, Access::Subject(Admin) | Access::Config(Admin)),
+                    "{method} {path} must need admin: {rule:?}"
+                );
+            }
+        }
+        assert_eq!(
+            access("/subjects", &Method::HEAD),
+            Some(Access::Authenticated)
+        );
+        assert_eq!(access("/nope", &Method::GET), None);
+    }
 }

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
 use contracts_registry::store::MemoryLog;
-use contracts_registry::{BasicAuth, Registry, RegistryConfig, RouterOptions, server};
+use contracts_registry::{Registry, RegistryConfig, RouterOptions, server};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -738,7 +738,7 @@ async fn malformed_json_and_wrong_shapes_are_client_errors() {
 async fn oversized_bodies_get_413_and_nothing_is_stored() {
     let app = App::with(RouterOptions {
         max_body_bytes: 1024,
-        basic_auth: None,
+        ..RouterOptions::default()
     })
     .await;
     let huge = record(
@@ -813,30 +813,6 @@ async fn subjects_with_slashes_and_invalid_subject_names() {
     app.register_ok("shop%2Forders", &v1()).await;
     assert_eq!(subjects(&app).await, json!(["shop/orders"]));
     error(&app.register("%20", &v1()).await, 422, 42208);
-}
-
-#[tokio::test]
-async fn basic_auth_guards_every_route_but_health() {
-    let app = App::with(RouterOptions {
-        max_body_bytes: 1 << 20,
-        basic_auth: Some(BasicAuth {
-            user: "ci".into(),
-            password: "s3cret".into(),
-        }),
-    })
-    .await;
-    error(&app.get("/subjects").await, 401, 401);
-    assert_eq!(app.get("/health").await.status, 200);
-    let with = |auth: &str| {
-        Request::builder()
-            .uri("/subjects")
-            .header(header::AUTHORIZATION, auth)
-            .body(Body::empty())
-            .unwrap()
-    };
-    // "ci:s3cret" and "ci:wrong"
-    assert_eq!(app.raw(with("Basic Y2k6czNjcmV0")).await.status, 200);
-    error(&app.raw(with("Basic Y2k6d3Jvbmc=")).await, 401, 401);
 }
 
 #[tokio::test]

@@ -1,6 +1,10 @@
 //! HTTPS with a certificate from PEM files, and basic auth over a real socket.
 
-use contracts_registry::{BasicAuth, RouterOptions, Server, ServerConfig, TlsFiles};
+use std::sync::Arc;
+
+use contracts_core::secret::Secret;
+use contracts_registry::auth::hash_password;
+use contracts_registry::{Auth, RouterOptions, Server, ServerConfig, TlsFiles};
 
 #[tokio::test]
 async fn serves_https_with_the_given_certificate_and_refuses_plain_http() {
@@ -11,15 +15,11 @@ async fn serves_https_with_the_given_certificate_and_refuses_plain_http() {
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
     let server = Server::start_in_memory(ServerConfig {
-        tls: Some(TlsFiles {
-            cert: cert_path,
-            key: key_path,
-        }),
+        tls: Some(TlsFiles::new(cert_path, key_path)),
         router: RouterOptions {
-            basic_auth: Some(BasicAuth {
-                user: "ci".into(),
-                password: "pw".into(),
-            }),
+            auth: Some(Arc::new(Auth::parse(&serde_json::json!({
+                "users": [{"username": "ci", "password_hash": hash_password(&Secret::new("pw")).unwrap()}]
+            }).to_string()).unwrap())),
             ..RouterOptions::default()
         },
         ..ServerConfig::default()
@@ -53,10 +53,10 @@ async fn serves_https_with_the_given_certificate_and_refuses_plain_http() {
 #[tokio::test]
 async fn unreadable_tls_files_are_a_clear_startup_error() {
     let err = Server::start_in_memory(ServerConfig {
-        tls: Some(TlsFiles {
-            cert: "/nonexistent/cert.pem".into(),
-            key: "/nonexistent/key.pem".into(),
-        }),
+        tls: Some(TlsFiles::new(
+            "/nonexistent/cert.pem",
+            "/nonexistent/key.pem",
+        )),
         ..ServerConfig::default()
     })
     .await

@@ -26,6 +26,27 @@ pub struct KafkaArgs {
         default_value = "http://127.0.0.1:8081"
     )]
     pub registry_url: String,
+    /// PEM CA certificates to trust for the registry's HTTPS certificate (a private CA).
+    /// Credentials come from SCHEMA_REGISTRY_AUTH (USER:PASSWORD) or SCHEMA_REGISTRY_TOKEN (a
+    /// bearer token), or the files SCHEMA_REGISTRY_AUTH_FILE / SCHEMA_REGISTRY_TOKEN_FILE name.
+    #[arg(long, env = "SCHEMA_REGISTRY_CA", value_name = "FILE")]
+    pub registry_ca: Option<std::path::PathBuf>,
+    /// PEM client certificate for a registry that requires one (mTLS; with --registry-key).
+    #[arg(
+        long,
+        env = "SCHEMA_REGISTRY_CERT",
+        value_name = "FILE",
+        requires = "registry_key"
+    )]
+    pub registry_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --registry-cert.
+    #[arg(
+        long,
+        env = "SCHEMA_REGISTRY_KEY",
+        value_name = "FILE",
+        requires = "registry_cert"
+    )]
+    pub registry_key: Option<std::path::PathBuf>,
     /// A librdkafka setting, `-X key=value`, repeatable; from the environment as a
     /// comma-separated list. For example `-X security.protocol=SASL_SSL -X sasl.mechanism=PLAIN`.
     #[arg(short = 'X', long = "kafka-config", env = "KAFKA_CONFIG", value_delimiter = ',',
@@ -56,8 +77,18 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
 impl KafkaArgs {
     /// The registry as the runtime's schema source.
     pub fn schema_source(&self) -> anyhow::Result<Arc<dyn SchemaSource>> {
-        let client = contracts_registry_client::client::Client::new(&self.registry_url)
-            .map_err(|e| anyhow::anyhow!("--registry-url {}: {e}", self.registry_url))?;
+        let url = contracts_core::secret::redact_url(&self.registry_url);
+        let mut builder = contracts_registry_client::client::Client::builder(&self.registry_url)
+            .credentials_from_env("SCHEMA_REGISTRY_AUTH", "SCHEMA_REGISTRY_TOKEN")?;
+        if let Some(ca) = &self.registry_ca {
+            builder = builder.ca_file(ca);
+        }
+        if let (Some(cert), Some(key)) = (&self.registry_cert, &self.registry_key) {
+            builder = builder.client_cert_files(cert, key);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| anyhow::anyhow!("--registry-url {url}: {e}"))?;
         Ok(Arc::new(client))
     }
 
