@@ -95,6 +95,10 @@ pub enum Error {
     },
     #[error("TLS: {0}")]
     Tls(String),
+    /// The Kafka client settings are unusable, or the cluster refused them (a SASL login, an
+    /// untrusted certificate); the message says which and what to change.
+    #[error("{0}")]
+    KafkaSettings(String),
     #[error("the store's reader stopped")]
     Closed,
 }
