@@ -97,6 +97,10 @@ pub enum Error {
     Tls(String),
     #[error(transparent)]
     AuthFile(#[from] crate::auth::AuthFileError),
+    /// The Kafka client settings are unusable, or the cluster refused them (a SASL login, an
+    /// untrusted certificate); the message says which and what to change.
+    #[error("{0}")]
+    KafkaSettings(String),
     #[error("the store's reader stopped")]
     Closed,
 }

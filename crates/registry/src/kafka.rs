@@ -25,6 +25,10 @@ pub struct KafkaConfig {
     pub topic: String,
     /// librdkafka settings passed to every client (security.protocol, sasl.*, ssl.*, ...).
     pub client_settings: Vec<(String, String)>,
+    /// Settings of the producer only, over `client_settings`.
+    pub producer_settings: Vec<(String, String)>,
+    /// Settings of the reader (a consumer) only, over `client_settings`.
+    pub consumer_settings: Vec<(String, String)>,
     /// How long a read or write of the log may take before the request fails.
     pub timeout: Duration,
 }
@@ -35,14 +39,20 @@ impl KafkaConfig {
             bootstrap_servers: bootstrap_servers.into(),
             topic: topic.into(),
             client_settings: Vec::new(),
+            producer_settings: Vec::new(),
+            consumer_settings: Vec::new(),
             timeout: Duration::from_secs(30),
         }
     }
 
     fn client(&self) -> ClientConfig {
+        self.client_with(&[])
+    }
+
+    fn client_with(&self, own: &[(String, String)]) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap_servers);
-        for (k, v) in &self.client_settings {
+        for (k, v) in self.client_settings.iter().chain(own) {
             c.set(k, v);
         }
         c
@@ -89,16 +99,17 @@ impl KafkaLog {
     /// (idempotent, `acks=all`) and a reader positioned at the start of the topic.
     pub async fn connect(config: KafkaConfig) -> Result<Self> {
         ensure_topic(&config).await?;
-        let producer: FutureProducer = config
-            .client()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "0")
-            .set("message.timeout.ms", config.timeout.as_millis().to_string())
-            .create()
-            .map_err(kafka("creating the registry's producer"))?;
+        let producer: FutureProducer = contracts_runtime::without_consumer_only(
+            &config.client_with(&config.producer_settings),
+        )
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "0")
+        .set("message.timeout.ms", config.timeout.as_millis().to_string())
+        .create()
+        .map_err(kafka("creating the registry's producer"))?;
         let consumer: BaseConsumer = config
-            .client()
+            .client_with(&config.consumer_settings)
             // No group membership or commits: every instance reads the whole topic itself.
             .set("group.id", "contracts-registry-reader")
             .set("enable.auto.commit", "false")

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use contracts_model::Level;
+use contracts_runtime::client_config::{KafkaClientArgs, Scope};
+use contracts_runtime::probe::probe_cluster;
 
 use crate::kafka::KafkaConfig;
 use crate::{Auth, Error, RegistryConfig, RouterOptions, Server, ServerConfig, TlsFiles};
@@ -21,12 +23,9 @@ pub struct ServeArgs {
     #[arg(long, env = "REGISTRY_LISTEN", default_value = "127.0.0.1:8081")]
     pub listen: SocketAddr,
 
-    /// Kafka bootstrap servers of the cluster that holds the registry topic.
-    #[arg(
-        long,
-        env = "KAFKA_BOOTSTRAP_SERVERS",
-        required_unless_present = "in_memory"
-    )]
+    /// Kafka bootstrap servers of the cluster that holds the registry topic (or
+    /// bootstrap.servers in --kafka-properties).
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
     pub bootstrap_servers: Option<String>,
 
     /// The registry topic: one partition, compacted; created if missing.
@@ -74,10 +73,10 @@ pub struct ServeArgs {
     #[arg(long, env = "REGISTRY_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// A librdkafka setting for every Kafka client, e.g. -X security.protocol=SASL_SSL
-    /// (repeatable).
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
-    pub kafka_settings: Vec<(String, String)>,
+    /// The Kafka clients' settings: properties files, -X, producer- and consumer-only ones,
+    /// secrets from the environment.
+    #[command(flatten)]
+    pub kafka: KafkaClientArgs,
 
     /// Log format on stderr.
     #[arg(long, env = "REGISTRY_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
@@ -86,15 +85,6 @@ pub struct ServeArgs {
 
 fn parse_level(s: &str) -> Result<Level, String> {
     s.parse()
-}
-
-fn parse_setting(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!(
-            "\"{s}\" is not KEY=VALUE (e.g. -X security.protocol=SSL)"
-        )),
-    }
 }
 
 impl ServeArgs {
@@ -132,14 +122,12 @@ impl ServeArgs {
         if config.router.auth.is_none() {
             tracing::warn!("no --auth-file: every client may register, change and delete schemas");
         }
-        let server = match &self.bootstrap_servers {
-            Some(bootstrap) if !self.in_memory => {
-                let mut kafka = KafkaConfig::new(bootstrap, &self.topic);
-                kafka.client_settings = self.kafka_settings.clone();
-                let log = Arc::new(crate::kafka::KafkaLog::connect(kafka).await?);
-                Server::start(log, config).await?
-            }
-            _ => Server::start(Arc::new(crate::store::MemoryLog::new()), config).await?,
+        let server = if self.in_memory {
+            Server::start(Arc::new(crate::store::MemoryLog::new()), config).await?
+        } else {
+            let kafka = self.kafka_config().await?;
+            let log = Arc::new(crate::kafka::KafkaLog::connect(kafka).await?);
+            Server::start(log, config).await?
         };
         tracing::info!(url = %server.url(), topic = %self.topic, "serving the schema registry");
         shutdown_signal().await;
@@ -148,6 +136,43 @@ impl ServeArgs {
             .await
             .ok();
         Ok(())
+    }
+}
+
+impl ServeArgs {
+    /// The registry topic's Kafka settings: loaded, checked by librdkafka, and the connection
+    /// checked once, so that a refused SASL login or an untrusted broker certificate stops the
+    /// registry before it reads or writes the topic. A cluster that does not answer is logged;
+    /// connecting to the topic then tries as before.
+    async fn kafka_config(&self) -> Result<KafkaConfig, Error> {
+        let kafka_error = |e: &dyn std::fmt::Display| Error::KafkaSettings(e.to_string());
+        let settings = self.kafka.load().map_err(|e| kafka_error(&e))?;
+        let bootstrap = settings
+            .bootstrap_servers(self.bootstrap_servers.as_deref(), None)
+            .map_err(|e| kafka_error(&e))?;
+        if !settings.describe().is_empty() {
+            tracing::info!(settings = %settings.describe(), "Kafka client settings");
+        }
+        let mut probes = vec![settings.client_config(Scope::Producer, &bootstrap)];
+        if settings.consumer() != settings.producer() {
+            probes.push(settings.client_config(Scope::Consumer, &bootstrap));
+        }
+        for probe in &probes {
+            match probe_cluster(probe, self.kafka.connect_timeout()).await {
+                Ok(cluster) => {
+                    tracing::info!(bootstrap, brokers = ?cluster.brokers, "connected to Kafka")
+                }
+                Err(e) if e.is_unreachable() => {
+                    tracing::warn!(error = %e, "Kafka is not reachable yet")
+                }
+                Err(e) => return Err(kafka_error(&e)),
+            }
+        }
+        let mut kafka = KafkaConfig::new(bootstrap, &self.topic);
+        kafka.client_settings = settings.common().into_iter().collect();
+        kafka.producer_settings = settings.producer().into_iter().collect();
+        kafka.consumer_settings = settings.consumer().into_iter().collect();
+        Ok(kafka)
     }
 }
 

@@ -36,14 +36,20 @@
 //!   parallel and records of a partition in order, with retries (in place, or non-blocking
 //!   through retry topics: [`ConsumerConfig::retry_topics`]), a dead-letter topic, graceful
 //!   shutdown, pause and resume.
+//! - [`client_config`]: the librdkafka settings of a process's clients from properties files,
+//!   `-X` flags and secrets in the environment, with producer-only and consumer-only layers;
+//!   [`probe`]: the start-up check that stops a process on a failed SASL login or an untrusted
+//!   broker certificate before it consumes or publishes anything.
 //! - [`Metrics`]: the process's Prometheus registry; `tracing` spans `publish` and `process`
 //!   carry the messaging attributes, and the producer's OpenTelemetry trace continues in the
 //!   consumer.
 
+pub mod client_config;
 mod consumer;
 mod error;
 pub mod headers;
 pub mod metrics;
+pub mod probe;
 mod producer;
 pub mod topics;
 mod writer;

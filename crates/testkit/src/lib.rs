@@ -19,6 +19,10 @@
 //! # }
 //! ```
 //!
+//! [`SecuredBroker`] is a broker that takes only SASL_SSL with SCRAM-SHA-512: Tansu with
+//! `--authentication` behind a [`TlsProxy`] whose certificate a private [`TestCa`] signed (the
+//! users are created with PyPI confluent-kafka from `.oracles/clients/venv`).
+//!
 //! [`parse_prometheus_text`] reads a `/metrics` page with the Prometheus project's own parser.
 //!
 //! The broker binary is `$TANSU_BIN`, else `tansu` on `PATH`, else `~/.cargo/bin/tansu`
@@ -40,7 +44,11 @@ use rdkafka::client::DefaultClientContext;
 use tracing::warn;
 
 mod prometheus;
+mod secured;
+mod tls;
 pub use prometheus::{MetricFamily, MetricsPage, Sample, parse_prometheus_text};
+pub use secured::SecuredBroker;
+pub use tls::{Issued, TestCa, TlsProxy};
 
 /// What went wrong starting test infrastructure.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +71,11 @@ pub enum Error {
     Registry(#[from] contracts_registry::Error),
     #[error("metrics: {0}")]
     Metrics(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// Creating SCRAM users with PyPI confluent-kafka failed.
+    #[error("creating SCRAM users: {0}")]
+    Scram(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -134,6 +147,10 @@ pub struct Broker {
     dir: tempfile::TempDir,
     port: u16,
     bootstrap: String,
+    /// The port the broker names in its metadata: its own, or a proxy's in front of it.
+    advertised_port: u16,
+    /// Whether every connection must log in with SASL (`--authentication`).
+    authentication: bool,
 }
 
 impl Broker {
@@ -149,6 +166,8 @@ impl Broker {
             dir,
             port,
             bootstrap: format!("127.0.0.1:{port}"),
+            advertised_port: port,
+            authentication: false,
         };
         broker.launch()?;
         Ok(broker)
@@ -157,17 +176,21 @@ impl Broker {
     fn launch(&mut self) -> Result<()> {
         let bin = contracts_process::tansu_binary()?;
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised_port);
         let mut cmd = command(&bin, self.dir.path());
         cmd.args([
             "broker",
             "--listener-url",
             &url,
             "--advertised-listener-url",
-            &url,
+            &advertised,
             // A relative path: sqlite paths resolve against the working directory.
             "--storage-engine",
             "sqlite://broker.db?maintenance_interval=5s",
         ]);
+        if self.authentication {
+            cmd.arg("--authentication");
+        }
         let process = self
             .process
             .insert(Process::spawn("tansu", cmd, &self.log_path())?);
@@ -322,6 +345,20 @@ impl RegistryProcess {
         broker: &Broker,
         topic: &str,
     ) -> Result<RegistryProcess> {
+        let bootstrap = ["--bootstrap-servers", broker.bootstrap_servers()];
+        let args: Vec<&str> = args_before.iter().copied().chain(bootstrap).collect();
+        Self::spawn_with(program, &args, topic, &[])
+    }
+
+    /// As [`RegistryProcess::spawn`], with the Kafka connection given by `args` and `env` (a
+    /// properties file, a password file: see [`SecuredBroker`]).
+    pub fn spawn_with(
+        program: &Path,
+        args: &[&str],
+        topic: &str,
+        env: &[(&str, String)],
+    ) -> Result<RegistryProcess> {
+        let args_before = args;
         let dir = tempfile::Builder::new()
             .prefix("contracts-registry-")
             .tempdir()
@@ -331,13 +368,13 @@ impl RegistryProcess {
         args.extend([
             "--listen".into(),
             format!("127.0.0.1:{port}"),
-            "--bootstrap-servers".into(),
-            broker.bootstrap_servers().into(),
             "--topic".into(),
             topic.into(),
         ]);
         let mut cmd = command(program, dir.path());
-        cmd.args(args).env("RUST_LOG", "info");
+        cmd.args(args)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (k, v)));
         let mut process = Process::spawn("registry", cmd, &dir.path().join("registry.log"))?;
         let url = format!("http://127.0.0.1:{port}");
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -356,6 +393,11 @@ impl RegistryProcess {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Everything in its log so far.
+    pub fn log_text(&self) -> String {
+        self.process.log_text()
     }
 
     /// SIGKILL: the process ends without flushing or answering in-flight requests.

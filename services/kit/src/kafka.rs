@@ -4,20 +4,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use contracts_admin::kafka::{KafkaAdmin, KafkaAdminBuilder};
 use contracts_core::source::SchemaSource;
+use contracts_runtime::client_config::{ClientSettings, KafkaClientArgs, Scope};
+use contracts_runtime::probe::{ConnectError, probe_cluster};
 use contracts_runtime::{ConsumerConfig, Metrics, ProducerConfig, Publisher, SchemaRegistration};
 
-/// Where the broker and the registry are, and librdkafka settings passed through.
+/// The bootstrap servers when neither the flag nor a properties file names them.
+pub const DEFAULT_BOOTSTRAP_SERVERS: &str = "127.0.0.1:9092";
+
+/// Where the broker and the registry are, and the Kafka clients' settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KafkaArgs {
-    /// Kafka bootstrap servers, `host:port[,host:port...]`.
-    #[arg(
-        long,
-        env = "KAFKA_BOOTSTRAP_SERVERS",
-        default_value = "127.0.0.1:9092"
-    )]
-    pub bootstrap_servers: String,
+    /// Kafka bootstrap servers, `host:port[,host:port...]` [default: bootstrap.servers of
+    /// --kafka-properties, else 127.0.0.1:9092].
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
+    pub bootstrap_servers: Option<String>,
     /// Schema registry URL (Confluent REST API); credentials may be given in it
     /// (`https://user:secret@registry:8081`).
     #[arg(
@@ -47,11 +50,8 @@ pub struct KafkaArgs {
         requires = "registry_cert"
     )]
     pub registry_key: Option<std::path::PathBuf>,
-    /// A librdkafka setting, `-X key=value`, repeatable; from the environment as a
-    /// comma-separated list. For example `-X security.protocol=SASL_SSL -X sasl.mechanism=PLAIN`.
-    #[arg(short = 'X', long = "kafka-config", env = "KAFKA_CONFIG", value_delimiter = ',',
-          value_parser = parse_setting, value_name = "KEY=VALUE")]
-    pub settings: Vec<(String, String)>,
+    #[command(flatten)]
+    pub client: KafkaClientArgs,
     /// Put before every topic name (`staging.` reads and writes `staging.orders`).
     #[arg(long, env = "KAFKA_TOPIC_PREFIX", default_value = "")]
     pub topic_prefix: String,
@@ -67,23 +67,77 @@ pub struct KafkaArgs {
     pub rejoin_unassigned_secs: u64,
 }
 
-fn parse_setting(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
-        _ => Err(format!("{s:?}: expected key=value, such as linger.ms=5")),
+impl KafkaArgs {
+    /// Loads the client settings (properties files, `-X`, secrets from the environment) and
+    /// checks the connection once: a refused SASL login or an untrusted broker certificate is an
+    /// error, before anything is consumed or published; a cluster that does not answer is
+    /// logged, and the clients keep trying.
+    pub async fn connect(&self) -> anyhow::Result<Kafka> {
+        let settings = self.client.load()?;
+        let bootstrap = settings
+            .bootstrap_servers(
+                self.bootstrap_servers.as_deref(),
+                Some(DEFAULT_BOOTSTRAP_SERVERS),
+            )
+            .context("--bootstrap-servers")?;
+        if !settings.describe().is_empty() {
+            tracing::info!(settings = %settings.describe(), "Kafka client settings");
+        }
+        let timeout = self.client.connect_timeout();
+        // Producers and consumers may log in differently; check each way once.
+        let mut probes = vec![settings.client_config(Scope::Producer, &bootstrap)];
+        let consumer = settings.client_config(Scope::Consumer, &bootstrap);
+        if settings.consumer() != settings.producer() {
+            probes.push(consumer);
+        }
+        for config in &probes {
+            check(config, timeout, &bootstrap).await?;
+        }
+        Ok(Kafka {
+            args: self.clone(),
+            bootstrap,
+            settings,
+        })
     }
 }
 
-impl KafkaArgs {
+/// One connection check: fatal errors stop the start, an unreachable cluster is logged.
+async fn check(
+    config: &rdkafka::ClientConfig,
+    timeout: Duration,
+    bootstrap: &str,
+) -> anyhow::Result<()> {
+    match probe_cluster(config, timeout).await {
+        Ok(cluster) => {
+            tracing::info!(bootstrap, brokers = ?cluster.brokers, "connected to Kafka");
+            Ok(())
+        }
+        Err(e @ ConnectError::Unreachable { .. }) => {
+            tracing::warn!(error = %e, "Kafka is not reachable yet; starting anyway, the clients keep trying");
+            Ok(())
+        }
+        Err(e) => Err(e).context("checking the Kafka connection"),
+    }
+}
+
+/// The process's Kafka side once its settings are loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Kafka {
+    args: KafkaArgs,
+    bootstrap: String,
+    settings: ClientSettings,
+}
+
+impl Kafka {
     /// The registry as the runtime's schema source.
     pub fn schema_source(&self) -> anyhow::Result<Arc<dyn SchemaSource>> {
-        let url = contracts_core::secret::redact_url(&self.registry_url);
-        let mut builder = contracts_registry_client::client::Client::builder(&self.registry_url)
+        let url = contracts_core::secret::redact_url(&self.args.registry_url);
+        let mut builder = contracts_registry_client::client::Client::builder(&self.args.registry_url)
             .credentials_from_env("SCHEMA_REGISTRY_AUTH", "SCHEMA_REGISTRY_TOKEN")?;
-        if let Some(ca) = &self.registry_ca {
+        if let Some(ca) = &self.args.registry_ca {
             builder = builder.ca_file(ca);
         }
-        if let (Some(cert), Some(key)) = (&self.registry_cert, &self.registry_key) {
+        if let (Some(cert), Some(key)) = (&self.args.registry_cert, &self.args.registry_key) {
             builder = builder.client_cert_files(cert, key);
         }
         let client = builder
@@ -93,40 +147,33 @@ impl KafkaArgs {
     }
 
     pub fn producer_config(&self) -> ProducerConfig {
-        let mut config = ProducerConfig::new(&self.bootstrap_servers)
-            .topic_prefix(&self.topic_prefix)
-            .registration(if self.lookup_only {
+        let mut config = ProducerConfig::new(&self.bootstrap)
+            .topic_prefix(&self.args.topic_prefix)
+            .registration(if self.args.lookup_only {
                 SchemaRegistration::LookupOnly
             } else {
                 SchemaRegistration::Register
             });
-        for (k, v) in &self.settings {
-            config = config.set(k, v);
-        }
+        config.client = self.settings.producer();
         config
     }
 
     pub fn consumer_config(&self, group: &str) -> ConsumerConfig {
-        let rejoin = (self.rejoin_unassigned_secs > 0)
-            .then(|| Duration::from_secs(self.rejoin_unassigned_secs));
-        let mut config = ConsumerConfig::new(&self.bootstrap_servers, group)
-            .topic_prefix(&self.topic_prefix)
-            .rejoin_when_unassigned(rejoin);
-        for (k, v) in &self.settings {
-            config = config.set(k, v);
-        }
+        let rejoin = (self.args.rejoin_unassigned_secs > 0)
+            .then(|| Duration::from_secs(self.args.rejoin_unassigned_secs));
+        let mut config = ConsumerConfig::new(&self.bootstrap, group)
+            .topic_prefix(&self.args.topic_prefix)
+            .rejoin_when_unassigned(rejoin)
+            .producer_settings(self.settings.producer());
+        config.client = self.settings.consumer();
         config
     }
 
     /// The admin API's view of the process's Kafka side; add what it produces and consumes,
     /// then `build()`.
     pub fn admin(&self, source: Arc<dyn SchemaSource>) -> KafkaAdminBuilder {
-        let mut client = rdkafka::ClientConfig::new();
-        client.set("bootstrap.servers", &self.bootstrap_servers);
-        for (k, v) in &self.settings {
-            client.set(k, v);
-        }
-        KafkaAdmin::builder(client, &self.topic_prefix, source)
+        let client = self.settings.client_config(Scope::All, &self.bootstrap);
+        KafkaAdmin::builder(client, &self.args.topic_prefix, source)
     }
 
     /// A publisher for the process.
@@ -137,9 +184,68 @@ impl KafkaArgs {
     ) -> anyhow::Result<Publisher> {
         Publisher::new(&self.producer_config(), source, metrics.clone()).map_err(|e| {
             anyhow::anyhow!(
-                "creating the Kafka producer for {}: {e}",
-                self.bootstrap_servers
+                "creating the Kafka producer for {}: {}",
+                self.bootstrap,
+                contracts_core::secret::redact(&e.to_string())
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(Debug, clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    }
+
+    #[tokio::test]
+    async fn producers_and_consumers_get_their_own_settings_over_the_shared_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("client.properties");
+        std::fs::write(
+            &file,
+            "bootstrap.servers=127.0.0.1:1\nlinger.ms=7\nclient.id=shop\n",
+        )
+        .unwrap();
+        let flags = Flags::parse_from([
+            "svc",
+            "--kafka-properties",
+            file.to_str().unwrap(),
+            "-X",
+            "client.id=shop-x",
+            "--producer-config",
+            "compression.type=zstd",
+            "--consumer-config",
+            "fetch.wait.max.ms=50",
+            "--kafka-connect-timeout-secs",
+            "1",
+        ]);
+        let kafka = flags.kafka.connect().await.unwrap();
+        let producer = kafka.producer_config();
+        assert_eq!(producer.bootstrap_servers, "127.0.0.1:1");
+        assert_eq!(producer.client["compression.type"], "zstd");
+        assert_eq!(producer.client["client.id"], "shop-x");
+        assert_eq!(producer.client["linger.ms"], "7");
+        assert!(!producer.client.contains_key("fetch.wait.max.ms"));
+        let consumer = kafka.consumer_config("g");
+        assert_eq!(consumer.client["fetch.wait.max.ms"], "50");
+        assert!(!consumer.client.contains_key("compression.type"));
+    }
+
+    #[tokio::test]
+    async fn a_setting_librdkafka_rejects_stops_the_start_naming_where_it_came_from() {
+        let flags = Flags::parse_from(["svc", "-X", "ssl.truststore.location=/etc/t.jks"]);
+        let err = flags.kafka.connect().await.unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with(
+                "-X/KAFKA_CONFIG: ssl.truststore.location: librdkafka reads CA certificates"
+            ),
+            "{err:#}"
+        );
     }
 }

@@ -20,7 +20,9 @@
 //! Start-up, in this order:
 //! 1. the store (its directory created when missing);
 //! 2. the HTTP and admin ports, so a port in use stops the service before it touches Kafka;
-//! 3. SIGTERM and Ctrl-C handling, the admin API's settings and the registry client;
+//! 3. SIGTERM and Ctrl-C handling, the admin API's settings, the Kafka client settings and one
+//!    check of the Kafka connection (a refused SASL login or an untrusted broker certificate
+//!    stops the start: see [`KafkaArgs::connect`]), and the registry client;
 //! 4. the outbox relay, when the service publishes ([`Runner::relay`]);
 //! 5. one consumer per topic the manifest says the service consumes ([`Runner::consume`]), in
 //!    the service's consumer group; they run once the admin API knows them;
@@ -51,7 +53,7 @@ use contracts_admin::kafka::KafkaAdminBuilder;
 
 use crate::admin::AdminArgs;
 use crate::db::Db;
-use crate::kafka::KafkaArgs;
+use crate::kafka::{Kafka, KafkaArgs};
 use crate::ops::{Counters, Ops};
 use crate::outbox::{self, Relay, Sink};
 use crate::shutdown::Shutdown;
@@ -91,8 +93,10 @@ impl Start<'_> {
         let shutdown = Shutdown::new();
         shutdown.on_signals();
         let admin_config = self.admin.config()?;
-        let source = self.kafka.schema_source()?;
-        let kafka_admin = self.kafka.admin(source.clone()).service(self.service);
+        // Before anything is consumed or published: a refused login stops the start here.
+        let kafka = self.kafka.connect().await?;
+        let source = kafka.schema_source()?;
+        let kafka_admin = kafka.admin(source.clone()).service(self.service);
         // One registry per process: the runtime's metrics and the service's counters.
         let metrics = Metrics::new();
         let runner = Runner {
@@ -102,7 +106,7 @@ impl Start<'_> {
             db_path: self.db.to_owned(),
             listener,
             admin_listener,
-            kafka: self.kafka.clone(),
+            kafka,
             admin_config,
             source,
             kafka_admin: Some(kafka_admin),
@@ -139,7 +143,7 @@ pub struct Runner {
     db_path: PathBuf,
     listener: TcpListener,
     admin_listener: TcpListener,
-    kafka: KafkaArgs,
+    kafka: Kafka,
     admin_config: AdminConfig,
     source: Arc<dyn SchemaSource>,
     /// Taken by each consumer added, and put back with it.

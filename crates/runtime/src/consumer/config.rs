@@ -80,8 +80,12 @@ pub struct ConsumerConfig {
     /// librdkafka settings, applied over the defaults (`auto.offset.reset=earliest`,
     /// `auto.commit.interval.ms=1000`, `statistics.interval.ms=5000`). `enable.auto.commit` and
     /// `enable.auto.offset.store` are the runtime's and cannot be changed. The dead-letter
-    /// producer gets the same settings (security, SASL, TLS).
+    /// producer gets the same settings (security, SASL, TLS) unless `producer_client` is set.
     pub client: BTreeMap<String, String>,
+    /// librdkafka settings of the consumer's producer (dead letters, retry topics) when they
+    /// differ from the consumer's: a process's producer settings (`compression.type`, another
+    /// login). `None`: `client` without the [`CONSUMER_ONLY_SETTINGS`].
+    pub producer_client: Option<BTreeMap<String, String>>,
 }
 
 impl ConsumerConfig {
@@ -99,12 +103,20 @@ impl ConsumerConfig {
             max_buffered_bytes_per_partition: 16 << 20,
             rejoin_when_unassigned: None,
             client: BTreeMap::new(),
+            producer_client: None,
         }
     }
 
     /// Sets a librdkafka setting.
     pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.client.insert(key.into(), value.into());
+        self
+    }
+
+    /// The settings of the consumer's producer (see
+    /// [`ConsumerConfig::producer_client`](ConsumerConfig#structfield.producer_client)).
+    pub fn producer_settings(mut self, settings: BTreeMap<String, String>) -> Self {
+        self.producer_client = Some(settings);
         self
     }
 
@@ -167,7 +179,7 @@ impl ConsumerConfig {
         c.set("bootstrap.servers", &self.bootstrap_servers)
             .set("enable.idempotence", "true")
             .set("acks", "all");
-        for (k, v) in &self.client {
+        for (k, v) in self.producer_client.as_ref().unwrap_or(&self.client) {
             if !CONSUMER_ONLY_SETTINGS.contains(&k.as_str()) {
                 c.set(k, v);
             }
@@ -248,6 +260,22 @@ mod tests {
         assert_eq!(cc.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(cc.get("auto.offset.reset"), Some("latest"));
         assert_eq!(c.producer_config().get("auto.offset.reset"), None);
+    }
+
+    #[test]
+    fn the_dead_letter_producer_takes_the_producer_settings_when_given() {
+        let c = ConsumerConfig::new("127.0.0.1:9092", "g")
+            .set("fetch.wait.max.ms", "50")
+            .set("client.id", "consumer")
+            .producer_settings(BTreeMap::from([
+                ("compression.type".to_owned(), "zstd".to_owned()),
+                ("client.id".to_owned(), "producer".to_owned()),
+            ]));
+        let p = c.producer_config();
+        assert_eq!(p.get("compression.type"), Some("zstd"));
+        assert_eq!(p.get("client.id"), Some("producer"));
+        assert_eq!(p.get("acks"), Some("all"));
+        assert_eq!(c.consumer_config().get("client.id"), Some("consumer"));
     }
 
     #[test]

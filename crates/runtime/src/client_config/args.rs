@@ -1,0 +1,130 @@
+//! The command-line flags (and environment variables) that give a binary's Kafka client
+//! settings; every binary that talks to Kafka flattens [`KafkaClientArgs`] into its own.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{ClientSettings, ConfigError, Origin, Scope};
+
+/// Kafka client settings: files, single settings, secrets from the environment.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KafkaClientArgs {
+    /// A Kafka client properties file for every Kafka client of the process: the
+    /// `client.properties` that Kafka's Java clients and tools read (`key=value` lines, `#`
+    /// comments). Java-only settings are translated (`sasl.jaas.config` with a user name and
+    /// password) or refused with the librdkafka setting to use instead. Keep passwords out of
+    /// it: see KAFKA_SASL_PASSWORD_FILE.
+    #[arg(long, env = "KAFKA_PROPERTIES_FILE", value_name = "FILE")]
+    pub kafka_properties: Option<PathBuf>,
+    /// A librdkafka setting for every Kafka client, `-X key=value`, repeatable, over the
+    /// properties file; from the environment as a comma-separated list. For example
+    /// `-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512`. A value holding a comma
+    /// goes in a properties file.
+    #[arg(short = 'X', long = "kafka-config", env = "KAFKA_CONFIG", value_delimiter = ',',
+          value_parser = parse_setting, value_name = "KEY=VALUE")]
+    pub kafka_config: Vec<(String, String)>,
+    /// A properties file for the producers only, over the settings for every client.
+    #[arg(long, env = "KAFKA_PRODUCER_PROPERTIES_FILE", value_name = "FILE")]
+    pub producer_properties: Option<PathBuf>,
+    /// A librdkafka setting for the producers only, over everything else (repeatable; from the
+    /// environment as a comma-separated list), e.g. `--producer-config compression.type=zstd`.
+    #[arg(long, env = "KAFKA_PRODUCER_CONFIG", value_delimiter = ',',
+          value_parser = parse_setting, value_name = "KEY=VALUE")]
+    pub producer_config: Vec<(String, String)>,
+    /// A properties file for the consumers only, over the settings for every client.
+    #[arg(long, env = "KAFKA_CONSUMER_PROPERTIES_FILE", value_name = "FILE")]
+    pub consumer_properties: Option<PathBuf>,
+    /// A librdkafka setting for the consumers only, over everything else (repeatable; from the
+    /// environment as a comma-separated list), e.g. `--consumer-config fetch.wait.max.ms=100`.
+    #[arg(long, env = "KAFKA_CONSUMER_CONFIG", value_delimiter = ',',
+          value_parser = parse_setting, value_name = "KEY=VALUE")]
+    pub consumer_config: Vec<(String, String)>,
+    /// How long the start-up check of the Kafka connection (a metadata request) may take.
+    /// A failed SASL login or an untrusted broker certificate stops the process at once,
+    /// before anything is consumed or published; a cluster that does not answer in this time
+    /// is logged and the process starts anyway (its clients keep trying).
+    #[arg(
+        long,
+        env = "KAFKA_CONNECT_TIMEOUT_SECS",
+        default_value_t = 20,
+        value_name = "SECS"
+    )]
+    pub kafka_connect_timeout_secs: u64,
+}
+
+/// Secrets never come as flag values: passwords go in KAFKA_SASL_PASSWORD(_FILE),
+/// KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET(_FILE) and KAFKA_SSL_KEY_PASSWORD(_FILE).
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!(
+            "expected key=value, such as linger.ms=5 (got {:?})",
+            contracts_core::secret::redact(s)
+        )),
+    }
+}
+
+impl KafkaClientArgs {
+    /// Reads the files and the secrets from the environment, and layers everything in the
+    /// order of the [module docs](super).
+    pub fn load(&self) -> Result<ClientSettings, ConfigError> {
+        let mut settings = ClientSettings::new();
+        if let Some(path) = &self.kafka_properties {
+            settings.read_properties(Scope::All, path)?;
+        }
+        for (k, v) in &self.kafka_config {
+            settings.set(Scope::All, k, v, Origin::flag("-X/KAFKA_CONFIG"))?;
+        }
+        settings.secrets_from_env()?;
+        if let Some(path) = &self.producer_properties {
+            settings.read_properties(Scope::Producer, path)?;
+        }
+        for (k, v) in &self.producer_config {
+            settings.set(
+                Scope::Producer,
+                k,
+                v,
+                Origin::flag("--producer-config/KAFKA_PRODUCER_CONFIG"),
+            )?;
+        }
+        if let Some(path) = &self.consumer_properties {
+            settings.read_properties(Scope::Consumer, path)?;
+        }
+        for (k, v) in &self.consumer_config {
+            settings.set(
+                Scope::Consumer,
+                k,
+                v,
+                Origin::flag("--consumer-config/KAFKA_CONSUMER_CONFIG"),
+            )?;
+        }
+        warn_about_secrets_in_arguments(&settings);
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The bound of the start-up connection check.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.kafka_connect_timeout_secs.max(1))
+    }
+}
+
+/// A secret given as a flag value can be read by any user of the machine (`ps`): say so, and
+/// where it belongs instead.
+fn warn_about_secrets_in_arguments(settings: &ClientSettings) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for s in &settings.settings {
+        if contracts_core::secret::is_secret_setting(&s.key)
+            && matches!(s.origin, Origin::Flag(_))
+            && !s.value.is_empty()
+            && args.iter().any(|a| a.contains(&s.value))
+        {
+            tracing::warn!(
+                setting = %s.key,
+                "a secret was given on the command line, where other users of the machine can \
+                 read it: give it in the environment or a file instead (KAFKA_SASL_PASSWORD_FILE, \
+                 KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET_FILE, KAFKA_SSL_KEY_PASSWORD_FILE)"
+            );
+        }
+    }
+}
