@@ -14,8 +14,10 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::auth::BearerAuth;
-use crate::backend::{AdminBackend, InventoryBackend, NotificationBackend, OrderBackend};
-use crate::service::{AdminSvc, InventorySvc, NotificationSvc, OrderSvc};
+use crate::backend::{
+    AdminBackend, InventoryBackend, NotificationBackend, OrderBackend, OutboxBackend,
+};
+use crate::service::{AdminSvc, InventorySvc, NotificationSvc, OrderSvc, OutboxSvc};
 use crate::{Error, FILE_DESCRIPTOR_SET, Result, pb};
 
 /// Wraps a generated service in the authentication interceptor, adds it to the routes and
@@ -155,6 +157,17 @@ impl AdminServer {
         let svc = pb::notification_admin_service_server::NotificationAdminServiceServer::new(
             NotificationSvc(Arc::new(backend)),
         );
+        add!(self, svc);
+        self
+    }
+
+    /// Serves `OutboxAdminService` too (a service with a transactional outbox). Its one call,
+    /// `ListSetAsideOutboxRows`, only reads.
+    pub fn with_outbox<B: OutboxBackend>(mut self, backend: B) -> Self {
+        let svc =
+            pb::outbox_admin_service_server::OutboxAdminServiceServer::new(OutboxSvc(Arc::new(
+                backend,
+            )));
         add!(self, svc);
         self
     }
