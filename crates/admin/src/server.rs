@@ -164,10 +164,9 @@ impl AdminServer {
     /// Serves `OutboxAdminService` too (a service with a transactional outbox). Its one call,
     /// `ListSetAsideOutboxRows`, only reads.
     pub fn with_outbox<B: OutboxBackend>(mut self, backend: B) -> Self {
-        let svc =
-            pb::outbox_admin_service_server::OutboxAdminServiceServer::new(OutboxSvc(Arc::new(
-                backend,
-            )));
+        let svc = pb::outbox_admin_service_server::OutboxAdminServiceServer::new(OutboxSvc(
+            Arc::new(backend),
+        ));
         add!(self, svc);
         self
     }

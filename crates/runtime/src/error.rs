@@ -134,7 +134,11 @@ mod tests {
             RDKafkaErrorCode::RequestTimedOut,
             RDKafkaErrorCode::NotEnoughReplicas,
         ] {
-            assert_eq!(Retry::of(&production(transient)), Retry::Transient, "{transient:?}");
+            assert_eq!(
+                Retry::of(&production(transient)),
+                Retry::Transient,
+                "{transient:?}"
+            );
         }
         for permanent in [
             RDKafkaErrorCode::MessageSizeTooLarge,
@@ -148,7 +152,11 @@ mod tests {
             RDKafkaErrorCode::UnknownTopicOrPartition,
             RDKafkaErrorCode::Fatal,
         ] {
-            assert_eq!(Retry::of(&production(permanent)), Retry::Permanent, "{permanent:?}");
+            assert_eq!(
+                Retry::of(&production(permanent)),
+                Retry::Permanent,
+                "{permanent:?}"
+            );
             assert!(!is_retriable(&production(permanent)));
         }
         assert!(is_retriable(&KafkaError::Canceled));

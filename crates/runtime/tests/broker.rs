@@ -535,7 +535,10 @@ async fn a_dead_letter_that_can_never_be_written_stops_its_partition_visibly_and
         async move { control.stopped_partitions().into_iter().next() }
     })
     .await;
-    assert_eq!((stopped.topic.as_str(), stopped.partition), (s.topic.as_str(), 0));
+    assert_eq!(
+        (stopped.topic.as_str(), stopped.partition),
+        (s.topic.as_str(), 0)
+    );
     assert_eq!(stopped.offset, 1, "stopped at the big record");
     let dlt = format!("{}.DLT", s.topic);
     assert!(
@@ -573,7 +576,10 @@ async fn a_dead_letter_that_can_never_be_written_stops_its_partition_visibly_and
         rdkafka::Offset::Offset(1),
         "the commit stops before the record that could not be dead-lettered"
     );
-    assert!(stopped_gauge(0), "the gauge falls back once the consumer stops");
+    assert!(
+        stopped_gauge(0),
+        "the gauge falls back once the consumer stops"
+    );
 
     // With the cause fixed, a restarted consumer dead-letters the record and goes on.
     let recorder = Recorder::new(Behaviour::FailPermanently).for_order("big");

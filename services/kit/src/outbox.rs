@@ -25,6 +25,7 @@
 //! version, so the relay rebuilds the typed event and sends it through the service's generated
 //! producer set: the topic, key and subject still come from the contract.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,7 +110,9 @@ fn pending_with_holds(db: &Db, limit: usize) -> Result<Vec<(OutboxRow, Option<i6
           ORDER BY o.id LIMIT ?1",
     )?;
     let rows = stmt
-        .query_map([limit as i64], |r| Ok((row(r)?, r.get::<_, Option<i64>>(6)?)))?
+        .query_map([limit as i64], |r| {
+            Ok((row(r)?, r.get::<_, Option<i64>>(6)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
@@ -336,14 +339,17 @@ impl Relay {
                     blocked: false,
                 });
             }
+            // Keys set aside in this batch, which the query above could not know yet.
+            let mut aside: HashMap<&[u8], i64> = HashMap::new();
             for (row, held_by) in &rows {
-                if let Some(first) = held_by {
+                if let Some(first) = held_by.or_else(|| aside.get(row.key.as_slice()).copied()) {
                     let reason = format!(
                         "held behind outbox row {first} with the same key, which was set aside: \
                          sending this one first would put the key's events out of order"
                     );
                     tracing::error!(outbox_id = row.id, event_type = %row.event, held_by = first, "outbox row set aside behind an earlier row of its key");
                     set_aside_row(&self.db, row.id, &reason, false)?;
+                    aside.entry(&row.key).or_insert(first);
                     continue;
                 }
                 match sink.publish(row).await {
@@ -363,6 +369,7 @@ impl Relay {
                         // A row that can never be sent must not block every later one.
                         tracing::error!(outbox_id = row.id, event_type = %row.event, error = %failure.message, "outbox row cannot be published; set aside (later rows of its key too); the admin API lists it");
                         set_aside_row(&self.db, row.id, &failure.message, true)?;
+                        aside.entry(&row.key).or_insert(row.id);
                     }
                 }
             }

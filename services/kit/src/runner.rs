@@ -294,7 +294,9 @@ impl Runner {
             consuming.push((c.topic, tokio::spawn(c.run)));
         }
 
-        let outbox_admin = relay.is_some().then(|| outbox::OutboxAdmin::new(db.clone()));
+        let outbox_admin = relay
+            .is_some()
+            .then(|| outbox::OutboxAdmin::new(db.clone()));
         let watched = controls.clone();
         let ops = Ops::new()
             .check("store", move || db.ping().map_err(|e| e.to_string()))
@@ -322,11 +324,7 @@ impl Runner {
         if let Some(outbox_admin) = outbox_admin {
             admin_server = admin_server.with_outbox(outbox_admin);
         }
-        let admin = crate::admin::serve(
-            admin_listener,
-            admin_server,
-            shutdown.clone(),
-        )?;
+        let admin = crate::admin::serve(admin_listener, admin_server, shutdown.clone())?;
         tracing::info!(listen = %listener.local_addr()?, db = %db_path.display(), "{name} started");
         let serving = crate::ops::serve(listener, app, shutdown.clone());
         let (served, _) = tokio::join!(serving, join_all(alongside));

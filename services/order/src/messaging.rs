@@ -41,7 +41,9 @@ impl<P: Classify> Sink for OrderSink<P> {
         let p = &self.producer;
         if let Some(event) = row.decode::<v3::OrderCreated>() {
             let event = event.map_err(|e| undecodable(row, e))?;
-            p.order_created_on_orders(&event).await.map_err(PublishFailure::of::<P, _>)?;
+            p.order_created_on_orders(&event)
+                .await
+                .map_err(PublishFailure::of::<P, _>)?;
         } else if let Some(event) = row.decode::<order_created_pb::v1::OrderCreated>() {
             let event = event.map_err(|e| undecodable(row, e))?;
             p.order_created_on_order_created_pb(&event)
@@ -49,10 +51,14 @@ impl<P: Classify> Sink for OrderSink<P> {
                 .map_err(PublishFailure::of::<P, _>)?;
         } else if let Some(event) = row.decode::<v1::OrderPaid>() {
             let event = event.map_err(|e| undecodable(row, e))?;
-            p.order_paid(&event).await.map_err(PublishFailure::of::<P, _>)?;
+            p.order_paid(&event)
+                .await
+                .map_err(PublishFailure::of::<P, _>)?;
         } else if let Some(event) = row.decode::<v1::OrderShipped>() {
             let event = event.map_err(|e| undecodable(row, e))?;
-            p.order_shipped(&event).await.map_err(PublishFailure::of::<P, _>)?;
+            p.order_shipped(&event)
+                .await
+                .map_err(PublishFailure::of::<P, _>)?;
         } else {
             return Err(PublishFailure::permanent(format!(
                 "outbox row {} holds {} v{}, which this version of order-service does not publish",

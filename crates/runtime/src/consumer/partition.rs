@@ -17,9 +17,9 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument as _, field};
 
 use super::dead_letters::dead_letter;
-use super::{Pipeline, StoppedPartition};
 use super::retry_topics::{forward_to_retry, wait_until_due};
 use super::state::{Outcome, PartitionState, pause_before_retry, record_size};
+use super::{Pipeline, StoppedPartition};
 use crate::headers;
 use crate::metrics::{self, HistogramHandle, Labels};
 use crate::writer::ReadError;
