@@ -311,7 +311,7 @@ impl Relay {
             db,
             wake: Arc::new(Notify::new()),
             retry_after: Duration::from_millis(500),
-            max_retry_after: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(10),
             batch: 256,
         }
     }
