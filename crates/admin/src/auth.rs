@@ -48,6 +48,7 @@ pub const RPC_SCOPES: &[(&str, &str, Scope)] = &[
     ("InventoryAdminService", "ListStock", Scope::Read),
     ("InventoryAdminService", "SetStock", Scope::Write),
     ("NotificationAdminService", "ListNotifications", Scope::Read),
+    ("OutboxAdminService", "ListSetAsideOutboxRows", Scope::Read),
 ];
 
 const PACKAGE: &str = "contracts.admin.v1";

@@ -140,6 +140,15 @@ pub trait NotificationBackend: Send + Sync + 'static {
     ) -> impl Future<Output = BackendResult<Vec<Notification>>> + Send;
 }
 
+/// The transactional outbox of a service that publishes events.
+pub trait OutboxBackend: Send + Sync + 'static {
+    /// Up to `limit` rows set aside because they can never be published, oldest first.
+    fn set_aside(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = BackendResult<SetAsideOutboxPage>> + Send;
+}
+
 // A process usually shares one state between its HTTP API, its consumers and the admin server:
 // an `Arc` of a backend is a backend.
 impl<T: AdminBackend> AdminBackend for std::sync::Arc<T> {
@@ -207,6 +216,15 @@ impl<T: InventoryBackend> InventoryBackend for std::sync::Arc<T> {
         available: i64,
     ) -> impl Future<Output = BackendResult<Stock>> + Send {
         (**self).set_stock(product_id, available)
+    }
+}
+
+impl<T: OutboxBackend> OutboxBackend for std::sync::Arc<T> {
+    fn set_aside(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = BackendResult<SetAsideOutboxPage>> + Send {
+        (**self).set_aside(limit)
     }
 }
 

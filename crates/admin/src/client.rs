@@ -98,6 +98,7 @@ pub struct AdminClient {
     orders: pb::order_admin_service_client::OrderAdminServiceClient<Svc>,
     inventory: pb::inventory_admin_service_client::InventoryAdminServiceClient<Svc>,
     notifications: pb::notification_admin_service_client::NotificationAdminServiceClient<Svc>,
+    outbox: pb::outbox_admin_service_client::OutboxAdminServiceClient<Svc>,
 }
 
 fn call(rpc: &'static str) -> impl FnOnce(Status) -> Error {
@@ -161,7 +162,10 @@ impl AdminClient {
                 svc.clone(),
             ),
             notifications:
-                pb::notification_admin_service_client::NotificationAdminServiceClient::new(svc),
+                pb::notification_admin_service_client::NotificationAdminServiceClient::new(
+                    svc.clone(),
+                ),
+            outbox: pb::outbox_admin_service_client::OutboxAdminServiceClient::new(svc),
         })
     }
 
@@ -365,5 +369,25 @@ impl AdminClient {
             .into_iter()
             .map(Notification::try_from)
             .collect::<Result<_, _>>()?)
+    }
+
+    /// Outbox rows set aside because they can never be published, oldest first; `limit` 0 means
+    /// the server's default.
+    pub async fn set_aside_outbox(&self, limit: u32) -> Result<SetAsideOutboxPage> {
+        let r = self
+            .outbox
+            .clone()
+            .list_set_aside_outbox_rows(pb::ListSetAsideOutboxRowsRequest { limit })
+            .await
+            .map_err(call("ListSetAsideOutboxRows"))?;
+        let r = r.into_inner();
+        Ok(SetAsideOutboxPage {
+            rows: r
+                .rows
+                .into_iter()
+                .map(SetAsideOutboxRow::try_from)
+                .collect::<Result<_, _>>()?,
+            truncated: r.truncated,
+        })
     }
 }

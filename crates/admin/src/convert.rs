@@ -421,6 +421,37 @@ impl TryFrom<pb::Notification> for Notification {
     }
 }
 
+impl From<SetAsideOutboxRow> for pb::SetAsideOutboxRow {
+    fn from(r: SetAsideOutboxRow) -> Self {
+        pb::SetAsideOutboxRow {
+            id: r.id,
+            event: r.event,
+            version: r.version,
+            key: r.key,
+            attempts: r.attempts,
+            reason: r.reason,
+            created_at: r.created_at.as_ref().map(timestamp),
+            set_aside_at: r.set_aside_at.as_ref().map(timestamp),
+        }
+    }
+}
+
+impl TryFrom<pb::SetAsideOutboxRow> for SetAsideOutboxRow {
+    type Error = WireError;
+    fn try_from(r: pb::SetAsideOutboxRow) -> Result<Self, WireError> {
+        Ok(SetAsideOutboxRow {
+            id: r.id,
+            event: r.event,
+            version: r.version,
+            key: r.key,
+            attempts: r.attempts,
+            reason: r.reason,
+            created_at: from_timestamp("SetAsideOutboxRow.created_at", r.created_at)?,
+            set_aside_at: from_timestamp("SetAsideOutboxRow.set_aside_at", r.set_aside_at)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 pub use auth::{AdminAuth, DiscoveryPolicy, RPC_SCOPES, Scope};
 pub use backend::{
     AdminBackend, BackendError, BackendResult, InventoryBackend, NotificationBackend, OrderBackend,
+    OutboxBackend,
 };
 pub use client::{AdminClient, ClientConfig};
 pub use convert::WireError;

@@ -559,3 +559,29 @@ mod tests {
         assert!(err.contains("PENDING, CONFIRMED"), "{err}");
     }
 }
+
+/// An outbox row that the relay set aside because it can never be published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAsideOutboxRow {
+    /// The row's id in the service's outbox table.
+    pub id: i64,
+    /// The contract's fully-qualified name.
+    pub event: String,
+    pub version: u32,
+    /// The Kafka key, as UTF-8 (lossy).
+    pub key: String,
+    /// Publish attempts made.
+    pub attempts: u32,
+    /// Why it was set aside: the error, or the earlier row of the same key it waits behind.
+    pub reason: String,
+    pub created_at: Option<Timestamp>,
+    pub set_aside_at: Option<Timestamp>,
+}
+
+/// A page of [`SetAsideOutboxRow`]s, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAsideOutboxPage {
+    pub rows: Vec<SetAsideOutboxRow>,
+    /// More rows are set aside than were returned.
+    pub truncated: bool,
+}

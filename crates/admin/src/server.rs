@@ -17,8 +17,10 @@ use contracts_core::secret::Secret;
 use tonic::transport::Certificate;
 
 use crate::auth::{AdminAuth, AuthLayer, DiscoveryPolicy};
-use crate::backend::{AdminBackend, InventoryBackend, NotificationBackend, OrderBackend};
-use crate::service::{AdminSvc, InventorySvc, NotificationSvc, OrderSvc};
+use crate::backend::{
+    AdminBackend, InventoryBackend, NotificationBackend, OrderBackend, OutboxBackend,
+};
+use crate::service::{AdminSvc, InventorySvc, NotificationSvc, OrderSvc, OutboxSvc};
 use crate::{Error, FILE_DESCRIPTOR_SET, Result, pb};
 
 /// Adds a generated service to the routes and records its name for health checks. (A macro:
@@ -178,6 +180,16 @@ impl AdminServer {
         let svc = pb::notification_admin_service_server::NotificationAdminServiceServer::new(
             NotificationSvc(Arc::new(backend)),
         );
+        add!(self, svc);
+        self
+    }
+
+    /// Serves `OutboxAdminService` too (a service with a transactional outbox). Its one call,
+    /// `ListSetAsideOutboxRows`, only reads.
+    pub fn with_outbox<B: OutboxBackend>(mut self, backend: B) -> Self {
+        let svc = pb::outbox_admin_service_server::OutboxAdminServiceServer::new(OutboxSvc(
+            Arc::new(backend),
+        ));
         add!(self, svc);
         self
     }

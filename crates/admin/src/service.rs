@@ -391,6 +391,27 @@ impl<B: NotificationBackend> pb::notification_admin_service_server::Notification
     }
 }
 
+pub(crate) struct OutboxSvc<B>(pub(crate) Arc<B>);
+
+#[tonic::async_trait]
+impl<B: OutboxBackend> pb::outbox_admin_service_server::OutboxAdminService for OutboxSvc<B> {
+    async fn list_set_aside_outbox_rows(
+        &self,
+        request: Request<pb::ListSetAsideOutboxRowsRequest>,
+    ) -> Result<Response<pb::ListSetAsideOutboxRowsResponse>, Status> {
+        let limit = limit(request.into_inner().limit)?;
+        let page = self
+            .0
+            .set_aside(limit)
+            .await
+            .map_err(|e| status("ListSetAsideOutboxRows", e))?;
+        Ok(Response::new(pb::ListSetAsideOutboxRowsResponse {
+            rows: page.rows.into_iter().map(Into::into).collect(),
+            truncated: page.truncated,
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,8 @@ use serde::Serialize;
         contracts admin --addr http://127.0.0.1:50051 orders list --status REJECTED --json\n  \
         contracts admin --addr http://127.0.0.1:50052 stock set apple 100\n  \
         CONTRACTS_ADMIN_TOKEN_FILE=/run/secrets/admin-write contracts admin --addr https://inventory:50052 \
-        --ca-cert ca.pem --client-cert me.pem --client-key me.key pause inventory-events"
+        --ca-cert ca.pem --client-cert me.pem --client-key me.key pause inventory-events\n  \
+        contracts admin --addr http://127.0.0.1:50051 outbox set-aside"
 )]
 pub struct Args {
     /// The service's admin address: http://HOST:PORT, or https://HOST:PORT for TLS
@@ -103,6 +104,21 @@ enum AdminCommand {
     Notifications {
         /// The order id
         order: String,
+    },
+    /// Outbox rows set aside because they can never be published, with why (order-service,
+    /// inventory-service)
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// Rows the outbox relay gave up on (a permanent Kafka error, or held behind an earlier row
+    /// of the same key), oldest first
+    SetAside {
+        /// At most this many (the server's default is 100, its maximum 1000)
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
     },
 }
 
@@ -419,6 +435,28 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
                 )
             })?;
         }
+        AdminCommand::Outbox(OutboxCommand::SetAside { limit }) => {
+            let page = client.set_aside_outbox(limit).await.map_err(explain)?;
+            out.print(&page, || {
+                let mut t = table(
+                    &["ID", "EVENT", "KEY", "ATTEMPTS", "SET ASIDE", "REASON"],
+                    page.rows.iter().map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            format!("{} v{}", r.event, r.version),
+                            r.key.clone(),
+                            r.attempts.to_string(),
+                            time(r.set_aside_at.as_ref()),
+                            r.reason.clone(),
+                        ]
+                    }),
+                );
+                if page.truncated {
+                    t.push_str("(more rows are set aside: raise --limit)\n");
+                }
+                t
+            })?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -435,7 +473,8 @@ fn explain(e: contracts_admin::Error) -> anyhow::Error {
         ),
         Some(tonic_code::Unimplemented) => Some(
             "this process does not serve that service: orders are on order-service, stock on \
-             inventory-service, notifications on notification-service",
+             inventory-service, notifications on notification-service, the outbox on the \
+             services that publish (order-service, inventory-service)",
         ),
         _ => None,
     };

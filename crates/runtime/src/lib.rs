@@ -35,7 +35,10 @@
 //! - [`Consumer<T>`]: at-least-once consumption of topic `T` in a consumer group, partitions in
 //!   parallel and records of a partition in order, with retries (in place, or non-blocking
 //!   through retry topics: [`ConsumerConfig::retry_topics`]), a dead-letter topic, graceful
-//!   shutdown, pause and resume.
+//!   shutdown, pause and resume. A partition whose record cannot be dead-lettered for a
+//!   permanent reason stops there, visibly ([`ConsumerControl::stopped_partitions`]).
+//! - [`Retry`]: the one classification of Kafka errors into transient (repeat with backoff)
+//!   and permanent (set aside, stop), with its table.
 //! - [`client_config`]: the librdkafka settings of a process's clients from properties files,
 //!   `-X` flags and secrets in the environment, with producer-only and consumer-only layers;
 //!   [`probe`]: the start-up check that stops a process on a failed SASL login or an untrusted
@@ -56,9 +59,9 @@ mod writer;
 
 pub use consumer::{
     CONSUMER_ONLY_SETTINGS, Consumer, ConsumerConfig, ConsumerControl, RetryPolicy,
-    without_consumer_only,
+    StoppedPartition, without_consumer_only,
 };
-pub use error::{Error, Result, is_retriable};
+pub use error::{Error, Result, Retry, is_retriable};
 pub use metrics::Metrics;
 pub use producer::{
     Delivery, Producer, ProducerConfig, Publisher, SchemaRegistration, SendError, SendErrorKind,

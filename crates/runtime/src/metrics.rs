@@ -43,6 +43,10 @@ pub const CONSUMER_RETRIES: &str = "contracts_consumer_retries_total";
 pub const DEAD_LETTERED: &str = "contracts_consumer_dead_lettered_total";
 /// End offset minus committed offset, per topic, partition and consumer group.
 pub const CONSUMER_LAG: &str = "messaging_kafka_consumer_lag";
+/// 1 for a partition stopped behind a record that could not be dead-lettered (or forwarded to a
+/// retry topic) for a permanent reason, per topic, partition and consumer group; 0 once it goes
+/// on again.
+pub const CONSUMER_STOPPED_PARTITIONS: &str = "contracts_consumer_stopped_partitions";
 
 const COUNTERS: [(&str, &str); 5] = [
     (
@@ -75,10 +79,16 @@ const HISTOGRAMS: [(&str, &str); 2] = [
     ),
 ];
 
-const GAUGES: [(&str, &str); 1] = [(
-    CONSUMER_LAG,
-    "End offset minus committed offset, per partition.",
-)];
+const GAUGES: [(&str, &str); 2] = [
+    (
+        CONSUMER_LAG,
+        "End offset minus committed offset, per partition.",
+    ),
+    (
+        CONSUMER_STOPPED_PARTITIONS,
+        "1 for a partition stopped because a record could not be dead-lettered (see /health).",
+    ),
+];
 
 /// Upper bounds of the duration buckets, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -293,6 +303,11 @@ impl Metrics {
 
     pub(crate) fn histogram(&self, name: &'static str, labels: Labels) -> HistogramHandle {
         self.inner.histograms(name).get(labels)
+    }
+
+    /// Sets gauge `name` with `labels` to `value`.
+    pub(crate) fn set_gauge(&self, name: &'static str, labels: Labels, value: i64) {
+        self.inner.gauges(name).get(labels).set(value);
     }
 
     /// Replaces every gauge `name` whose labels contain all of `scope` with `values`.

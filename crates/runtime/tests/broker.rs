@@ -494,6 +494,111 @@ async fn poison_records_of_every_kind_are_dead_lettered_and_the_partition_keeps_
     );
 }
 
+/// The offset group `group` committed on partition 0 of `topic`.
+fn committed(topic: &str, group: &str) -> rdkafka::Offset {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    let reader: BaseConsumer = shared_broker()
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("offset reader");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition(topic, 0);
+    let got = reader
+        .committed_offsets(tpl, Duration::from_secs(30))
+        .expect("committed offsets");
+    got.elements()[0].offset()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_that_can_never_be_written_stops_its_partition_visibly_and_commits_nothing_past_it()
+ {
+    let s = setup("dlt-refused", 1).await;
+    s.created("small-1", 1).await;
+    // Handled with a permanent failure, so dead-lettered; but the dead-letter producer below
+    // takes no record over 1000 bytes, and this one has 2000 in its note alone.
+    let big = OrderCreatedV2 {
+        order_id: "big".into(),
+        amount: 2,
+        note: "x".repeat(2000),
+    };
+    s.publisher.send(&big).await.expect("send");
+    s.created("small-2", 3).await;
+
+    let group = "g";
+    let recorder = Recorder::new(Behaviour::FailPermanently).for_order("big");
+    let config = s.consumer_config(group).set("message.max.bytes", "1000");
+    let (control, task) = s.start(config, recorder.clone()).await;
+    let stopped = eventually("the partition to stop", WAIT, || {
+        let control = control.clone();
+        async move { control.stopped_partitions().into_iter().next() }
+    })
+    .await;
+    assert_eq!(
+        (stopped.topic.as_str(), stopped.partition),
+        (s.topic.as_str(), 0)
+    );
+    assert_eq!(stopped.offset, 1, "stopped at the big record");
+    let dlt = format!("{}.DLT", s.topic);
+    assert!(
+        stopped.reason.contains(&dlt) && stopped.reason.contains("MessageSizeTooLarge"),
+        "the reason names the dead-letter topic and the error: {}",
+        stopped.reason
+    );
+    assert!(
+        stopped.to_string().contains(&format!("{}[0]", s.topic)),
+        "{stopped}"
+    );
+    let stopped_gauge = |v| {
+        s.metrics.gauge(
+            metrics::CONSUMER_STOPPED_PARTITIONS,
+            &[
+                ("messaging_destination_name", s.topic.as_str()),
+                ("messaging_destination_partition_id", "0"),
+            ],
+        ) == Some(v)
+    };
+    assert!(stopped_gauge(1), "{}", s.metrics.render());
+    assert!(
+        s.metrics.render().contains(&format!(
+            "contracts_consumer_stopped_partitions{{messaging_system=\"kafka\",messaging_destination_name=\"{}\",messaging_consumer_group_name=\"{}{group}\",messaging_destination_partition_id=\"0\"}} 1",
+            s.topic, s.prefix
+        )),
+        "{}",
+        s.metrics.render()
+    );
+    stop(control, task).await;
+    // The partition task is sequential: small-2 comes after the stop and is never handled.
+    assert_eq!(recorder.order_ids(), ["small-1"]);
+    assert_eq!(
+        committed(&s.topic, &format!("{}{group}", s.prefix)),
+        rdkafka::Offset::Offset(1),
+        "the commit stops before the record that could not be dead-lettered"
+    );
+    assert!(
+        stopped_gauge(0),
+        "the gauge falls back once the consumer stops"
+    );
+
+    // With the cause fixed, a restarted consumer dead-letters the record and goes on.
+    let recorder = Recorder::new(Behaviour::FailPermanently).for_order("big");
+    let (control, task) = s.start(s.consumer_config(group), recorder.clone()).await;
+    wait_for(&recorder, 1).await;
+    let dead = read_all(shared_broker().bootstrap_servers(), &dlt, 1);
+    stop(control, task).await;
+    assert_eq!(recorder.order_ids(), ["small-2"]);
+    assert_eq!(dead[0].key(), Some(&b"big"[..]));
+    assert!(control_is_clear(&s.metrics));
+}
+
+fn control_is_clear(metrics: &Metrics) -> bool {
+    !metrics
+        .render()
+        .lines()
+        .any(|l| l.starts_with("contracts_consumer_stopped_partitions{") && l.ends_with(" 1"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retriable_failure_is_retried_and_then_handled_without_dead_lettering() {
     let s = setup("retry", 1).await;

@@ -248,3 +248,65 @@ async fn failing_offset_commits_cause_redelivery_never_loss() {
         .collect();
     assert_eq!(all, (0..20).collect());
 }
+
+/// Fails every record permanently, so each one is dead-lettered.
+#[derive(Clone, Default)]
+struct Refuse;
+
+impl Handle<Message> for Refuse {
+    async fn handle(&self, _: Message, _: &RecordMeta) -> Result<(), HandlerError> {
+        Err(HandlerError::permanent("order already cancelled"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_write_denied_by_authorization_stops_the_partition_instead_of_spinning() {
+    let cluster = MockCluster::new(1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let prefix = unique_prefix("dlt-denied");
+    let topic = format!("{prefix}orders");
+    cluster.create_topic(&topic, 1, 1).unwrap();
+    cluster.create_topic(&format!("{topic}.DLT"), 1, 1).unwrap();
+    let source = Arc::new(MemorySource::new());
+    let publisher = Publisher::new(
+        &ProducerConfig::new(&bootstrap).topic_prefix(&prefix),
+        source.clone(),
+        Metrics::new(),
+    )
+    .unwrap();
+    publisher.send(&paid("o-1", 1)).await.unwrap();
+    // From now on the broker denies every produce: only the dead-letter producer produces.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 64],
+    );
+    let mut config = ConsumerConfig::new(&bootstrap, format!("{prefix}g")).topic_prefix(&prefix);
+    config.create_dead_letter_topic = None;
+    config.shutdown_timeout = Duration::from_secs(5);
+    let metrics = Metrics::new();
+    let consumer = Consumer::<events::Topic>::new(config, source, metrics.clone())
+        .await
+        .unwrap();
+    let control = consumer.control();
+    let task = tokio::spawn(consumer.run(Refuse));
+    let stopped = eventually("the partition to stop", Duration::from_secs(60), || {
+        let control = control.clone();
+        async move { control.stopped_partitions().into_iter().next() }
+    })
+    .await;
+    assert_eq!((stopped.partition, stopped.offset), (0, 0));
+    assert!(
+        stopped.reason.contains("TopicAuthorizationFailed"),
+        "{}",
+        stopped.reason
+    );
+    assert_eq!(
+        metrics.gauge(
+            contracts_runtime::metrics::CONSUMER_STOPPED_PARTITIONS,
+            &[("messaging_destination_name", topic.as_str())]
+        ),
+        Some(1)
+    );
+    control.shutdown();
+    task.await.unwrap().unwrap();
+}

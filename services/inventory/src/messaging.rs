@@ -6,7 +6,7 @@ use events::inventory::v2;
 use events::orders::v3;
 use events::services::inventory::{OrdersHandler, Producer};
 use shop_service_kit::ops::Counters;
-use shop_service_kit::outbox::{OutboxRow, PublishFailure, Sink};
+use shop_service_kit::outbox::{Classify, OutboxRow, PublishFailure, Sink};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -85,7 +85,7 @@ impl<P: Publish> InventorySink<P> {
     }
 }
 
-impl<P: Publish> Sink for InventorySink<P> {
+impl<P: Classify> Sink for InventorySink<P> {
     async fn publish(&self, row: &OutboxRow) -> Result<(), PublishFailure> {
         let undecodable = |e: contracts_core::DecodeError| {
             PublishFailure::permanent(format!(
@@ -98,13 +98,13 @@ impl<P: Publish> Sink for InventorySink<P> {
             self.producer
                 .inventory_reserved(&event)
                 .await
-                .map_err(PublishFailure::retriable)?;
+                .map_err(PublishFailure::of::<P, _>)?;
         } else if let Some(event) = row.decode::<v2::InventoryRejected>() {
             let event = event.map_err(undecodable)?;
             self.producer
                 .inventory_rejected(&event)
                 .await
-                .map_err(PublishFailure::retriable)?;
+                .map_err(PublishFailure::of::<P, _>)?;
         } else {
             return Err(PublishFailure::permanent(format!(
                 "outbox row {} holds {} v{}, which this version of inventory-service does not publish",

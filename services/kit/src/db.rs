@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error    TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(id) WHERE sent_at_ms IS NULL AND failed_at_ms IS NULL;
+CREATE INDEX IF NOT EXISTS outbox_set_aside ON outbox(event_key) WHERE failed_at_ms IS NOT NULL;
 ";
 
 /// A shared handle on a service's SQLite database.

@@ -26,8 +26,10 @@
 //! 4. the outbox relay, when the service publishes ([`Runner::relay`]);
 //! 5. one consumer per topic the manifest says the service consumes ([`Runner::consume`]), in
 //!    the service's consumer group; they run once the admin API knows them;
-//! 6. the admin API (what the manifest says the service produces, and its consumers), then
-//!    `/health` and `/metrics` beside the service's own routes.
+//! 6. the admin API (what the manifest says the service produces, and its consumers; with a
+//!    relay, the outbox's set-aside rows), then `/health` and `/metrics` beside the service's
+//!    own routes. `/health` fails while the store does not answer or a consumer partition is
+//!    stopped behind a record it could not dead-letter, naming the topic, partition and reason.
 //!
 //! Shutdown, once a signal arrives: the HTTP server stops taking requests and finishes those in
 //! flight (tasks added with [`Runner::alongside`] finish with it), then the consumers stop
@@ -313,8 +315,25 @@ impl Runner {
             consuming.push((c.topic, tokio::spawn(c.run)));
         }
 
+        let outbox_admin = relay
+            .is_some()
+            .then(|| outbox::OutboxAdmin::new(db.clone()));
+        let watched = controls.clone();
         let ops = Ops::new()
             .check("store", move || db.ping().map_err(|e| e.to_string()))
+            // A partition stopped behind a record it could not dead-letter needs an operator.
+            .check("consumers", move || {
+                let stopped: Vec<String> = watched
+                    .iter()
+                    .flat_map(ConsumerControl::stopped_partitions)
+                    .map(|p| p.to_string())
+                    .collect();
+                if stopped.is_empty() {
+                    Ok(())
+                } else {
+                    Err(stopped.join("\nconsumers: "))
+                }
+            })
             .metrics(move || {
                 for set in &gauges {
                     set(&counters);
@@ -344,11 +363,11 @@ impl Runner {
             }
             None => (routes.merge(ops.router()), None),
         };
-        let admin = crate::admin::serve(
-            admin_listener,
-            domain(AdminServer::new(admin_config, kafka_admin)),
-            shutdown.clone(),
-        )?;
+        let mut admin_server = domain(AdminServer::new(admin_config, kafka_admin));
+        if let Some(outbox_admin) = outbox_admin {
+            admin_server = admin_server.with_outbox(outbox_admin);
+        }
+        let admin = crate::admin::serve(admin_listener, admin_server, shutdown.clone())?;
         tracing::info!(listen = %listener.local_addr()?, db = %db_path.display(), "{name} started");
         let serving = crate::ops::serve(listener, app, shutdown.clone());
         let metrics_serving = async move {

@@ -6,7 +6,7 @@ use events::orders::{v1, v3};
 use events::services::order::{InventoryHandler, Producer};
 use events::{inventory, order_created_pb};
 use shop_service_kit::ops::Counters;
-use shop_service_kit::outbox::{OutboxRow, PublishFailure, Sink};
+use shop_service_kit::outbox::{Classify, OutboxRow, PublishFailure, Sink};
 
 use crate::domain::{Applied, Outcome};
 use crate::store::{Error, OrderStore};
@@ -29,10 +29,6 @@ impl<P: Publish> OrderSink<P> {
     }
 }
 
-fn failed<E: std::fmt::Display>(e: E) -> PublishFailure {
-    PublishFailure::retriable(e)
-}
-
 fn undecodable(row: &OutboxRow, e: impl std::fmt::Display) -> PublishFailure {
     PublishFailure::permanent(format!(
         "outbox row {} ({} v{}) does not decode: {e}",
@@ -40,23 +36,29 @@ fn undecodable(row: &OutboxRow, e: impl std::fmt::Display) -> PublishFailure {
     ))
 }
 
-impl<P: Publish> Sink for OrderSink<P> {
+impl<P: Classify> Sink for OrderSink<P> {
     async fn publish(&self, row: &OutboxRow) -> Result<(), PublishFailure> {
         let p = &self.producer;
         if let Some(event) = row.decode::<v3::OrderCreated>() {
             let event = event.map_err(|e| undecodable(row, e))?;
-            p.order_created_on_orders(&event).await.map_err(failed)?;
+            p.order_created_on_orders(&event)
+                .await
+                .map_err(PublishFailure::of::<P, _>)?;
         } else if let Some(event) = row.decode::<order_created_pb::v1::OrderCreated>() {
             let event = event.map_err(|e| undecodable(row, e))?;
             p.order_created_on_order_created_pb(&event)
                 .await
-                .map_err(failed)?;
+                .map_err(PublishFailure::of::<P, _>)?;
         } else if let Some(event) = row.decode::<v1::OrderPaid>() {
             let event = event.map_err(|e| undecodable(row, e))?;
-            p.order_paid(&event).await.map_err(failed)?;
+            p.order_paid(&event)
+                .await
+                .map_err(PublishFailure::of::<P, _>)?;
         } else if let Some(event) = row.decode::<v1::OrderShipped>() {
             let event = event.map_err(|e| undecodable(row, e))?;
-            p.order_shipped(&event).await.map_err(failed)?;
+            p.order_shipped(&event)
+                .await
+                .map_err(PublishFailure::of::<P, _>)?;
         } else {
             return Err(PublishFailure::permanent(format!(
                 "outbox row {} holds {} v{}, which this version of order-service does not publish",

@@ -29,6 +29,16 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The same delays as [`RetryPolicy::backoff`], without a limit on attempts, for `backon`:
+    /// what writing a record on to a retry or dead-letter topic waits between transient failures.
+    pub(crate) fn exponential(&self) -> backon::ExponentialBuilder {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(self.initial_backoff)
+            .with_max_delay(self.max_backoff)
+            .with_factor(self.multiplier as f32)
+            .without_max_times()
+    }
+
     /// The pause before attempt `attempt + 1`, after `attempt` failed ones.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = self.multiplier.powi(attempt.saturating_sub(1) as i32);

@@ -4,7 +4,7 @@ use contracts_core::Topic;
 use rdkafka::message::{Message as _, OwnedMessage};
 
 use super::Pipeline;
-use super::forward::{FirstRead, produce_until_acked, with_headers};
+use super::forward::{FirstRead, Unsent, produce_until_acked, with_headers};
 use super::state::{Outcome, PartitionState};
 use crate::headers;
 use crate::metrics::{self, Labels};
@@ -44,8 +44,15 @@ pub(super) async fn dead_letter<T: Topic>(
             (headers::DLT_ATTEMPTS, Some(&attempts)),
         ],
     );
-    if !produce_until_acked(pipeline, state, m, &pipeline.dead_letter_topic, hdrs).await {
-        return Outcome::Abandoned;
+    match produce_until_acked(pipeline, state, m, &pipeline.dead_letter_topic, hdrs).await {
+        Ok(()) => {}
+        Err(Unsent::Abandoned) => return Outcome::Abandoned,
+        Err(Unsent::Refused(why)) => {
+            return Outcome::Stopped(format!(
+                "the record at offset {} ({class}: {text}) could not be dead-lettered: {why}",
+                m.offset()
+            ));
+        }
     }
     let labels: Labels = vec![
         ("messaging_system", "kafka".into()),

@@ -1,13 +1,19 @@
 //! Writing a record on to another topic (a retry topic or the dead-letter topic) until the
 //! broker acknowledges it.
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use backon::Retryable as _;
 use contracts_core::Topic;
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message as _, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
 
 use super::Pipeline;
-use super::state::{PartitionState, pause_before_retry};
+use super::state::PartitionState;
+use crate::error::Retry;
 use crate::headers;
 
 /// Where a record was first read: the record itself on the source topic; on a retry topic,
@@ -58,18 +64,30 @@ pub(super) fn with_headers(mut hdrs: OwnedHeaders, extra: &[(&str, Option<&str>)
     hdrs
 }
 
-/// Writes the record's key and value with `hdrs` to `target`, retrying until the broker
-/// acknowledges it, because the record's offset may only be stored after that; `false` when the
-/// consumer stops or the partition is revoked first.
+/// Why a record was not written on.
+pub(super) enum Unsent {
+    /// The consumer stops or the partition was revoked first: nothing is stored, the record is
+    /// delivered again.
+    Abandoned,
+    /// The broker or the client refused it for a reason that repeating will not change
+    /// ([`Retry::Permanent`]): the message says which.
+    Refused(String),
+}
+
+/// Writes the record's key and value with `hdrs` to `target` until the broker acknowledges it,
+/// because the record's offset may only be stored after that. A transient error
+/// ([`Retry::Transient`]: a broker restarting, a timeout) is repeated with exponential backoff
+/// (the consumer's [`RetryPolicy`](super::RetryPolicy) delays, through `backon`); a permanent
+/// one (the record too large for the producer or the broker, the topic refused, authorization
+/// denied) is returned at once, since repeating it would spin forever.
 pub(super) async fn produce_until_acked<T: Topic>(
     pipeline: &Pipeline<T>,
     state: &PartitionState,
     m: &OwnedMessage,
     target: &str,
     hdrs: OwnedHeaders,
-) -> bool {
-    let mut try_no = 0;
-    loop {
+) -> Result<(), Unsent> {
+    let send = || async {
         let mut record: FutureRecord<'_, [u8], [u8]> =
             FutureRecord::to(target).headers(hdrs.clone());
         if let Some(key) = m.key() {
@@ -78,16 +96,32 @@ pub(super) async fn produce_until_acked<T: Topic>(
         if let Some(value) = m.payload() {
             record = record.payload(value);
         }
-        match pipeline.forwarder.send(record, Timeout::Never).await {
-            Ok(_) => return true,
-            Err((e, _)) => {
-                try_no += 1;
-                let backoff = pipeline.retry.backoff(try_no);
-                tracing::error!("cannot write to {target}, retrying in {backoff:?}: {e}");
-                if !pause_before_retry(pipeline, state, backoff).await {
-                    return false;
-                }
-            }
-        }
+        pipeline
+            .forwarder
+            .send(record, Timeout::Never)
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e)
+    };
+    let revoked = || state.revoked.load(Ordering::SeqCst);
+    let attempts = send
+        .retry(pipeline.retry.exponential())
+        .sleep(tokio::time::sleep)
+        .when(|e: &KafkaError| Retry::of(e).is_transient() && !revoked())
+        .notify(|e: &KafkaError, backoff: Duration| {
+            tracing::error!(
+                partition = m.partition(),
+                offset = m.offset(),
+                "cannot write to {target}, retrying in {backoff:?}: {e}"
+            );
+        });
+    let mut stop = pipeline.stop.clone();
+    tokio::select! {
+        _ = stop.wait_for(|s| *s) => Err(Unsent::Abandoned),
+        sent = attempts => match sent {
+            Ok(()) => Ok(()),
+            Err(_) if revoked() => Err(Unsent::Abandoned),
+            Err(e) => Err(Unsent::Refused(format!("writing to {target} failed permanently: {e}"))),
+        },
     }
 }

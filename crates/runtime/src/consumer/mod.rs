@@ -37,6 +37,7 @@ mod retry_topics;
 mod run_loop;
 mod state;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
@@ -64,6 +65,53 @@ use crate::{Error, Result};
 pub struct ConsumerControl {
     stop: Arc<watch::Sender<bool>>,
     paused: Arc<watch::Sender<bool>>,
+    stopped: Stopped,
+}
+
+/// A partition that stopped because one of its records could not be written to the dead-letter
+/// topic (or the next retry topic) for a permanent reason: the record too large for the
+/// producer or the broker, the topic refused or missing, authorization denied. Nothing after the
+/// record is handled and its offset is not committed, so no record is lost; the partition goes on
+/// once the cause is fixed and the service restarted (or the partition moves to another member).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoppedPartition {
+    /// The topic read (the source topic or a retry topic).
+    pub topic: String,
+    pub partition: i32,
+    pub group: String,
+    /// The record that could not be written on; the committed offset stays at or before it.
+    pub offset: i64,
+    /// What failed and why.
+    pub reason: String,
+}
+
+impl fmt::Display for StoppedPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "partition {}[{}] of group {} stopped at offset {}: {}",
+            self.topic, self.partition, self.group, self.offset, self.reason
+        )
+    }
+}
+
+/// The stopped partitions of one consumer, shared by its partition tasks and its control.
+#[derive(Debug, Clone, Default)]
+struct Stopped(Arc<Mutex<BTreeMap<(String, i32), StoppedPartition>>>);
+
+impl Stopped {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, i32), StoppedPartition>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn insert(&self, p: StoppedPartition) {
+        self.lock().insert((p.topic.clone(), p.partition), p);
+    }
+
+    fn remove(&self, key: &(String, i32)) {
+        self.lock().remove(key);
+    }
 }
 
 impl ConsumerControl {
@@ -71,7 +119,14 @@ impl ConsumerControl {
         ConsumerControl {
             stop: Arc::new(watch::channel(false).0),
             paused: Arc::new(watch::channel(false).0),
+            stopped: Stopped::default(),
         }
+    }
+
+    /// The partitions stopped behind a record that could not be dead-lettered, by topic and
+    /// partition; empty while all is well. A service's `/health` reports them.
+    pub fn stopped_partitions(&self) -> Vec<StoppedPartition> {
+        self.stopped.lock().values().cloned().collect()
     }
 
     /// Stops fetching and handling; records in flight finish. Committed offsets stay.
@@ -115,6 +170,7 @@ struct Pipeline<T: Topic> {
     metrics: Metrics,
     stop: watch::Receiver<bool>,
     paused: watch::Receiver<bool>,
+    stopped: Stopped,
     _topic: PhantomData<fn() -> T>,
 }
 
@@ -209,6 +265,7 @@ impl<T: Topic> Consumer<T> {
             metrics,
             stop: control.stop.subscribe(),
             paused: control.paused.subscribe(),
+            stopped: control.stopped.clone(),
             _topic: PhantomData,
         });
         Ok(Consumer {

@@ -11,14 +11,15 @@ use contracts_core::{Handle, RecordMeta, Topic, TopicMessage};
 use futures_util::FutureExt as _;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::message::{Message as _, OwnedMessage};
+use rdkafka::topic_partition_list::TopicPartitionList;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{Instrument as _, field};
 
-use super::Pipeline;
 use super::dead_letters::dead_letter;
 use super::retry_topics::{forward_to_retry, wait_until_due};
 use super::state::{Outcome, PartitionState, pause_before_retry, record_size};
+use super::{Pipeline, StoppedPartition};
 use crate::headers;
 use crate::metrics::{self, HistogramHandle, Labels};
 use crate::writer::ReadError;
@@ -88,7 +89,88 @@ pub(super) async fn partition_task<T, H>(
                 }
             }
             Outcome::Abandoned => return,
+            Outcome::Stopped(reason) => {
+                stopped(&pipeline, &state, level, &m, reason, rx).await;
+                return;
+            }
         }
+    }
+}
+
+/// A record could not be written on for a permanent reason: pauses the partition, shows it
+/// (log, `contracts_consumer_stopped_partitions`, [`ConsumerControl::stopped_partitions`] for
+/// `/health`) and stores nothing more, so no commit moves past the record. Records already
+/// fetched are dropped unhandled (they are delivered again). Waits until the partition is
+/// revoked or the consumer stops, then clears what it showed.
+///
+/// [`ConsumerControl::stopped_partitions`]: super::ConsumerControl::stopped_partitions
+async fn stopped<T: Topic>(
+    pipeline: &Pipeline<T>,
+    state: &PartitionState,
+    level: usize,
+    m: &OwnedMessage,
+    reason: String,
+    mut rx: mpsc::UnboundedReceiver<OwnedMessage>,
+) {
+    let topic = &pipeline.topics[level];
+    let partition = m.partition();
+    state.stopped.store(true, Ordering::SeqCst);
+    tracing::error!(
+        topic = %topic,
+        partition,
+        offset = m.offset(),
+        group = %pipeline.group,
+        "partition stopped: {reason}. Nothing after this record is handled or committed until \
+         the cause is fixed and the service restarted"
+    );
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    if let Err(e) = pipeline.consumer.pause(&tpl) {
+        tracing::warn!(topic = %topic, partition, "pausing the stopped partition: {e}");
+    }
+    let labels = || -> Labels {
+        vec![
+            ("messaging_system", "kafka".into()),
+            ("messaging_destination_name", topic.clone()),
+            ("messaging_consumer_group_name", pipeline.group.clone()),
+            ("messaging_destination_partition_id", partition.to_string()),
+        ]
+    };
+    pipeline
+        .metrics
+        .set_gauge(metrics::CONSUMER_STOPPED_PARTITIONS, labels(), 1);
+    let key = (topic.clone(), partition);
+    pipeline.stopped.insert(StoppedPartition {
+        topic: topic.clone(),
+        partition,
+        group: pipeline.group.clone(),
+        offset: m.offset(),
+        reason,
+    });
+    let mut stop = pipeline.stop.clone();
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => break,
+            m = rx.recv() => match m {
+                Some(m) => {
+                    state.buffered.fetch_sub(1, Ordering::SeqCst);
+                    state.buffered_bytes.fetch_sub(record_size(&m), Ordering::SeqCst);
+                    if state.revoked.load(Ordering::SeqCst) {
+                        break;
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    pipeline.stopped.remove(&key);
+    pipeline
+        .metrics
+        .set_gauge(metrics::CONSUMER_STOPPED_PARTITIONS, labels(), 0);
+    if state.revoked.load(Ordering::SeqCst) {
+        // Should the partition come back to this member, it starts unpaused and tries again.
+        let _ = pipeline.consumer.resume(&tpl);
     }
 }
 

@@ -8,7 +8,7 @@ use contracts_core::Topic;
 use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders, OwnedMessage};
 
 use super::Pipeline;
-use super::forward::{FirstRead, produce_until_acked, with_headers};
+use super::forward::{FirstRead, Unsent, produce_until_acked, with_headers};
 use super::state::{Outcome, PartitionState};
 use crate::headers;
 use crate::metrics::{self, Labels};
@@ -101,8 +101,15 @@ pub(super) async fn forward_to_retry<T: Topic>(
             (headers::RETRY_ERROR_MESSAGE, Some(text)),
         ],
     );
-    if !produce_until_acked(pipeline, state, m, target, hdrs).await {
-        return Outcome::Abandoned;
+    match produce_until_acked(pipeline, state, m, target, hdrs).await {
+        Ok(()) => {}
+        Err(Unsent::Abandoned) => return Outcome::Abandoned,
+        Err(Unsent::Refused(why)) => {
+            return Outcome::Stopped(format!(
+                "the record at offset {} could not be forwarded for a retry: {why}",
+                m.offset()
+            ));
+        }
     }
     labels.push(("retry_level", next.to_string()));
     pipeline.metrics.inc(metrics::CONSUMER_RETRIES, labels);

@@ -270,7 +270,7 @@ pub(super) fn set_paused(
         for e in assignment.elements() {
             let backpressured = level_of(topics, e.topic())
                 .and_then(|level| workers.get(&(level, e.partition())))
-                .is_some_and(|w| w.backpressured);
+                .is_some_and(|w| w.backpressured || w.state.stopped.load(Ordering::SeqCst));
             if !backpressured {
                 tpl.add_partition(e.topic(), e.partition());
             }
@@ -292,6 +292,7 @@ pub(super) fn resume_drained(
 ) {
     for ((level, partition), w) in workers.iter_mut() {
         if w.backpressured
+            && !w.state.stopped.load(Ordering::SeqCst)
             && w.state.buffered.load(Ordering::SeqCst) <= low.0
             && w.state.buffered_bytes.load(Ordering::SeqCst) <= low.1
         {

@@ -17,6 +17,10 @@ pub(super) struct PartitionState {
     /// Records handed to the task and not yet taken, and their bytes.
     pub(super) buffered: AtomicUsize,
     pub(super) buffered_bytes: AtomicUsize,
+    /// Set when a record could not be written on (dead letter, retry topic) for a permanent
+    /// reason: the partition is paused, nothing after the record is handled or stored, and it
+    /// stays so until the partition is revoked or the process restarts.
+    pub(super) stopped: AtomicBool,
 }
 
 /// A partition of the source topic (level 0) or of retry topic `level`.
@@ -30,6 +34,9 @@ pub(super) enum Outcome {
     Forwarded,
     /// Given up because of shutdown or revocation; not stored, so it is delivered again.
     Abandoned,
+    /// Could not be written to the dead-letter or retry topic for a permanent reason (the
+    /// message): not stored, and the partition stops behind it.
+    Stopped(String),
 }
 
 /// Sleeps for `backoff` unless the consumer stops or the partition is revoked first (`false`).
