@@ -46,6 +46,7 @@ use std::sync::Arc;
 
 pub use error::{ApiError, Error, Result};
 pub use registry::{Registry, RegistryConfig};
+pub use state::ReferenceLimits;
 pub use server::{BasicAuth, RouterOptions};
 use tokio::task::JoinHandle;
 use tracing::{error, info};

@@ -9,7 +9,9 @@ use std::time::Duration;
 use contracts_model::Level;
 
 use crate::kafka::KafkaConfig;
-use crate::{BasicAuth, Error, RegistryConfig, RouterOptions, Server, ServerConfig, TlsFiles};
+use crate::{
+    BasicAuth, Error, ReferenceLimits, RegistryConfig, RouterOptions, Server, ServerConfig, TlsFiles,
+};
 
 /// Run a Confluent-compatible schema registry that keeps its state in a Kafka topic.
 ///
@@ -70,6 +72,27 @@ pub struct ServeArgs {
     #[arg(long, env = "REGISTRY_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// References one schema may list, and distinct schemas its references may reach
+    /// (directly or through other schemas); more is answered with 422 (42201).
+    #[arg(long, env = "REGISTRY_MAX_REFERENCES", default_value_t = ReferenceLimits::default().max_references)]
+    pub max_references: usize,
+
+    /// Total bytes of the schemas one request's references may reach; more is answered with
+    /// 422 (42209).
+    #[arg(long, env = "REGISTRY_MAX_RESOLVED_BYTES", default_value_t = ReferenceLimits::default().max_resolved_bytes)]
+    pub max_resolved_bytes: usize,
+
+    /// Replication factor of the registry topic when the registry creates it (default: the
+    /// number of brokers, at most 3). Production: 3.
+    #[arg(long, env = "REGISTRY_TOPIC_REPLICATION_FACTOR", value_parser = clap::value_parser!(i32).range(1..))]
+    pub topic_replication_factor: Option<i32>,
+
+    /// min.insync.replicas of the registry topic when the registry creates it (default: one
+    /// less than the replication factor, at least 1). Production: 2 with 3 replicas, so a
+    /// write survives the loss of a broker.
+    #[arg(long, env = "REGISTRY_TOPIC_MIN_INSYNC_REPLICAS", value_parser = clap::value_parser!(i32).range(1..))]
+    pub topic_min_insync_replicas: Option<i32>,
+
     /// A librdkafka setting for every Kafka client, e.g. -X security.protocol=SASL_SSL
     /// (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
@@ -110,6 +133,10 @@ impl ServeArgs {
             },
             registry: RegistryConfig {
                 default_level: self.compatibility,
+                references: ReferenceLimits {
+                    max_references: self.max_references,
+                    max_resolved_bytes: self.max_resolved_bytes,
+                },
                 ..RegistryConfig::default()
             },
             tls: match (&self.tls_cert, &self.tls_key) {
@@ -129,6 +156,8 @@ impl ServeArgs {
             Some(bootstrap) if !self.in_memory => {
                 let mut kafka = KafkaConfig::new(bootstrap, &self.topic);
                 kafka.client_settings = self.kafka_settings.clone();
+                kafka.replication_factor = self.topic_replication_factor;
+                kafka.min_insync_replicas = self.topic_min_insync_replicas;
                 let log = Arc::new(crate::kafka::KafkaLog::connect(kafka).await?);
                 Server::start(log, config).await?
             }
