@@ -163,6 +163,9 @@ async fn main() {
         "median: {:.3} s, peak RSS +{:.1} MB; load average {}",
         median(times).as_secs_f64(),
         median(growths) as f64 / 1024.0,
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
 }

@@ -46,8 +46,8 @@ use std::sync::Arc;
 
 pub use error::{ApiError, Error, Result};
 pub use registry::{Registry, RegistryConfig};
-pub use state::ReferenceLimits;
 pub use server::{BasicAuth, RouterOptions};
+pub use state::ReferenceLimits;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 

@@ -392,23 +392,11 @@ mod tests {
         );
         let order = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
             {"name":"ship","type":"Address"},{"name":"bill","type":"shop.Address"}]}"#;
-        parse(
-            &SchemaType::Avro,
-            order,
-            &address,
-            Validation::Strict,
-        )
-        .unwrap();
+        parse(&SchemaType::Avro, order, &address, Validation::Strict).unwrap();
         assert!(parse(&SchemaType::Avro, order, &none(), Validation::Strict).is_err());
         // A mistake in the schema's own text keeps its true line despite the references.
         let broken = "{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"shop\",\"fields\":[\n{\"name\":\"ship\",\"type\":\"Address\"},\n{\"name\":\"n\",\"type\":\"integer\"}]}";
-        let err = parse(
-            &SchemaType::Avro,
-            broken,
-            &address,
-            Validation::Strict,
-        )
-        .unwrap_err();
+        let err = parse(&SchemaType::Avro, broken, &address, Validation::Strict).unwrap_err();
         assert!(err.contains(":3:"), "{err}");
     }
 

@@ -10,7 +10,8 @@ use contracts_model::Level;
 
 use crate::kafka::KafkaConfig;
 use crate::{
-    BasicAuth, Error, ReferenceLimits, RegistryConfig, RouterOptions, Server, ServerConfig, TlsFiles,
+    BasicAuth, Error, ReferenceLimits, RegistryConfig, RouterOptions, Server, ServerConfig,
+    TlsFiles,
 };
 
 /// Run a Confluent-compatible schema registry that keeps its state in a Kafka topic.

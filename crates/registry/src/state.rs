@@ -173,6 +173,18 @@ impl State {
     /// Applies the record read at `offset`. Records whose `seq` is not their offset lost a write
     /// race and are skipped, as are tombstones and foreign bytes.
     pub fn apply(&mut self, offset: i64, key: &[u8], value: Option<&[u8]>) {
+        self.apply_with(offset, key, value, &mut HashMap::new());
+    }
+
+    /// [`State::apply`], taking the parse of a new schema id from `parsed` when it is there
+    /// (parsed beforehand off the async workers), so that applying it does not parse.
+    pub fn apply_with(
+        &mut self,
+        offset: i64,
+        key: &[u8],
+        value: Option<&[u8]>,
+        parsed: &mut HashMap<i32, Arc<Parsed>>,
+    ) {
         self.next_offset = self.next_offset.max(offset + 1);
         let (k, change) = match Change::decode(key, value) {
             Ok(Some(kc)) => kc,
@@ -186,10 +198,41 @@ impl State {
             self.void_records += 1;
             return;
         }
-        self.apply_change(&k, key, change);
+        self.apply_change(&k, key, change, parsed);
     }
 
-    fn apply_change(&mut self, _k: &Key, raw_key: &[u8], change: Change) {
+    /// The schemas that records at `offset` and later would add, with their references
+    /// resolved, to parse before applying them ([`State::apply_with`]). Schemas whose
+    /// references are among the records themselves are left to be parsed as they are applied.
+    pub fn new_schemas(
+        &self,
+        records: &[crate::store::LogRecord],
+    ) -> Vec<(i32, SchemaType, String, References)> {
+        let mut seen = HashSet::new();
+        records
+            .iter()
+            .filter(|r| r.offset >= self.next_offset)
+            .filter_map(|r| match Change::decode(&r.key, r.value.as_deref()) {
+                Ok(Some((k, Change::Schema(v)))) if k.seq == r.offset => Some(v),
+                _ => None,
+            })
+            .filter(|v| !self.schemas.contains_key(&v.id) && seen.insert(v.id))
+            .filter_map(|v| {
+                let refs = self
+                    .resolve(&v.references, ReferenceLimits::UNLIMITED)
+                    .ok()?;
+                Some((v.id, v.schema_type.unwrap_or_default(), v.schema, refs))
+            })
+            .collect()
+    }
+
+    fn apply_change(
+        &mut self,
+        _k: &Key,
+        raw_key: &[u8],
+        change: Change,
+        parsed: &mut HashMap<i32, Arc<Parsed>>,
+    ) {
         match change {
             Change::Schema(v) => {
                 let stored = self.schemas.entry(v.id).or_insert_with(|| {
@@ -198,7 +241,10 @@ impl State {
                         schema_type: v.schema_type.clone().unwrap_or_default(),
                         schema: v.schema.clone(),
                         references: v.references.clone(),
-                        parsed: OnceLock::new(),
+                        parsed: match parsed.remove(&v.id) {
+                            Some(p) => OnceLock::from(Ok(p)),
+                            None => OnceLock::new(),
+                        },
                     })
                 });
                 let stored = stored.clone();
@@ -325,8 +371,7 @@ impl State {
                 s.versions.get(&r.version).map(|v| (r.version, v))
             }
         });
-        let Some((version, stored)) =
-            found.and_then(|(n, v)| Some((n, self.schemas.get(&v.id)?)))
+        let Some((version, stored)) = found.and_then(|(n, v)| Some((n, self.schemas.get(&v.id)?)))
         else {
             return Err(ApiError::invalid_schema(format!(
                 "Invalid schema: reference \"{}\" points at subject \"{}\" version {}, which is not registered",

@@ -70,9 +70,7 @@ async fn a_reference_listed_20000_times_is_refused_by_default_with_a_42201_namin
     let body = repeated_references();
     assert!(body.to_string().len() > 1_000_000);
 
-    let (status, answer) = http
-        .post("/compatibility/subjects/x/versions", body)
-        .await;
+    let (status, answer) = http.post("/compatibility/subjects/x/versions", body).await;
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["error_code"], 42201, "{answer}");
     let message = answer["message"].as_str().unwrap();
@@ -158,7 +156,10 @@ async fn one_reference_name_for_two_schemas_is_a_42201() {
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["error_code"], 42201, "{answer}");
     let message = answer["message"].as_str().unwrap();
-    assert!(message.contains("\"shop.Money\" denotes two schemas"), "{message}");
+    assert!(
+        message.contains("\"shop.Money\" denotes two schemas"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,13 +315,134 @@ async fn scanning_with_random_paths_and_methods_leaves_the_metric_series_bounded
     let counted: f64 = requests.iter().map(|s| s.value).sum();
     assert!(counted >= 1000.0, "every request is counted: {counted}");
     assert!(
-        page.samples("http_server_requests_total", &[("http_request_method", "_OTHER")])
-            .next()
-            .is_some(),
+        page.samples(
+            "http_server_requests_total",
+            &[("http_request_method", "_OTHER")]
+        )
+        .next()
+        .is_some(),
         "{text}"
     );
     for s in &requests {
         let route = &s.labels["http_route"];
-        assert!(!route.contains("probe"), "a raw path became a label: {route}");
+        assert!(
+            !route.contains("probe"),
+            "a raw path became a label: {route}"
+        );
     }
+}
+
+// ---- hostile shapes within the body limit: answered (200 or 422), in work linear in size ----
+
+fn flat_record(name: &str, fields: usize, extra: Option<&str>) -> String {
+    let mut fields: Vec<Value> = (0..fields)
+        .map(|i| json!({"name": format!("f{i}"), "type": "string", "default": ""}))
+        .collect();
+    if let Some(dup) = extra {
+        fields.push(json!({"name": dup, "type": "string", "default": ""}));
+    }
+    json!({"type": "record", "name": name, "fields": fields}).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_with_20000_fields_is_registered_and_checked_against_its_successor() {
+    let (_server, http) = registry(ReferenceLimits::default()).await;
+    // Duplicate detection used to compare each field with every earlier one.
+    let (status, answer) =
+        register(&http, "wide", &flat_record("Wide", 20_000, None), vec![]).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = register(
+        &http,
+        "wide",
+        &flat_record("Wide", 20_000, Some("added")),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "a compatible successor: {answer}");
+    let (status, answer) = register(
+        &http,
+        "wide-dup",
+        &flat_record("Wide", 20_000, Some("f19999")),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate field \"f19999\""),
+        "{answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enum_with_50000_symbols_is_registered_and_a_duplicate_symbol_is_a_42201() {
+    let (_server, http) = registry(ReferenceLimits::default()).await;
+    let symbols: Vec<String> = (0..50_000).map(|i| format!("S{i}")).collect();
+    let schema = json!({"type": "enum", "name": "Huge", "symbols": symbols}).to_string();
+    let (status, answer) = register(&http, "enum", &schema, vec![]).await;
+    assert_eq!(status, 200, "{answer}");
+    let mut dup = symbols.clone();
+    dup.push("S49999".into());
+    let schema = json!({"type": "enum", "name": "Huge", "symbols": dup}).to_string();
+    let (status, answer) = register(&http, "enum-dup", &schema, vec![]).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate enum symbol \"S49999\""),
+        "{answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_union_of_2000_forward_references_is_registered_and_checked() {
+    let (_server, http) = registry(ReferenceLimits::default()).await;
+    // A field whose union names 2,000 records defined later, in the next field: every branch
+    // was compared with every unresolved name.
+    let names: Vec<String> = (0..2_000).map(|i| format!("R{i}")).collect();
+    let defs: Vec<Value> = names
+        .iter()
+        .map(|n| json!({"type": "record", "name": n, "fields": []}))
+        .collect();
+    let schema = |extra: bool| {
+        let mut fields = vec![
+            json!({"name": "u", "type": names}),
+            json!({"name": "defs", "type": {"type": "array", "items": defs}}),
+        ];
+        if extra {
+            fields.push(json!({"name": "x", "type": "int", "default": 0}));
+        }
+        json!({"type": "record", "name": "U", "fields": fields}).to_string()
+    };
+    let (status, answer) = register(&http, "union", &schema(false), vec![]).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = register(&http, "union", &schema(true), vec![]).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_100_kb_long_and_many_subjects_with_one_schema_are_answered() {
+    let (_server, http) = registry(ReferenceLimits::default()).await;
+    let long = format!("N{}", "x".repeat(100_000));
+    let schema = json!({"type": "record", "name": long, "fields": [
+        {"name": format!("f{}", "y".repeat(100_000)), "type": "int"}]})
+    .to_string();
+    let (status, answer) = register(&http, "long", &schema, vec![]).await;
+    assert_eq!(status, 200, "{answer}");
+    let mut ids = std::collections::BTreeSet::new();
+    for i in 0..50 {
+        let (status, answer) = register(
+            &http,
+            &format!("many-{i}"),
+            &flat_record("M", 1, None),
+            vec![],
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        ids.insert(answer["id"].to_string());
+    }
+    assert_eq!(ids.len(), 1, "the same schema keeps one id: {ids:?}");
 }

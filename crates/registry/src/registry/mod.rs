@@ -14,6 +14,7 @@ mod mode;
 mod schemas;
 mod subjects;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
@@ -203,10 +204,27 @@ impl Registry {
         let read = self.log.read(from).await?;
         self.last_end
             .store(read.end.max(0) as u64, Ordering::Relaxed);
+        // New schemas are parsed here, off the async workers and without the state lock, so
+        // that applying them below does not parse.
+        let jobs = self.state().new_schemas(&read.records);
+        let mut parsed = HashMap::new();
+        if !jobs.is_empty() {
+            parsed = self
+                .off_thread(move || {
+                    jobs.into_iter()
+                        .filter_map(|(id, ty, text, refs)| {
+                            let p = schema::parse(&ty, &text, &refs, Validation::Lenient).ok()?;
+                            Some((id, Arc::new(p)))
+                        })
+                        .collect()
+                })
+                .await
+                .unwrap_or_default();
+        }
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
         for r in &read.records {
             if r.offset >= st.next_offset {
-                st.apply(r.offset, &r.key, r.value.as_deref());
+                st.apply_with(r.offset, &r.key, r.value.as_deref(), &mut parsed);
             }
         }
         // Compaction may leave the last offsets empty: the read still reached `end`.
@@ -224,6 +242,16 @@ impl Registry {
 
     async fn write<T>(
         &self,
+        decide: impl Fn(&State) -> Result<Plan<T>, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.write_parsed(None, decide).await
+    }
+
+    /// [`Registry::write`] of a schema already parsed (`parsed`): applying it does not parse
+    /// it again.
+    async fn write_parsed<T>(
+        &self,
+        parsed: Option<Arc<Parsed>>,
         decide: impl Fn(&State) -> Result<Plan<T>, ApiError>,
     ) -> Result<T, ApiError> {
         let _w = self.write_lock.lock().await;
@@ -266,7 +294,11 @@ impl Registry {
                     let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
                     // A concurrent read may already have applied it from the log.
                     if st.next_offset == seq {
-                        st.apply(seq, &key, Some(&value));
+                        let mut prefill = HashMap::new();
+                        if let (Change::Schema(v), Some(p)) = (&change, &parsed) {
+                            prefill.insert(v.id, p.clone());
+                        }
+                        st.apply_with(seq, &key, Some(&value), &mut prefill);
                     }
                 }
                 self.stats.writes.fetch_add(1, Ordering::Relaxed);
@@ -325,7 +357,10 @@ impl Registry {
             })
             .map_err(|e| {
                 warn!(error = %e, "could not start a parse thread");
-                ApiError::new(codes::INTERNAL_SERVER_ERROR, "The registry is out of threads")
+                ApiError::new(
+                    codes::INTERNAL_SERVER_ERROR,
+                    "The registry is out of threads",
+                )
             })?;
         rx.await.map_err(|_| {
             warn!("a schema parse or check panicked");
@@ -368,8 +403,8 @@ impl Registry {
         let ty = req.schema_type();
         let text = req.schema.clone();
         self.off_thread(move || {
-            let parsed = schema::parse(&ty, &text, &refs, validation)
-                .map_err(ApiError::invalid_schema)?;
+            let parsed =
+                schema::parse(&ty, &text, &refs, validation).map_err(ApiError::invalid_schema)?;
             let selected = selected?;
             let versions = selected.iter().map(|(n, s, _)| (*n, s.id)).collect();
             let history = selected

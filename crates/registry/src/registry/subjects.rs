@@ -188,7 +188,12 @@ impl Registry {
                 .decide_register(subject, req, normalize, &prepared, level, mode, &findings)
                 .await?;
             if let Some(answer) = decided {
-                info!(subject, schema_id = answer.id, version = answer.version, "schema registered");
+                info!(
+                    subject,
+                    schema_id = answer.id,
+                    version = answer.version,
+                    "schema registered"
+                );
                 return Ok(answer);
             }
         }
@@ -212,7 +217,7 @@ impl Registry {
     ) -> Result<Option<RegisterSchemaResponse>, ApiError> {
         let default_level = self.config.default_level;
         let parsed: &Parsed = &prepared.parsed;
-        self.write(|st| {
+        self.write_parsed(Some(prepared.parsed.clone()), |st| {
             if st.mode(Some(subject)) != mode
                 || st.level(subject, default_level) != level
                 || live_versions(st, subject) != prepared.versions
