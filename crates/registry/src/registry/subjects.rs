@@ -262,16 +262,15 @@ impl Registry {
                     }
                 }
             }
-            if mode != Mode::Import {
-                if !findings.is_empty() {
-                    return Err(ApiError::new(
-                        codes::INCOMPATIBLE_SCHEMA,
-                        format!(
-                            "Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]",
-                            describe_findings(findings).join(", ")
-                        ),
-                    ));
-                }
+            // Empty in IMPORT mode: nothing is checked there.
+            if !findings.is_empty() {
+                return Err(ApiError::new(
+                    codes::INCOMPATIBLE_SCHEMA,
+                    format!(
+                        "Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]",
+                        describe_findings(findings).join(", ")
+                    ),
+                ));
             }
             let key = crate::state::identity_key(&parsed.identity, &req.references);
             let id = match (req.id, st.by_identity.get(&key)) {
