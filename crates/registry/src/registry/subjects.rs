@@ -165,7 +165,7 @@ impl Registry {
     ) -> Result<RegisterSchemaResponse, ApiError> {
         validate_subject(subject)?;
         let default_level = self.config.default_level;
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             // Parse and check without the write lock, then decide under it on what was parsed;
             // when the subject changed meanwhile, do it again.
             self.sync().await?;
@@ -185,7 +185,16 @@ impl Registry {
                 self.check_off_thread(&prepared, level).await?
             };
             let decided = self
-                .decide_register(subject, req, normalize, &prepared, level, mode, &findings)
+                .decide_register(
+                    subject,
+                    req,
+                    normalize,
+                    &prepared,
+                    level,
+                    mode,
+                    &findings,
+                    attempt >= 2,
+                )
                 .await?;
             if let Some(answer) = decided {
                 info!(
@@ -214,16 +223,34 @@ impl Registry {
         level: contracts_model::Level,
         mode: Mode,
         findings: &[contracts_compat::Finding],
+        inline: bool,
     ) -> Result<Option<RegisterSchemaResponse>, ApiError> {
         let default_level = self.config.default_level;
         let parsed: &Parsed = &prepared.parsed;
         self.write_parsed(Some(prepared.parsed.clone()), |st| {
-            if st.mode(Some(subject)) != mode
-                || st.level(subject, default_level) != level
-                || live_versions(st, subject) != prepared.versions
-            {
+            let current_mode = st.mode(Some(subject));
+            let current_level = st.level(subject, default_level);
+            let fresh = current_mode == mode
+                && current_level == level
+                && live_versions(st, subject) == prepared.versions;
+            if !fresh && !inline {
                 return Ok(Plan::Done(None));
             }
+            // After losing to other writers of the subject again and again, check under the
+            // lock (stored versions are parsed already), so that a busy subject still makes
+            // progress.
+            let mode = current_mode;
+            let checked_now;
+            let findings: &[contracts_compat::Finding] = if fresh || mode == Mode::Import {
+                if fresh { findings } else { &[] }
+            } else {
+                let history: Vec<_> = live_versions(st, subject)
+                    .into_iter()
+                    .filter_map(|(n, id)| Some((n.to_string(), st.parsed(st.schemas.get(&id)?)?)))
+                    .collect();
+                checked_now = super::compatibility::check(&history, parsed, current_level);
+                &checked_now
+            };
             match mode {
                 Mode::ReadOnly | Mode::ReadOnlyOverride => return Err(read_only(subject)),
                 Mode::ReadWrite | Mode::Forward if req.id.is_some() => {
