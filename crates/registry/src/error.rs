@@ -83,6 +83,14 @@ pub enum Error {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    /// The broker refused for a reason that retrying does not change (see
+    /// [`crate::kafka::is_permanent`]).
+    #[error("Kafka: {context}: {source} (not retried: the same write would fail again)")]
+    KafkaRejected {
+        context: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
     #[error("the registry topic \"{topic}\" is unusable: {reason}")]
     Topic { topic: String, reason: String },
     #[error("timed out after {0:?} reading the registry topic")]

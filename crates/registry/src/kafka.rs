@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, NewTopic, TopicReplication};
+use backon::{ExponentialBuilder, Retryable};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -31,6 +32,12 @@ pub struct KafkaConfig {
     pub consumer_settings: Vec<(String, String)>,
     /// How long a read or write of the log may take before the request fails.
     pub timeout: Duration,
+    /// Replication factor of the topic when the registry creates it; `None`: the number of
+    /// brokers, at most 3.
+    pub replication_factor: Option<i32>,
+    /// `min.insync.replicas` of the topic when the registry creates it; `None`: one less than
+    /// the replication factor, at least 1 (1 on a one-broker cluster, 2 with 3 replicas).
+    pub min_insync_replicas: Option<i32>,
 }
 
 impl KafkaConfig {
@@ -42,6 +49,8 @@ impl KafkaConfig {
             producer_settings: Vec::new(),
             consumer_settings: Vec::new(),
             timeout: Duration::from_secs(30),
+            replication_factor: None,
+            min_insync_replicas: None,
         }
     }
 
@@ -187,21 +196,29 @@ async fn ensure_topic(config: &KafkaConfig) -> Result<()> {
     };
     if let Some(n) = partitions(&admin, &topic, timeout)? {
         debug!(topic = %topic, "registry topic exists");
-        return check(n);
+        check(n)?;
+        return check_compacted(&admin, &topic, timeout).await;
     }
-    let brokers = admin
-        .inner()
-        .fetch_metadata(None, timeout)
-        .map_err(kafka("reading cluster metadata"))?
-        .brokers()
-        .len()
-        .clamp(1, 3);
-    let new = NewTopic::new(
-        &topic,
-        1,
-        TopicReplication::Fixed(i32::try_from(brokers).unwrap_or(1)),
-    )
-    .set("cleanup.policy", "compact");
+    let replication = match config.replication_factor {
+        Some(n) => n,
+        None => {
+            let brokers = admin
+                .inner()
+                .fetch_metadata(None, timeout)
+                .map_err(kafka("reading cluster metadata"))?
+                .brokers()
+                .len()
+                .clamp(1, 3);
+            i32::try_from(brokers).unwrap_or(1)
+        }
+    };
+    let min_insync = config
+        .min_insync_replicas
+        .unwrap_or((replication - 1).max(1))
+        .to_string();
+    let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(replication))
+        .set("cleanup.policy", "compact")
+        .set("min.insync.replicas", &min_insync);
     // A failure is only logged: another instance may be creating it; the metadata decides.
     match contracts_runtime::topics::create_missing(&admin, &[new], timeout).await {
         Ok(created) => {
@@ -215,7 +232,8 @@ async fn ensure_topic(config: &KafkaConfig) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(n) = partitions(&admin, &topic, timeout)? {
-            return check(n);
+            check(n)?;
+            return check_compacted(&admin, &topic, timeout).await;
         }
         if Instant::now() > deadline {
             return Err(Error::Topic {
@@ -227,6 +245,58 @@ async fn ensure_topic(config: &KafkaConfig) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Refuses a registry topic whose records could expire: with `delete` in its `cleanup.policy`
+/// (`delete` or `compact,delete`), old schemas would be removed after the retention time and
+/// their ids reused, breaking every record written with them. Real Kafka reports the policy
+/// of every topic (its default, `delete`, too); a broker that reports none for the topic
+/// (Tansu reports only settings made explicitly) gets the same refusal, since its
+/// default is unknown.
+async fn check_compacted(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<()> {
+    let options = AdminOptions::new().request_timeout(Some(timeout));
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &options)
+        .await
+        .map_err(kafka("reading the registry topic's configuration"))?;
+    let policy = described
+        .into_iter()
+        .next()
+        .and_then(|r| r.ok())
+        .and_then(|r| r.get("cleanup.policy").and_then(|e| e.value.clone()));
+    let refuse = |reason: String| Error::Topic {
+        topic: topic.to_string(),
+        reason,
+    };
+    match policy {
+        Some(p) if cleanup_policy_is_compact_only(&p) => Ok(()),
+        Some(p) => Err(refuse(format!(
+            "its cleanup.policy is \"{p}\": records would expire and schema ids be reused; \
+             set cleanup.policy=compact on it (kafka-configs --alter --entity-type topics \
+             --entity-name {topic} --add-config cleanup.policy=compact) or pick another --topic"
+        ))),
+        None => Err(refuse(
+            "the broker does not report its cleanup.policy (Kafka's default is delete, which \
+             would expire schemas and let ids be reused); create it with \
+             cleanup.policy=compact, or pick a --topic that does not exist yet and the \
+             registry creates it compacted"
+                .to_string(),
+        )),
+    }
+}
+
+/// `compact` alone: any `delete` among the policies lets records expire.
+fn cleanup_policy_is_compact_only(policy: &str) -> bool {
+    let parts: Vec<String> = policy
+        .split(',')
+        .map(|p| p.trim().to_ascii_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect();
+    !parts.is_empty() && parts.iter().all(|p| p == "compact")
 }
 
 fn read_blocking(
@@ -309,18 +379,42 @@ impl Log for KafkaLog {
 
     fn append(&self, key: Vec<u8>, value: Option<Vec<u8>>) -> BoxFuture<'_, Result<i64>> {
         Box::pin(async move {
-            let mut record = FutureRecord::<Vec<u8>, Vec<u8>>::to(&self.config.topic)
-                .partition(0)
-                .key(&key);
-            if let Some(v) = &value {
-                record = record.payload(v);
-            }
-            let delivery = self
-                .producer
-                .send(record, self.config.timeout)
-                .await
-                .map_err(|(e, _)| kafka("writing to the registry topic")(e))?;
-            Ok(delivery.offset)
+            let send = || async {
+                let mut record = FutureRecord::<Vec<u8>, Vec<u8>>::to(&self.config.topic)
+                    .partition(0)
+                    .key(&key);
+                if let Some(v) = &value {
+                    record = record.payload(v);
+                }
+                self.producer
+                    .send(record, self.config.timeout)
+                    .await
+                    .map(|delivery| delivery.offset)
+                    .map_err(|(e, _)| e)
+            };
+            // librdkafka retries within `message.timeout.ms` already; what still fails
+            // transiently gets a few more tries here. A duplicate that lands is harmless: it
+            // misses its expected offset and is ignored (see `crate::record`).
+            send.retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(100))
+                    .with_max_delay(Duration::from_secs(2))
+                    .with_max_times(3)
+                    .with_jitter(),
+            )
+            .when(|e| !is_permanent(e))
+            .notify(|e, pause| {
+                warn!(error = %e, ?pause, "writing to the registry topic failed; retrying");
+            })
+            .await
+            .map_err(|e| {
+                let context = "writing to the registry topic".to_string();
+                if is_permanent(&e) {
+                    Error::KafkaRejected { context, source: e }
+                } else {
+                    Error::Kafka { context, source: e }
+                }
+            })
         })
     }
 
@@ -339,5 +433,60 @@ impl Log for KafkaLog {
             .await
             .map_err(|_| Error::Closed)?
         })
+    }
+}
+
+/// Errors that the same write would meet again: the record is too large, the registry may
+/// not write, the broker refuses the request. Everything else (timeouts, leader changes, full
+/// queues, connections lost) may pass.
+pub fn is_permanent(e: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::MessageSizeTooLarge
+                | C::InvalidMessageSize
+                | C::MessageBatchTooLarge
+                | C::InvalidMessage
+                | C::InvalidRecord
+                | C::TopicAuthorizationFailed
+                | C::ClusterAuthorizationFailed
+                | C::TransactionalIdAuthorizationFailed
+                | C::SaslAuthenticationFailed
+                | C::Authentication
+                | C::PolicyViolation
+                | C::InvalidRequiredAcks
+                | C::InvalidTopic
+                | C::UnsupportedVersion
+                | C::UnsupportedForMessageFormat
+                | C::InvalidArgument
+                | C::Fatal
+        )
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_compact_alone_keeps_records_forever() {
+        assert!(cleanup_policy_is_compact_only("compact"));
+        assert!(cleanup_policy_is_compact_only(" Compact "));
+        assert!(!cleanup_policy_is_compact_only("delete"));
+        assert!(!cleanup_policy_is_compact_only("compact,delete"));
+        assert!(!cleanup_policy_is_compact_only("delete, compact"));
+        assert!(!cleanup_policy_is_compact_only(""));
+    }
+
+    #[test]
+    fn size_and_authorization_errors_are_permanent_and_timeouts_are_not() {
+        use rdkafka::types::RDKafkaErrorCode as C;
+        let e = |c| KafkaError::MessageProduction(c);
+        assert!(is_permanent(&e(C::MessageSizeTooLarge)));
+        assert!(is_permanent(&e(C::TopicAuthorizationFailed)));
+        assert!(!is_permanent(&e(C::MessageTimedOut)));
+        assert!(!is_permanent(&e(C::NotEnoughReplicas)));
+        assert!(!is_permanent(&e(C::LeaderNotAvailable)));
     }
 }

@@ -49,6 +49,7 @@ pub use auth::Auth;
 pub use error::{ApiError, Error, Result};
 pub use registry::{Registry, RegistryConfig};
 pub use server::RouterOptions;
+pub use state::ReferenceLimits;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 

@@ -72,8 +72,20 @@ impl Default for Metrics {
     }
 }
 
+/// The method as a label value: the methods of RFC 9110 and PATCH as they are, anything else
+/// `_OTHER` (OpenTelemetry's convention), so that a scanner cannot create series at will.
+fn method_label(method: &str) -> &str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("_OTHER")
+}
+
 impl Metrics {
+    /// Counts one answer. `route` must be a route template (or one fixed value for requests
+    /// that matched none), never a raw path: label values must stay few.
     pub fn record(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        let method = method_label(method);
         self.requests
             .get_or_create(&Request {
                 http_route: route.to_string(),

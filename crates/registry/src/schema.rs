@@ -4,7 +4,8 @@
 //! already stored (as Confluent does). This module only assembles what the parser needs (the
 //! referenced schemas) and computes the identity that decides "same schema → same id".
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use base64::Engine;
 use contracts_model::Schema;
@@ -18,14 +19,39 @@ use contracts_registry_client::api::SchemaType;
 /// The file name a registered Protobuf schema gets when it is compiled (its imports keep theirs).
 pub const PROTO_ENTRY: &str = "schema.proto";
 
-/// A referenced schema with its own references, resolved from the registry's state.
+/// One referenced schema (one subject and version), resolved once per request however often it
+/// is referenced.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// The reference name: the Avro full name, or the Protobuf import path.
-    pub name: String,
     pub schema_type: SchemaType,
-    pub text: String,
-    pub references: Vec<Resolved>,
+    pub text: Arc<str>,
+    /// Its own references: the reference name and the index of the schema in
+    /// [`References::schemas`].
+    pub references: Vec<(String, usize)>,
+}
+
+/// The transitive closure of a schema's references: every referenced schema once, and the
+/// names the schema itself gives them. Within one closure a name denotes one schema.
+#[derive(Debug, Clone, Default)]
+pub struct References {
+    pub schemas: Vec<Resolved>,
+    /// The schema's own references: (name, index in `schemas`).
+    pub root: Vec<(String, usize)>,
+}
+
+impl References {
+    pub fn is_empty(&self) -> bool {
+        self.root.is_empty()
+    }
+
+    /// Every reference name in the closure with the schema it denotes.
+    fn names(&self) -> HashMap<&str, usize> {
+        self.root
+            .iter()
+            .chain(self.schemas.iter().flat_map(|s| s.references.iter()))
+            .map(|(n, i)| (n.as_str(), *i))
+            .collect()
+    }
 }
 
 /// A parsed schema and the key that identifies it among registered schemas.
@@ -45,7 +71,7 @@ pub type Invalid = String;
 pub fn parse(
     ty: &SchemaType,
     text: &str,
-    refs: &[Resolved],
+    refs: &References,
     validation: Validation,
 ) -> Result<Parsed, Invalid> {
     if text.trim().is_empty() {
@@ -71,7 +97,7 @@ fn describe(d: &contracts_model::Diagnostic) -> String {
     }
 }
 
-fn parse_avro(text: &str, refs: &[Resolved], validation: Validation) -> Result<Parsed, Invalid> {
+fn parse_avro(text: &str, refs: &References, validation: Validation) -> Result<Parsed, Invalid> {
     let schema = if refs.is_empty() {
         AvroSchema::parse_str("schema", text, validation).map_err(|d| describe(&d))?
     } else {
@@ -112,14 +138,38 @@ const AVRO_PRIMITIVES: [&str; 8] = [
     "null", "boolean", "int", "long", "float", "double", "bytes", "string",
 ];
 
-fn inline_avro_references(text: &str, refs: &[Resolved]) -> Result<String, Invalid> {
+fn inline_avro_references(text: &str, refs: &References) -> Result<String, Invalid> {
+    let names = refs.names();
+    for (name, index) in &names {
+        let ty = &refs.schemas[*index].schema_type;
+        if *ty != SchemaType::Avro {
+            return Err(format!(
+                "Invalid schema: reference \"{name}\" is a {ty} schema; an Avro schema can only reference Avro schemas"
+            ));
+        }
+    }
+    let mut defined = HashSet::new();
+    splice_definitions(text, &names, refs, &mut defined)
+}
+
+/// `text` with each referenced named type it uses first spliced in as its definition (on one
+/// line, so that lines keep their numbers), the definitions' own references spliced the same
+/// way. One set of defined names for the whole document: every definition appears once, so the
+/// output grows with the closure, not with the number of paths through it.
+fn splice_definitions(
+    text: &str,
+    names: &HashMap<&str, usize>,
+    refs: &References,
+    defined: &mut HashSet<String>,
+) -> Result<String, Invalid> {
     let root = contracts_model::json::parse(text)
         .map_err(|e| format!("Invalid schema: invalid JSON: {}", e.message))?;
-    let mut definitions: BTreeMap<String, String> = BTreeMap::new();
-    collect_avro_definitions(refs, &mut definitions)?;
-    let mut defined = HashSet::new();
-    let mut splices = Vec::new();
-    inline(&root, None, &definitions, &mut defined, &mut splices);
+    let mut uses = Vec::new();
+    inline(&root, None, names, defined, &mut uses);
+    let mut splices = Vec::with_capacity(uses.len());
+    for (span, full, index) in uses {
+        splices.push((span, definition(&full, index, names, refs, defined)?));
+    }
     // From the end, so earlier spans stay valid.
     splices.sort_by_key(|(span, _)| std::cmp::Reverse(span.start));
     let mut out = text.to_string();
@@ -129,40 +179,31 @@ fn inline_avro_references(text: &str, refs: &[Resolved]) -> Result<String, Inval
     Ok(out)
 }
 
-/// Every referenced named type, by full name, as compact JSON, self-contained (its own
-/// references inlined and its namespace explicit, so that inlining it under another namespace
-/// does not rename it).
-fn collect_avro_definitions(
-    refs: &[Resolved],
-    out: &mut BTreeMap<String, String>,
-) -> Result<(), Invalid> {
-    for r in refs {
-        if r.schema_type != SchemaType::Avro {
-            return Err(format!(
-                "Invalid schema: reference \"{}\" is a {} schema; an Avro schema can only reference Avro schemas",
-                r.name, r.schema_type
-            ));
+/// The referenced schema `index` (named `name`) as compact, self-contained JSON: its own
+/// references spliced in and its namespace explicit, so that splicing it under another
+/// namespace does not rename it.
+fn definition(
+    name: &str,
+    index: usize,
+    names: &HashMap<&str, usize>,
+    refs: &References,
+    defined: &mut HashSet<String>,
+) -> Result<String, Invalid> {
+    let r = &refs.schemas[index];
+    let text = if r.references.is_empty() {
+        r.text.to_string()
+    } else {
+        splice_definitions(&r.text, names, refs, defined)?
+    };
+    let mut v: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("Invalid schema: referenced schema \"{name}\" is not JSON: {e}"))?;
+    if let Value::Object(m) = &mut v {
+        let own = m.get("name").and_then(Value::as_str).unwrap_or_default();
+        if !own.contains('.') && !m.contains_key("namespace") {
+            m.insert("namespace".into(), Value::String(String::new()));
         }
-        let text = if r.references.is_empty() {
-            r.text.clone()
-        } else {
-            inline_avro_references(&r.text, &r.references)?
-        };
-        let mut v: Value = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "Invalid schema: referenced schema \"{}\" is not JSON: {e}",
-                r.name
-            )
-        })?;
-        if let Value::Object(m) = &mut v {
-            let name = m.get("name").and_then(Value::as_str).unwrap_or_default();
-            if !name.contains('.') && !m.contains_key("namespace") {
-                m.insert("namespace".into(), Value::String(String::new()));
-            }
-        }
-        out.insert(r.name.clone(), v.to_string());
     }
-    Ok(())
+    Ok(v.to_string())
 }
 
 fn full_name(name: &str, ns: Option<&str>) -> String {
@@ -172,21 +213,22 @@ fn full_name(name: &str, ns: Option<&str>) -> String {
     }
 }
 
-/// Finds the first use of each referenced name; records (span of the name, definition).
+/// Finds the first use of each referenced name not defined yet; records (span of the name,
+/// its full name, the referenced schema) and marks it defined.
 fn inline(
     v: &contracts_model::json::Json,
     ns: Option<&str>,
-    defs: &BTreeMap<String, String>,
+    defs: &HashMap<&str, usize>,
     defined: &mut HashSet<String>,
-    splices: &mut Vec<(contracts_model::Span, String)>,
+    splices: &mut Vec<(contracts_model::Span, String, usize)>,
 ) {
     use contracts_model::json::Value as J;
     match &v.value {
         J::String(name) if !AVRO_PRIMITIVES.contains(&name.as_str()) => {
             for candidate in [full_name(name, ns), name.clone()] {
-                if let Some(def) = defs.get(&candidate) {
-                    if defined.insert(candidate) {
-                        splices.push((v.span, def.clone()));
+                if let Some(index) = defs.get(candidate.as_str()) {
+                    if defined.insert(candidate.clone()) {
+                        splices.push((v.span, candidate, *index));
                     }
                     return;
                 }
@@ -234,25 +276,25 @@ pub fn decode_descriptor(text: &str) -> Option<prost_types::FileDescriptorProto>
     prost_types::FileDescriptorProto::decode(bytes.as_slice()).ok()
 }
 
-fn proto_files(refs: &[Resolved], files: &mut BTreeMap<String, String>) -> Result<(), Invalid> {
-    for r in refs {
+fn proto_files(refs: &References, files: &mut BTreeMap<String, String>) -> Result<(), Invalid> {
+    for (name, index) in refs.names() {
+        let r = &refs.schemas[index];
         if r.schema_type != SchemaType::Protobuf {
             return Err(format!(
-                "Invalid schema: reference \"{}\" is a {} schema; a Protobuf schema can only import Protobuf schemas",
-                r.name, r.schema_type
+                "Invalid schema: reference \"{name}\" is a {} schema; a Protobuf schema can only import Protobuf schemas",
+                r.schema_type
             ));
         }
         let text = match decode_descriptor(&r.text) {
             Some(d) => crate::proto_text::print(&d),
-            None => r.text.clone(),
+            None => r.text.to_string(),
         };
-        files.insert(r.name.clone(), text);
-        proto_files(&r.references, files)?;
+        files.insert(name.to_string(), text);
     }
     Ok(())
 }
 
-fn parse_protobuf(text: &str, refs: &[Resolved]) -> Result<Parsed, Invalid> {
+fn parse_protobuf(text: &str, refs: &References) -> Result<Parsed, Invalid> {
     let text = match decode_descriptor(text) {
         Some(d) => crate::proto_text::print(&d),
         None => text.to_string(),
@@ -293,19 +335,34 @@ pub fn serialized(schema: &Schema) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn none() -> References {
+        References::default()
+    }
+
+    fn single(name: &str, schema_type: SchemaType, text: &str) -> References {
+        References {
+            schemas: vec![Resolved {
+                schema_type,
+                text: text.into(),
+                references: vec![],
+            }],
+            root: vec![(name.to_string(), 0)],
+        }
+    }
+
     #[test]
     fn avro_identity_ignores_layout_and_property_order() {
         let a = parse(
             &SchemaType::Avro,
             r#"{"type":"record","name":"A","fields":[{"name":"x","type":"int"}]}"#,
-            &[],
+            &none(),
             Validation::Strict,
         )
         .unwrap();
         let b = parse(
             &SchemaType::Avro,
             "{\n  \"name\": \"A\", \"type\": \"record\",\n  \"fields\": [{\"type\": \"int\", \"name\": \"x\"}]\n}",
-            &[],
+            &none(),
             Validation::Strict,
         )
         .unwrap();
@@ -317,7 +374,7 @@ mod tests {
         let err = parse(
             &SchemaType::Avro,
             "{\"type\": \"record\", \"name\": \"A\",\n \"fields\": [{\"name\": \"x\", \"type\": \"nope\"}]}",
-            &[],
+            &none(),
             Validation::Strict,
         )
         .unwrap_err();
@@ -328,67 +385,52 @@ mod tests {
 
     #[test]
     fn avro_references_resolve_named_types_from_other_subjects() {
-        let address = Resolved {
-            name: "shop.Address".into(),
-            schema_type: SchemaType::Avro,
-            text: r#"{"type":"record","name":"Address","namespace":"shop","fields":[{"name":"city","type":"string"}]}"#.into(),
-            references: vec![],
-        };
+        let address = single(
+            "shop.Address",
+            SchemaType::Avro,
+            r#"{"type":"record","name":"Address","namespace":"shop","fields":[{"name":"city","type":"string"}]}"#,
+        );
         let order = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
             {"name":"ship","type":"Address"},{"name":"bill","type":"shop.Address"}]}"#;
-        parse(
-            &SchemaType::Avro,
-            order,
-            std::slice::from_ref(&address),
-            Validation::Strict,
-        )
-        .unwrap();
-        assert!(parse(&SchemaType::Avro, order, &[], Validation::Strict).is_err());
+        parse(&SchemaType::Avro, order, &address, Validation::Strict).unwrap();
+        assert!(parse(&SchemaType::Avro, order, &none(), Validation::Strict).is_err());
         // A mistake in the schema's own text keeps its true line despite the references.
         let broken = "{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"shop\",\"fields\":[\n{\"name\":\"ship\",\"type\":\"Address\"},\n{\"name\":\"n\",\"type\":\"integer\"}]}";
-        let err = parse(
-            &SchemaType::Avro,
-            broken,
-            std::slice::from_ref(&address),
-            Validation::Strict,
-        )
-        .unwrap_err();
+        let err = parse(&SchemaType::Avro, broken, &address, Validation::Strict).unwrap_err();
         assert!(err.contains(":3:"), "{err}");
     }
 
     #[test]
     fn protobuf_text_and_descriptor_have_the_same_identity() {
         let text = "syntax = \"proto3\";\npackage shop;\nmessage A { string id = 1; }\n";
-        let parsed = parse(&SchemaType::Protobuf, text, &[], Validation::Strict).unwrap();
+        let parsed = parse(&SchemaType::Protobuf, text, &none(), Validation::Strict).unwrap();
         let b64 = serialized(&parsed.schema).unwrap();
-        let again = parse(&SchemaType::Protobuf, &b64, &[], Validation::Strict).unwrap();
+        let again = parse(&SchemaType::Protobuf, &b64, &none(), Validation::Strict).unwrap();
         assert_eq!(parsed.identity, again.identity);
     }
 
     #[test]
     fn protobuf_imports_resolve_from_references() {
-        let common = Resolved {
-            name: "common.proto".into(),
-            schema_type: SchemaType::Protobuf,
-            text: "syntax = \"proto3\";\npackage shop;\nmessage Money { int64 cents = 1; }\n"
-                .into(),
-            references: vec![],
-        };
+        let common = single(
+            "common.proto",
+            SchemaType::Protobuf,
+            "syntax = \"proto3\";\npackage shop;\nmessage Money { int64 cents = 1; }\n",
+        );
         let text = "syntax = \"proto3\";\npackage shop;\nimport \"common.proto\";\nmessage A { Money total = 1; }\n";
-        parse(&SchemaType::Protobuf, text, &[common], Validation::Strict).unwrap();
-        let err = parse(&SchemaType::Protobuf, text, &[], Validation::Strict).unwrap_err();
+        parse(&SchemaType::Protobuf, text, &common, Validation::Strict).unwrap();
+        let err = parse(&SchemaType::Protobuf, text, &none(), Validation::Strict).unwrap_err();
         assert!(err.contains("common.proto"), "{err}");
     }
 
     #[test]
     fn unsupported_types_are_invalid() {
         assert!(
-            parse(&SchemaType::Json, "{}", &[], Validation::Strict)
+            parse(&SchemaType::Json, "{}", &none(), Validation::Strict)
                 .unwrap_err()
                 .contains("JSON")
         );
         assert_eq!(
-            parse(&SchemaType::Avro, "  ", &[], Validation::Strict).unwrap_err(),
+            parse(&SchemaType::Avro, "  ", &none(), Validation::Strict).unwrap_err(),
             "Empty schema"
         );
     }

@@ -11,7 +11,7 @@ use contracts_runtime::client_config::{KafkaClientArgs, Scope};
 use contracts_runtime::probe::probe_cluster;
 
 use crate::kafka::KafkaConfig;
-use crate::{Auth, Error, RegistryConfig, RouterOptions, Server, ServerConfig, TlsFiles};
+use crate::{Auth, Error, ReferenceLimits, RegistryConfig, RouterOptions, Server, ServerConfig, TlsFiles};
 
 /// Run a Confluent-compatible schema registry that keeps its state in a Kafka topic.
 ///
@@ -73,6 +73,27 @@ pub struct ServeArgs {
     #[arg(long, env = "REGISTRY_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// References one schema may list, and distinct schemas its references may reach
+    /// (directly or through other schemas); more is answered with 422 (42201).
+    #[arg(long, env = "REGISTRY_MAX_REFERENCES", default_value_t = ReferenceLimits::default().max_references)]
+    pub max_references: usize,
+
+    /// Total bytes of the schemas one request's references may reach; more is answered with
+    /// 422 (42209).
+    #[arg(long, env = "REGISTRY_MAX_RESOLVED_BYTES", default_value_t = ReferenceLimits::default().max_resolved_bytes)]
+    pub max_resolved_bytes: usize,
+
+    /// Replication factor of the registry topic when the registry creates it (default: the
+    /// number of brokers, at most 3). Production: 3.
+    #[arg(long, env = "REGISTRY_TOPIC_REPLICATION_FACTOR", value_parser = clap::value_parser!(i32).range(1..))]
+    pub topic_replication_factor: Option<i32>,
+
+    /// min.insync.replicas of the registry topic when the registry creates it (default: one
+    /// less than the replication factor, at least 1). Production: 2 with 3 replicas, so a
+    /// write survives the loss of a broker.
+    #[arg(long, env = "REGISTRY_TOPIC_MIN_INSYNC_REPLICAS", value_parser = clap::value_parser!(i32).range(1..))]
+    pub topic_min_insync_replicas: Option<i32>,
+
     /// The Kafka clients' settings: properties files, -X, producer- and consumer-only ones,
     /// secrets from the environment.
     #[command(flatten)]
@@ -102,6 +123,10 @@ impl ServeArgs {
             },
             registry: RegistryConfig {
                 default_level: self.compatibility,
+                references: ReferenceLimits {
+                    max_references: self.max_references,
+                    max_resolved_bytes: self.max_resolved_bytes,
+                },
                 ..RegistryConfig::default()
             },
             tls: match (&self.tls_cert, &self.tls_key) {
@@ -172,6 +197,8 @@ impl ServeArgs {
         kafka.client_settings = settings.common().into_iter().collect();
         kafka.producer_settings = settings.producer().into_iter().collect();
         kafka.consumer_settings = settings.consumer().into_iter().collect();
+        kafka.replication_factor = self.topic_replication_factor;
+        kafka.min_insync_replicas = self.topic_min_insync_replicas;
         Ok(kafka)
     }
 }

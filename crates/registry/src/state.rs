@@ -3,16 +3,17 @@
 //! Every instance builds it by applying the log's valid records in order ([`State::apply`]), so
 //! instances that have read the same prefix hold the same state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use contracts_model::Level;
 use contracts_model::avro::Validation;
 use tracing::warn;
 
+use crate::error::ApiError;
 use crate::record::{Change, Key};
-use crate::schema::{self, Parsed, Resolved};
-use contracts_registry_client::api::{Mode, SchemaReference, SchemaType};
+use crate::schema::{self, Parsed, References, Resolved};
+use contracts_registry_client::api::{Mode, SchemaReference, SchemaType, codes};
 
 /// A schema by id.
 #[derive(Debug)]
@@ -26,6 +27,29 @@ pub struct StoredSchema {
 }
 
 /// One version of a subject.
+impl StoredSchema {
+    /// Parses it with its resolved references unless it was parsed before.
+    pub fn parse_with(&self, refs: Result<References, String>) -> Option<Arc<Parsed>> {
+        self.parsed
+            .get_or_init(|| {
+                let refs = refs?;
+                schema::parse(&self.schema_type, &self.schema, &refs, Validation::Lenient)
+                    .map(Arc::new)
+                    .inspect_err(
+                        |e| warn!(schema_id = self.id, error = %e, "stored schema does not parse"),
+                    )
+            })
+            .as_ref()
+            .ok()
+            .cloned()
+    }
+
+    /// Parsed already (successfully or not).
+    pub fn is_parsed(&self) -> bool {
+        self.parsed.get().is_some()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct VersionEntry {
     pub id: i32,
@@ -64,6 +88,72 @@ pub fn identity_key(identity: &str, references: &[SchemaReference]) -> String {
     format!("{identity}\u{0}{}", refs.join("\u{0}"))
 }
 
+/// References deeper than this are refused (and recursion stays shallow).
+const MAX_REFERENCE_DEPTH: usize = 32;
+
+/// How much one request may resolve through its references.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReferenceLimits {
+    /// References a schema may list, and distinct schemas (subject and version) its references
+    /// may reach, directly or not.
+    pub max_references: usize,
+    /// Total bytes of the distinct schemas its references reach.
+    pub max_resolved_bytes: usize,
+}
+
+impl ReferenceLimits {
+    /// For schemas already stored.
+    pub const UNLIMITED: ReferenceLimits = ReferenceLimits {
+        max_references: usize::MAX,
+        max_resolved_bytes: usize::MAX,
+    };
+}
+
+impl Default for ReferenceLimits {
+    /// 1000 references and 8 MiB: far above real schemas (a Protobuf file with a few dozen
+    /// imports), far below what would keep a request busy for a second.
+    fn default() -> Self {
+        ReferenceLimits {
+            max_references: 1000,
+            max_resolved_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// The state of one resolution.
+#[derive(Debug, Default)]
+struct Walk {
+    limits: ReferenceLimits,
+    schemas: Vec<Resolved>,
+    /// (subject, version) of each resolved schema, by index.
+    keys: Vec<(String, i32)>,
+    index: HashMap<(String, i32), usize>,
+    /// The schemas being resolved, outermost first: a reference back into it is a loop.
+    stack: Vec<(String, i32)>,
+    /// Which schema each reference name denotes.
+    names: HashMap<String, usize>,
+    bytes: usize,
+}
+
+impl Walk {
+    fn name(&mut self, name: &str, index: usize) -> Result<(), ApiError> {
+        match self.names.get(name) {
+            Some(i) if *i != index => {
+                let (a, b) = (&self.keys[*i], &self.keys[index]);
+                Err(ApiError::invalid_schema(format!(
+                    "Invalid schema: reference name \"{name}\" denotes two schemas: subject \"{}\" version {} and subject \"{}\" version {}",
+                    a.0, a.1, b.0, b.1
+                )))
+            }
+            Some(_) => Ok(()),
+            None => {
+                self.names.insert(name.to_string(), index);
+                Ok(())
+            }
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     /// The offset of the next record to read.
@@ -83,6 +173,18 @@ impl State {
     /// Applies the record read at `offset`. Records whose `seq` is not their offset lost a write
     /// race and are skipped, as are tombstones and foreign bytes.
     pub fn apply(&mut self, offset: i64, key: &[u8], value: Option<&[u8]>) {
+        self.apply_with(offset, key, value, &mut HashMap::new());
+    }
+
+    /// [`State::apply`], taking the parse of a new schema id from `parsed` when it is there
+    /// (parsed beforehand off the async workers), so that applying it does not parse.
+    pub fn apply_with(
+        &mut self,
+        offset: i64,
+        key: &[u8],
+        value: Option<&[u8]>,
+        parsed: &mut HashMap<i32, Arc<Parsed>>,
+    ) {
         self.next_offset = self.next_offset.max(offset + 1);
         let (k, change) = match Change::decode(key, value) {
             Ok(Some(kc)) => kc,
@@ -96,10 +198,41 @@ impl State {
             self.void_records += 1;
             return;
         }
-        self.apply_change(&k, key, change);
+        self.apply_change(&k, key, change, parsed);
     }
 
-    fn apply_change(&mut self, _k: &Key, raw_key: &[u8], change: Change) {
+    /// The schemas that records at `offset` and later would add, with their references
+    /// resolved, to parse before applying them ([`State::apply_with`]). Schemas whose
+    /// references are among the records themselves are left to be parsed as they are applied.
+    pub fn new_schemas(
+        &self,
+        records: &[crate::store::LogRecord],
+    ) -> Vec<(i32, SchemaType, String, References)> {
+        let mut seen = HashSet::new();
+        records
+            .iter()
+            .filter(|r| r.offset >= self.next_offset)
+            .filter_map(|r| match Change::decode(&r.key, r.value.as_deref()) {
+                Ok(Some((k, Change::Schema(v)))) if k.seq == r.offset => Some(v),
+                _ => None,
+            })
+            .filter(|v| !self.schemas.contains_key(&v.id) && seen.insert(v.id))
+            .filter_map(|v| {
+                let refs = self
+                    .resolve(&v.references, ReferenceLimits::UNLIMITED)
+                    .ok()?;
+                Some((v.id, v.schema_type.unwrap_or_default(), v.schema, refs))
+            })
+            .collect()
+    }
+
+    fn apply_change(
+        &mut self,
+        _k: &Key,
+        raw_key: &[u8],
+        change: Change,
+        parsed: &mut HashMap<i32, Arc<Parsed>>,
+    ) {
         match change {
             Change::Schema(v) => {
                 let stored = self.schemas.entry(v.id).or_insert_with(|| {
@@ -108,7 +241,10 @@ impl State {
                         schema_type: v.schema_type.clone().unwrap_or_default(),
                         schema: v.schema.clone(),
                         references: v.references.clone(),
-                        parsed: OnceLock::new(),
+                        parsed: match parsed.remove(&v.id) {
+                            Some(p) => OnceLock::from(Ok(p)),
+                            None => OnceLock::new(),
+                        },
                     })
                 });
                 let stored = stored.clone();
@@ -177,54 +313,127 @@ impl State {
         self.by_identity.retain(|_, id| used.contains(id));
     }
 
-    /// The stored schema, parsed leniently with its references.
+    /// The stored schema, parsed leniently with its references (cached after the first time).
     pub fn parsed(&self, s: &StoredSchema) -> Option<Arc<Parsed>> {
-        s.parsed
-            .get_or_init(|| {
-                let refs = self.resolve(&s.references, 0).map_err(|e| e.to_string())?;
-                schema::parse(&s.schema_type, &s.schema, &refs, Validation::Lenient)
-                    .map(Arc::new)
-                    .inspect_err(
-                        |e| warn!(schema_id = s.id, error = %e, "stored schema does not parse"),
-                    )
-            })
-            .as_ref()
-            .ok()
-            .cloned()
+        if let Some(done) = s.parsed.get() {
+            return done.as_ref().ok().cloned();
+        }
+        s.parse_with(self.stored_references(s))
     }
 
-    /// Resolves references to their schemas (recursively); an error names the missing one.
-    pub fn resolve(&self, refs: &[SchemaReference], depth: usize) -> Result<Vec<Resolved>, String> {
-        if depth > 32 {
-            return Err("Invalid schema: references nest deeper than 32 levels".into());
+    /// The references of a stored schema, resolved without limits: it was admitted under the
+    /// limits of its time, and rebuilding must not drop it when they are lowered.
+    pub fn stored_references(&self, s: &StoredSchema) -> Result<References, String> {
+        self.resolve(&s.references, ReferenceLimits::UNLIMITED)
+            .map_err(|e| e.message)
+    }
+
+    /// Resolves references to the schemas they reach, each subject and version once however
+    /// often it is referenced, within `limits`. References that loop, names that denote two
+    /// schemas and references to versions that do not exist are 42201s; too much referenced
+    /// text is a 42209.
+    pub fn resolve(
+        &self,
+        refs: &[SchemaReference],
+        limits: ReferenceLimits,
+    ) -> Result<References, ApiError> {
+        if refs.len() > limits.max_references {
+            return Err(ApiError::invalid_schema(format!(
+                "Invalid schema: the schema lists {} references; this registry resolves at most {} per request (--max-references)",
+                refs.len(),
+                limits.max_references
+            )));
         }
-        refs.iter()
-            .map(|r| {
-                let stored = self
-                    .subjects
-                    .get(&r.subject)
-                    .and_then(|s| {
-                        if r.version == -1 {
-                            s.live().next_back().map(|(_, v)| v)
-                        } else {
-                            s.versions.get(&r.version)
-                        }
-                    })
-                    .and_then(|v| self.schemas.get(&v.id))
-                    .ok_or_else(|| {
-                        format!(
-                            "Invalid schema: reference \"{}\" points at subject \"{}\" version {}, which is not registered",
-                            r.name, r.subject, r.version
-                        )
-                    })?;
-                Ok(Resolved {
-                    name: r.name.clone(),
-                    schema_type: stored.schema_type.clone(),
-                    text: stored.schema.clone(),
-                    references: self.resolve(&stored.references, depth + 1)?,
-                })
-            })
-            .collect()
+        let mut walk = Walk {
+            limits,
+            ..Walk::default()
+        };
+        let mut seen = HashSet::new();
+        let mut root = Vec::new();
+        for r in refs {
+            let i = self.visit(&mut walk, r)?;
+            walk.name(&r.name, i)?;
+            if seen.insert((r.name.as_str(), i)) {
+                root.push((r.name.clone(), i));
+            }
+        }
+        Ok(References {
+            schemas: walk.schemas,
+            root,
+        })
+    }
+
+    fn visit(&self, walk: &mut Walk, r: &SchemaReference) -> Result<usize, ApiError> {
+        let found = self.subjects.get(&r.subject).and_then(|s| {
+            if r.version == -1 {
+                s.live().next_back().map(|(n, v)| (*n, v))
+            } else {
+                s.versions.get(&r.version).map(|v| (r.version, v))
+            }
+        });
+        let Some((version, stored)) = found.and_then(|(n, v)| Some((n, self.schemas.get(&v.id)?)))
+        else {
+            return Err(ApiError::invalid_schema(format!(
+                "Invalid schema: reference \"{}\" points at subject \"{}\" version {}, which is not registered",
+                r.name, r.subject, r.version
+            )));
+        };
+        let key = (r.subject.clone(), version);
+        if let Some(i) = walk.index.get(&key) {
+            return Ok(*i);
+        }
+        if let Some(at) = walk.stack.iter().position(|k| *k == key) {
+            let path: Vec<String> = walk.stack[at..]
+                .iter()
+                .chain(std::iter::once(&key))
+                .map(|(s, v)| format!("{s} version {v}"))
+                .collect();
+            return Err(ApiError::invalid_schema(format!(
+                "Invalid schema: references loop: {}",
+                path.join(" -> ")
+            )));
+        }
+        if walk.stack.len() >= MAX_REFERENCE_DEPTH {
+            return Err(ApiError::invalid_schema(format!(
+                "Invalid schema: references nest deeper than {MAX_REFERENCE_DEPTH} levels"
+            )));
+        }
+        if walk.schemas.len() + walk.stack.len() + 1 > walk.limits.max_references {
+            return Err(ApiError::invalid_schema(format!(
+                "Invalid schema: the references reach more than {} schemas; this registry resolves at most {} per request (--max-references)",
+                walk.limits.max_references, walk.limits.max_references
+            )));
+        }
+        walk.bytes += stored.schema.len();
+        if walk.bytes > walk.limits.max_resolved_bytes {
+            return Err(ApiError::new(
+                codes::SCHEMA_TOO_LARGE,
+                format!(
+                    "Schema too large: the schemas its references reach hold more than {} bytes; this registry resolves at most that per request (--max-resolved-bytes)",
+                    walk.limits.max_resolved_bytes
+                ),
+            ));
+        }
+        walk.stack.push(key);
+        let mut seen = HashSet::new();
+        let mut own = Vec::new();
+        for child in &stored.references {
+            let i = self.visit(walk, child)?;
+            walk.name(&child.name, i)?;
+            if seen.insert((child.name.as_str(), i)) {
+                own.push((child.name.clone(), i));
+            }
+        }
+        let key = walk.stack.pop().expect("pushed above");
+        let i = walk.schemas.len();
+        walk.schemas.push(Resolved {
+            schema_type: stored.schema_type.clone(),
+            text: Arc::from(stored.schema.as_str()),
+            references: own,
+        });
+        walk.keys.push(key.clone());
+        walk.index.insert(key, i);
+        Ok(i)
     }
 
     /// The subject's own level, else the global one, else `default`.

@@ -104,6 +104,102 @@ async fn the_registry_topic_is_created_compacted_with_one_partition() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_topic_is_created_with_min_insync_replicas() {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let broker = shared_broker();
+    let registry = TestRegistry::start(broker).await.unwrap();
+    let admin: AdminClient<DefaultClientContext> = broker.client_config().create().unwrap();
+    let configs = admin
+        .describe_configs(
+            [&ResourceSpecifier::Topic(registry.topic())],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    let resource = configs.into_iter().next().unwrap().unwrap();
+    let min_isr = resource
+        .get("min.insync.replicas")
+        .and_then(|e| e.value.clone());
+    // One broker: one replica, and every write must reach it.
+    assert_eq!(min_isr.as_deref(), Some("1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_topic_whose_records_expire_is_refused_at_start() {
+    let broker = shared_broker();
+    for policy in ["delete", "compact,delete"] {
+        let topic = contracts_testkit::unique_name("_schemas");
+        broker
+            .create_topic_with(&topic, 1, &[("cleanup.policy", policy)])
+            .await
+            .unwrap();
+        let err = TestRegistry::start_on(broker, &topic).await.unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains(&topic), "{message}");
+        assert!(
+            message.contains(&format!("cleanup.policy is \"{policy}\"")),
+            "{message}"
+        );
+        assert!(message.contains("cleanup.policy=compact"), "{message}");
+    }
+    // Created without a policy: Tansu reports none, and Kafka's default would be delete.
+    let topic = contracts_testkit::unique_name("_schemas");
+    broker.create_topic(&topic, 1).await.unwrap();
+    let message = TestRegistry::start_on(broker, &topic)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("does not report its cleanup.policy"),
+        "{message}"
+    );
+    // A compacted topic made by someone else is fine.
+    let topic = contracts_testkit::unique_name("_schemas");
+    broker
+        .create_topic_with(&topic, 1, &[("cleanup.policy", "compact")])
+        .await
+        .unwrap();
+    TestRegistry::start_on(broker, &topic).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_record_larger_than_the_producer_accepts_fails_at_once_with_42209() {
+    use contracts_registry::kafka::KafkaConfig;
+    use contracts_registry::{Server, ServerConfig};
+    let broker = shared_broker();
+    let mut kafka = KafkaConfig::new(
+        broker.bootstrap_servers(),
+        contracts_testkit::unique_name("_schemas"),
+    );
+    // Records up to 4000 bytes: a small schema fits, a 200-field one does not.
+    kafka.client_settings = vec![("message.max.bytes".into(), "4000".into())];
+    let server = Server::start_kafka(kafka, ServerConfig::default())
+        .await
+        .unwrap();
+    let http = Http::new(server.url());
+    let (s, body) = http
+        .register("small-value", &record_with_fields("Small", 2))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let started = std::time::Instant::now();
+    let (s, body) = http
+        .register("large-value", &record_with_fields("Large", 200))
+        .await;
+    assert_eq!(s, 422, "{body}");
+    assert_eq!(body["error_code"], 42209, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("message.max.bytes"), "{message}");
+    // Not retried until the write timeout (30 s): a generous bound, not a measurement.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(
+        http.get("/subjects").await.1,
+        json!(["small-value"]),
+        "nothing of the refused schema is stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_topic_with_several_partitions_is_refused_at_start() {
     let broker = shared_broker();
     let topic = contracts_testkit::unique_name("_schemas");

@@ -1,6 +1,6 @@
 //! Apache Avro Java's `Schema.Parser`, rule for rule, with spans.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{
@@ -28,6 +28,7 @@ pub(super) fn parse(
         nodes: Vec::new(),
         names: HashMap::new(),
         unresolved: Vec::new(),
+        unresolved_nodes: HashSet::new(),
         deferred_unions: Vec::new(),
     };
     let root = p.schema(&json, None, "")?;
@@ -50,6 +51,8 @@ struct Parser<'a> {
     names: HashMap<String, NodeId>,
     /// References to names not yet defined: (placeholder node, candidate full names, span).
     unresolved: Vec<(NodeId, Vec<String>, Span, String)>,
+    /// The placeholder nodes of `unresolved`, to ask "is this one?" in constant time.
+    unresolved_nodes: HashSet<NodeId>,
     /// Unions with a branch among `unresolved`, checked once the names are known.
     deferred_unions: Vec<NodeId>,
 }
@@ -114,6 +117,7 @@ impl Parser<'_> {
         let placeholder = self.push(Kind::Null, span, None);
         self.unresolved
             .push((placeholder, candidates, span, pointer.to_string()));
+        self.unresolved_nodes.insert(placeholder);
         Ok(placeholder)
     }
 
@@ -152,6 +156,7 @@ impl Parser<'_> {
                 }
             }
         }
+        self.unresolved_nodes.clear();
         let fix = |c: &mut Child| {
             if let Some(&id) = map.get(&c.node) {
                 c.node = id;
@@ -188,7 +193,7 @@ impl Parser<'_> {
         self.check_union_branches(&branches)?;
         let pending = branches
             .iter()
-            .any(|c| self.unresolved.iter().any(|u| u.0 == c.node));
+            .any(|c| self.unresolved_nodes.contains(&c.node));
         let id = self.push(Kind::Union(branches), span, None);
         if pending {
             self.deferred_unions.push(id);
@@ -200,7 +205,7 @@ impl Parser<'_> {
         let mut seen: HashMap<String, Span> = HashMap::new();
         for c in branches {
             let kind = &self.nodes[c.node].kind;
-            if self.unresolved.iter().any(|u| u.0 == c.node) {
+            if self.unresolved_nodes.contains(&c.node) {
                 continue;
             }
             if let Kind::Union(_) = kind {
@@ -430,6 +435,8 @@ impl Parser<'_> {
             pointer,
         )?;
         let mut fields: Vec<Field> = Vec::with_capacity(items.len());
+        // Duplicates found by hashing: a scan of the fields so far is quadratic in wide records.
+        let mut field_names: HashSet<&str> = HashSet::with_capacity(items.len());
         for (i, f) in items.iter().enumerate() {
             let fp = format!("{pointer}/fields/{i}");
             if f.as_object().is_none() {
@@ -444,7 +451,7 @@ impl Parser<'_> {
                 return Err(self.err(name_json.span, &fp, "a field's \"name\" must be a string"));
             };
             self.validate_name(name, name_json.span, &fp, "field name")?;
-            if fields.iter().any(|o| o.name == name) {
+            if !field_names.insert(name) {
                 return Err(self
                     .err(
                         name_json.span,
@@ -499,12 +506,13 @@ impl Parser<'_> {
             ));
         };
         let mut symbols: Vec<String> = Vec::with_capacity(items.len());
+        let mut seen: HashSet<&str> = HashSet::with_capacity(items.len());
         for s in items {
             let Some(sym) = s.as_str() else {
                 return Err(self.err(s.span, pointer, "\"symbols\" must contain only strings"));
             };
             self.validate_name(sym, s.span, pointer, "enum symbol")?;
-            if symbols.iter().any(|o| o == sym) {
+            if !seen.insert(sym) {
                 return Err(self.err(s.span, pointer, format!("duplicate enum symbol \"{sym}\"")));
             }
             symbols.push(sym.to_string());

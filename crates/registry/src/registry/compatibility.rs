@@ -24,8 +24,22 @@ impl Registry {
         verbose: bool,
     ) -> Result<CompatibilityCheckResponse, ApiError> {
         self.sync().await?;
-        let st = self.state();
-        let parsed = match self.parse_request(&st, req, Validation::Strict) {
+        let level = self.state().level(subject, self.config.default_level);
+        let select = |st: &State| -> Result<Vec<(i32, i32)>, ApiError> {
+            match version {
+                None => Ok(live_versions(st, subject)),
+                Some(v) => {
+                    let has_live = st.subjects.get(subject).is_some_and(|s| s.has_live());
+                    if v == VersionId::Latest && !has_live {
+                        Ok(Vec::new())
+                    } else {
+                        let (n, id, _) = Self::find_version(st, subject, v, false)?;
+                        Ok(vec![(n, id)])
+                    }
+                }
+            }
+        };
+        let prepared = match self.prepare(req, Validation::Strict, select).await {
             Ok(p) => p,
             Err(e) if verbose && e.code == codes::INVALID_SCHEMA => {
                 return Ok(CompatibilityCheckResponse {
@@ -35,24 +49,7 @@ impl Registry {
             }
             Err(e) => return Err(e),
         };
-        let level = st.level(subject, self.config.default_level);
-        let history = match version {
-            None => live_history(&st, subject),
-            Some(v) => {
-                let has_live = st.subjects.get(subject).is_some_and(|s| s.has_live());
-                if v == VersionId::Latest && !has_live {
-                    Vec::new()
-                } else {
-                    let (_, id, _) = Self::find_version(&st, subject, v, false)?;
-                    st.schemas
-                        .get(&id)
-                        .and_then(|s| st.parsed(s))
-                        .map(|p| vec![(id.to_string(), p)])
-                        .unwrap_or_default()
-                }
-            }
-        };
-        let findings = check(&history, &parsed, level);
+        let findings = self.check_off_thread(&prepared, level).await?;
         Ok(CompatibilityCheckResponse {
             is_compatible: findings.is_empty(),
             messages: if verbose {
@@ -64,18 +61,11 @@ impl Registry {
     }
 }
 
-/// The subject's live versions, oldest first, labelled with their version numbers.
-pub(super) fn live_history(st: &State, subject: &str) -> Vec<(String, Arc<Parsed>)> {
+/// The subject's live versions, oldest first: (version, id).
+pub(super) fn live_versions(st: &State, subject: &str) -> Vec<(i32, i32)> {
     st.subjects
         .get(subject)
-        .map(|s| {
-            s.live()
-                .filter_map(|(n, v)| {
-                    let stored = st.schemas.get(&v.id)?;
-                    Some((n.to_string(), st.parsed(stored)?))
-                })
-                .collect()
-        })
+        .map(|s| s.live().map(|(n, v)| (*n, v.id)).collect())
         .unwrap_or_default()
 }
 

@@ -14,6 +14,7 @@ mod mode;
 mod schemas;
 mod subjects;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
@@ -21,17 +22,37 @@ use std::time::Duration;
 use contracts_model::Level;
 use contracts_model::avro::Validation;
 use contracts_registry_client::api::{RegisterSchemaRequest, codes};
+
 use rand::Rng;
 use tracing::{debug, info, warn};
 
 use crate::error::ApiError;
 use crate::record::Change;
-use crate::schema::{self, Parsed};
-use crate::state::State;
+use crate::schema::{self, Parsed, References};
+use crate::state::{ReferenceLimits, State, StoredSchema};
 use crate::store::Log;
 
 /// How many times a write is re-decided after losing a race before the client gets a 50001.
 const MAX_ATTEMPTS: u32 = 12;
+
+/// The answer to a write the log refused. A record the broker finds too large is the schema's
+/// fault (42209, not worth retrying); other refusals are store errors whose message names the
+/// cause.
+fn write_error(e: &crate::Error, bytes: usize) -> ApiError {
+    warn!(error = %e, "writing to the registry log failed");
+    if let crate::Error::KafkaRejected { source, .. } = e
+        && source.rdkafka_error_code()
+            == Some(rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge)
+    {
+        return ApiError::new(
+            codes::SCHEMA_TOO_LARGE,
+            format!(
+                "Schema too large: its record ({bytes} bytes) is larger than the registry topic accepts (the producer's message.max.bytes or the topic's max.message.bytes); register a smaller schema or raise those limits"
+            ),
+        );
+    }
+    ApiError::store(format!("Error while writing to the schema store: {e}"))
+}
 
 /// A version in a path: `latest` or a number ≥ 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +88,8 @@ pub struct RegistryConfig {
     pub default_level: Level,
     /// Names this instance in the keys it writes (diagnostics only; uniqueness comes from `seq`).
     pub node_id: String,
+    /// How much one request may resolve through its references.
+    pub references: ReferenceLimits,
 }
 
 impl Default for RegistryConfig {
@@ -74,6 +97,7 @@ impl Default for RegistryConfig {
         RegistryConfig {
             default_level: Level::Backward,
             node_id: random_node_id(),
+            references: ReferenceLimits::default(),
         }
     }
 }
@@ -103,6 +127,9 @@ pub struct Registry {
     state: RwLock<State>,
     sync_lock: tokio::sync::Mutex<()>,
     write_lock: tokio::sync::Mutex<()>,
+    /// Parsing and compatibility checks run on blocking threads, this many at once: the async
+    /// workers stay free for `/health` and every other request.
+    parse_permits: Arc<tokio::sync::Semaphore>,
     config: RegistryConfig,
     attempt: AtomicU64,
     ready: AtomicBool,
@@ -126,6 +153,9 @@ impl Registry {
             state: RwLock::new(State::default()),
             sync_lock: tokio::sync::Mutex::new(()),
             write_lock: tokio::sync::Mutex::new(()),
+            parse_permits: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             config,
             attempt: AtomicU64::new(0),
             ready: AtomicBool::new(false),
@@ -174,10 +204,27 @@ impl Registry {
         let read = self.log.read(from).await?;
         self.last_end
             .store(read.end.max(0) as u64, Ordering::Relaxed);
+        // New schemas are parsed here, off the async workers and without the state lock, so
+        // that applying them below does not parse.
+        let jobs = self.state().new_schemas(&read.records);
+        let mut parsed = HashMap::new();
+        if !jobs.is_empty() {
+            parsed = self
+                .off_thread(move || {
+                    jobs.into_iter()
+                        .filter_map(|(id, ty, text, refs)| {
+                            let p = schema::parse(&ty, &text, &refs, Validation::Lenient).ok()?;
+                            Some((id, Arc::new(p)))
+                        })
+                        .collect()
+                })
+                .await
+                .unwrap_or_default();
+        }
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
         for r in &read.records {
             if r.offset >= st.next_offset {
-                st.apply(r.offset, &r.key, r.value.as_deref());
+                st.apply_with(r.offset, &r.key, r.value.as_deref(), &mut parsed);
             }
         }
         // Compaction may leave the last offsets empty: the read still reached `end`.
@@ -195,6 +242,16 @@ impl Registry {
 
     async fn write<T>(
         &self,
+        decide: impl Fn(&State) -> Result<Plan<T>, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.write_parsed(None, decide).await
+    }
+
+    /// [`Registry::write`] of a schema already parsed (`parsed`): applying it does not parse
+    /// it again.
+    async fn write_parsed<T>(
+        &self,
+        parsed: Option<Arc<Parsed>>,
         decide: impl Fn(&State) -> Result<Plan<T>, ApiError>,
     ) -> Result<T, ApiError> {
         let _w = self.write_lock.lock().await;
@@ -230,17 +287,18 @@ impl Registry {
                 .log
                 .append(key.clone(), Some(value.clone()))
                 .await
-                .map_err(|e| {
-                    warn!(error = %e, "writing to the registry log failed");
-                    ApiError::store(format!("Error while writing to the schema store: {e}"))
-                })?;
+                .map_err(|e| write_error(&e, value.len()))?;
             if offset == seq {
                 let _g = self.sync_lock.lock().await;
                 {
                     let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
                     // A concurrent read may already have applied it from the log.
                     if st.next_offset == seq {
-                        st.apply(seq, &key, Some(&value));
+                        let mut prefill = HashMap::new();
+                        if let (Change::Schema(v), Some(p)) = (&change, &parsed) {
+                            prefill.insert(v.id, p.clone());
+                        }
+                        st.apply_with(seq, &key, Some(&value), &mut prefill);
                     }
                 }
                 self.stats.writes.fetch_add(1, Ordering::Relaxed);
@@ -276,16 +334,118 @@ impl Registry {
         }
     }
 
-    fn parse_request(
+    /// Runs `f` on a thread of its own once a parse permit is free. A plain thread rather than
+    /// tokio's blocking pool: the runtime waits for its blocking tasks when it shuts down, and
+    /// a process told to stop must not wait for a parse. The permit travels with the thread, so
+    /// a request whose client went away still counts until its work ends.
+    async fn off_thread<T: Send + 'static>(
         &self,
-        st: &State,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = self
+            .parse_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::new(codes::INTERNAL_SERVER_ERROR, "The registry is stopping"))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("registry-parse".into())
+            .spawn(move || {
+                let _permit = permit;
+                let _ = tx.send(f());
+            })
+            .map_err(|e| {
+                warn!(error = %e, "could not start a parse thread");
+                ApiError::new(
+                    codes::INTERNAL_SERVER_ERROR,
+                    "The registry is out of threads",
+                )
+            })?;
+        rx.await.map_err(|_| {
+            warn!("a schema parse or check panicked");
+            ApiError::new(
+                codes::INTERNAL_SERVER_ERROR,
+                "Internal error while parsing the schema",
+            )
+        })
+    }
+
+    /// Parses the request's schema and the stored versions `select` picks ((version, id),
+    /// oldest first), off the async workers and without holding the state lock: the lock is
+    /// held only to resolve references and pick the versions. When `select` fails, its error
+    /// is returned after the schema parsed (an invalid schema is reported first).
+    pub(super) async fn prepare(
+        &self,
         req: &RegisterSchemaRequest,
         validation: Validation,
-    ) -> Result<Parsed, ApiError> {
-        let refs = st
-            .resolve(&req.references, 0)
-            .map_err(ApiError::invalid_schema)?;
-        schema::parse(&req.schema_type(), &req.schema, &refs, validation)
-            .map_err(ApiError::invalid_schema)
+        select: impl FnOnce(&State) -> Result<Vec<(i32, i32)>, ApiError>,
+    ) -> Result<Prepared, ApiError> {
+        let (refs, selected) = {
+            let st = self.state();
+            let refs = st.resolve(&req.references, self.config.references)?;
+            let selected = select(&st).map(|versions| {
+                versions
+                    .into_iter()
+                    .filter_map(|(n, id)| {
+                        let stored = st.schemas.get(&id)?.clone();
+                        let refs = if stored.is_parsed() {
+                            Ok(References::default())
+                        } else {
+                            st.stored_references(&stored)
+                        };
+                        Some((n, stored, refs))
+                    })
+                    .collect::<Vec<_>>()
+            });
+            (refs, selected)
+        };
+        let ty = req.schema_type();
+        let text = req.schema.clone();
+        self.off_thread(move || {
+            let parsed =
+                schema::parse(&ty, &text, &refs, validation).map_err(ApiError::invalid_schema)?;
+            let selected = selected?;
+            let versions = selected.iter().map(|(n, s, _)| (*n, s.id)).collect();
+            let history = selected
+                .into_iter()
+                .filter_map(|(n, stored, refs)| {
+                    let p = stored.parse_with(refs)?;
+                    Some((n, stored, p))
+                })
+                .collect();
+            Ok(Prepared {
+                parsed: Arc::new(parsed),
+                versions,
+                history,
+            })
+        })
+        .await?
     }
+
+    /// The compatibility findings of `prepared` against its history at `level`, off the async
+    /// workers.
+    pub(super) async fn check_off_thread(
+        &self,
+        prepared: &Prepared,
+        level: Level,
+    ) -> Result<Vec<contracts_compat::Finding>, ApiError> {
+        let history: Vec<(String, Arc<Parsed>)> = prepared
+            .history
+            .iter()
+            .map(|(n, _, p)| (n.to_string(), p.clone()))
+            .collect();
+        let candidate = prepared.parsed.clone();
+        self.off_thread(move || compatibility::check(&history, &candidate, level))
+            .await
+    }
+}
+
+/// A request's schema and the stored versions it is judged against, parsed.
+pub(super) struct Prepared {
+    pub parsed: Arc<Parsed>,
+    /// (version, id) of every version selected, parsed or not.
+    pub versions: Vec<(i32, i32)>,
+    /// (version, stored schema, parsed) of the selected versions that parse, oldest first.
+    pub history: Vec<(i32, Arc<StoredSchema>, Arc<Parsed>)>,
 }

@@ -6,8 +6,8 @@ use contracts_registry_client::api::{
 };
 use tracing::info;
 
-use super::compatibility::{check, describe_findings, live_history};
-use super::{ListOptions, Plan, Registry, VersionId};
+use super::compatibility::{describe_findings, live_versions};
+use super::{ListOptions, MAX_ATTEMPTS, Plan, Prepared, Registry, VersionId};
 use crate::error::ApiError;
 use crate::record::{Change, ClearSubjectValue, DeleteSubjectValue, SchemaValue};
 use crate::schema::{self, Parsed};
@@ -122,27 +122,38 @@ impl Registry {
         deleted: bool,
     ) -> Result<api::Schema, ApiError> {
         self.sync().await?;
-        let st = self.state();
-        let s = st
-            .subjects
-            .get(subject)
-            .filter(|s| deleted || s.has_live())
-            .ok_or_else(|| ApiError::subject_not_found(subject))?;
-        let parsed = self.parse_request(&st, req, Validation::Lenient)?;
-        let found = s
-            .versions
+        let select = |st: &State| -> Result<Vec<(i32, i32)>, ApiError> {
+            let s = st
+                .subjects
+                .get(subject)
+                .filter(|s| deleted || s.has_live())
+                .ok_or_else(|| ApiError::subject_not_found(subject))?;
+            Ok(s.versions
+                .iter()
+                .filter(|(_, v)| deleted || !v.deleted)
+                .map(|(n, v)| (*n, v.id))
+                .collect())
+        };
+        // An unknown subject is a 40401 whatever the schema.
+        select(&self.state())?;
+        let prepared = self.prepare(req, Validation::Lenient, select).await?;
+        let (n, id) = prepared
+            .history
             .iter()
             .rev()
-            .filter(|(_, v)| deleted || !v.deleted)
-            .find(|(_, v)| {
-                st.schemas
-                    .get(&v.id)
-                    .is_some_and(|stored| same_schema(&st, stored, &parsed, &req.references))
-            });
-        let (n, v) =
-            found.ok_or_else(|| ApiError::new(codes::SCHEMA_NOT_FOUND, "Schema not found"))?;
-        self.schema_answer(&st, subject, *n, v.id, v.deleted, false)
-            .ok_or_else(|| ApiError::schema_not_found(v.id))
+            .find(|(_, stored, p)| {
+                stored.references == req.references && p.identity == prepared.parsed.identity
+            })
+            .map(|(n, stored, _)| (*n, stored.id))
+            .ok_or_else(|| ApiError::new(codes::SCHEMA_NOT_FOUND, "Schema not found"))?;
+        let st = self.state();
+        let is_deleted = st
+            .subjects
+            .get(subject)
+            .and_then(|s| s.versions.get(&n))
+            .is_some_and(|v| v.deleted);
+        self.schema_answer(&st, subject, n, id, is_deleted, false)
+            .ok_or_else(|| ApiError::schema_not_found(id))
     }
 
     /// `POST /subjects/{s}/versions` (register).
@@ -154,15 +165,94 @@ impl Registry {
     ) -> Result<RegisterSchemaResponse, ApiError> {
         validate_subject(subject)?;
         let default_level = self.config.default_level;
-        self.write(|st| {
-            let mode = st.mode(Some(subject));
+        for attempt in 0..MAX_ATTEMPTS {
+            // Parse and check without the write lock, then decide under it on what was parsed;
+            // when the subject changed meanwhile, do it again.
+            self.sync().await?;
+            let (level, mode) = {
+                let st = self.state();
+                (st.level(subject, default_level), st.mode(Some(subject)))
+            };
+            if matches!(mode, Mode::ReadOnly | Mode::ReadOnlyOverride) {
+                return Err(read_only(subject));
+            }
+            let prepared = self
+                .prepare(req, Validation::Strict, |st| Ok(live_versions(st, subject)))
+                .await?;
+            let findings = if mode == Mode::Import {
+                Vec::new()
+            } else {
+                self.check_off_thread(&prepared, level).await?
+            };
+            let decided = self
+                .decide_register(
+                    subject,
+                    req,
+                    normalize,
+                    &prepared,
+                    level,
+                    mode,
+                    &findings,
+                    attempt >= 2,
+                )
+                .await?;
+            if let Some(answer) = decided {
+                info!(
+                    subject,
+                    schema_id = answer.id,
+                    version = answer.version,
+                    "schema registered"
+                );
+                return Ok(answer);
+            }
+        }
+        Err(ApiError::store(format!(
+            "Could not register: subject \"{subject}\" changed {MAX_ATTEMPTS} times while the schema was checked; retry the request"
+        )))
+    }
+
+    /// The write-locked part of a registration: `None` when the subject's versions, level or
+    /// mode are no longer those the schema was checked against.
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_register(
+        &self,
+        subject: &str,
+        req: &RegisterSchemaRequest,
+        normalize: bool,
+        prepared: &Prepared,
+        level: contracts_model::Level,
+        mode: Mode,
+        findings: &[contracts_compat::Finding],
+        inline: bool,
+    ) -> Result<Option<RegisterSchemaResponse>, ApiError> {
+        let default_level = self.config.default_level;
+        let parsed: &Parsed = &prepared.parsed;
+        self.write_parsed(Some(prepared.parsed.clone()), |st| {
+            let current_mode = st.mode(Some(subject));
+            let current_level = st.level(subject, default_level);
+            let fresh = current_mode == mode
+                && current_level == level
+                && live_versions(st, subject) == prepared.versions;
+            if !fresh && !inline {
+                return Ok(Plan::Done(None));
+            }
+            // After losing to other writers of the subject again and again, check under the
+            // lock (stored versions are parsed already), so that a busy subject still makes
+            // progress.
+            let mode = current_mode;
+            let checked_now;
+            let findings: &[contracts_compat::Finding] = if fresh || mode == Mode::Import {
+                if fresh { findings } else { &[] }
+            } else {
+                let history: Vec<_> = live_versions(st, subject)
+                    .into_iter()
+                    .filter_map(|(n, id)| Some((n.to_string(), st.parsed(st.schemas.get(&id)?)?)))
+                    .collect();
+                checked_now = super::compatibility::check(&history, parsed, current_level);
+                &checked_now
+            };
             match mode {
-                Mode::ReadOnly | Mode::ReadOnlyOverride => {
-                    return Err(ApiError::new(
-                        codes::OPERATION_NOT_PERMITTED,
-                        format!("Subject {subject} is in read-only mode"),
-                    ));
-                }
+                Mode::ReadOnly | Mode::ReadOnlyOverride => return Err(read_only(subject)),
                 Mode::ReadWrite | Mode::Forward if req.id.is_some() => {
                     return Err(ApiError::new(
                         codes::OPERATION_NOT_PERMITTED,
@@ -173,13 +263,12 @@ impl Registry {
                 }
                 _ => {}
             }
-            let parsed = self.parse_request(st, req, Validation::Strict)?;
             let existing = st.subjects.get(subject);
             // Already registered (and live) under this subject: same id and version, no write.
             if let Some(s) = existing {
                 for (n, v) in s.live().rev() {
                     if let Some(stored) = st.schemas.get(&v.id)
-                        && same_schema(st, stored, &parsed, &req.references)
+                        && same_schema(st, stored, parsed, &req.references)
                     {
                         if let Some(id) = req.id.filter(|id| *id != v.id) {
                             return Err(ApiError::new(
@@ -190,35 +279,31 @@ impl Registry {
                                 ),
                             ));
                         }
-                        return Ok(Plan::Done(RegisterSchemaResponse {
+                        return Ok(Plan::Done(Some(RegisterSchemaResponse {
                             id: v.id,
                             version: Some(*n),
                             subject: None,
                             schema_type: None,
                             schema: None,
-                        }));
+                        })));
                     }
                 }
             }
-            if mode != Mode::Import {
-                let level = st.level(subject, default_level);
-                let history = live_history(st, subject);
-                let findings = check(&history, &parsed, level);
-                if !findings.is_empty() {
-                    return Err(ApiError::new(
-                        codes::INCOMPATIBLE_SCHEMA,
-                        format!(
-                            "Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]",
-                            describe_findings(&findings).join(", ")
-                        ),
-                    ));
-                }
+            // Empty in IMPORT mode: nothing is checked there.
+            if !findings.is_empty() {
+                return Err(ApiError::new(
+                    codes::INCOMPATIBLE_SCHEMA,
+                    format!(
+                        "Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]",
+                        describe_findings(findings).join(", ")
+                    ),
+                ));
             }
             let key = crate::state::identity_key(&parsed.identity, &req.references);
             let id = match (req.id, st.by_identity.get(&key)) {
                 (Some(wanted), _) => {
                     if let Some(other) = st.schemas.get(&wanted) {
-                        let same = same_schema(st, other, &parsed, &req.references);
+                        let same = same_schema(st, other, parsed, &req.references);
                         if !same {
                             return Err(ApiError::new(
                                 codes::ID_DOES_NOT_MATCH,
@@ -266,17 +351,16 @@ impl Registry {
                     schema: text,
                     deleted: false,
                 }),
-                RegisterSchemaResponse {
+                Some(RegisterSchemaResponse {
                     id,
                     version: Some(version),
                     subject: None,
                     schema_type: None,
                     schema: None,
-                },
+                }),
             ))
         })
         .await
-        .inspect(|r| info!(subject, schema_id = r.id, version = r.version, "schema registered"))
     }
 
     /// `DELETE /subjects/{s}`: the versions deleted.
@@ -422,6 +506,13 @@ impl Registry {
         })
         .await
     }
+}
+
+fn read_only(subject: &str) -> ApiError {
+    ApiError::new(
+        codes::OPERATION_NOT_PERMITTED,
+        format!("Subject {subject} is in read-only mode"),
+    )
 }
 
 /// Subject names Confluent rejects (42208): empty, or with control characters.
