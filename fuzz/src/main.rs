@@ -1,0 +1,110 @@
+//! The fuzz driver: `cargo run -p contracts-fuzz --release -- --target all --inputs 10000000`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use contracts_fuzz::{Config, Target, targets};
+
+/// Feeds generated inputs to the project's decoders and parsers and checks that none panics,
+/// takes longer than its time budget or allocates past the memory cap.
+///
+/// Failing inputs are saved in the crash directory; replay one with `--replay FILE`.
+#[derive(Debug, Parser)]
+#[command(name = "contracts-fuzz")]
+struct Args {
+    /// The target: all, wire, avro, events, json, avro-schema, protobuf-schema or manifest.
+    #[arg(long, default_value = "all")]
+    target: String,
+    /// Inputs per target (the target's corpus first, then generated ones).
+    #[arg(long, default_value_t = 100_000)]
+    inputs: u64,
+    /// The random seed: the same seed generates the same inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The time budget per input in milliseconds (default: the target's own, 10-100 ms).
+    #[arg(long)]
+    budget_ms: Option<u64>,
+    /// The most memory one input may allocate, in MiB.
+    #[arg(long, default_value_t = 64)]
+    memory_cap_mib: usize,
+    /// An input still running after this many seconds is saved and the process aborts.
+    #[arg(long, default_value_t = 30)]
+    hang_secs: u64,
+    /// Where failing inputs are saved.
+    #[arg(long, default_value = "fuzz/crashes")]
+    crash_dir: PathBuf,
+    /// Runs one saved input through `--target` instead of fuzzing, panics and all.
+    #[arg(long)]
+    replay: Option<PathBuf>,
+    /// Writes every input to `<crash-dir>/current-<target>` before running it (slow), to keep
+    /// the input that killed the process where nothing can catch it (a stack overflow).
+    #[arg(long)]
+    trace: bool,
+    /// Lists the targets and exits.
+    #[arg(long)]
+    list: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.list {
+        for t in targets::all() {
+            println!("{}", t.name());
+        }
+        return ExitCode::SUCCESS;
+    }
+    let chosen: Vec<&'static dyn Target> = if args.target == "all" {
+        targets::all()
+    } else {
+        match targets::by_name(&args.target) {
+            Some(t) => vec![t],
+            None => {
+                let names: Vec<_> = targets::all().iter().map(|t| t.name()).collect();
+                eprintln!(
+                    "error: unknown target \"{}\"; the targets are all, {}",
+                    args.target,
+                    names.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        }
+    };
+    if let Some(path) = &args.replay {
+        let input = match std::fs::read(path) {
+            Ok(input) => input,
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        for t in chosen {
+            let took = contracts_fuzz::replay(t, &input);
+            println!("{}: ran in {took:?} without panicking", t.name());
+        }
+        return ExitCode::SUCCESS;
+    }
+    let config = Config {
+        inputs: args.inputs,
+        seed: args.seed,
+        budget: args.budget_ms.map(Duration::from_millis),
+        memory_cap: args.memory_cap_mib << 20,
+        hang_limit: Duration::from_secs(args.hang_secs),
+        crash_dir: args.crash_dir,
+        trace: args.trace,
+        ..Config::default()
+    };
+    let mut failed = false;
+    for t in chosen {
+        let report = contracts_fuzz::run(t, &config);
+        println!("{}", report.summary());
+        failed |= !report.failures.is_empty();
+    }
+    if failed {
+        eprintln!("failing inputs are in {}", config.crash_dir.display());
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
