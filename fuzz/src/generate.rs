@@ -176,7 +176,8 @@ fn logical(rng: &mut Rng) -> String {
 /// Appends a random value of `schema`'s root, written as Avro's writer would (counts in blocks,
 /// sometimes negative with a byte size).
 pub fn avro_datum(rng: &mut Rng, schema: &Schema, out: &mut Vec<u8>) {
-    datum(rng, schema, schema.root(), 0, out);
+    let mut values_left = 4096;
+    datum(rng, schema, schema.root(), 0, &mut values_left, out);
 }
 
 fn small_long(rng: &mut Rng) -> i64 {
@@ -187,11 +188,21 @@ fn small_long(rng: &mut Rng) -> i64 {
     }
 }
 
-fn datum(rng: &mut Rng, schema: &Schema, node: usize, depth: u32, out: &mut Vec<u8>) {
-    if depth > 40 {
-        // A record that must contain itself has no finite value: stop, leaving the data short.
+/// `values_left` bounds the values written: nested arrays and maps multiply.
+fn datum(
+    rng: &mut Rng,
+    schema: &Schema,
+    node: usize,
+    depth: u32,
+    values_left: &mut u32,
+    out: &mut Vec<u8>,
+) {
+    if depth > 40 || *values_left == 0 {
+        // A record that must contain itself has no finite value, and nested arrays multiply:
+        // stop, leaving the data short.
         return;
     }
+    *values_left -= 1;
     match schema.node(node) {
         Node::Null => {}
         Node::Boolean => write_bool(out, rng.random()),
@@ -227,7 +238,7 @@ fn datum(rng: &mut Rng, schema: &Schema, node: usize, depth: u32, out: &mut Vec<
                     if is_map {
                         write_bytes(&mut block, format!("k{i}").as_bytes());
                     }
-                    datum(rng, schema, items, depth + 1, &mut block);
+                    datum(rng, schema, items, depth + 1, values_left, &mut block);
                 }
                 if rng.random_bool(0.3) {
                     write_long(out, -(n as i64));
@@ -251,12 +262,12 @@ fn datum(rng: &mut Rng, schema: &Schema, node: usize, depth: u32, out: &mut Vec<
             };
             write_long(out, i as i64);
             if let Some(b) = branches.get(i) {
-                datum(rng, schema, *b, depth + 1, out);
+                datum(rng, schema, *b, depth + 1, values_left, out);
             }
         }
         Node::Record(r) => {
             for f in &r.fields {
-                datum(rng, schema, f.ty, depth + 1, out);
+                datum(rng, schema, f.ty, depth + 1, values_left, out);
             }
         }
         Node::Enum(e) => write_long(out, rng.random_range(0..e.symbols.len().max(1)) as i64),

@@ -42,6 +42,10 @@ struct Args {
     /// the input that killed the process where nothing can catch it (a stack overflow).
     #[arg(long)]
     trace: bool,
+    /// The stack of the thread inputs run on, in KiB: 2048 is what tokio gives the services'
+    /// worker threads, where the decoders run.
+    #[arg(long, default_value_t = 2048)]
+    stack_kib: usize,
     /// Lists the targets and exits.
     #[arg(long)]
     list: bool,
@@ -49,6 +53,17 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let stack = args.stack_kib << 10;
+    std::thread::Builder::new()
+        .name("fuzz".into())
+        .stack_size(stack)
+        .spawn(move || fuzz(args))
+        .expect("the fuzzing thread starts")
+        .join()
+        .unwrap_or(ExitCode::FAILURE)
+}
+
+fn fuzz(args: Args) -> ExitCode {
     if args.list {
         for t in targets::all() {
             println!("{}", t.name());
@@ -97,8 +112,13 @@ fn main() -> ExitCode {
     };
     let mut failed = false;
     for t in chosen {
+        let load_before = load_average();
         let report = contracts_fuzz::run(t, &config);
-        println!("{}", report.summary());
+        println!(
+            "{} (load average {load_before} before, {} after)",
+            report.summary(),
+            load_average()
+        );
         failed |= !report.failures.is_empty();
     }
     if failed {
@@ -107,4 +127,12 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The 1-, 5- and 15-minute load averages, which the figures of a run on a shared machine
+/// must be read against.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }

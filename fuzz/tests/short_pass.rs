@@ -62,7 +62,7 @@ fn the_protobuf_schema_parser_survives_generated_files() {
 
 #[test]
 fn the_manifest_parser_survives_generated_manifests() {
-    passes("manifest", 20_000);
+    passes("manifest", 10_000);
 }
 
 /// A target that fails in every way the harness must catch, chosen by the input's first byte.
