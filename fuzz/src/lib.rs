@@ -67,6 +67,8 @@ pub struct Config {
     pub crash_dir: PathBuf,
     /// The run stops after this many failures.
     pub max_failures: usize,
+    /// The run stops after this long, whatever `inputs` says.
+    pub time_limit: Option<Duration>,
     /// Writes every input to `<crash_dir>/current-<target>` before running it: slow, but it
     /// leaves behind the input that killed the process in a way nothing can catch (a stack
     /// overflow).
@@ -84,6 +86,7 @@ impl Default for Config {
             crash_dir: PathBuf::from("fuzz/crashes"),
             max_failures: 10,
             trace: false,
+            time_limit: None,
         }
     }
 }
@@ -317,6 +320,13 @@ pub fn run(target: &dyn Target, config: &Config) -> Report {
     };
     let started = Instant::now();
     for n in 0..config.inputs {
+        if n % 1024 == 0
+            && config
+                .time_limit
+                .is_some_and(|limit| started.elapsed() > limit)
+        {
+            break;
+        }
         input.clear();
         // The corpus itself first, unchanged, then generated inputs.
         match corpus.get(n as usize) {

@@ -46,6 +46,9 @@ struct Args {
     /// worker threads, where the decoders run.
     #[arg(long, default_value_t = 2048)]
     stack_kib: usize,
+    /// Stops each target after this many seconds, whatever `--inputs` says.
+    #[arg(long)]
+    max_secs: Option<u64>,
     /// Lists the targets and exits.
     #[arg(long)]
     list: bool,
@@ -108,6 +111,7 @@ fn fuzz(args: Args) -> ExitCode {
         hang_limit: Duration::from_secs(args.hang_secs),
         crash_dir: args.crash_dir,
         trace: args.trace,
+        time_limit: args.max_secs.map(Duration::from_secs),
         ..Config::default()
     };
     let mut failed = false;
