@@ -279,6 +279,34 @@ mod tests {
     use super::*;
     use crate::avro::binary::{write_int, write_long, write_str};
 
+    /// A linked list 600 records deep, read on a thread with the stack of a tokio worker (where
+    /// the consumer decodes): the generic reader and the resolver both refuse it by its depth,
+    /// with an error, instead of overflowing the stack and killing the process.
+    #[test]
+    fn records_nested_past_the_limit_fail_cleanly_on_a_worker_thread_stack() {
+        let text = r#"{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]}]}"#;
+        let mut payload = Vec::new();
+        for _ in 0..600 {
+            write_long(&mut payload, 1);
+        }
+        write_long(&mut payload, 0);
+        let errors = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let s = Schema::parse(text).unwrap();
+                let skipped = skip(&s, s.root(), &mut Reader::new(&payload), "L");
+                let p = Program::new(&s, &s).unwrap();
+                let resolved = p.run(&payload, &mut Vec::new());
+                [skipped, resolved].map(|r| r.unwrap_err().to_string())
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        for e in errors {
+            assert!(e.contains("nested deeper than 128 levels"), "{e}");
+        }
+    }
+
     fn resolve(writer: &str, reader: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
         let w = Schema::parse(writer).unwrap();
         let r = Schema::parse(reader).unwrap();
