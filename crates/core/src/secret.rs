@@ -108,10 +108,14 @@ pub fn from_env(name: &str) -> Result<Option<Secret>, SecretError> {
 
 static KNOWN: RwLock<Vec<Arc<str>>> = RwLock::new(Vec::new());
 
-/// Remembers `value` as a secret, so that [`redact`] masks it from now on. Empty values are
-/// ignored.
+/// Shorter secrets are not masked in free text: masking every "s" would garble every line
+/// while hiding nothing (a [`Secret`] still prints as [`MASK`]).
+const MIN_REDACTED_LEN: usize = 4;
+
+/// Remembers `value` as a secret, so that [`redact`] masks it from now on. Values shorter than
+/// four characters are not masked in free text.
 pub fn register(value: &str) {
-    if value.is_empty() {
+    if value.chars().count() < MIN_REDACTED_LEN {
         return;
     }
     let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
@@ -275,6 +279,12 @@ mod tests {
             redact("http://registry:8081 and http://user@host"),
             "http://registry:8081 and http://user@host"
         );
+    }
+
+    #[test]
+    fn a_tiny_secret_does_not_garble_every_line() {
+        let _ = Secret::new("s");
+        assert_eq!(redact("sasl.mechanism"), "sasl.mechanism");
     }
 
     #[test]
