@@ -18,6 +18,7 @@ USER 10001
 WORKDIR /data
 ENV INVENTORY_LISTEN=0.0.0.0:8082 INVENTORY_DB=/data/inventory.db INVENTORY_ADMIN_LISTEN=0.0.0.0:50052
 EXPOSE 8082
-# The gRPC admin API; set ADMIN_TOKEN (and ADMIN_TLS_CERT/KEY) before publishing it.
+# The gRPC admin API: set ADMIN_READ_TOKEN_FILE and ADMIN_WRITE_TOKEN_FILE (and ADMIN_TLS_CERT/KEY)
+# before publishing it.
 EXPOSE 50052
 ENTRYPOINT ["/usr/local/bin/inventory-service"]

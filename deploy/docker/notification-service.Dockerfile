@@ -18,6 +18,7 @@ USER 10001
 WORKDIR /data
 ENV NOTIFICATION_LISTEN=0.0.0.0:8083 NOTIFICATION_DB=/data/notification.db NOTIFICATION_MAILBOX_DIR=/data/mailbox NOTIFICATION_ADMIN_LISTEN=0.0.0.0:50053
 EXPOSE 8083
-# The gRPC admin API; set ADMIN_TOKEN (and ADMIN_TLS_CERT/KEY) before publishing it.
+# The gRPC admin API: set ADMIN_READ_TOKEN_FILE and ADMIN_WRITE_TOKEN_FILE (and ADMIN_TLS_CERT/KEY)
+# before publishing it.
 EXPOSE 50053
 ENTRYPOINT ["/usr/local/bin/notification-service"]

@@ -18,6 +18,7 @@ USER 10001
 WORKDIR /data
 ENV ORDER_LISTEN=0.0.0.0:8080 ORDER_DB=/data/order.db ORDER_ADMIN_LISTEN=0.0.0.0:50051
 EXPOSE 8080
-# The gRPC admin API; set ADMIN_TOKEN (and ADMIN_TLS_CERT/KEY) before publishing it.
+# The gRPC admin API: set ADMIN_READ_TOKEN_FILE and ADMIN_WRITE_TOKEN_FILE (and ADMIN_TLS_CERT/KEY)
+# before publishing it.
 EXPOSE 50051
 ENTRYPOINT ["/usr/local/bin/order-service"]

@@ -11,7 +11,9 @@ use contracts_runtime::client_config::{KafkaClientArgs, Scope};
 use contracts_runtime::probe::probe_cluster;
 
 use crate::kafka::KafkaConfig;
-use crate::{Auth, Error, ReferenceLimits, RegistryConfig, RouterOptions, Server, ServerConfig, TlsFiles};
+use crate::{
+    Auth, Error, ReferenceLimits, RegistryConfig, RouterOptions, Server, ServerConfig, TlsFiles,
+};
 
 /// Run a Confluent-compatible schema registry that keeps its state in a Kafka topic.
 ///

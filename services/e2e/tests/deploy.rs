@@ -23,15 +23,38 @@ fn help(binary: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The environment variables `binary` reads, from its `--help`.
+/// The environment variables `binary` reads, from its `--help`: those its flags show as
+/// `[env: NAME]`, and the secrets its help names (read from NAME, or from the file NAME_FILE
+/// names, never from a flag).
 fn env_vars(binary: &str) -> Vec<String> {
-    help(binary)
+    let help = help(binary);
+    let mut vars: Vec<String> = help
         .split("[env: ")
         .skip(1)
         // `[env: NAME=value]`, or `[env: NAME]` for secrets whose value is hidden.
         .filter_map(|rest| rest.split(['=', ']']).next())
         .map(str::to_owned)
-        .collect()
+        .collect();
+    let named = help
+        .split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .filter(|w| {
+            w.len() > 3 && w.contains('_') && w.starts_with(|c: char| c.is_ascii_uppercase())
+        })
+        .map(str::to_owned);
+    for name in named {
+        if help.contains("_FILE") && !name.ends_with("_FILE") {
+            vars.push(format!("{name}_FILE"));
+        }
+        vars.push(name);
+    }
+    vars
+}
+
+/// Whether a variable holds a secret by its name.
+fn is_secret_var(name: &str) -> bool {
+    ["TOKEN", "PASSWORD", "SECRET", "SMTP_URL", "REGISTRY_AUTH"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 fn yaml_documents(path: &Path) -> Vec<Value> {
@@ -200,8 +223,13 @@ fn the_compose_file_runs_every_service_with_variables_it_reads() {
             .iter()
             .map(|p| p.as_str().unwrap())
             .collect();
-        // The admin API is published on loopback only.
-        let mut want = vec![format!("{port}:{port}")];
+        // Only the order API is published beyond loopback; the admin APIs, the registry and
+        // the other services' health and metrics stay on the host.
+        let mut want = vec![if *binary == "order-service" {
+            format!("{port}:{port}")
+        } else {
+            format!("127.0.0.1:{port}:{port}")
+        }];
         if let Some((_, admin)) = admin_of(binary) {
             want.push(format!("127.0.0.1:{admin}:{admin}"));
         }
@@ -267,13 +295,15 @@ fn kubernetes_manifests_probe_health_on_the_port_the_binary_listens_on() {
             "{binary}"
         );
         if let Some((admin_var, admin)) = admin_of(binary) {
+            // The admin API listens on loopback only: operators reach it with
+            // `kubectl port-forward`, nothing else in the cluster can.
             let ports: Vec<u64> = container["ports"]
                 .as_sequence()
                 .unwrap()
                 .iter()
                 .filter_map(|p| p["containerPort"].as_u64())
                 .collect();
-            assert!(ports.contains(&u64::from(admin)), "{binary}: {ports:?}");
+            assert!(!ports.contains(&u64::from(admin)), "{binary}: {ports:?}");
             let value = container["env"]
                 .as_sequence()
                 .unwrap()
@@ -281,7 +311,7 @@ fn kubernetes_manifests_probe_health_on_the_port_the_binary_listens_on() {
                 .find(|v| v["name"].as_str() == Some(admin_var))
                 .and_then(|v| v["value"].as_str())
                 .unwrap_or_else(|| panic!("k8s {binary}: no {admin_var}"));
-            assert_eq!(port_of(value), admin, "k8s {binary}");
+            assert_eq!(value, format!("127.0.0.1:{admin}"), "k8s {binary}");
         }
         for probe in ["readinessProbe", "livenessProbe"] {
             if !container[probe].is_null() {
@@ -316,6 +346,136 @@ fn kubernetes_manifests_probe_health_on_the_port_the_binary_listens_on() {
                     "k8s {binary}: no config key {key}"
                 );
             }
+        }
+    }
+}
+
+/// Every variable holding a secret names a file (a mounted secret), never the value: neither
+/// the deploy files nor `ps` show a secret. Authentication is on everywhere it exists, and no
+/// secret the pods mount is optional.
+#[test]
+fn deploy_files_turn_authentication_on_and_pass_secrets_only_as_files() {
+    let required_k8s: [(&str, &[&str]); 4] = [
+        (
+            "order-service",
+            &[
+                "ADMIN_READ_TOKEN_FILE",
+                "ADMIN_WRITE_TOKEN_FILE",
+                "ORDER_API_TOKEN_FILE",
+                "SCHEMA_REGISTRY_AUTH_FILE",
+                "KAFKA_SASL_PASSWORD_FILE",
+            ],
+        ),
+        (
+            "inventory-service",
+            &[
+                "ADMIN_READ_TOKEN_FILE",
+                "ADMIN_WRITE_TOKEN_FILE",
+                "SCHEMA_REGISTRY_AUTH_FILE",
+                "KAFKA_SASL_PASSWORD_FILE",
+            ],
+        ),
+        (
+            "notification-service",
+            &[
+                "ADMIN_READ_TOKEN_FILE",
+                "ADMIN_WRITE_TOKEN_FILE",
+                "SCHEMA_REGISTRY_AUTH_FILE",
+                "KAFKA_SASL_PASSWORD_FILE",
+                "SMTP_URL_FILE",
+            ],
+        ),
+        (
+            "contracts-registry",
+            &[
+                "REGISTRY_AUTH_FILE",
+                "REGISTRY_TLS_CERT",
+                "KAFKA_SASL_PASSWORD_FILE",
+            ],
+        ),
+    ];
+    let mut seen = 0;
+    for entry in std::fs::read_dir(deploy().join("k8s")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("optional: true"),
+            "{}: a secret is optional",
+            path.display()
+        );
+        for doc in yaml_documents(&path) {
+            if doc["kind"].as_str() != Some("Deployment") {
+                continue;
+            }
+            let container = &doc["spec"]["template"]["spec"]["containers"][0];
+            let binary = container["name"].as_str().unwrap();
+            assert!(
+                container["args"].is_null() && container["command"].is_null(),
+                "k8s {binary}: configure through the environment, not a command line"
+            );
+            let env: Vec<&str> = container["env"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|v| v["name"].as_str().unwrap())
+                .collect();
+            for name in &env {
+                assert!(
+                    !is_secret_var(name) || name.ends_with("_FILE"),
+                    "k8s {binary}: {name} passes a secret's value; use {name}_FILE"
+                );
+            }
+            let (_, required) = required_k8s.iter().find(|(b, _)| *b == binary).unwrap();
+            for var in *required {
+                assert!(env.contains(var), "k8s {binary}: {var} is not set");
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 4);
+
+    let compose = &yaml_documents(&deploy().join("compose.yaml"))[0];
+    for (name, service) in compose["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        let Some(env) = service["environment"].as_mapping() else {
+            continue;
+        };
+        for (var, value) in env {
+            let var = var.as_str().unwrap();
+            if is_secret_var(var) {
+                assert!(
+                    var.ends_with("_FILE"),
+                    "compose {name}: {var} passes a secret's value"
+                );
+                let file = value.as_str().unwrap();
+                let secret = file.strip_prefix("/run/secrets/").unwrap_or_else(|| {
+                    panic!("compose {name}: {var} is not a compose secret: {file}")
+                });
+                assert!(
+                    compose["secrets"][secret]["file"].is_string(),
+                    "compose {name}: no secret {secret}"
+                );
+            }
+        }
+        if name != "kafka" && name != "registry" {
+            assert!(
+                env.contains_key("ADMIN_WRITE_TOKEN_FILE"),
+                "compose {name}: the admin API has no authentication"
+            );
+        }
+    }
+    assert!(
+        compose["services"]["registry"]["environment"]["REGISTRY_AUTH_FILE"].is_string(),
+        "compose: the registry has no users"
+    );
+    for entry in std::fs::read_dir(deploy().join("docker")).unwrap() {
+        let file = dockerfile(&entry.unwrap().path());
+        for var in file.env.keys() {
+            assert!(
+                !is_secret_var(var),
+                "{}: ENV {var} bakes a secret into the image",
+                file.binary
+            );
         }
     }
 }

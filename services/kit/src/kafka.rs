@@ -132,8 +132,9 @@ impl Kafka {
     /// The registry as the runtime's schema source.
     pub fn schema_source(&self) -> anyhow::Result<Arc<dyn SchemaSource>> {
         let url = contracts_core::secret::redact_url(&self.args.registry_url);
-        let mut builder = contracts_registry_client::client::Client::builder(&self.args.registry_url)
-            .credentials_from_env("SCHEMA_REGISTRY_AUTH", "SCHEMA_REGISTRY_TOKEN")?;
+        let mut builder =
+            contracts_registry_client::client::Client::builder(&self.args.registry_url)
+                .credentials_from_env("SCHEMA_REGISTRY_AUTH", "SCHEMA_REGISTRY_TOKEN")?;
         if let Some(ca) = &self.args.registry_ca {
             builder = builder.ca_file(ca);
         }
