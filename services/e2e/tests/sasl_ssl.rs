@@ -90,12 +90,10 @@ async fn create_topics(prefix: &str) {
 }
 
 fn registry(c: &Credentials, topic: &str) -> contracts_testkit::Result<RegistryProcess> {
-    RegistryProcess::spawn_with(
-        &bin_dir().join("contracts-registry"),
-        &[],
-        topic,
-        &kafka_env(c),
-    )
+    let mut env = kafka_env(c);
+    // A failed start is reported with the end of the log: the cause, not a backtrace.
+    env.push(("RUST_BACKTRACE", "0".to_owned()));
+    RegistryProcess::spawn_with(&bin_dir().join("contracts-registry"), &[], topic, &env)
 }
 
 fn service(
