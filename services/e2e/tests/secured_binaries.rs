@@ -98,8 +98,12 @@ async fn order_service_protects_orders_with_its_token_and_serves_metrics_only_on
         .unwrap();
     assert_eq!(placed.status(), 201);
 
-    order.kill9();
+    let stopped = order.terminate();
     let log = order.log_text();
+    assert!(
+        stopped,
+        "order-service did not stop cleanly on SIGTERM:\n{log}"
+    );
     assert!(log.contains("order-service started"), "{log}");
     for secret in [API_TOKEN, ADMIN_WRITE] {
         assert!(!log.contains(secret), "the log shows a secret:\n{log}");

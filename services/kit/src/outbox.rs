@@ -296,6 +296,8 @@ pub struct Relay {
     pub retry_after: Duration,
     pub max_retry_after: Duration,
     pub batch: usize,
+    /// How long a publish in flight may still take once shutdown is requested.
+    pub shutdown_grace: Duration,
 }
 
 /// What one pass of the relay ended with.
@@ -313,6 +315,7 @@ impl Relay {
             retry_after: Duration::from_millis(500),
             max_retry_after: Duration::from_secs(10),
             batch: 256,
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 
@@ -390,7 +393,25 @@ impl Relay {
         };
         let mut delays = backoff();
         while !shutdown.is_triggered() {
-            let blocked = match self.pass(&sink).await {
+            // A publish can wait for the broker up to the producer's message timeout (minutes
+            // when Kafka is down or a topic is missing); a stopping process gives it a grace
+            // period, then leaves its rows unsent for the next start (at least once, never lost).
+            let pass = self.pass(&sink);
+            let grace = async {
+                shutdown.wait().await;
+                tokio::time::sleep(self.shutdown_grace).await;
+            };
+            let outcome = tokio::select! {
+                outcome = pass => outcome,
+                _ = grace => {
+                    tracing::warn!(
+                        grace = ?self.shutdown_grace,
+                        "outbox relay: stopping with a publish in flight; its rows stay in the outbox and are sent after the restart"
+                    );
+                    return;
+                }
+            };
+            let blocked = match outcome {
                 Ok(pass) => pass.blocked,
                 Err(error) => {
                     tracing::error!(%error, "outbox relay: store error");
@@ -539,6 +560,35 @@ mod tests {
 
         let (first, truncated) = set_aside(&db, 1).unwrap();
         assert_eq!((first.len(), truncated), (1, true));
+    }
+
+    /// A sink whose broker never answers.
+    struct Hanging;
+
+    impl Sink for Hanging {
+        async fn publish(&self, _row: &OutboxRow) -> Result<(), PublishFailure> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_stops_a_relay_whose_publish_hangs_and_keeps_the_row_unsent() {
+        let db = Db::open_in_memory("").unwrap();
+        add(&db, "order-a", "ok");
+        let relay = Relay::new(db.clone());
+        let shutdown = Shutdown::new();
+        let running = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { relay.run(Hanging, shutdown).await }
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!running.is_finished(), "the relay waits for the broker");
+        shutdown.trigger();
+        tokio::time::timeout(Duration::from_secs(30), running)
+            .await
+            .expect("the relay stops within its grace period")
+            .unwrap();
+        assert_eq!(pending_count(&db).unwrap(), 1);
     }
 
     #[tokio::test]
