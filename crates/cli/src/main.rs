@@ -61,7 +61,7 @@ enum Command {
     /// Snapshot the registry's view of our subjects into schemas/.registry/ for offline checks
     Prepare(prepare::Args),
     /// Run the schema registry (`contracts registry serve`)
-    Registry(registry::Args),
+    Registry(Box<registry::Args>),
     /// Ask a running service over its gRPC admin API (contracts, lag, dead letters, orders, stock)
     Admin(admin::Args),
     /// Print the Kafka ACLs each service of the manifest and the registry need (a table,
@@ -107,7 +107,7 @@ fn main() -> ExitCode {
         Command::Compat(args) => compat::run(args),
         Command::Register(args) => register::run(args),
         Command::Prepare(args) => prepare::run(args),
-        Command::Registry(args) => registry::run(args),
+        Command::Registry(args) => registry::run(*args),
         Command::Admin(args) => admin::run(args),
         Command::Acls(args) => acls::run(args),
     };

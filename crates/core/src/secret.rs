@@ -315,9 +315,9 @@ mod tests {
     fn the_log_writer_masks_secrets_in_what_it_writes() {
         let _ = Secret::new("writer-secret-42");
         let mut out = Vec::new();
-        write!(
+        writeln!(
             RedactingWriter::new(&mut out),
-            "connecting with writer-secret-42 to https://u:p@host\n"
+            "connecting with writer-secret-42 to https://u:p@host"
         )
         .unwrap();
         assert_eq!(
