@@ -129,14 +129,24 @@ fn registry_serve_logs_json_lines_when_asked() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    // Every line is a JSON object, up to the one that says the registry serves.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut serving = None;
+    for _ in 0..10 {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        let log: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(log["fields"]["message"].is_string(), "{line}");
+        if log["fields"]["message"] == "serving the schema registry" {
+            serving = Some(log);
+            break;
+        }
+    }
     let _ = child.kill();
     let _ = child.wait();
-    let log: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-    assert_eq!(log["level"], "INFO", "{line}");
-    assert!(log["fields"]["message"].is_string(), "{line}");
+    let serving = serving.expect("the registry logs that it serves");
+    assert_eq!(serving["level"], "INFO", "{serving}");
 }

@@ -38,6 +38,9 @@ pub struct KafkaConfig {
     /// `min.insync.replicas` of the topic when the registry creates it; `None`: one less than
     /// the replication factor, at least 1 (1 on a one-broker cluster, 2 with 3 replicas).
     pub min_insync_replicas: Option<i32>,
+    /// Refuse a topic whose `cleanup.policy` is not `compact` (true by default). Off only for
+    /// brokers that cannot describe topic configs, such as librdkafka's mock cluster.
+    pub check_cleanup_policy: bool,
 }
 
 impl KafkaConfig {
@@ -51,6 +54,7 @@ impl KafkaConfig {
             timeout: Duration::from_secs(30),
             replication_factor: None,
             min_insync_replicas: None,
+            check_cleanup_policy: true,
         }
     }
 
@@ -197,6 +201,9 @@ async fn ensure_topic(config: &KafkaConfig) -> Result<()> {
     if let Some(n) = partitions(&admin, &topic, timeout)? {
         debug!(topic = %topic, "registry topic exists");
         check(n)?;
+        if !config.check_cleanup_policy {
+            return Ok(());
+        }
         return check_compacted(&admin, &topic, timeout).await;
     }
     let replication = match config.replication_factor {
@@ -233,6 +240,9 @@ async fn ensure_topic(config: &KafkaConfig) -> Result<()> {
     loop {
         if let Some(n) = partitions(&admin, &topic, timeout)? {
             check(n)?;
+            if !config.check_cleanup_policy {
+                return Ok(());
+            }
             return check_compacted(&admin, &topic, timeout).await;
         }
         if Instant::now() > deadline {
