@@ -101,8 +101,19 @@ pub fn resolve(
 
 /// The secret in the environment variable `name`, or in the file that `name_FILE` names.
 pub fn from_env(name: &str) -> Result<Option<Secret>, SecretError> {
-    let value = std::env::var(name).ok().filter(|v| !v.is_empty());
-    let file = std::env::var_os(format!("{name}_FILE")).map(PathBuf::from);
+    from_lookup(name, |var| std::env::var(var).ok())
+}
+
+/// [`from_env`] with the environment given as a lookup (tests, or settings gathered elsewhere).
+/// Empty values count as unset.
+pub fn from_lookup(
+    name: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Secret>, SecretError> {
+    let value = lookup(name).filter(|v| !v.is_empty());
+    let file = lookup(&format!("{name}_FILE"))
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     resolve(value.as_deref(), file.as_deref(), name)
 }
 

@@ -62,15 +62,8 @@ impl AdminArgs {
                  ADMIN_READ_TOKEN (or ADMIN_READ_TOKEN_FILE) for read-only access"
             );
         }
-        let token = |name: &str| -> anyhow::Result<Option<secret::Secret>> {
-            let value = env(name).filter(|v| !v.is_empty());
-            let file = env(&format!("{name}_FILE"))
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from);
-            Ok(secret::resolve(value.as_deref(), file.as_deref(), name)?)
-        };
-        let read_token = token("ADMIN_READ_TOKEN")?;
-        let write_token = token("ADMIN_WRITE_TOKEN")?;
+        let read_token = secret::from_lookup("ADMIN_READ_TOKEN", &env)?;
+        let write_token = secret::from_lookup("ADMIN_WRITE_TOKEN", &env)?;
         if let (Some(read), Some(write)) = (&read_token, &write_token) {
             anyhow::ensure!(
                 read.expose() != write.expose(),

@@ -241,13 +241,11 @@ impl ClientSettings {
 
     fn secrets_from(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         for (name, key) in SECRET_VARIABLES {
-            let file_var = format!("{name}_FILE");
-            let value = var(name).filter(|v| !v.is_empty());
-            let file = var(&file_var).filter(|v| !v.is_empty()).map(PathBuf::from);
-            let Some(secret) = secret::resolve(value.as_deref(), file.as_deref(), name)? else {
+            let Some(secret) = secret::from_lookup(name, &var)? else {
                 continue;
             };
-            let origin = Origin::Env(if file.is_some() {
+            let file_var = format!("{name}_FILE");
+            let origin = Origin::Env(if var(&file_var).is_some_and(|v| !v.is_empty()) {
                 file_var
             } else {
                 (*name).to_owned()
