@@ -79,9 +79,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-// Kept in step with the runtime's names: `<topic>.DLT` (contracts-runtime's consumer),
-// `<topic>.retry-N` (its retry topics) and `<dead-letter topic>.dropped` (the admin API's marks).
-const DEAD_LETTER_SUFFIX: &str = ".DLT";
+// The admin API's marks topic (`contracts_admin::kafka::DROPPED_SUFFIX`, which the CLI does not
+// link: it needs the admin client only).
 const DROPPED_SUFFIX: &str = ".dropped";
 
 fn derive(manifest: &contracts_model::manifest::Manifest, args: &Args) -> Vec<Acl> {
@@ -147,7 +146,7 @@ fn derive(manifest: &contracts_model::manifest::Manifest, args: &Args) -> Vec<Ac
                 "Write",
                 "admin: replay dead letters",
             );
-            let dead_letters = format!("{topic}{DEAD_LETTER_SUFFIX}");
+            let dead_letters = contracts_runtime::dead_letter_topic_name(&topic);
             for operation in ["Create", "Write", "Describe"] {
                 allow(
                     Resource::Topic,
@@ -172,7 +171,7 @@ fn derive(manifest: &contracts_model::manifest::Manifest, args: &Args) -> Vec<Ac
                 );
             }
             for n in 1..=args.retry_topics {
-                let retry = format!("{topic}.retry-{n}");
+                let retry = contracts_runtime::retry_topic_name(&topic, n);
                 for operation in ["Create", "Write", "Read", "Describe"] {
                     allow(Resource::Topic, retry.clone(), operation, "retry topics");
                 }

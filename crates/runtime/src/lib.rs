@@ -59,7 +59,7 @@ mod writer;
 
 pub use consumer::{
     CONSUMER_ONLY_SETTINGS, Consumer, ConsumerConfig, ConsumerControl, RetryPolicy,
-    StoppedPartition, without_consumer_only,
+    StoppedPartition, dead_letter_topic_name, retry_topic_name, without_consumer_only,
 };
 pub use error::{Error, Result, Retry, is_retriable};
 pub use metrics::Metrics;

@@ -53,7 +53,12 @@ use tokio::sync::watch;
 pub use config::{CONSUMER_ONLY_SETTINGS, ConsumerConfig, RetryPolicy, without_consumer_only};
 use context::Callbacks;
 use provision::{broker_answers, ensure_topic};
-use retry_topics::retry_topic_name;
+pub use retry_topics::retry_topic_name;
+
+/// The dead-letter topic of `topic` when the consumer's configuration names none.
+pub fn dead_letter_topic_name(topic: &str) -> String {
+    format!("{topic}.DLT")
+}
 
 use crate::metrics::Metrics;
 use crate::writer::WriterCache;
@@ -229,7 +234,7 @@ impl<T: Topic> Consumer<T> {
         let dead_letter_topic = config
             .dead_letter_topic
             .clone()
-            .unwrap_or_else(|| format!("{topic}.DLT"));
+            .unwrap_or_else(|| dead_letter_topic_name(&topic));
         let consumer = Arc::new(consumer);
         let mut deferred_topics = Vec::new();
         if let Some(replication) = config.create_dead_letter_topic {

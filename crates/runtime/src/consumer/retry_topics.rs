@@ -14,7 +14,7 @@ use crate::headers;
 use crate::metrics::{self, Labels};
 
 /// The name of retry topic `n` (from 1) of `topic`.
-pub(super) fn retry_topic_name(topic: &str, n: usize) -> String {
+pub fn retry_topic_name(topic: &str, n: usize) -> String {
     format!("{topic}.retry-{n}")
 }
 
