@@ -9,8 +9,9 @@
 //! themselves mutated half of the time. For every input it checks that
 //!
 //! - the target does not panic (caught; the input is saved and the run goes on),
-//! - it finishes within the time budget (measured; a slower input is a failure, saved; one that
-//!   runs past the hang limit is saved by a watchdog thread, which then aborts the process),
+//! - it finishes within the time budget, counted in CPU time of the thread that runs it so that a
+//!   busy machine does not fail it (a slower input is a failure, saved; one that runs past the
+//!   hang limit in wall time is saved by a watchdog thread, which then aborts the process),
 //! - its allocations stay under the memory cap (counted by the global allocator in [`alloc`];
 //!   an allocation past the cap saves the input and aborts).
 //!
@@ -57,7 +58,7 @@ pub trait Target: Sync {
 pub struct Config {
     pub inputs: u64,
     pub seed: u64,
-    /// The time budget per input; `None` takes the target's own.
+    /// The CPU-time budget per input; `None` takes the target's own.
     pub budget: Option<Duration>,
     /// The most bytes one input may have live at once, beyond what was live before it.
     pub memory_cap: usize,
@@ -114,10 +115,14 @@ pub struct Report {
     pub inputs: u64,
     pub corpus_files: usize,
     pub wall: Duration,
+    /// The budget of one input, in CPU time of the thread that runs it.
     pub budget: Duration,
+    /// The most CPU time one input took.
     pub slowest: Duration,
     /// The length of the slowest input.
     pub slowest_len: usize,
+    /// The most wall-clock time one input took (scheduling included).
+    pub slowest_wall: Duration,
     /// The most bytes any one input had live at once (beyond what was live before it).
     pub peak_bytes: usize,
     pub longest_input: usize,
@@ -128,8 +133,8 @@ impl Report {
     /// One line for people.
     pub fn summary(&self) -> String {
         format!(
-            "{}: {} inputs in {:.1} s ({:.0}/s), seed {}, slowest {:.3} ms ({} bytes, budget {} ms), \
-             peak {} KiB per input, longest input {} bytes, {} failure(s)",
+            "{}: {} inputs in {:.1} s ({:.0}/s), seed {}, slowest {:.3} ms of CPU ({} bytes, budget {} ms), \
+             slowest {:.3} ms of wall time, peak {} KiB per input, longest input {} bytes, {} failure(s)",
             self.target,
             self.inputs,
             self.wall.as_secs_f64(),
@@ -138,6 +143,7 @@ impl Report {
             self.slowest.as_secs_f64() * 1e3,
             self.slowest_len,
             self.budget.as_millis(),
+            self.slowest_wall.as_secs_f64() * 1e3,
             self.peak_bytes.div_ceil(1024),
             self.longest_input,
             self.failures.len(),
@@ -245,8 +251,22 @@ pub fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
 }
 
-/// Feeds one input to `target` under the budgets. `Err` says how it failed.
-fn run_one(target: &dyn Target, input: &[u8], cap: usize) -> (Duration, usize, Option<String>) {
+/// CPU time of the calling thread: what an input cost, whatever else the machine was doing.
+fn thread_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// What one input cost and whether it panicked.
+struct Outcome {
+    wall: Duration,
+    cpu: Duration,
+    peak: usize,
+    panicked: Option<String>,
+}
+
+/// Feeds one input to `target` under the budgets.
+fn run_one(target: &dyn Target, input: &[u8], cap: usize) -> Outcome {
     if let Ok(mut current) = CURRENT_INPUT.lock() {
         current.clear();
         current.extend_from_slice(input);
@@ -254,10 +274,12 @@ fn run_one(target: &dyn Target, input: &[u8], cap: usize) -> (Duration, usize, O
     let baseline = alloc::reset_peak();
     alloc::arm(baseline.saturating_add(cap));
     let start = Instant::now();
+    let cpu_start = thread_cpu_time();
     STARTED.store(now_ns(), Ordering::SeqCst);
     let result = panic::catch_unwind(AssertUnwindSafe(|| target.run(input)));
     STARTED.store(0, Ordering::SeqCst);
-    let elapsed = start.elapsed();
+    let cpu = thread_cpu_time().saturating_sub(cpu_start);
+    let wall = start.elapsed();
     alloc::disarm();
     let peak = alloc::peak().saturating_sub(baseline);
     let panicked = result.err().map(|payload| {
@@ -273,7 +295,12 @@ fn run_one(target: &dyn Target, input: &[u8], cap: usize) -> (Duration, usize, O
                     .unwrap_or_else(|| "a panic".into())
             })
     });
-    (elapsed, peak, panicked)
+    Outcome {
+        wall,
+        cpu,
+        peak,
+        panicked,
+    }
 }
 
 fn save(dir: &Path, name: String, input: &[u8]) -> PathBuf {
@@ -314,6 +341,7 @@ pub fn run(target: &dyn Target, config: &Config) -> Report {
         budget,
         slowest: Duration::ZERO,
         slowest_len: 0,
+        slowest_wall: Duration::ZERO,
         peak_bytes: 0,
         longest_input: 0,
         failures: Vec::new(),
@@ -339,17 +367,18 @@ pub fn run(target: &dyn Target, config: &Config) -> Report {
                 &input,
             );
         }
-        let (elapsed, peak, panicked) = run_one(target, &input, config.memory_cap);
+        let outcome = run_one(target, &input, config.memory_cap);
         report.inputs += 1;
         report.longest_input = report.longest_input.max(input.len());
-        report.peak_bytes = report.peak_bytes.max(peak);
-        if elapsed > report.slowest {
-            report.slowest = elapsed;
+        report.peak_bytes = report.peak_bytes.max(outcome.peak);
+        report.slowest_wall = report.slowest_wall.max(outcome.wall);
+        if outcome.cpu > report.slowest {
+            report.slowest = outcome.cpu;
             report.slowest_len = input.len();
         }
-        let kind = match panicked {
+        let kind = match outcome.panicked {
             Some(message) => Some(FailureKind::Panic(message)),
-            None if elapsed > budget => Some(FailureKind::OverBudget(elapsed)),
+            None if outcome.cpu > budget => Some(FailureKind::OverBudget(outcome.cpu)),
             None => None,
         };
         if let Some(kind) = kind {
@@ -382,8 +411,9 @@ pub fn run(target: &dyn Target, config: &Config) -> Report {
 }
 
 /// Runs one saved input once, with the panic reported as usual: for reproducing a failure.
+/// Returns the CPU time it took.
 pub fn replay(target: &dyn Target, input: &[u8]) -> Duration {
-    let start = Instant::now();
+    let start = thread_cpu_time();
     target.run(input);
-    start.elapsed()
+    thread_cpu_time().saturating_sub(start)
 }

@@ -23,7 +23,7 @@ struct Args {
     /// The random seed: the same seed generates the same inputs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// The time budget per input in milliseconds (default: the target's own, 10-100 ms).
+    /// The CPU-time budget per input in milliseconds (default: the target's own, 10-100 ms).
     #[arg(long)]
     budget_ms: Option<u64>,
     /// The most memory one input may allocate, in MiB.
@@ -99,7 +99,10 @@ fn fuzz(args: Args) -> ExitCode {
         };
         for t in chosen {
             let took = contracts_fuzz::replay(t, &input);
-            println!("{}: ran in {took:?} without panicking", t.name());
+            println!(
+                "{}: ran in {took:?} of CPU time without panicking",
+                t.name()
+            );
         }
         return ExitCode::SUCCESS;
     }
