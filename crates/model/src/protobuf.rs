@@ -192,6 +192,9 @@ pub struct ProtoSchema {
     sources: BTreeMap<String, Arc<SourceFile>>,
     /// Messages and enums of every file, by full name without a leading dot.
     decls: HashMap<String, Decl>,
+    /// Per file, each source-info path's first location (an index into its locations): findings
+    /// are located by path, and a scan per finding made a check with many findings quadratic.
+    locations: HashMap<String, HashMap<Vec<i32>, usize>>,
 }
 
 impl ProtoSchema {
@@ -359,13 +362,14 @@ impl ProtoSchema {
     }
 
     fn raw_span(&self, file: &str, path: &[i32]) -> Option<&[i32]> {
-        self.file(file)?
+        let index = *self.locations.get(file)?.get(path)?;
+        let location = self
+            .file(file)?
             .source_code_info
             .as_ref()?
             .location
-            .iter()
-            .find(|l| l.path == path)
-            .map(|l| l.span.as_slice())
+            .get(index)?;
+        Some(location.span.as_slice())
     }
 }
 
@@ -638,12 +642,32 @@ fn compile(
         .filter(|(name, _)| set.file.iter().any(|f| f.name() == name))
         .collect();
     let decls = index_decls(&set);
+    let locations = index_locations(&set);
     Ok(ProtoSchema {
         set,
         entry,
         sources,
         decls,
+        locations,
     })
+}
+
+fn index_locations(set: &FileDescriptorSet) -> HashMap<String, HashMap<Vec<i32>, usize>> {
+    set.file
+        .iter()
+        .map(|f| {
+            let mut by_path = HashMap::new();
+            for (i, l) in f
+                .source_code_info
+                .iter()
+                .flat_map(|s| s.location.iter())
+                .enumerate()
+            {
+                by_path.entry(l.path.clone()).or_insert(i);
+            }
+            (f.name().to_string(), by_path)
+        })
+        .collect()
 }
 
 fn compiler_with_sources(

@@ -23,17 +23,38 @@ pub struct SourceFile {
     path: PathBuf,
     text: String,
     line_starts: Vec<usize>,
+    /// Characters before every `CHAR_MARK`th byte (at a character boundary), so that a column
+    /// deep into a long line costs no scan of the whole line; empty for ASCII text, where
+    /// characters are bytes.
+    char_marks: Vec<(usize, usize)>,
 }
+
+/// The spacing of [`SourceFile`]'s character marks, in bytes.
+const CHAR_MARK: usize = 1024;
 
 impl SourceFile {
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Arc<Self> {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        let mut char_marks = Vec::new();
+        if !text.is_ascii() {
+            let (mut offset, mut chars) = (0, 0);
+            while offset < text.len() {
+                char_marks.push((offset, chars));
+                let mut next = (offset + CHAR_MARK).min(text.len());
+                while !text.is_char_boundary(next) {
+                    next += 1;
+                }
+                chars += text[offset..next].chars().count();
+                offset = next;
+            }
+        }
         Arc::new(Self {
             path: path.into(),
             text,
             line_starts,
+            char_marks,
         })
     }
 
@@ -60,11 +81,24 @@ impl SourceFile {
             Err(i) => i - 1,
         };
         let start = self.line_starts[line];
-        let column = self
-            .text
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
+        let column = match (self.chars_before(start), self.chars_before(offset)) {
+            (Some(a), Some(b)) => b - a,
+            _ => offset - start,
+        };
         (line + 1, column + 1)
+    }
+
+    /// Characters before a byte offset; `None` when the offset is inside a character.
+    fn chars_before(&self, offset: usize) -> Option<usize> {
+        if self.char_marks.is_empty() {
+            return Some(offset);
+        }
+        let mark = match self.char_marks.binary_search_by_key(&offset, |&(o, _)| o) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let (from, chars) = self.char_marks[mark];
+        Some(chars + self.text.get(from..offset)?.chars().count())
     }
 
     /// Byte offset of a 1-based line plus a byte count into it, clamped to the line's end.
@@ -122,6 +156,22 @@ impl fmt::Display for Location {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn columns_deep_into_a_long_line_count_characters() {
+        let text: String = (0..5_000)
+            .map(|i| if i % 7 == 0 { "é,ü " } else { "ab " })
+            .collect();
+        let text = format!("x\n{text}\ny");
+        let f = SourceFile::new("one-line.avsc", text.as_str());
+        for (offset, _) in text.char_indices().step_by(97) {
+            let line = text[..offset].matches('\n').count() + 1;
+            let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+            let column = text[start..offset].chars().count() + 1;
+            assert_eq!(f.line_col(offset), (line, column), "offset {offset}");
+        }
+        assert_eq!(f.line_col(text.len()).0, 3);
+    }
 
     #[test]
     fn line_and_column_are_one_based_and_count_characters() {

@@ -140,6 +140,25 @@ fn shapes() -> Vec<Shape> {
             },
         },
         Shape {
+            name: "avro-every-field-changed-compatibility",
+            n: 20_000,
+            requests: |n| {
+                let record = |ty: &str| {
+                    let fields: Vec<Value> = (0..n)
+                        .map(|i| json!({"name": format!("f{i}"), "type": ty}))
+                        .collect();
+                    json!({"type": "record", "name": "Flat", "fields": fields})
+                };
+                vec![
+                    post("/subjects/s/versions", avro(record("string"))),
+                    post(
+                        "/compatibility/subjects/s/versions/latest?verbose=true",
+                        avro(record("int")),
+                    ),
+                ]
+            },
+        },
+        Shape {
             name: "avro-enum-symbols",
             n: 100_000,
             requests: |n| {
@@ -213,6 +232,27 @@ fn shapes() -> Vec<Shape> {
                 }
                 text.push_str("}\n");
                 vec![post("/subjects/s/versions", protobuf(text))]
+            },
+        },
+        Shape {
+            name: "protobuf-every-field-changed-compatibility",
+            n: 10_000,
+            requests: |n| {
+                let text = |ty: &str| {
+                    let mut t = String::from("syntax = \"proto3\";\npackage shop;\nmessage W {\n");
+                    for i in 0..n {
+                        t.push_str(&format!("  {ty} f{i} = {};\n", field_number(i)));
+                    }
+                    t.push_str("}\n");
+                    t
+                };
+                vec![
+                    post("/subjects/s/versions", protobuf(text("string"))),
+                    post(
+                        "/compatibility/subjects/s/versions/latest?verbose=true",
+                        protobuf(text("int64")),
+                    ),
+                ]
             },
         },
         Shape {
