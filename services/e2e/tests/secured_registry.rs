@@ -4,8 +4,8 @@
 //! (`--tls-client-ca`, `--tls-client-auth`). Then the three services against it, with the CA
 //! (`SCHEMA_REGISTRY_CA`), a client certificate (`SCHEMA_REGISTRY_CERT`/`_KEY`) and their
 //! credentials from files (`SCHEMA_REGISTRY_AUTH_FILE`, `SCHEMA_REGISTRY_TOKEN_FILE`): an order
-//! reaches its mail; a service without the CA, or with a wrong password, stops at start with
-//! what to change. No log shows a password or token.
+//! reaches its mail; a service without the CA, without a client certificate or with a wrong
+//! password stops at start with what to change. No log shows a password or token.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -354,7 +354,7 @@ async fn refused_start(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn services_use_a_registry_with_users_and_stop_at_start_without_its_ca_or_with_a_wrong_password()
+async fn services_use_a_registry_with_users_and_stop_at_start_without_its_ca_a_client_certificate_or_the_right_password()
  {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -470,6 +470,25 @@ async fn services_use_a_registry_with_users_and_stop_at_start_without_its_ca_or_
             "the schema registry's TLS certificate at {} is not trusted",
             registry.url
         )) && log.contains("SCHEMA_REGISTRY_CA"),
+        "{log}"
+    );
+
+    // No client certificate where the registry requires one: the TLS connection is refused.
+    let mut no_cert = env("inventory-service", "orders-service", "no-cert");
+    no_cert.retain(|(k, _)| !matches!(*k, "SCHEMA_REGISTRY_CERT" | "SCHEMA_REGISTRY_KEY"));
+    no_cert.push(("SCHEMA_REGISTRY_TOKEN_FILE", path(d, "registry-token")));
+    let log = refused_start(
+        "inventory-service",
+        "INVENTORY_LISTEN",
+        &d.join("no-cert"),
+        &no_cert,
+    )
+    .await;
+    assert!(
+        log.contains(&format!(
+            "the schema registry at {} refused the TLS connection",
+            registry.url
+        )) && log.contains("SCHEMA_REGISTRY_CERT"),
         "{log}"
     );
 
