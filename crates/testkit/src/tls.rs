@@ -6,7 +6,10 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, SanType,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::sync::oneshot;
 use tracing::debug;
@@ -83,6 +86,26 @@ impl TestCa {
             SanType::IpAddress([127, 0, 0, 1].into()),
             SanType::DnsName("localhost".try_into().map_err(cert_error)?),
         ];
+        let key = KeyPair::generate().map_err(cert_error)?;
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .map_err(cert_error)?;
+        Ok(Issued {
+            chain_pem: format!("{}{}", cert.pem(), self.cert.pem()),
+            key_pem: key.serialize_pem(),
+            der: vec![cert.der().clone(), self.cert.der().clone()],
+            key_der: key.serialize_der(),
+        })
+    }
+
+    /// A client certificate (mTLS) whose subject's common name is `common_name`, signed by
+    /// this CA.
+    pub fn issue_client(&self, common_name: &str) -> Result<Issued> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(cert_error)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let key = KeyPair::generate().map_err(cert_error)?;
         let cert = params
             .signed_by(&key, &self.cert, &self.key)

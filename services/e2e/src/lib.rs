@@ -56,6 +56,45 @@ pub fn free_port() -> u16 {
     contracts_process::free_port().expect("a free port")
 }
 
+/// Where a test's services find Kafka and the registry, and the topic prefix that keeps the
+/// test's topics apart from other tests' on the shared broker.
+#[derive(Debug, Clone, Copy)]
+pub struct Backends<'a> {
+    pub bootstrap_servers: &'a str,
+    pub registry_url: &'a str,
+    pub topic_prefix: &'a str,
+}
+
+/// The settings every test gives `service` (`order-service`, `inventory-service` or
+/// `notification-service`): its database in `dir` (`ORDER_DB=<dir>/order.db`),
+/// notification-service's mailbox in `<dir>/mailbox`, and with `backends` the broker, the
+/// registry and the topic prefix (`KAFKA_BOOTSTRAP_SERVERS`, `SCHEMA_REGISTRY_URL`,
+/// `KAFKA_TOPIC_PREFIX`). A test extends the list with what it is about.
+pub fn service_env(
+    service: &str,
+    dir: &Path,
+    backends: Option<&Backends<'_>>,
+) -> Vec<(&'static str, String)> {
+    let path = |name: &str| dir.join(name).display().to_string();
+    let mut env = match service {
+        "order-service" => vec![("ORDER_DB", path("order.db"))],
+        "inventory-service" => vec![("INVENTORY_DB", path("inventory.db"))],
+        "notification-service" => vec![
+            ("NOTIFICATION_DB", path("notification.db")),
+            ("NOTIFICATION_MAILBOX_DIR", path("mailbox")),
+        ],
+        other => panic!("{other}: not one of the shop's services"),
+    };
+    if let Some(b) = backends {
+        env.extend([
+            ("KAFKA_BOOTSTRAP_SERVERS", b.bootstrap_servers.to_owned()),
+            ("SCHEMA_REGISTRY_URL", b.registry_url.to_owned()),
+            ("KAFKA_TOPIC_PREFIX", b.topic_prefix.to_owned()),
+        ]);
+    }
+    env
+}
+
 /// One service binary run as a child process.
 #[derive(Debug)]
 pub struct Service {

@@ -17,7 +17,7 @@ use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
-use shop_e2e::Service;
+use shop_e2e::{Backends, Service, service_env};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -128,25 +128,18 @@ async fn records_kafka_refuses_for_good_are_set_aside_or_stop_their_partition_vi
     let dir = tempfile::tempdir().unwrap();
     let mut catalog = vec!["tea=3.50".to_owned()];
     catalog.extend(long_products().iter().map(|p| format!("{p}=1.00")));
-    let mut order = Service::new(
-        "order-service",
-        "ORDER_LISTEN",
-        dir.path(),
-        &[
-            (
-                "KAFKA_BOOTSTRAP_SERVERS",
-                broker.bootstrap_servers().to_owned(),
-            ),
-            ("SCHEMA_REGISTRY_URL", registry.url()),
-            ("KAFKA_TOPIC_PREFIX", prefix.clone()),
-            ("KAFKA_CONFIG", "message.max.bytes=1000".to_owned()),
-            (
-                "ORDER_DB",
-                dir.path().join("order.db").display().to_string(),
-            ),
-            ("ORDER_CATALOG", catalog.join(",")),
-        ],
-    );
+    let registry_url = registry.url();
+    let backends = Backends {
+        bootstrap_servers: broker.bootstrap_servers(),
+        registry_url: &registry_url,
+        topic_prefix: &prefix,
+    };
+    let mut env = service_env("order-service", dir.path(), Some(&backends));
+    env.extend([
+        ("KAFKA_CONFIG", "message.max.bytes=1000".to_owned()),
+        ("ORDER_CATALOG", catalog.join(",")),
+    ]);
+    let mut order = Service::new("order-service", "ORDER_LISTEN", dir.path(), &env);
     order.start();
     order.wait_healthy(WAIT).await;
     let client = reqwest::Client::new();

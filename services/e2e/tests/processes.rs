@@ -4,7 +4,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shop_e2e::{Service, bin_dir};
+use shop_e2e::{Service, bin_dir, service_env};
 use shop_service_kit::outbox;
 
 #[test]
@@ -90,7 +90,7 @@ async fn orders_acknowledged_before_a_kill_9_are_there_with_their_events_after_r
         "order-service",
         "ORDER_LISTEN",
         dir.path(),
-        &[("ORDER_DB", db.display().to_string())],
+        &service_env("order-service", dir.path(), None),
     );
     order.start();
     order.wait_healthy(Duration::from_secs(60)).await;
@@ -133,16 +133,7 @@ async fn sigterm_stops_a_service_gracefully() {
         "notification-service",
         "NOTIFICATION_LISTEN",
         dir.path(),
-        &[
-            (
-                "NOTIFICATION_DB",
-                dir.path().join("n.db").display().to_string(),
-            ),
-            (
-                "NOTIFICATION_MAILBOX_DIR",
-                dir.path().join("mail").display().to_string(),
-            ),
-        ],
+        &service_env("notification-service", dir.path(), None),
     );
     notification.start();
     notification.wait_healthy(Duration::from_secs(60)).await;

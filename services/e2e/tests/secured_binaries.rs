@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use contracts_testkit::{TestRegistry, shared_broker, unique_name};
 use serde_json::json;
-use shop_e2e::{Service, bin_dir, free_port};
+use shop_e2e::{Backends, Service, bin_dir, free_port, service_env};
 
 const API_TOKEN: &str = "e2e-order-api-token-5d1";
 const ADMIN_WRITE: &str = "e2e-admin-write-token-77a";
@@ -30,26 +30,19 @@ async fn order_service_protects_orders_with_its_token_and_serves_metrics_only_on
     let token_file = dir.path().join("api-token");
     std::fs::write(&token_file, format!("{API_TOKEN}\n")).unwrap();
     let metrics_port = free_port();
-    let mut order = Service::new(
-        "order-service",
-        "ORDER_LISTEN",
-        dir.path(),
-        &[
-            (
-                "KAFKA_BOOTSTRAP_SERVERS",
-                broker.bootstrap_servers().to_owned(),
-            ),
-            ("SCHEMA_REGISTRY_URL", registry.url()),
-            ("KAFKA_TOPIC_PREFIX", prefix.clone()),
-            (
-                "ORDER_DB",
-                dir.path().join("order.db").display().to_string(),
-            ),
-            ("ORDER_API_TOKEN_FILE", token_file.display().to_string()),
-            ("ORDER_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}")),
-            ("ADMIN_WRITE_TOKEN", ADMIN_WRITE.to_owned()),
-        ],
-    );
+    let registry_url = registry.url();
+    let backends = Backends {
+        bootstrap_servers: broker.bootstrap_servers(),
+        registry_url: &registry_url,
+        topic_prefix: &prefix,
+    };
+    let mut env = service_env("order-service", dir.path(), Some(&backends));
+    env.extend([
+        ("ORDER_API_TOKEN_FILE", token_file.display().to_string()),
+        ("ORDER_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}")),
+        ("ADMIN_WRITE_TOKEN", ADMIN_WRITE.to_owned()),
+    ]);
+    let mut order = Service::new("order-service", "ORDER_LISTEN", dir.path(), &env);
     order.start();
     order.wait_healthy(Duration::from_secs(120)).await;
     let client = reqwest::Client::new();
@@ -123,26 +116,22 @@ async fn notification_service_logs_its_smtp_url_without_the_password_when_the_us
     }
     let registry = TestRegistry::start(broker).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let registry_url = registry.url();
+    let backends = Backends {
+        bootstrap_servers: broker.bootstrap_servers(),
+        registry_url: &registry_url,
+        topic_prefix: &prefix,
+    };
+    let mut env = service_env("notification-service", dir.path(), Some(&backends));
+    env.push((
+        "SMTP_URL",
+        format!("smtp://shop@example.com:{SMTP_PASSWORD}@127.0.0.1:2525"),
+    ));
     let mut notification = Service::new(
         "notification-service",
         "NOTIFICATION_LISTEN",
         dir.path(),
-        &[
-            (
-                "KAFKA_BOOTSTRAP_SERVERS",
-                broker.bootstrap_servers().to_owned(),
-            ),
-            ("SCHEMA_REGISTRY_URL", registry.url()),
-            ("KAFKA_TOPIC_PREFIX", prefix.clone()),
-            (
-                "NOTIFICATION_DB",
-                dir.path().join("notification.db").display().to_string(),
-            ),
-            (
-                "SMTP_URL",
-                format!("smtp://shop@example.com:{SMTP_PASSWORD}@127.0.0.1:2525"),
-            ),
-        ],
+        &env,
     );
     notification.start();
     notification.wait_healthy(Duration::from_secs(120)).await;

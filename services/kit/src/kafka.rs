@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use contracts_admin::kafka::{KafkaAdmin, KafkaAdminBuilder};
 use contracts_core::source::SchemaSource;
+use contracts_registry_client::client::{Client, ClientBuilder, Error as RegistryError};
 use contracts_runtime::client_config::{ClientSettings, KafkaClientArgs, Scope};
 use contracts_runtime::probe::{ConnectError, probe_cluster};
 use contracts_runtime::{ConsumerConfig, Metrics, ProducerConfig, Publisher, SchemaRegistration};
@@ -120,6 +121,56 @@ async fn check(
     }
 }
 
+/// What to tell the user when the registry cannot be used as configured: its certificate is
+/// not trusted, it refused the TLS handshake, or it refused the credentials. `None` for
+/// failures that may pass (no answer, a registry still starting).
+fn registry_refusal(e: &RegistryError, url: &str) -> Option<String> {
+    match e {
+        RegistryError::Transport { source, .. } => {
+            let mut causes = Vec::new();
+            let mut cause: Option<&dyn std::error::Error> = Some(source);
+            while let Some(c) = cause {
+                causes.push(c.to_string());
+                cause = c.source();
+            }
+            let detail = causes.last().cloned().unwrap_or_default();
+            let text = causes.join(": ");
+            if text.contains("invalid peer certificate") {
+                Some(format!(
+                    "the schema registry's TLS certificate at {url} is not trusted ({detail}): \
+                     set --registry-ca (SCHEMA_REGISTRY_CA) to the PEM file of the CA that signed it"
+                ))
+            } else if text.contains("received fatal alert") {
+                Some(format!(
+                    "the schema registry at {url} refused the TLS connection ({detail}): if it \
+                     requires a client certificate, set --registry-cert and --registry-key \
+                     (SCHEMA_REGISTRY_CERT, SCHEMA_REGISTRY_KEY)"
+                ))
+            } else {
+                None
+            }
+        }
+        RegistryError::Registry {
+            status: 401,
+            message,
+            ..
+        } => Some(format!(
+            "the schema registry at {url} refused the credentials (401: {message}): set \
+             SCHEMA_REGISTRY_AUTH (USER:PASSWORD) or SCHEMA_REGISTRY_TOKEN, or the files \
+             SCHEMA_REGISTRY_AUTH_FILE / SCHEMA_REGISTRY_TOKEN_FILE name, to a user of its auth file"
+        )),
+        RegistryError::Registry {
+            status: 403,
+            message,
+            ..
+        } => Some(format!(
+            "the schema registry at {url} does not let this user read (403: {message}): grant \
+             it read on the service's subjects in the registry's auth file"
+        )),
+        _ => None,
+    }
+}
+
 /// The process's Kafka side once its settings are loaded and checked.
 #[derive(Debug, Clone)]
 pub struct Kafka {
@@ -132,19 +183,50 @@ impl Kafka {
     /// The registry as the runtime's schema source.
     pub fn schema_source(&self) -> anyhow::Result<Arc<dyn SchemaSource>> {
         let url = contracts_core::secret::redact_url(&self.args.registry_url);
-        let mut builder =
-            contracts_registry_client::client::Client::builder(&self.args.registry_url)
-                .credentials_from_env("SCHEMA_REGISTRY_AUTH", "SCHEMA_REGISTRY_TOKEN")?;
+        let client = self
+            .registry_builder()?
+            .build()
+            .map_err(|e| anyhow::anyhow!("--registry-url {url}: {e}"))?;
+        Ok(Arc::new(client))
+    }
+
+    fn registry_builder(&self) -> anyhow::Result<ClientBuilder> {
+        let mut builder = Client::builder(&self.args.registry_url)
+            .credentials_from_env("SCHEMA_REGISTRY_AUTH", "SCHEMA_REGISTRY_TOKEN")?;
         if let Some(ca) = &self.args.registry_ca {
             builder = builder.ca_file(ca);
         }
         if let (Some(cert), Some(key)) = (&self.args.registry_cert, &self.args.registry_key) {
             builder = builder.client_cert_files(cert, key);
         }
-        let client = builder
+        Ok(builder)
+    }
+
+    /// Asks the registry once which schema types it knows (any user it knows may): a registry
+    /// certificate this process does not trust, or credentials the registry refuses, stop the
+    /// start with what to change, before anything is consumed or published. A registry that
+    /// does not answer is logged; schemas are then registered or looked up once it does.
+    pub async fn check_registry(&self) -> anyhow::Result<()> {
+        let url = contracts_core::secret::redact_url(&self.args.registry_url);
+        let client = self
+            .registry_builder()?
+            .retries(0)
+            .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| anyhow::anyhow!("--registry-url {url}: {e}"))?;
-        Ok(Arc::new(client))
+        match client.schema_types().await {
+            Ok(_) => {
+                tracing::info!(registry = %url, "connected to the schema registry");
+                Ok(())
+            }
+            Err(e) => match registry_refusal(&e, &url) {
+                Some(fatal) => Err(anyhow::anyhow!(fatal)),
+                None => {
+                    tracing::warn!(registry = %url, error = %e, "the schema registry does not answer yet; starting anyway");
+                    Ok(())
+                }
+            },
+        }
     }
 
     pub fn producer_config(&self) -> ProducerConfig {

@@ -22,7 +22,8 @@
 //! 2. the HTTP and admin ports, so a port in use stops the service before it touches Kafka;
 //! 3. SIGTERM and Ctrl-C handling, the admin API's settings, the Kafka client settings and one
 //!    check of the Kafka connection (a refused SASL login or an untrusted broker certificate
-//!    stops the start: see [`KafkaArgs::connect`]), and the registry client;
+//!    stops the start: see [`KafkaArgs::connect`]), and one check of the registry (an untrusted
+//!    certificate or refused credentials stop the start: see [`Kafka::check_registry`]);
 //! 4. the outbox relay, when the service publishes ([`Runner::relay`]);
 //! 5. one consumer per topic the manifest says the service consumes ([`Runner::consume`]), in
 //!    the service's consumer group; they run once the admin API knows them;
@@ -97,6 +98,7 @@ impl Start<'_> {
         let admin_config = self.admin.config()?;
         // Before anything is consumed or published: a refused login stops the start here.
         let kafka = self.kafka.connect().await?;
+        kafka.check_registry().await?;
         let source = kafka.schema_source()?;
         let kafka_admin = kafka.admin(source.clone()).service(self.service);
         // One registry per process: the runtime's metrics and the service's counters.
