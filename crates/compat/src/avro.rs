@@ -5,7 +5,7 @@
 //! tokens are Java's, so a finding's path is the one the registry prints (`/fields/2/type`).
 //! Paths point into the *reader* schema.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
 use contracts_model::avro::{AvroSchema, Field, Kind, NodeId, Type};
@@ -23,6 +23,8 @@ pub fn check(
         w: writer,
         memo: HashMap::default(),
         aborted: None,
+        unions: HashMap::new(),
+        fields: HashMap::new(),
     };
     let found = checker.fresh(reader.root(), writer.root());
     let raw = match checker.aborted {
@@ -71,9 +73,61 @@ struct Checker<'a> {
     /// Java throws when a reader field matches two writer fields; Confluent reports the exception
     /// as the only incompatibility.
     aborted: Option<Raw>,
+    /// Per reader union, its branches by the names a writer's named type can match them with:
+    /// trying every branch made a union of n records checked against itself cost n² pairs.
+    unions: HashMap<NodeId, UnionBranches>,
+    /// Per writer record, its fields' positions by name.
+    fields: HashMap<NodeId, HashMap<String, usize>>,
+}
+
+/// The branches of a reader union that can read a writer type.
+#[derive(Default)]
+struct UnionBranches {
+    /// Records, enums and fixed, by unqualified name and by each alias.
+    named: HashMap<String, Vec<NodeId>>,
+    /// Every other branch (at most one per primitive type, one array, one map).
+    unnamed: Vec<NodeId>,
 }
 
 impl Checker<'_> {
+    /// The reader union's branches that may read `w`, in the union's order; the others fail
+    /// `schemaNameEquals` or are of a named type that `w` is not.
+    fn union_candidates(&mut self, union: NodeId, w: NodeId) -> Vec<NodeId> {
+        let rs = self.r;
+        let branches = self.unions.entry(union).or_insert_with(|| {
+            let mut index = UnionBranches::default();
+            if let Kind::Union(rbs) = &rs.node(union).kind {
+                for rb in rbs {
+                    match rs.node(rb.node).kind.named() {
+                        Some(named) => {
+                            let keys = std::iter::once(named.name.name.clone())
+                                .chain(named.aliases.iter().cloned())
+                                .collect::<HashSet<_>>();
+                            for key in keys {
+                                index.named.entry(key).or_default().push(rb.node);
+                            }
+                        }
+                        None => index.unnamed.push(rb.node),
+                    }
+                }
+            }
+            index
+        });
+        let Some(named) = self.w.node(w).kind.named() else {
+            return branches.unnamed.clone();
+        };
+        let mut found: Vec<NodeId> = [named.name.name.clone(), named.name.full()]
+            .iter()
+            .filter_map(|key| branches.named.get(key))
+            .flatten()
+            .copied()
+            .collect();
+        found.extend(branches.unnamed.iter().copied());
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
     /// `getCompatibility(reader, writer)`: a fresh location stack.
     fn fresh(&mut self, r: NodeId, w: NodeId) -> Vec<Raw> {
         let mut location = Vec::new();
@@ -136,10 +190,11 @@ impl Checker<'_> {
                 (Kind::Enum(re), Kind::Enum(we)) => {
                     result.extend(self.check_names(r, w, location));
                     location.push(Token::Key("symbols"));
+                    let readable: HashSet<&String> = re.symbols.iter().collect();
                     let mut missing: Vec<&String> = we
                         .symbols
                         .iter()
-                        .filter(|s| !re.symbols.contains(s))
+                        .filter(|s| !readable.contains(s))
                         .collect();
                     missing.sort();
                     let defaulted = re.default.as_ref().is_some_and(|d| re.symbols.contains(d));
@@ -197,10 +252,9 @@ impl Checker<'_> {
             Type::Bytes => wt == Type::String,
             Type::String => wt == Type::Bytes,
             Type::Union => {
-                let Kind::Union(rbs) = rk else { unreachable!() };
                 // The first reader branch that reads the writer wins.
-                for rb in rbs {
-                    if self.fresh(rb.node, w).is_empty() {
+                for rb in self.union_candidates(r, w) {
+                    if self.fresh(rb, w).is_empty() {
                         return result;
                     }
                 }
@@ -249,10 +303,18 @@ impl Checker<'_> {
         };
         let (reader_fields, writer_fields) = (&rr.fields, &wr.fields);
         let mut result = Vec::new();
+        self.fields.entry(w).or_insert_with(|| {
+            let mut by_name = HashMap::new();
+            for (i, f) in writer_fields.iter().enumerate() {
+                by_name.entry(f.name.clone()).or_insert(i);
+            }
+            by_name
+        });
         location.push(Token::Key("fields"));
         for (pos, rf) in reader_fields.iter().enumerate() {
             location.push(Token::Index(pos));
-            match writer_matches(writer_fields, rf, pos) {
+            let by_name = &self.fields[&w];
+            match writer_matches(writer_fields, by_name, rf, pos) {
                 Hits::None => {
                     if rf.default.is_none() {
                         let enum_default = matches!(&rs.node(rf.ty.node).kind, Kind::Enum(e) if e.default.is_some());
@@ -299,13 +361,18 @@ enum Hits<'f> {
 
 /// `lookupWriterField`: the writer field named like the reader field, plus one per alias that
 /// names a writer field (the same writer field can be hit twice, which Java treats as ambiguous).
-fn writer_matches<'f>(writer_fields: &'f [Field], reader_field: &Field, pos: usize) -> Hits<'f> {
+fn writer_matches<'f>(
+    writer_fields: &'f [Field],
+    by_name: &HashMap<String, usize>,
+    reader_field: &Field,
+    pos: usize,
+) -> Hits<'f> {
     // Fields mostly keep their position between versions: look there first.
     let find = |name: &str| {
         writer_fields
             .get(pos)
             .filter(|f| f.name == name)
-            .or_else(|| writer_fields.iter().find(|f| f.name == name))
+            .or_else(|| writer_fields.get(*by_name.get(name)?))
     };
     let direct = find(&reader_field.name);
     if reader_field.aliases.is_empty() {

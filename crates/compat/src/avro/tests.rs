@@ -263,3 +263,50 @@ fn findings_are_all_reported_with_their_lines() {
         got[2].message
     );
 }
+
+fn union_of_records(names: &[&str], extra: &str) -> String {
+    let branches: Vec<String> = names
+        .iter()
+        .map(|n| format!(r#"{{"type":"record","name":"{n}","namespace":"u","aliases":["old.Prev{n}"],"fields":[{}]}}"#, field("v", "\"long\"")))
+        .collect();
+    record(&field("u", &format!("[{}{extra}]", branches.join(","))))
+}
+
+#[test]
+fn union_branches_of_named_types_match_by_name_or_alias_among_many() {
+    let names: Vec<String> = (0..300).map(|i| format!("B{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let old = union_of_records(&names, "");
+    // every branch finds itself, and an added branch breaks nothing
+    assert!(findings(&union_of_records(&names, r#","string""#), &old).is_empty());
+    // a writer branch whose name the reader lacks is missing, in its position
+    let mut renamed = names.clone();
+    renamed[250] = "Other";
+    assert_eq!(
+        findings(&union_of_records(&renamed, ""), &old),
+        one("MISSING_UNION_BRANCH", "/fields/0/type/250")
+    );
+    // a reader alias with the writer's full name reads it
+    let writer = r#"{"type":"record","name":"R","namespace":"n","fields":[{"name":"u","type":[{"type":"record","name":"PrevB7","namespace":"old","fields":[{"name":"v","type":"long"}]}]}]}"#;
+    assert!(findings(&old, writer).is_empty());
+}
+
+#[test]
+fn fields_are_matched_by_name_wherever_they_moved() {
+    let names: Vec<String> = (0..500).map(|i| format!("f{i}")).collect();
+    let forward = names
+        .iter()
+        .map(|n| field(n, "\"int\""))
+        .collect::<Vec<_>>();
+    let mut backward = names
+        .iter()
+        .map(|n| field(n, "\"long\""))
+        .collect::<Vec<_>>();
+    backward.reverse();
+    assert!(findings(&record(&backward.join(",")), &record(&forward.join(","))).is_empty());
+    assert_eq!(
+        findings(&record(&forward.join(",")), &record(&backward.join(","))).len(),
+        500,
+        "long cannot be read as int, field by field"
+    );
+}

@@ -73,13 +73,12 @@ pub(super) struct Diff {
 }
 
 fn names<'a, T>(a: &[T], b: &[T], name: impl Fn(&T) -> &'a str) -> Vec<&'a str> {
-    let mut all: Vec<&str> = a.iter().map(&name).collect();
-    for n in b.iter().map(&name) {
-        if !all.contains(&n) {
-            all.push(n);
-        }
-    }
-    all
+    let mut seen = HashSet::new();
+    a.iter()
+        .chain(b)
+        .map(&name)
+        .filter(|n| seen.insert(*n))
+        .collect()
 }
 
 /// An original message, by its declaration: Confluent's identity set of messages in progress.
@@ -319,6 +318,7 @@ impl<'a> DiffContext<'a> {
         // (an earlier oneof, or each earlier top-level field on its own).
         for oneof in &update.oneofs {
             let mut origins: Vec<MovedFrom> = Vec::new();
+            let mut seen_origins = HashSet::new();
             let mut moved_in = Vec::new();
             for &number in &oneof.tags {
                 let Some(field) = original.by_tag.get(&number) else {
@@ -331,7 +331,7 @@ impl<'a> DiffContext<'a> {
                         MovedFrom::Field(number, field.field.name())
                     }
                 };
-                if !origins.contains(&origin) {
+                if seen_origins.insert(origin) {
                     origins.push(origin);
                 }
             }
@@ -569,7 +569,7 @@ impl<'a> DiffContext<'a> {
 }
 
 /// Where a member of an updated oneof came from in the original message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum MovedFrom<'a> {
     Oneof(&'a str),
     Field(i32, &'a str),

@@ -3,7 +3,7 @@
 //! proto3 `optional` fields are plain fields, labels are the ones written in the text, and field
 //! types are resolved to scalars, enums, messages or maps.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use contracts_model::protobuf::{EnumRef, MessageRef, ProtoSchema, Syntax, scalar_type_name};
@@ -194,6 +194,8 @@ pub(super) struct Oneof<'a> {
 pub(super) struct Fields<'a> {
     pub(super) by_tag: BTreeMap<i32, FieldInfo<'a>>,
     pub(super) oneofs: Vec<Oneof<'a>>,
+    /// Positions in `oneofs` by name (the first, if a malformed message repeats one).
+    oneof_by_name: HashMap<&'a str, usize>,
 }
 
 impl<'a> Fields<'a> {
@@ -201,6 +203,7 @@ impl<'a> Fields<'a> {
         let syntax = Syntax::of(message.file);
         let decls = &message.descriptor.oneof_decl;
         let mut oneofs: Vec<Oneof<'a>> = Vec::new();
+        let mut oneof_at: HashMap<i32, usize> = HashMap::new();
         let mut by_tag = BTreeMap::new();
         for (index, field) in (0i32..).zip(&message.descriptor.field) {
             // Wire keeps proto2 groups apart from fields; Confluent never sees them.
@@ -212,13 +215,16 @@ impl<'a> Fields<'a> {
                 .filter(|_| !field.proto3_optional())
                 .and_then(|i| Some((i, decls.get(usize::try_from(i).ok()?)?.name())));
             if let Some((i, name)) = oneof {
-                match oneofs.iter_mut().find(|o| o.index == i) {
-                    Some(o) => o.tags.push(field.number()),
-                    None => oneofs.push(Oneof {
-                        name,
-                        index: i,
-                        tags: vec![field.number()],
-                    }),
+                match oneof_at.get(&i) {
+                    Some(&at) => oneofs[at].tags.push(field.number()),
+                    None => {
+                        oneof_at.insert(i, oneofs.len());
+                        oneofs.push(Oneof {
+                            name,
+                            index: i,
+                            tags: vec![field.number()],
+                        });
+                    }
                 }
             }
             let ty = field_type(schema, field);
@@ -235,11 +241,19 @@ impl<'a> Fields<'a> {
             );
         }
         oneofs.sort_by_key(|o| o.index);
-        Fields { by_tag, oneofs }
+        let mut oneof_by_name = HashMap::new();
+        for (at, o) in oneofs.iter().enumerate() {
+            oneof_by_name.entry(o.name).or_insert(at);
+        }
+        Fields {
+            by_tag,
+            oneofs,
+            oneof_by_name,
+        }
     }
 
     pub(super) fn oneof(&self, name: &str) -> Option<&Oneof<'a>> {
-        self.oneofs.iter().find(|o| o.name == name)
+        self.oneofs.get(*self.oneof_by_name.get(name)?)
     }
 }
 
@@ -249,25 +263,44 @@ impl<'a> Fields<'a> {
 pub(super) struct Types<'a> {
     pub(super) messages: Vec<MessageRef<'a>>,
     pub(super) enums: Vec<EnumRef<'a>>,
+    /// Positions by simple name (the first of a repeated one): a level with thousands of
+    /// messages is compared name by name.
+    message_at: HashMap<&'a str, usize>,
+    enum_at: HashMap<&'a str, usize>,
 }
 
 impl<'a> Types<'a> {
+    fn indexed(messages: Vec<MessageRef<'a>>, enums: Vec<EnumRef<'a>>) -> Self {
+        let mut message_at = HashMap::new();
+        for (i, m) in messages.iter().enumerate() {
+            message_at.entry(m.descriptor.name()).or_insert(i);
+        }
+        let mut enum_at = HashMap::new();
+        for (i, e) in enums.iter().enumerate() {
+            enum_at.entry(e.descriptor.name()).or_insert(i);
+        }
+        Types {
+            messages,
+            enums,
+            message_at,
+            enum_at,
+        }
+    }
+
     pub(super) fn top(schema: &'a ProtoSchema) -> Self {
         let file = schema.entry();
         let scope = file.package();
-        Types {
-            messages: file
-                .message_type
+        Types::indexed(
+            file.message_type
                 .iter()
                 .filter_map(|m| schema.message(&join(scope, m.name())))
                 .filter(|m| !m.is_map_entry())
                 .collect(),
-            enums: file
-                .enum_type
+            file.enum_type
                 .iter()
                 .filter_map(|e| schema.enum_type(&join(scope, e.name())))
                 .collect(),
-        }
+        )
     }
 
     pub(super) fn nested(schema: &'a ProtoSchema, parent: MessageRef<'a>) -> Self {
@@ -279,36 +312,30 @@ impl<'a> Types<'a> {
             .filter(|f| f.r#type() == Type::Group)
             .map(|f| f.type_name().strip_prefix('.').unwrap_or(f.type_name()))
             .collect();
-        Types {
-            messages: parent
+        Types::indexed(
+            parent
                 .descriptor
                 .nested_type
                 .iter()
                 .filter_map(|m| schema.message(&join(scope, m.name())))
                 .filter(|m| !m.is_map_entry() && !groups.contains(m.full_name))
                 .collect(),
-            enums: parent
+            parent
                 .descriptor
                 .enum_type
                 .iter()
                 .filter_map(|e| schema.enum_type(&join(scope, e.name())))
                 .collect(),
-        }
+        )
     }
 
     pub(super) fn message(&self, name: &str) -> Option<(usize, MessageRef<'a>)> {
-        self.messages
-            .iter()
-            .enumerate()
-            .find(|(_, m)| m.descriptor.name() == name)
-            .map(|(i, m)| (i, *m))
+        let i = *self.message_at.get(name)?;
+        Some((i, self.messages[i]))
     }
 
     pub(super) fn enum_type(&self, name: &str) -> Option<EnumRef<'a>> {
-        self.enums
-            .iter()
-            .find(|e| e.descriptor.name() == name)
-            .copied()
+        Some(self.enums[*self.enum_at.get(name)?])
     }
 }
 
