@@ -71,8 +71,9 @@ pub struct ServeArgs {
           value_parser = ["required", "optional"], requires = "tls_client_ca")]
     pub tls_client_auth: String,
 
-    /// Largest request body accepted; larger ones get 413.
-    #[arg(long, env = "REGISTRY_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    /// Largest request body accepted; larger ones get 413. A schema must also fit in one record
+    /// of the registry topic (1 MB by Kafka's default).
+    #[arg(long, env = "REGISTRY_MAX_BODY_BYTES", default_value_t = crate::server::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
     /// References one schema may list, and distinct schemas its references may reach

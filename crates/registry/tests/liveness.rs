@@ -68,7 +68,8 @@ fn wide_record(name: &str, n: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_busy_with_large_schemas_answers_health_and_stops_on_sigterm() {
-    let mut registry = start(&[]);
+    // An operator who raised the body limit: each request keeps a parse thread busy longer.
+    let mut registry = start(&["--max-body-bytes", "16777216"]);
     let client = reqwest::Client::new();
     wait_healthy(&client, &registry.url).await;
 
