@@ -223,9 +223,12 @@ impl ClientContext for Watch {
         // The probe reports what matters itself; librdkafka's own lines stay at debug.
         let message = secret::redact(message);
         tracing::debug!(target: "librdkafka", ?level, "{fac} {message}");
-        if matches!(fac, "OIDC" | "JWT") && message.starts_with("Failed to retrieve ") {
+        // The message starts with the thread, `[thrd:background]: `.
+        if matches!(fac, "OIDC" | "JWT")
+            && let Some(start) = message.find("Failed to retrieve ")
+        {
             *self.token_fetch.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(message.into_owned());
+                Some(message[start..].to_owned());
         }
     }
 
@@ -285,12 +288,20 @@ fn classify(
                     .get("sasl.oauthbearer.client.id")
                     .map(|c| format!("for client '{c}' "))
                     .unwrap_or_default();
-                (
-                    format!("{client}(OAUTHBEARER)"),
+                let oidc = config
+                    .get("sasl.oauthbearer.method")
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("oidc"));
+                let hint = if oidc {
+                    // The token endpoint gave a token (else the login would not have been
+                    // tried): the broker does not accept it.
+                    "the broker refused the token the OIDC token endpoint issued: check that \
+                     the broker trusts that identity provider (issuer, JWKS, audience), \
+                     sasl.oauthbearer.scope and the client's permissions"
+                } else {
                     "check sasl.oauthbearer.client.id, the client secret, \
                      sasl.oauthbearer.token.endpoint.url and sasl.oauthbearer.scope"
-                        .to_owned(),
-                )
+                };
+                (format!("{client}(OAUTHBEARER)"), hint.to_owned())
             } else {
                 let user = config.get("sasl.username").unwrap_or("");
                 (
@@ -511,6 +522,30 @@ mod tests {
                 .to_string()
                 .starts_with("the OIDC token endpoint https://login.example.com/token gave no"),
             "{unusable}"
+        );
+    }
+
+    #[test]
+    fn a_broker_refusing_an_oidc_token_is_told_apart_from_a_refused_token_request() {
+        let c = config(&[
+            ("sasl.mechanism", "OAUTHBEARER"),
+            ("sasl.oauthbearer.method", "oidc"),
+            ("sasl.oauthbearer.client.id", "shop"),
+        ]);
+        let err = classify(
+            RDKafkaErrorCode::Authentication,
+            "sasl_plaintext://127.0.0.1:9092/bootstrap: SASL authentication error: SASL \
+             Authentication failed. (after 0ms in state AUTH_REQ)",
+            None,
+            &c,
+        )
+        .unwrap();
+        assert!(
+            err.to_string().starts_with(
+                "Kafka SASL authentication failed for client 'shop' (OAUTHBEARER): the broker \
+                 refused the token the OIDC token endpoint issued"
+            ),
+            "{err}"
         );
     }
 
