@@ -742,7 +742,13 @@ mod tests {
         ] {
             assert_eq!(common.get(key).map(String::as_str), Some(value), "{key}");
         }
-        // librdkafka checks the settings: this build has OIDC (libcurl).
+        // This build of librdkafka has OIDC (libcurl), and checks the settings.
+        let features = ClientConfig::new()
+            .create_native_config()
+            .unwrap()
+            .get("builtin.features")
+            .unwrap();
+        assert!(features.split(',').any(|f| f == "oidc"), "{features}");
         s.validate().unwrap();
         let producer: Result<BaseProducer, _> =
             s.client_config(Scope::Producer, "127.0.0.1:1").create();
