@@ -139,19 +139,27 @@ pub fn register(value: &str) {
 
 /// Whether a client setting (librdkafka's or a Kafka properties file's) holds a secret:
 /// `sasl.password`, `ssl.key.password`, `sasl.oauthbearer.client.secret`, `sasl.jaas.config`,
-/// and anything else whose name says password, secret, token or credentials.
+/// and anything else whose name says password, passphrase, secret, token or credentials, except
+/// settings that name where a secret is or who uses it (`sasl.oauthbearer.token.endpoint.url`,
+/// `sasl.oauthbearer.client.credentials.client.id`, `*.location`, `*.file`): those are printed,
+/// a password in a URL still masked by [`redact`].
 pub fn is_secret_setting(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    [
-        "password",
-        "secret",
-        "token",
-        "credential",
-        "jaas.config",
-        "key.pem",
-    ]
-    .iter()
-    .any(|word| key.contains(word))
+    let names_a_place_or_an_id = [".url", ".location", ".file", ".id"]
+        .iter()
+        .any(|suffix| key.ends_with(suffix));
+    !names_a_place_or_an_id
+        && [
+            "password",
+            "passphrase",
+            "secret",
+            "token",
+            "credential",
+            "jaas.config",
+            "key.pem",
+        ]
+        .iter()
+        .any(|word| key.contains(word))
 }
 
 /// The value of a client setting as it may be printed.
@@ -304,6 +312,42 @@ mod tests {
         assert_eq!(redact_setting("sasl.oauthbearer.client.secret", "x"), MASK);
         assert_eq!(redact_setting("ssl.key.password", "x"), MASK);
         assert_eq!(redact_setting("linger.ms", "5"), "5");
+        assert_eq!(
+            redact_setting("sasl.oauthbearer.client.credentials.client.secret", "x"),
+            MASK
+        );
+        assert_eq!(
+            redact_setting("sasl.oauthbearer.assertion.private.key.passphrase", "x"),
+            MASK
+        );
+        assert_eq!(redact_setting("ssl.keystore.password", "x"), MASK);
+    }
+
+    #[test]
+    fn settings_naming_where_a_secret_is_or_whose_it_is_are_printed() {
+        for (key, value) in [
+            (
+                "sasl.oauthbearer.token.endpoint.url",
+                "https://login.example.com/oauth2/token",
+            ),
+            ("sasl.oauthbearer.client.credentials.client.id", "shop"),
+            ("sasl.oauthbearer.client.id", "shop"),
+            ("ssl.key.location", "/etc/kafka/client.key"),
+            (
+                "sasl.oauthbearer.assertion.private.key.file",
+                "/run/key.pem",
+            ),
+        ] {
+            assert!(!is_secret_setting(key), "{key}");
+            assert_eq!(redact_setting(key, value), value);
+        }
+        assert_eq!(
+            redact_setting(
+                "sasl.oauthbearer.token.endpoint.url",
+                "https://shop:url-pw-1@login.example.com/token"
+            ),
+            "https://shop:***@login.example.com/token"
+        );
     }
 
     #[test]

@@ -52,6 +52,27 @@ pub enum ConnectError {
         hint: String,
         detail: String,
     },
+    /// The OIDC token endpoint refused the client credentials (an HTTP 4xx answer), so there is
+    /// no token to log in with.
+    #[error(
+        "the OIDC token endpoint {endpoint} refused the client credentials {who}(HTTP {status}): \
+         check sasl.oauthbearer.client.id, the client secret \
+         (KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET or its _FILE) and sasl.oauthbearer.scope \
+         (the endpoint answered: {detail})"
+    )]
+    TokenRefused {
+        endpoint: String,
+        /// `for client 'shop' `.
+        who: String,
+        status: u16,
+        detail: String,
+    },
+    /// The OIDC token endpoint answered, but not with a token librdkafka can use.
+    #[error(
+        "the OIDC token endpoint {endpoint} gave no usable OAUTHBEARER token: {detail} (a JSON \
+         answer with access_token, a JWT with the `exp` and `sub` claims, is needed)"
+    )]
+    TokenUnusable { endpoint: String, detail: String },
     /// The broker's certificate is not signed by a CA the client trusts.
     #[error(
         "the broker's TLS certificate at {broker} is not trusted (certificate verify failed): \
@@ -130,7 +151,8 @@ fn probe_blocking(config: &ClientConfig, timeout: Duration) -> Result<Cluster, C
         producer.poll(Duration::from_millis(50));
         let errors = producer.context().take();
         for (code, reason) in &errors {
-            if let Some(fatal) = classify(*code, reason, config) {
+            let token_fetch = producer.context().token_fetch();
+            if let Some(fatal) = classify(*code, reason, token_fetch.as_deref(), config) {
                 return Err(fatal);
             }
             if *code == RDKafkaErrorCode::AllBrokersDown {
@@ -148,7 +170,8 @@ fn probe_blocking(config: &ClientConfig, timeout: Duration) -> Result<Cluster, C
                 // The request failed; errors polled with it may say why.
                 producer.poll(Duration::from_millis(50));
                 for (code, reason) in producer.context().take() {
-                    if let Some(fatal) = classify(code, &reason, config) {
+                    let token_fetch = producer.context().token_fetch();
+                    if let Some(fatal) = classify(code, &reason, token_fetch.as_deref(), config) {
                         return Err(fatal);
                     }
                 }
@@ -168,11 +191,21 @@ fn probe_blocking(config: &ClientConfig, timeout: Duration) -> Result<Cluster, C
 struct Watch {
     errors: Mutex<Vec<(RDKafkaErrorCode, String)>>,
     last: Mutex<Option<String>>,
+    /// librdkafka's last log line about a failed OIDC token request, which alone has the
+    /// HTTP status: `Failed to retrieve OIDC token from "URL": BODY (401)`.
+    token_fetch: Mutex<Option<String>>,
 }
 
 impl Watch {
     fn take(&self) -> Vec<(RDKafkaErrorCode, String)> {
         std::mem::take(&mut *self.errors.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn token_fetch(&self) -> Option<String> {
+        self.token_fetch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn last(&self) -> Option<String> {
@@ -188,7 +221,15 @@ impl Watch {
 impl ClientContext for Watch {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         // The probe reports what matters itself; librdkafka's own lines stay at debug.
-        tracing::debug!(target: "librdkafka", ?level, "{fac} {}", secret::redact(message));
+        let message = secret::redact(message);
+        tracing::debug!(target: "librdkafka", ?level, "{fac} {message}");
+        // The message starts with the thread, `[thrd:background]: `.
+        if matches!(fac, "OIDC" | "JWT")
+            && let Some(start) = message.find("Failed to retrieve ")
+        {
+            *self.token_fetch.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(message[start..].to_owned());
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -210,10 +251,21 @@ impl ProducerContext<NoCustomPartitioner> for Watch {
     fn delivery(&self, _: &rdkafka::producer::DeliveryResult<'_>, _: ()) {}
 }
 
-/// A failure that retrying will not fix, told apart by librdkafka's error code and reason.
-fn classify(code: RDKafkaErrorCode, reason: &str, config: &ClientConfig) -> Option<ConnectError> {
+/// A failure that retrying will not fix, told apart by librdkafka's error code and reason;
+/// `token_fetch` is librdkafka's last log line about a failed OIDC token request.
+fn classify(
+    code: RDKafkaErrorCode,
+    reason: &str,
+    token_fetch: Option<&str>,
+    config: &ClientConfig,
+) -> Option<ConnectError> {
     let detail = reason.to_owned();
     match code {
+        RDKafkaErrorCode::Authentication
+            if reason.starts_with("Failed to acquire SASL OAUTHBEARER token") =>
+        {
+            token_failure(reason, token_fetch, config)
+        }
         RDKafkaErrorCode::Authentication => {
             let mechanism = config
                 .get("sasl.mechanisms")
@@ -236,12 +288,20 @@ fn classify(code: RDKafkaErrorCode, reason: &str, config: &ClientConfig) -> Opti
                     .get("sasl.oauthbearer.client.id")
                     .map(|c| format!("for client '{c}' "))
                     .unwrap_or_default();
-                (
-                    format!("{client}(OAUTHBEARER)"),
+                let oidc = config
+                    .get("sasl.oauthbearer.method")
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("oidc"));
+                let hint = if oidc {
+                    // The token endpoint gave a token (else the login would not have been
+                    // tried): the broker does not accept it.
+                    "the broker refused the token the OIDC token endpoint issued: check that \
+                     the broker trusts that identity provider (issuer, JWKS, audience), \
+                     sasl.oauthbearer.scope and the client's permissions"
+                } else {
                     "check sasl.oauthbearer.client.id, the client secret, \
                      sasl.oauthbearer.token.endpoint.url and sasl.oauthbearer.scope"
-                        .to_owned(),
-                )
+                };
+                (format!("{client}(OAUTHBEARER)"), hint.to_owned())
             } else {
                 let user = config.get("sasl.username").unwrap_or("");
                 (
@@ -280,6 +340,51 @@ fn classify(code: RDKafkaErrorCode, reason: &str, config: &ClientConfig) -> Opti
             }
         }
         _ => None,
+    }
+}
+
+/// Why no OAUTHBEARER token could be had: refused credentials (HTTP 4xx) and answers that are
+/// no token are fatal; an endpoint that cannot be reached or answers 5xx, 408 or 429 may recover
+/// (librdkafka asks again), so that is left to the time-out.
+fn token_failure(
+    reason: &str,
+    token_fetch: Option<&str>,
+    config: &ClientConfig,
+) -> Option<ConnectError> {
+    let endpoint = secret::redact_url(
+        config
+            .get("sasl.oauthbearer.token.endpoint.url")
+            .unwrap_or("(sasl.oauthbearer.token.endpoint.url)"),
+    );
+    let answer = reason
+        .strip_prefix("Failed to acquire SASL OAUTHBEARER token")
+        .unwrap_or(reason)
+        .trim_start_matches([':', ' '])
+        .to_owned();
+    // The log line ends with the HTTP status, -1 when there was no answer.
+    let status = token_fetch.and_then(|line| {
+        let open = line.rfind(" (")?;
+        line[open + 2..].strip_suffix(')')?.parse::<i32>().ok()
+    });
+    match status {
+        Some(status @ 400..=499) if status != 408 && status != 429 => {
+            let who = config
+                .get("sasl.oauthbearer.client.id")
+                .or_else(|| config.get("sasl.oauthbearer.client.credentials.client.id"))
+                .map(|c| format!("of client '{c}' "))
+                .unwrap_or_default();
+            Some(ConnectError::TokenRefused {
+                endpoint,
+                who,
+                status: status as u16,
+                detail: answer,
+            })
+        }
+        Some(_) => None,
+        None => Some(ConnectError::TokenUnusable {
+            endpoint,
+            detail: answer,
+        }),
     }
 }
 
@@ -333,6 +438,7 @@ mod tests {
             RDKafkaErrorCode::Authentication,
             "sasl_ssl://127.0.0.1:9093/bootstrap: SASL authentication error: SASL SCRAM \
              authentication failed",
+            None,
             &c,
         )
         .unwrap();
@@ -352,6 +458,7 @@ mod tests {
             RDKafkaErrorCode::SSL,
             "ssl://127.0.0.1:40123/bootstrap: SSL handshake failed: error:0A000086:SSL \
              routines::certificate verify failed: broker certificate could not be verified",
+            None,
             &config(&[]),
         )
         .unwrap();
@@ -359,6 +466,84 @@ mod tests {
             err.to_string().starts_with(
                 "the broker's TLS certificate at 127.0.0.1:40123 is not trusted (certificate \
                  verify failed): set ssl.ca.location to the CA that signed it"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_token_endpoint_refusing_the_credentials_is_named_with_the_client_and_the_status() {
+        let c = config(&[
+            ("sasl.mechanism", "OAUTHBEARER"),
+            ("sasl.oauthbearer.method", "oidc"),
+            ("sasl.oauthbearer.client.id", "shop"),
+            (
+                "sasl.oauthbearer.token.endpoint.url",
+                "https://login.example.com/token",
+            ),
+        ]);
+        let reason = "Failed to acquire SASL OAUTHBEARER token: {\"error\":\"invalid_client\"}";
+        let refused = classify(
+            RDKafkaErrorCode::Authentication,
+            reason,
+            Some(
+                "Failed to retrieve OIDC token from \"https://login.example.com/token\": \
+                 {\"error\":\"invalid_client\"} (401)",
+            ),
+            &c,
+        )
+        .unwrap();
+        assert_eq!(
+            refused.to_string(),
+            "the OIDC token endpoint https://login.example.com/token refused the client \
+             credentials of client 'shop' (HTTP 401): check sasl.oauthbearer.client.id, the \
+             client secret (KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET or its _FILE) and \
+             sasl.oauthbearer.scope (the endpoint answered: {\"error\":\"invalid_client\"})"
+        );
+        // An endpoint that is down or overloaded may come back: not fatal.
+        for status in ["-1", "503", "429"] {
+            let line = format!("Failed to retrieve OIDC token from \"u\": x ({status})");
+            assert!(
+                classify(RDKafkaErrorCode::Authentication, reason, Some(&line), &c).is_none(),
+                "{status}"
+            );
+        }
+        // An answer that is no token.
+        let unusable = classify(
+            RDKafkaErrorCode::Authentication,
+            "Failed to acquire SASL OAUTHBEARER token: Expected JSON JWT response with \
+             \"access_token\" field",
+            None,
+            &c,
+        )
+        .unwrap();
+        assert!(
+            unusable
+                .to_string()
+                .starts_with("the OIDC token endpoint https://login.example.com/token gave no"),
+            "{unusable}"
+        );
+    }
+
+    #[test]
+    fn a_broker_refusing_an_oidc_token_is_told_apart_from_a_refused_token_request() {
+        let c = config(&[
+            ("sasl.mechanism", "OAUTHBEARER"),
+            ("sasl.oauthbearer.method", "oidc"),
+            ("sasl.oauthbearer.client.id", "shop"),
+        ]);
+        let err = classify(
+            RDKafkaErrorCode::Authentication,
+            "sasl_plaintext://127.0.0.1:9092/bootstrap: SASL authentication error: SASL \
+             Authentication failed. (after 0ms in state AUTH_REQ)",
+            None,
+            &c,
+        )
+        .unwrap();
+        assert!(
+            err.to_string().starts_with(
+                "Kafka SASL authentication failed for client 'shop' (OAUTHBEARER): the broker \
+                 refused the token the OIDC token endpoint issued"
             ),
             "{err}"
         );
@@ -384,7 +569,10 @@ mod tests {
             RDKafkaErrorCode::BrokerTransportFailure,
             RDKafkaErrorCode::Resolve,
         ] {
-            assert!(classify(code, "x", &config(&[])).is_none(), "{code:?}");
+            assert!(
+                classify(code, "x", None, &config(&[])).is_none(),
+                "{code:?}"
+            );
         }
     }
 

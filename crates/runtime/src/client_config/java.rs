@@ -1,6 +1,7 @@
 //! Settings of Kafka's Java clients that librdkafka does not take, found in `client.properties`
 //! files written for them: translated where the meaning is the same (`sasl.jaas.config` with a
-//! user name and password), refused with the librdkafka equivalent otherwise.
+//! user name and password, or with OIDC client credentials; the Java OIDC login handler),
+//! refused with the librdkafka equivalent otherwise.
 
 /// What becomes of one setting.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,12 +23,35 @@ const KERBEROS_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModule";
 const MSK_IAM_MODULE: &str = "software.amazon.msk.auth.iam.IAMLoginModule";
 
 /// How to give librdkafka an OAUTHBEARER configuration.
-const OAUTHBEARER_HELP: &str = "librdkafka configures OAUTHBEARER without JAAS: for OIDC client \
-     credentials set sasl.mechanism=OAUTHBEARER, sasl.oauthbearer.method=oidc, \
+const OAUTHBEARER_HELP: &str = "librdkafka fetches OAUTHBEARER tokens itself with OIDC client \
+     credentials: set sasl.mechanism=OAUTHBEARER, sasl.oauthbearer.method=oidc, \
      sasl.oauthbearer.token.endpoint.url, sasl.oauthbearer.client.id (JAAS clientId), \
      sasl.oauthbearer.scope (JAAS scope) and the client secret in \
      KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET_FILE (JAAS clientSecret); for unsecured test tokens \
      enable.sasl.oauthbearer.unsecure.jwt=true and sasl.oauthbearer.config=principal=NAME";
+
+/// The Java clients' OIDC client-credentials login handler (Kafka 3.4 and later; before, in the
+/// `secured` package): what librdkafka does with `sasl.oauthbearer.method=oidc`.
+const OIDC_LOGIN_HANDLERS: &[&str] = &[
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+    "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerLoginCallbackHandler",
+];
+
+/// Settings of the Java OIDC login that validate tokens on the broker side, or tune the Java
+/// HTTP client: librdkafka has none of them.
+const JAVA_OIDC_ONLY: &[&str] = &[
+    "sasl.oauthbearer.jwks.endpoint.url",
+    "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+    "sasl.oauthbearer.expected.audience",
+    "sasl.oauthbearer.expected.issuer",
+    "sasl.oauthbearer.clock.skew.seconds",
+    "sasl.oauthbearer.scope.claim.name",
+    "sasl.oauthbearer.sub.claim.name",
+    "sasl.oauthbearer.jwt.validator.class",
+    "sasl.oauthbearer.header.urlencode",
+];
 
 const MSK_IAM_HELP: &str = "AWS MSK IAM authentication is a Java plug-in that librdkafka does not \
      have: use MSK's SASL/SCRAM listener (sasl.mechanism=SCRAM-SHA-512, port 9096) or mTLS";
@@ -91,9 +115,34 @@ pub(super) fn translate(key: &str, value: &str) -> Translation {
         {
             refuse(MSK_IAM_HELP)
         }
+        "sasl.login.callback.handler.class" if OIDC_LOGIN_HANDLERS.contains(&value.trim()) => {
+            Translation::Into(vec![("sasl.oauthbearer.method", "oidc".to_owned())])
+        }
         "sasl.login.callback.handler.class"
         | "sasl.client.callback.handler.class"
         | "sasl.login.class" => refuse(OAUTHBEARER_HELP),
+        // Kafka 4.1's name for the same choice.
+        "sasl.oauthbearer.jwt.retriever.class" => match value.trim().rsplit('.').next() {
+            Some("ClientCredentialsJwtRetriever" | "DefaultJwtRetriever") => {
+                Translation::Into(vec![("sasl.oauthbearer.method", "oidc".to_owned())])
+            }
+            Some("JwtBearerJwtRetriever") => Translation::Into(vec![
+                ("sasl.oauthbearer.method", "oidc".to_owned()),
+                (
+                    "sasl.oauthbearer.grant.type",
+                    "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+                ),
+            ]),
+            _ => refuse(OAUTHBEARER_HELP),
+        },
+        "sasl.oauthbearer.token.endpoint.url" if value.trim_start().starts_with("file:") => refuse(
+            "librdkafka fetches OAUTHBEARER tokens over HTTP(S) only, not from a file: give the \
+             identity provider's token endpoint (https://...)",
+        ),
+        _ if JAVA_OIDC_ONLY.contains(&key) => refuse(
+            "a setting of the Java OIDC login (token validation on the broker, or the Java HTTP \
+             client) with no librdkafka equivalent: remove the line",
+        ),
         "key.serializer" | "value.serializer" | "key.deserializer" | "value.deserializer" => {
             refuse(
                 "the runtime encodes and decodes events itself (generated codecs, Confluent wire \
@@ -154,7 +203,7 @@ fn jaas(value: &str) -> Translation {
                 )),
             }
         }
-        OAUTH_MODULE => Translation::Refuse(OAUTHBEARER_HELP.to_owned()),
+        OAUTH_MODULE => oauth_jaas(entry.options),
         KERBEROS_MODULE => Translation::Refuse(
             "librdkafka configures Kerberos without JAAS: set sasl.mechanism=GSSAPI, \
              sasl.kerberos.service.name, sasl.kerberos.principal (JAAS principal) and \
@@ -167,6 +216,55 @@ fn jaas(value: &str) -> Translation {
              credentials as sasl.username and sasl.password"
         )),
     }
+}
+
+/// The options of Java's `OAuthBearerLoginModule` with OIDC client credentials: `clientId`,
+/// `clientSecret`, `scope` and `extension_NAME` become librdkafka's `sasl.oauthbearer.*`
+/// settings, with `sasl.oauthbearer.method=oidc`. The unsecured test login (no `clientId`, or
+/// `unsecuredLogin*` options) is refused with librdkafka's way to do it.
+fn oauth_jaas(options: Vec<(String, String)>) -> Translation {
+    let mut settings = vec![("sasl.oauthbearer.method", "oidc".to_owned())];
+    let mut extensions = Vec::new();
+    let mut client_id = false;
+    for (name, value) in options {
+        match name.as_str() {
+            "clientId" => {
+                client_id = true;
+                settings.push(("sasl.oauthbearer.client.id", value));
+            }
+            "clientSecret" => settings.push(("sasl.oauthbearer.client.secret", value)),
+            "scope" => settings.push(("sasl.oauthbearer.scope", value)),
+            _ if name.starts_with("extension_") => {
+                let extension = &name["extension_".len()..];
+                if extension.is_empty() || value.contains(',') || value.contains('=') {
+                    return Translation::Refuse(format!(
+                        "option `{name}` cannot be given to librdkafka, which takes SASL \
+                         extensions as sasl.oauthbearer.extensions=NAME=VALUE,... (no `,` or \
+                         `=` in a value)"
+                    ));
+                }
+                extensions.push(format!("{extension}={value}"));
+            }
+            _ if name.starts_with("unsecuredLogin") => {
+                return Translation::Refuse(OAUTHBEARER_HELP.to_owned());
+            }
+            other => {
+                return Translation::Refuse(format!(
+                    "option `{other}` of {OAUTH_MODULE} has no librdkafka equivalent; librdkafka \
+                     takes clientId, clientSecret, scope and extension_NAME (as \
+                     sasl.oauthbearer.client.id, sasl.oauthbearer.client.secret, \
+                     sasl.oauthbearer.scope and sasl.oauthbearer.extensions)"
+                ));
+            }
+        }
+    }
+    if !client_id {
+        return Translation::Refuse(OAUTHBEARER_HELP.to_owned());
+    }
+    if !extensions.is_empty() {
+        settings.push(("sasl.oauthbearer.extensions", extensions.join(",")));
+    }
+    Translation::Into(settings)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -307,17 +405,88 @@ mod tests {
     }
 
     #[test]
-    fn other_login_modules_are_refused_with_the_librdkafka_settings_to_use() {
+    fn an_oidc_jaas_entry_and_login_handler_become_librdkafkas_oidc_settings() {
+        assert_eq!(
+            translate(
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+                 clientId='shop-app' clientSecret='hidden-oauth-secret' scope='kafka.write' \
+                 extension_logicalCluster='lkc-1' extension_identityPoolId='pool-2';",
+            ),
+            into(&[
+                ("sasl.oauthbearer.method", "oidc"),
+                ("sasl.oauthbearer.client.id", "shop-app"),
+                ("sasl.oauthbearer.client.secret", "hidden-oauth-secret"),
+                ("sasl.oauthbearer.scope", "kafka.write"),
+                (
+                    "sasl.oauthbearer.extensions",
+                    "logicalCluster=lkc-1,identityPoolId=pool-2"
+                ),
+            ])
+        );
+        for handler in OIDC_LOGIN_HANDLERS {
+            assert_eq!(
+                translate("sasl.login.callback.handler.class", handler),
+                into(&[("sasl.oauthbearer.method", "oidc")])
+            );
+        }
+        assert_eq!(
+            translate(
+                "sasl.oauthbearer.jwt.retriever.class",
+                "org.apache.kafka.common.security.oauthbearer.ClientCredentialsJwtRetriever"
+            ),
+            into(&[("sasl.oauthbearer.method", "oidc")])
+        );
+        assert_eq!(
+            translate(
+                "sasl.oauthbearer.token.endpoint.url",
+                "https://login.example.com/oauth2/token"
+            ),
+            Translation::Keep("https://login.example.com/oauth2/token".into())
+        );
+    }
+
+    #[test]
+    fn oidc_settings_librdkafka_cannot_honour_are_refused_with_what_to_do() {
+        let why = refusal(
+            "sasl.oauthbearer.token.endpoint.url",
+            "file:///tmp/token.jwt",
+        );
+        assert!(why.contains("HTTP(S) only"), "{why}");
+        let why = refusal("sasl.oauthbearer.expected.audience", "kafka-broker");
+        assert!(why.contains("remove the line"), "{why}");
+        let why = refusal(
+            "sasl.login.callback.handler.class",
+            "com.example.MyTokenProvider",
+        );
+        assert!(why.contains("sasl.oauthbearer.method=oidc"), "{why}");
+        // Java's unsecured test login, and options librdkafka has no place for.
+        for entry in [
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;",
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+             unsecuredLoginStringClaim_sub='alice';",
+        ] {
+            let why = refusal("sasl.jaas.config", entry);
+            assert!(
+                why.contains("enable.sasl.oauthbearer.unsecure.jwt"),
+                "{why}"
+            );
+            assert!(
+                why.contains("KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET_FILE"),
+                "{why}"
+            );
+        }
         let why = refusal(
             "sasl.jaas.config",
             "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
-             clientId='app' clientSecret='hidden-oauth-secret';",
+             clientId='app' clientSecret='hidden-oauth-secret' audience='x';",
         );
-        assert!(why.contains("sasl.oauthbearer.method=oidc"), "{why}");
-        assert!(
-            why.contains("KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET_FILE"),
-            "{why}"
-        );
+        assert!(why.contains("`audience`"), "{why}");
+        assert!(!why.contains("hidden-oauth-secret"), "{why}");
+    }
+
+    #[test]
+    fn other_login_modules_are_refused_with_the_librdkafka_settings_to_use() {
         let why = refusal(
             "sasl.jaas.config",
             "software.amazon.msk.auth.iam.IAMLoginModule required;",

@@ -704,4 +704,109 @@ mod tests {
             assert!(producer.is_ok(), "{codec}: {:?}", producer.err());
         }
     }
+
+    /// The `client.properties` a Java client uses for OIDC client credentials (as Confluent
+    /// Cloud and Strimzi document it), the secret moved to a file.
+    const JAVA_OIDC: &str = "security.protocol=SASL_SSL\n\
+         sasl.mechanism=OAUTHBEARER\n\
+         sasl.oauthbearer.token.endpoint.url=https://login.example.com/oauth2/token\n\
+         sasl.login.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler\n\
+         sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \\\n\
+         \x20 clientId='shop-app' scope='kafka' extension_logicalCluster='lkc-1';\n";
+
+    #[test]
+    fn a_java_oidc_client_properties_becomes_librdkafkas_oidc_login_with_the_secret_from_a_file() {
+        use rdkafka::producer::BaseProducer;
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(dir.path(), "client.properties", JAVA_OIDC);
+        let secret_file = file(dir.path(), "oidc-secret", "oidc-client-secret-58\n");
+        let mut s = ClientSettings::new();
+        s.read_properties(Scope::All, &path).unwrap();
+        let env: BTreeMap<String, String> = [(
+            "KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET_FILE".to_owned(),
+            secret_file.display().to_string(),
+        )]
+        .into();
+        s.secrets_from(|name| env.get(name).cloned()).unwrap();
+        let common = s.common();
+        for (key, value) in [
+            ("sasl.oauthbearer.method", "oidc"),
+            ("sasl.oauthbearer.client.id", "shop-app"),
+            ("sasl.oauthbearer.client.secret", "oidc-client-secret-58"),
+            ("sasl.oauthbearer.scope", "kafka"),
+            ("sasl.oauthbearer.extensions", "logicalCluster=lkc-1"),
+            (
+                "sasl.oauthbearer.token.endpoint.url",
+                "https://login.example.com/oauth2/token",
+            ),
+        ] {
+            assert_eq!(common.get(key).map(String::as_str), Some(value), "{key}");
+        }
+        // This build of librdkafka has OIDC (libcurl), and checks the settings.
+        let features = ClientConfig::new()
+            .create_native_config()
+            .unwrap()
+            .get("builtin.features")
+            .unwrap();
+        assert!(features.split(',').any(|f| f == "oidc"), "{features}");
+        s.validate().unwrap();
+        let producer: Result<BaseProducer, _> =
+            s.client_config(Scope::Producer, "127.0.0.1:1").create();
+        assert!(producer.is_ok(), "{:?}", producer.err());
+
+        let described = s.describe();
+        assert!(
+            described.contains(
+                "sasl.oauthbearer.client.secret=*** ($KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET_FILE)"
+            ),
+            "{described}"
+        );
+        assert!(
+            described.contains(
+                "sasl.oauthbearer.token.endpoint.url=https://login.example.com/oauth2/token"
+            ),
+            "the endpoint is shown: {described}"
+        );
+        assert!(!described.contains("oidc-client-secret-58"), "{described}");
+        assert_eq!(
+            secret::redact("token request with oidc-client-secret-58"),
+            "token request with ***"
+        );
+    }
+
+    #[test]
+    fn an_oidc_setting_librdkafka_cannot_honour_is_refused_with_its_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("{JAVA_OIDC}sasl.oauthbearer.expected.audience=kafka-broker\n");
+        let path = file(dir.path(), "client.properties", &text);
+        let err = ClientSettings::new()
+            .read_properties(Scope::All, &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}:7: sasl.oauthbearer.expected.audience: a setting of the Java OIDC login",
+                path.display()
+            )),
+            "{err}"
+        );
+        let path = file(
+            dir.path(),
+            "custom.properties",
+            "sasl.mechanism=OAUTHBEARER\n\
+             sasl.login.callback.handler.class=com.example.VaultTokenHandler\n",
+        );
+        let err = ClientSettings::new()
+            .read_properties(Scope::All, &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}:2: sasl.login.callback.handler.class: librdkafka fetches OAUTHBEARER tokens \
+                 itself with OIDC client credentials",
+                path.display()
+            )),
+            "{err}"
+        );
+    }
 }
