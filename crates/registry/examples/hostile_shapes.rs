@@ -3,7 +3,7 @@
 //! the answer, the registry's CPU time for the request (user + system from `/proc/PID/stat`), the
 //! wall time and the growth of its peak RSS; then the ratio of the two sizes' CPU times (about 4
 //! when the work grows linearly with the request, far more when it does not) and the CPU time
-//! scaled linearly to a body of the default limit (2 MiB). Method and figures:
+//! scaled linearly to a body of the default limit (1 MiB). Method and figures:
 //! `benches/README.md`.
 //!
 //! ```sh
@@ -429,10 +429,10 @@ async fn main() {
             per_byte = r.cpu.as_secs_f64() / r.bytes as f64;
         }
         println!(
-            "{:<38} CPU time 4n / n: {:.1}; scaled to a 2 MiB body: {:.2} s",
+            "{:<38} CPU time 4n / n: {:.1}; scaled to a 1 MiB body: {:.2} s",
             shape.name,
             cpus[1] / cpus[0],
-            per_byte * 2.0 * 1024.0 * 1024.0
+            per_byte * 1024.0 * 1024.0
         );
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

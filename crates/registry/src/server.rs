@@ -36,11 +36,11 @@ pub struct RouterOptions {
     pub auth: Option<Arc<Auth>>,
 }
 
-/// The default largest request body: 2 MiB. A schema must fit in one record of the registry's
-/// topic (1 MB by Kafka's default), so this leaves room for JSON escaping and a list of
-/// references; parsing and checking the costliest shapes measured at this size take about a
-/// second of CPU (`examples/hostile_shapes.rs`, `benches/README.md`).
-pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// The default largest request body: 1 MiB, as Karapace's. A schema must fit in one record of
+/// the registry's topic (1 MB by Kafka's default) anyway; parsing and checking the costliest
+/// shapes measured at this size take under a second of CPU (`examples/hostile_shapes.rs`,
+/// `benches/README.md`).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 impl Default for RouterOptions {
     fn default() -> Self {

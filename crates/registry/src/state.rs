@@ -110,13 +110,13 @@ impl ReferenceLimits {
 }
 
 impl Default for ReferenceLimits {
-    /// 1000 references and 2 MiB: far above real schemas (a Protobuf file with a few dozen
-    /// imports), and about what one request body may hold, whose costliest shapes take about a
-    /// second of CPU.
+    /// 1000 references and 1 MiB: far above real schemas (a Protobuf file with a few dozen
+    /// imports), and what one request body may hold, whose costliest shapes take under a second
+    /// of CPU.
     fn default() -> Self {
         ReferenceLimits {
             max_references: 1000,
-            max_resolved_bytes: 2 * 1024 * 1024,
+            max_resolved_bytes: 1024 * 1024,
         }
     }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Http, MEDIA};
-use contracts_registry::{ReferenceLimits, RegistryConfig, Server, ServerConfig};
+use contracts_registry::{ReferenceLimits, RegistryConfig, RouterOptions, Server, ServerConfig};
 use contracts_testkit::parse_prometheus_text;
 use serde_json::{Value, json};
 
@@ -14,6 +14,12 @@ async fn registry(limits: ReferenceLimits) -> (Server, Http) {
         registry: RegistryConfig {
             references: limits,
             ..RegistryConfig::default()
+        },
+        // The 20,000-reference requests are 1.2 MB: over the default body limit, as an
+        // operator who raised it would see them.
+        router: RouterOptions {
+            max_body_bytes: 4 * 1024 * 1024,
+            ..RouterOptions::default()
         },
         ..ServerConfig::default()
     })
@@ -86,7 +92,7 @@ async fn a_reference_listed_20000_times_is_resolved_once_when_the_limit_allows_i
     })
     .await;
     // 475 fields: ~19 KB. Without de-duplication the 20,000 copies would be 380 MB of text,
-    // far over the 8 MiB the registry resolves per request.
+    // far over the 1 MiB the registry resolves per request by default.
     assert_eq!(
         register(&http, "big-value", &big_record("Big", 475), vec![])
             .await
@@ -445,4 +451,30 @@ async fn names_100_kb_long_and_many_subjects_with_one_schema_are_answered() {
         ids.insert(answer["id"].to_string());
     }
     assert_eq!(ids.len(), 1, "the same schema keeps one id: {ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_default_limit_of_one_mib_is_a_413_naming_the_flag() {
+    let server = Server::start_in_memory(ServerConfig::default())
+        .await
+        .unwrap();
+    let http = Http::new(server.url());
+    // 30,000 fields: about 1.8 MB, more than a default Kafka record holds.
+    let (status, answer) = register(
+        &http,
+        "wide-value",
+        &flat_record("Wide", 30_000, None),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer.to_string().contains("--max-body-bytes"), "{answer}");
+    let (status, answer) = register(
+        &http,
+        "wide-value",
+        &flat_record("Wide", 10_000, None),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
 }

@@ -30,7 +30,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use contracts_process::Process;
 use contracts_testkit::{TestCa, TlsProxy};
 use serde_json::json;
-use shop_e2e::{Service, free_port};
+use shop_e2e::{Service, free_port, service_env};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream as TokioStream};
 
@@ -293,27 +293,20 @@ async fn run_inventory(secret: &str) -> (Setup, String) {
     let bootstrap = format!("127.0.0.1:{proxy_port}");
     let (properties, secret_file) =
         credentials(dir.path(), &bootstrap, &token_url, &idp_ca, secret);
-    let mut inventory = Service::new(
-        "inventory-service",
-        "INVENTORY_LISTEN",
-        dir.path(),
-        &[
-            ("KAFKA_PROPERTIES_FILE", properties.display().to_string()),
-            (
-                "KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET_FILE",
-                secret_file.display().to_string(),
-            ),
-            ("KAFKA_CONNECT_TIMEOUT_SECS", "60".to_owned()),
-            ("KAFKA_TOPIC_PREFIX", "oidc.".to_owned()),
-            // Nothing may get as far as the registry.
-            ("SCHEMA_REGISTRY_URL", "http://127.0.0.1:9".to_owned()),
-            (
-                "INVENTORY_DB",
-                dir.path().join("inventory.db").display().to_string(),
-            ),
-            ("RUST_BACKTRACE", "0".to_owned()),
-        ],
-    );
+    let mut env = service_env("inventory-service", dir.path(), None);
+    env.extend([
+        ("KAFKA_PROPERTIES_FILE", properties.display().to_string()),
+        (
+            "KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET_FILE",
+            secret_file.display().to_string(),
+        ),
+        ("KAFKA_CONNECT_TIMEOUT_SECS", "60".to_owned()),
+        ("KAFKA_TOPIC_PREFIX", "oidc.".to_owned()),
+        // Nothing may get as far as the registry.
+        ("SCHEMA_REGISTRY_URL", "http://127.0.0.1:9".to_owned()),
+        ("RUST_BACKTRACE", "0".to_owned()),
+    ]);
+    let mut inventory = Service::new("inventory-service", "INVENTORY_LISTEN", dir.path(), &env);
     inventory.start();
     let status = inventory
         .wait_exit(Duration::from_secs(90))
