@@ -81,6 +81,7 @@ impl Target for Faulty {
             b"panic".to_vec(),
             b"slow".to_vec(),
             b"alloc".to_vec(),
+            b"flaky".to_vec(),
         ]
     }
     fn generate(&self, _: &mut Rng, _: &[Vec<u8>], out: &mut Vec<u8>) {
@@ -89,10 +90,30 @@ impl Target for Faulty {
     fn run(&self, input: &[u8]) {
         match input {
             b"panic" => panic!("the decoder tripped over {input:?}"),
-            b"slow" => std::thread::sleep(Duration::from_millis(400)),
+            b"slow" => burn_cpu(Duration::from_millis(400)),
+            // Slow on its first run only, as when the kernel charges the thread for something else.
+            b"flaky" if !FLAKY_RAN.swap(true, std::sync::atomic::Ordering::SeqCst) => {
+                burn_cpu(Duration::from_millis(400))
+            }
             b"alloc" => drop(std::hint::black_box(vec![1u8; 3 << 20])),
             _ => {}
         }
+    }
+}
+
+static FLAKY_RAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Budgets count the thread's CPU time: sleeping would not be slow, and spinning for a wall-clock
+/// time would not be either on a loaded machine.
+fn burn_cpu(d: Duration) {
+    let cpu = || {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+    };
+    let start = cpu();
+    let mut x = 0u64;
+    while cpu() - start < d {
+        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
     }
 }
 
@@ -118,6 +139,10 @@ fn panics_and_slow_inputs_are_reported_with_the_input_saved_and_memory_is_measur
     let slow = &report.failures[1];
     assert!(matches!(slow.kind, FailureKind::OverBudget(_)), "{slow:?}");
     assert_eq!(std::fs::read(&slow.saved_to).unwrap(), b"slow");
+    assert_eq!(
+        report.not_reproduced, 1,
+        "an input slow once and fast on its re-run is not a failure"
+    );
     assert!(
         report.peak_bytes >= 3 << 20,
         "the 3 MiB allocation is counted: {}",
