@@ -8,7 +8,7 @@
 // A parse fails once per schema, so returning the shared `Diagnostic` by value costs nothing that
 // matters, and keeps one error type for every format.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -691,16 +691,16 @@ fn locate_check_error(
     source_info: &HashMap<String, SourceCodeInfo>,
     sources: &BTreeMap<String, Arc<SourceFile>>,
 ) -> Option<Diagnostic> {
-    // The files in dependency order: what the compiler already checked, then the rest of the
-    // entry's imports (the file that failed and those after it).
+    // The entry and the files it imports, imports before their importers, as the compiler
+    // adds them.
     let google = GoogleFileResolver::new();
     let mut ordered: Vec<FileDescriptorProto> = Vec::new();
-    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut seen: HashSet<String> = HashSet::new();
     fn visit(
         name: &str,
         files: &BTreeMap<String, String>,
         google: &GoogleFileResolver,
-        seen: &mut std::collections::HashSet<String>,
+        seen: &mut HashSet<String>,
         ordered: &mut Vec<FileDescriptorProto>,
     ) -> Option<()> {
         if !seen.insert(name.to_string()) {
