@@ -86,6 +86,11 @@ impl TestCa {
             SanType::IpAddress([127, 0, 0, 1].into()),
             SanType::DnsName("localhost".try_into().map_err(cert_error)?),
         ];
+        self.sign(params)
+    }
+
+    /// A new key with a certificate for `params`, signed by this CA.
+    fn sign(&self, params: CertificateParams) -> Result<Issued> {
         let key = KeyPair::generate().map_err(cert_error)?;
         let cert = params
             .signed_by(&key, &self.cert, &self.key)
@@ -106,16 +111,7 @@ impl TestCa {
             .distinguished_name
             .push(DnType::CommonName, common_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let key = KeyPair::generate().map_err(cert_error)?;
-        let cert = params
-            .signed_by(&key, &self.cert, &self.key)
-            .map_err(cert_error)?;
-        Ok(Issued {
-            chain_pem: format!("{}{}", cert.pem(), self.cert.pem()),
-            key_pem: key.serialize_pem(),
-            der: vec![cert.der().clone(), self.cert.der().clone()],
-            key_der: key.serialize_der(),
-        })
+        self.sign(params)
     }
 }
 
