@@ -123,9 +123,9 @@ fn wait_until(
 /// How long a broker or registry gets to stop after SIGTERM before it is killed.
 const GRACE: Duration = Duration::from_secs(8);
 
-/// `program` run in `dir`, without the settings from the developer's environment that would
-/// change the broker under test.
-fn command(program: &Path, dir: &Path) -> Command {
+/// `program` (the Tansu binary) run in `dir`, without the settings from the developer's
+/// environment that would change the broker under test.
+pub fn broker_command(program: &Path, dir: &Path) -> Command {
     let mut cmd = Command::new(program);
     cmd.current_dir(dir);
     for var in [
@@ -177,7 +177,7 @@ impl Broker {
         let bin = contracts_process::tansu_binary()?;
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let advertised = format!("tcp://127.0.0.1:{}", self.advertised_port);
-        let mut cmd = command(&bin, self.dir.path());
+        let mut cmd = broker_command(&bin, self.dir.path());
         cmd.args([
             "broker",
             "--listener-url",
@@ -371,7 +371,7 @@ impl RegistryProcess {
             "--topic".into(),
             topic.into(),
         ]);
-        let mut cmd = command(program, dir.path());
+        let mut cmd = broker_command(program, dir.path());
         cmd.args(args)
             .env("RUST_LOG", "info")
             .envs(env.iter().map(|(k, v)| (k, v)));

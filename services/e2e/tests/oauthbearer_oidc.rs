@@ -16,7 +16,6 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -195,17 +194,8 @@ fn authenticating_broker(dir: &Path, advertised_port: u16) -> (Process, u16) {
     let port = free_port();
     let data = dir.join("tansu");
     std::fs::create_dir_all(&data).unwrap();
-    let mut cmd = Command::new(contracts_process::tansu_binary().expect("the Tansu broker"));
-    cmd.current_dir(&data);
-    for var in [
-        "SCHEMA_REGISTRY",
-        "STORAGE_ENGINE",
-        "LISTENER_URL",
-        "ADVERTISED_LISTENER_URL",
-        "CLUSTER_ID",
-    ] {
-        cmd.env_remove(var);
-    }
+    let tansu = contracts_process::tansu_binary().expect("the Tansu broker");
+    let mut cmd = contracts_testkit::broker_command(&tansu, &data);
     cmd.args([
         "broker",
         "--listener-url",
