@@ -20,26 +20,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const MEDIA: &str = "application/vnd.schemaregistry.v1+json";
+mod common;
 
-fn registry_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("REGISTRY") {
-        return p.into();
-    }
-    let exe = std::env::current_exe().expect("the example's path");
-    exe.parent()
-        .and_then(|examples| examples.parent())
-        .expect("target/<profile>/examples")
-        .join("contracts-registry")
-}
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
+use common::{MEDIA, free_port, registry_binary, status_kib};
 
 /// User + system CPU time of `pid` (clock ticks of 10 ms on Linux).
 fn cpu_time(pid: u32) -> Duration {
@@ -49,13 +32,6 @@ fn cpu_time(pid: u32) -> Duration {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     Duration::from_millis(ticks * 10)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// One request: method, path and JSON body.

@@ -19,34 +19,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const MEDIA: &str = "application/vnd.schemaregistry.v1+json";
+mod common;
 
-fn registry_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("REGISTRY") {
-        return p.into();
-    }
-    let exe = std::env::current_exe().expect("the example's path");
-    exe.parent()
-        .and_then(|examples| examples.parent())
-        .expect("target/<profile>/examples")
-        .join("contracts-registry")
-}
-
-/// `VmRSS` or `VmHWM` of `pid`, in KiB.
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+use common::{MEDIA, free_port, registry_binary, status_kib};
 
 fn big_record() -> String {
     let fields: Vec<Value> = (0..475)
