@@ -497,7 +497,9 @@ async fn dead_letters_are_listed_replayed_when_valid_refused_when_not_and_droppe
     // Now the order exists. Its 10 mugs do not fit in 5, so the inventory would reject it
     // (and is paused besides): only the replayed answer can confirm it.
     inventory.pause("orders").await.unwrap();
-    let store = order_service::store::OrderStore::open(&shop.dir.path().join("order.db")).unwrap();
+    let store = order_service::store::OrderStore::open(&shop.dir.path().join("order.db"))
+        .await
+        .unwrap();
     store
         .create(
             &late,
@@ -510,6 +512,7 @@ async fn dead_letters_are_listed_replayed_when_valid_refused_when_not_and_droppe
                 }],
             },
         )
+        .await
         .unwrap();
     assert_eq!(status_of(&order, &late).await, OrderStatus::Pending);
     let replayed = order.replay(vec![answer.id.to_string()]).await.unwrap();

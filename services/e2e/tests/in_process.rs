@@ -50,13 +50,13 @@ struct Shop {
 }
 
 impl Shop {
-    fn new(stock: &[(&str, i64)]) -> Shop {
-        let orders = OrderStore::open_in_memory().unwrap();
-        let inventory = InventoryStore::open_in_memory("w-1").unwrap();
+    async fn new(stock: &[(&str, i64)]) -> Shop {
+        let orders = OrderStore::open_in_memory().await.unwrap();
+        let inventory = InventoryStore::open_in_memory("w-1").await.unwrap();
         for (product, units) in stock {
-            inventory.set_stock(product, *units).unwrap();
+            inventory.set_stock(product, *units).await.unwrap();
         }
-        let notes = NotificationStore::open_in_memory().unwrap();
+        let notes = NotificationStore::open_in_memory().await.unwrap();
         let mailbox = tempfile::tempdir().unwrap();
         let order_relay = Relay::new(orders.db().clone());
         let inventory_relay = Relay::new(inventory.db().clone());
@@ -212,10 +212,11 @@ impl Shop {
 
     /// Marks every outbox row unsent, as if each service crashed after publishing and before
     /// recording it: the relays publish everything again.
-    fn forget_sent_outbox_rows(&self) {
+    async fn forget_sent_outbox_rows(&self) {
         for db in [self.orders.db(), self.stock.db()] {
-            db.lock()
-                .execute("UPDATE outbox SET sent_at_ms = NULL", [])
+            sqlx::query("UPDATE outbox SET sent_at_ms = NULL")
+                .execute(db.pool())
+                .await
                 .unwrap();
         }
     }
@@ -234,7 +235,7 @@ impl Shop {
 }
 
 async fn run(copies: usize, inventory_first: bool, replay_outboxes: bool) {
-    let mut shop = Shop::new(&[("tea", 10), ("mug", 3), ("coffee", 0)]);
+    let mut shop = Shop::new(&[("tea", 10), ("mug", 3), ("coffee", 0)]).await;
     // (customer, lines, expected status after the inventory answered)
     let plan: Vec<(&str, Value, Status)> = vec![
         (
@@ -283,11 +284,11 @@ async fn run(copies: usize, inventory_first: bool, replay_outboxes: bool) {
         shop.settle(copies, inventory_first).await;
     }
     if replay_outboxes {
-        shop.forget_sent_outbox_rows();
+        shop.forget_sent_outbox_rows().await;
         shop.settle(copies, inventory_first).await;
     }
     for (id, (customer, _, expected)) in ids.iter().zip(&plan) {
-        let order = shop.orders.get(id).unwrap().unwrap();
+        let order = shop.orders.get(id).await.unwrap().unwrap();
         assert_eq!(order.status, *expected, "{customer}: {order:?}");
     }
     // Confirmed orders a, b are paid and shipped; d is paid only.
@@ -305,12 +306,12 @@ async fn run(copies: usize, inventory_first: bool, replay_outboxes: bool) {
     }
     shop.settle(copies, inventory_first).await;
     if replay_outboxes {
-        shop.forget_sent_outbox_rows();
+        shop.forget_sent_outbox_rows().await;
         shop.settle(copies, inventory_first).await;
     }
 
     assert_eq!(
-        shop.stock.all_stock().unwrap(),
+        shop.stock.all_stock().await.unwrap(),
         [
             ("coffee".to_owned(), 0),
             ("mug".to_owned(), 0),
@@ -349,6 +350,7 @@ async fn run(copies: usize, inventory_first: bool, replay_outboxes: bool) {
         let delivered: Vec<_> = shop
             .notes
             .for_order(id)
+            .await
             .unwrap()
             .iter()
             .map(|r| r.delivered_at_ms.unwrap())

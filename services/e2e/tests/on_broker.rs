@@ -304,8 +304,9 @@ async fn check(shop: &Shop, placed: &[(String, usize)]) {
     }
     let inventory =
         inventory_service::store::InventoryStore::open(&shop.dir.path().join("inventory.db"), "x")
+            .await
             .unwrap();
-    let stock: BTreeMap<String, i64> = inventory.all_stock().unwrap().into_iter().collect();
+    let stock: BTreeMap<String, i64> = inventory.all_stock().await.unwrap().into_iter().collect();
     assert_eq!(
         stock,
         BTreeMap::from([
@@ -321,10 +322,12 @@ async fn check(shop: &Shop, placed: &[(String, usize)]) {
     let notes = notification_service::store::NotificationStore::open(
         &shop.dir.path().join("notification.db"),
     )
+    .await
     .unwrap();
     for id in orders.keys() {
         let delivered: Vec<i64> = notes
             .for_order(id)
+            .await
             .unwrap()
             .iter()
             .map(|r| r.delivered_at_ms.unwrap())

@@ -110,8 +110,8 @@ async fn orders_acknowledged_before_a_kill_9_are_there_with_their_events_after_r
             .unwrap();
         assert_eq!(r.status(), 200, "{id}");
     }
-    let store = order_service::store::OrderStore::open(&db).unwrap();
-    let rows = outbox::all(store.db()).unwrap();
+    let store = order_service::store::OrderStore::open(&db).await.unwrap();
+    let rows = outbox::all(store.db()).await.unwrap();
     assert_eq!(
         rows.len(),
         2 * ids.len(),

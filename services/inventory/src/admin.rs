@@ -25,12 +25,13 @@ fn backend(e: Error) -> BackendError {
 
 impl InventoryBackend for InventoryAdmin {
     async fn stock(&self, product_id: &str) -> BackendResult<Option<Stock>> {
-        let Some(available) = self.store.stock(product_id).map_err(backend)? else {
+        let Some(available) = self.store.stock(product_id).await.map_err(backend)? else {
             return Ok(None);
         };
         let reserved = self
             .store
             .reserved_by_product()
+            .await
             .map_err(backend)?
             .into_iter()
             .find(|(p, _)| p == product_id)
@@ -43,10 +44,11 @@ impl InventoryBackend for InventoryAdmin {
     }
 
     async fn all_stock(&self) -> BackendResult<Vec<Stock>> {
-        let reserved = self.store.reserved_by_product().map_err(backend)?;
+        let reserved = self.store.reserved_by_product().await.map_err(backend)?;
         Ok(self
             .store
             .all_stock()
+            .await
             .map_err(backend)?
             .into_iter()
             .map(|(product_id, available)| {
@@ -66,6 +68,7 @@ impl InventoryBackend for InventoryAdmin {
     async fn set_stock(&self, product_id: &str, available: i64) -> BackendResult<Stock> {
         self.store
             .set_stock(product_id, available)
+            .await
             .map_err(backend)?;
         tracing::info!(product = product_id, available, "stock set by an admin");
         self.stock(product_id)

@@ -3,13 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Parser;
 use events::{orders, services};
 use inventory_service::admin::InventoryAdmin;
 use inventory_service::messaging::{InventorySink, Reserver};
 use inventory_service::store::InventoryStore;
 use shop_service_kit::admin::AdminArgs;
+use shop_service_kit::db::DatabaseArgs;
 use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::runner::Start;
 use shop_service_kit::telemetry::{self, LogFormat};
@@ -18,7 +18,7 @@ use shop_service_kit::telemetry::{self, LogFormat};
 ///
 /// Consumes OrderCreated from the `orders` topic in consumer group `inventory-service`. For each
 /// order it reserves every line or none, exactly once per order (the processed event is
-/// recorded in the same SQLite transaction as the stock change), and publishes
+/// recorded in the same transaction as the stock change), and publishes
 /// InventoryReserved or InventoryRejected (Protobuf, shop.inventory.v2) through an outbox.
 ///
 /// Serves GET /health and GET /metrics, and the gRPC admin API on --admin-listen: contracts,
@@ -32,9 +32,12 @@ struct Args {
     /// Address /health and /metrics listen on.
     #[arg(long, env = "INVENTORY_LISTEN", default_value = "127.0.0.1:8082")]
     listen: SocketAddr,
-    /// SQLite database file (created when missing).
+    /// SQLite database file (created when missing), unless --database-url names a PostgreSQL
+    /// database. SQLite serves one replica; run several on PostgreSQL.
     #[arg(long, env = "INVENTORY_DB", default_value = "data/inventory.db")]
     db: PathBuf,
+    #[command(flatten)]
+    database: DatabaseArgs,
     /// Starting stock, `product=units,...`. Applied only to products the store does not know
     /// yet, so a restart keeps what was sold.
     #[arg(long, env = "INVENTORY_STOCK", value_delimiter = ',', value_parser = parse_stock,
@@ -87,15 +90,16 @@ async fn run() -> anyhow::Result<()> {
         listen: args.listen,
         admin_listen: args.admin_listen,
         db: &args.db,
+        database: &args.database,
         kafka: &args.kafka,
         admin: &args.admin,
     }
-    .open(|path| {
-        InventoryStore::open(path, &args.warehouse_id).context("opening the inventory store")
+    .open(inventory_service::store::MIGRATIONS, |db| {
+        InventoryStore::new(db, &args.warehouse_id)
     })
     .await?;
     for (product, units) in &args.stock {
-        if store.seed_stock(product, *units)? {
+        if store.seed_stock(product, *units).await? {
             tracing::info!(product, units, "stock seeded");
         }
     }
@@ -107,17 +111,24 @@ async fn run() -> anyhow::Result<()> {
     let for_metrics = store.clone();
     service
         .gauges(move |counters| {
-            if let Ok(stock) = for_metrics.all_stock() {
-                for (product, units) in stock {
-                    counters.set(
-                        "shop_stock_available",
-                        "Units on hand per product.",
-                        &[("product", &product)],
-                        units as f64,
-                    );
+            let store = for_metrics.clone();
+            async move {
+                if let Ok(stock) = store.all_stock().await {
+                    for (product, units) in stock {
+                        counters.set(
+                            "shop_stock_available",
+                            "Units on hand per product.",
+                            &[("product", &product)],
+                            units as f64,
+                        );
+                    }
                 }
             }
         })
+        .prune(
+            "processed_events",
+            inventory_service::store::PRUNE_PROCESSED,
+        )
         .run(|admin| admin.with_inventory(InventoryAdmin::new(store)))
         .await
 }

@@ -47,6 +47,7 @@ impl OrdersHandler for Reserver {
         let handled = self
             .store
             .reserve(&request)
+            .await
             .map_err(HandlerError::retriable)?;
         let outcome = match &handled {
             Handled::Reserved => "reserved",

@@ -13,8 +13,8 @@ use shop_service_kit::ops::Counters;
 
 #[tokio::test]
 async fn stock_shows_available_and_reserved_units_and_can_be_set() {
-    let store = InventoryStore::open_in_memory("w").unwrap();
-    store.set_stock("tea", 10).unwrap();
+    let store = InventoryStore::open_in_memory("w").await.unwrap();
+    store.set_stock("tea", 10).await.unwrap();
     let handler = OrdersDispatcher::new(Reserver::new(
         store.clone(),
         Counters::new(),

@@ -8,15 +8,16 @@ use events::inventory::v2;
 use events::orders::v3;
 use events::services::inventory::OrdersDispatcher;
 use inventory_service::messaging::{InventorySink, Reserver};
-use inventory_service::store::InventoryStore;
+use inventory_service::store::{InventoryStore, MIGRATIONS};
+use shop_service_kit::db::Db;
 use shop_service_kit::ops::Counters;
 use shop_service_kit::outbox::{self, Relay};
 use shop_service_kit::testing::Recorder;
 
-fn inventory() -> (OrdersDispatcher<Reserver>, InventoryStore) {
-    let store = InventoryStore::open_in_memory("w-1").unwrap();
-    store.set_stock("tea", 10).unwrap();
-    store.set_stock("mug", 2).unwrap();
+async fn inventory() -> (OrdersDispatcher<Reserver>, InventoryStore) {
+    let store = InventoryStore::open_in_memory("w-1").await.unwrap();
+    store.set_stock("tea", 10).await.unwrap();
+    store.set_stock("mug", 2).await.unwrap();
     let reserver = Reserver::new(store.clone(), Counters::new(), Arc::default());
     (OrdersDispatcher::new(reserver), store)
 }
@@ -35,7 +36,7 @@ fn meta(offset: i64) -> RecordMeta {
     RecordMeta::new("orders", 0, offset, SchemaId(1))
 }
 
-fn answers(
+async fn answers(
     store: &InventoryStore,
 ) -> Vec<(
     String,
@@ -43,6 +44,7 @@ fn answers(
     Option<v2::InventoryRejected>,
 )> {
     outbox::all(store.db())
+        .await
         .unwrap()
         .into_iter()
         .map(|row| {
@@ -57,20 +59,20 @@ fn answers(
 
 #[tokio::test]
 async fn an_order_that_fits_takes_every_line_and_announces_the_reservation() {
-    let (handler, store) = inventory();
+    let (handler, store) = inventory().await;
     handler
         .handle(order("o-1", &[("tea", 3), ("mug", 2)]).into(), &meta(0))
         .await
         .unwrap();
     assert_eq!(
-        store.all_stock().unwrap(),
+        store.all_stock().await.unwrap(),
         [("mug".to_owned(), 0), ("tea".to_owned(), 7)]
     );
     assert_eq!(
-        store.reservation("o-1").unwrap(),
+        store.reservation("o-1").await.unwrap(),
         [("mug".to_owned(), 2), ("tea".to_owned(), 3)]
     );
-    let answers = answers(&store);
+    let answers = answers(&store).await;
     assert_eq!(answers.len(), 1);
     let reserved = answers[0].1.as_ref().expect("InventoryReserved");
     assert_eq!(
@@ -82,15 +84,19 @@ async fn an_order_that_fits_takes_every_line_and_announces_the_reservation() {
 
 #[tokio::test]
 async fn an_order_with_one_line_short_takes_nothing_and_says_why() {
-    let (handler, store) = inventory();
+    let (handler, store) = inventory().await;
     handler
         .handle(order("o-1", &[("tea", 3), ("mug", 5)]).into(), &meta(0))
         .await
         .unwrap();
-    assert_eq!(store.stock("tea").unwrap(), Some(10), "all or nothing");
-    assert_eq!(store.stock("mug").unwrap(), Some(2));
-    assert!(store.reservation("o-1").unwrap().is_empty());
-    let answers = answers(&store);
+    assert_eq!(
+        store.stock("tea").await.unwrap(),
+        Some(10),
+        "all or nothing"
+    );
+    assert_eq!(store.stock("mug").await.unwrap(), Some(2));
+    assert!(store.reservation("o-1").await.unwrap().is_empty());
+    let answers = answers(&store).await;
     let rejected = answers[0].2.as_ref().expect("InventoryRejected");
     assert_eq!(rejected.reason(), v2::RejectionReason::OutOfStock);
     assert_eq!(rejected.detail, "\"mug\": 5 wanted, 2 in stock");
@@ -99,19 +105,19 @@ async fn an_order_with_one_line_short_takes_nothing_and_says_why() {
 
 #[tokio::test]
 async fn an_unknown_product_is_rejected_as_such() {
-    let (handler, store) = inventory();
+    let (handler, store) = inventory().await;
     handler
         .handle(order("o-1", &[("tea", 1), ("kettle", 1)]).into(), &meta(0))
         .await
         .unwrap();
-    let rejected = answers(&store)[0].2.clone().unwrap();
+    let rejected = answers(&store).await[0].2.clone().unwrap();
     assert_eq!(rejected.reason(), v2::RejectionReason::UnknownProduct);
-    assert_eq!(store.stock("tea").unwrap(), Some(10));
+    assert_eq!(store.stock("tea").await.unwrap(), Some(10));
 }
 
 #[tokio::test]
 async fn a_redelivered_order_changes_nothing_and_announces_nothing_more() {
-    let (handler, store) = inventory();
+    let (handler, store) = inventory().await;
     let event = order("o-1", &[("tea", 4)]);
     handler
         .handle(event.clone().into(), &meta(0))
@@ -123,64 +129,64 @@ async fn a_redelivered_order_changes_nothing_and_announces_nothing_more() {
         .await
         .unwrap();
     handler.handle(event.into(), &meta(0)).await.unwrap();
-    assert_eq!(store.stock("tea").unwrap(), Some(6));
-    assert_eq!(answers(&store).len(), 1);
-    assert_eq!(store.processed_count().unwrap(), 1);
+    assert_eq!(store.stock("tea").await.unwrap(), Some(6));
+    assert_eq!(answers(&store).await.len(), 1);
+    assert_eq!(store.processed_count().await.unwrap(), 1);
 }
 
 #[tokio::test]
 async fn a_v1_order_without_line_items_reserves_its_single_product() {
-    let (handler, store) = inventory();
+    let (handler, store) = inventory().await;
     let v1_shaped = v3::OrderCreated::new("o-1".into(), "mug".into(), 1);
     handler.handle(v1_shaped.into(), &meta(0)).await.unwrap();
-    assert_eq!(store.stock("mug").unwrap(), Some(1));
+    assert_eq!(store.stock("mug").await.unwrap(), Some(1));
 }
 
 #[tokio::test]
 async fn an_order_naming_no_product_is_dead_lettered() {
-    let (handler, store) = inventory();
+    let (handler, store) = inventory().await;
     let broken = v3::OrderCreated::new("o-1".into(), String::new(), 1);
     let err = handler.handle(broken.into(), &meta(0)).await.unwrap_err();
     assert!(!err.is_retriable());
     assert!(err.to_string().contains("a line names no product"), "{err}");
-    assert_eq!(store.processed_count().unwrap(), 0);
+    assert_eq!(store.processed_count().await.unwrap(), 0);
 }
 
 #[tokio::test]
 async fn stock_is_never_oversold_across_orders() {
-    let (handler, store) = inventory();
+    let (handler, store) = inventory().await;
     for i in 0..5 {
         handler
             .handle(order(&format!("o-{i}"), &[("mug", 1)]).into(), &meta(i))
             .await
             .unwrap();
     }
-    assert_eq!(store.stock("mug").unwrap(), Some(0));
-    let answers = answers(&store);
+    assert_eq!(store.stock("mug").await.unwrap(), Some(0));
+    let answers = answers(&store).await;
     let reserved = answers.iter().filter(|a| a.1.is_some()).count();
     assert_eq!((reserved, answers.len()), (2, 5));
     assert_eq!(
-        store.reserved_by_product().unwrap(),
+        store.reserved_by_product().await.unwrap(),
         [("mug".to_owned(), 2)]
     );
 }
 
 #[tokio::test]
 async fn seeding_keeps_the_stock_a_restart_finds() {
-    let (handler, store) = inventory();
+    let (handler, store) = inventory().await;
     handler
         .handle(order("o-1", &[("tea", 4)]).into(), &meta(0))
         .await
         .unwrap();
-    assert!(!store.seed_stock("tea", 10).unwrap());
-    assert!(store.seed_stock("teapot", 3).unwrap());
-    assert_eq!(store.stock("tea").unwrap(), Some(6));
-    assert!(store.set_stock("tea", -1).is_err());
+    assert!(!store.seed_stock("tea", 10).await.unwrap());
+    assert!(store.seed_stock("teapot", 3).await.unwrap());
+    assert_eq!(store.stock("tea").await.unwrap(), Some(6));
+    assert!(store.set_stock("tea", -1).await.is_err());
 }
 
 #[tokio::test]
 async fn the_relay_publishes_answers_as_protobuf_v2_keyed_by_order() {
-    let (handler, store) = inventory();
+    let (handler, store) = inventory().await;
     handler
         .handle(order("o-1", &[("tea", 1)]).into(), &meta(0))
         .await
@@ -218,17 +224,19 @@ async fn the_relay_publishes_answers_as_protobuf_v2_keyed_by_order() {
             ),
         ]
     );
-    assert_eq!(outbox::pending_count(store.db()).unwrap(), 0);
+    assert_eq!(outbox::pending_count(store.db()).await.unwrap(), 0);
 }
 
-#[test]
-fn a_store_file_survives_reopening() {
+#[tokio::test]
+async fn a_store_file_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("inventory.db");
+    let open = || async { InventoryStore::new(Db::open(&path, MIGRATIONS).await.unwrap(), "w") };
     {
-        let store = InventoryStore::open(&path, "w").unwrap();
-        store.set_stock("tea", 5).unwrap();
+        let store = open().await;
+        store.set_stock("tea", 5).await.unwrap();
+        store.db().pool().close().await;
     }
-    let store = InventoryStore::open(&path, "w").unwrap();
-    assert_eq!(store.stock("tea").unwrap(), Some(5));
+    let store = open().await;
+    assert_eq!(store.stock("tea").await.unwrap(), Some(5));
 }

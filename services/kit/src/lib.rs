@@ -6,8 +6,8 @@
 //!
 //! - [`admin`]: serving the gRPC admin API (token, TLS); its Kafka backend (lag, dead letters,
 //!   pause/resume) is `contracts_admin::kafka`;
-//! - [`db`]: opening a service's SQLite store (WAL, busy timeout) behind one lock;
-//! - [`outbox`]: the transactional outbox: events written in the same SQLite transaction as the
+//! - [`db`]: a service's store, SQLite or PostgreSQL, with versioned migrations and a pool;
+//! - [`outbox`]: the transactional outbox: events written in the same transaction as the
 //!   state change that caused them, and a [`outbox::Relay`] that publishes them in order and
 //!   marks a row sent only after the broker acknowledged it;
 //! - [`ops`]: the `/health` and `/metrics` HTTP endpoints and a small counter registry;
@@ -31,14 +31,22 @@ pub mod testing;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("SQLite store {path}: {source}")]
+    #[error("store {location}: {source}")]
     Open {
-        path: String,
+        location: String,
         #[source]
-        source: rusqlite::Error,
+        source: sqlx::Error,
     },
-    #[error("SQLite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    #[error("store {location}: bringing the schema up to date: {source}")]
+    Migrate {
+        location: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("{0}")]
+    Config(String),
+    #[error("store: {0}")]
+    Db(#[from] sqlx::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

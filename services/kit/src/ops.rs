@@ -1,6 +1,7 @@
 //! `/health` and `/metrics`, and the counters a service adds to the runtime's metrics.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use contracts_runtime::Metrics;
 use contracts_runtime::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+use futures_util::future::BoxFuture;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -107,8 +109,8 @@ fn pairs(labels: &[(&str, &str)]) -> LabelPairs {
         .collect()
 }
 
-type HealthCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
-type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+type HealthCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+type MetricsSource = Arc<dyn Fn() -> BoxFuture<'static, String> + Send + Sync>;
 
 /// What `/health` checks and what `/metrics` shows.
 #[derive(Clone, Default)]
@@ -130,19 +132,30 @@ impl Ops {
     }
 
     /// `/health` answers 503 naming `name` while `check` fails.
-    pub fn check(
+    pub fn check<F>(
         mut self,
         name: &'static str,
-        check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
-    ) -> Self {
-        self.checks.push((name, Arc::new(check)));
+        check: impl Fn() -> F + Send + Sync + 'static,
+    ) -> Self
+    where
+        F: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.checks.push((
+            name,
+            Arc::new(move || Box::pin(check()) as BoxFuture<'static, _>),
+        ));
         self
     }
 
     /// Appends `source`'s Prometheus text to `/metrics`: in a service, one source that renders
     /// the process's registry ([`Counters::render`]), after updating the gauges it reads.
-    pub fn metrics(mut self, source: impl Fn() -> String + Send + Sync + 'static) -> Self {
-        self.metrics.push(Arc::new(source));
+    pub fn metrics<F>(mut self, source: impl Fn() -> F + Send + Sync + 'static) -> Self
+    where
+        F: Future<Output = String> + Send + 'static,
+    {
+        self.metrics.push(Arc::new(move || {
+            Box::pin(source()) as BoxFuture<'static, _>
+        }));
         self
     }
 
@@ -154,10 +167,12 @@ impl Ops {
             .route(
                 "/health",
                 get(move || async move {
-                    let failures: Vec<String> = health
-                        .iter()
-                        .filter_map(|(name, check)| check().err().map(|e| format!("{name}: {e}")))
-                        .collect();
+                    let mut failures = Vec::new();
+                    for (name, check) in &health {
+                        if let Err(e) = check().await {
+                            failures.push(format!("{name}: {e}"));
+                        }
+                    }
                     if failures.is_empty() {
                         (StatusCode::OK, "ok\n".to_owned())
                     } else {
@@ -171,7 +186,10 @@ impl Ops {
             .route(
                 "/metrics",
                 get(move || async move {
-                    let body: String = metrics.iter().map(|m| m()).collect();
+                    let mut body = String::new();
+                    for source in &metrics {
+                        body.push_str(&source().await);
+                    }
                     ([(CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response()
                 }),
             )

@@ -4,21 +4,23 @@
 //! ```text
 //! let (mut service, store) = Start { name: "order-service", service: &services::order::SERVICE,
 //!                                    listen, admin_listen, db, kafka, admin }
-//!     .open(|path| OrderStore::open(path).context("opening the order store"))
+//!     .open(store::MIGRATIONS, OrderStore::new)
 //!     .await?;                                                  // store, ports, signals
 //! let relay = service.relay(OrderSink::new)?;                  // outbox relay
 //! service
 //!     .consume::<inventory::Topic>(InventoryDispatcher::new(answers))
 //!     .await?;                                                  // one call per consumed topic
 //! service
-//!     .gauges(move |counters| { /* domain gauges */ })
+//!     .gauges(move |counters| async move { /* domain gauges */ })
+//!     .prune("processed_events", "DELETE FROM processed_events WHERE …")
 //!     .routes(router(state))
 //!     .run(|admin| admin.with_orders(OrderAdmin::new(store)))   // admin API, /health, /metrics,
 //!     .await                                                    // HTTP, then shutdown
 //! ```
 //!
 //! Start-up, in this order:
-//! 1. the store (its directory created when missing);
+//! 1. the store: the SQLite file (its directory created when missing) or the PostgreSQL database
+//!    of `--database-url`, its schema brought up to date by its migrations;
 //! 2. the HTTP and admin ports, so a port in use stops the service before it touches Kafka;
 //! 3. SIGTERM and Ctrl-C handling, the admin API's settings, the Kafka client settings and one
 //!    check of the Kafka connection (a refused SASL login or an untrusted broker certificate
@@ -31,6 +33,9 @@
 //!    relay, the outbox's set-aside rows), then `/health` and `/metrics` beside the service's
 //!    own routes. `/health` fails while the store does not answer or a consumer partition is
 //!    stopped behind a record it could not dead-letter, naming the topic, partition and reason.
+//! 7. pruning: every ten minutes, sent outbox rows and what the service registered with
+//!    [`Runner::prune`] (processed event ids) older than `--retention-hours` are deleted, and
+//!    each table's size is set on `/metrics` (`shop_store_rows`).
 //!
 //! Shutdown, once a signal arrives: the HTTP server stops taking requests and finishes those in
 //! flight (tasks added with [`Runner::alongside`] finish with it), then the consumers stop
@@ -38,9 +43,10 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -55,7 +61,7 @@ use tokio::sync::Notify;
 use contracts_admin::kafka::KafkaAdminBuilder;
 
 use crate::admin::AdminArgs;
-use crate::db::Db;
+use crate::db::{DatabaseArgs, Db, Migration};
 use crate::kafka::{Kafka, KafkaArgs};
 use crate::ops::{Counters, Ops};
 use crate::outbox::{self, Relay, Sink};
@@ -73,23 +79,32 @@ pub struct Start<'a> {
     pub listen: SocketAddr,
     /// Where the gRPC admin API listens.
     pub admin_listen: SocketAddr,
-    /// The SQLite database file.
+    /// The SQLite database file, used unless `database` names a PostgreSQL database.
     pub db: &'a Path,
+    pub database: &'a DatabaseArgs,
     pub kafka: &'a KafkaArgs,
     pub admin: &'a AdminArgs,
 }
 
 impl Start<'_> {
-    /// Opens the store with `open` (creating its directory first), then binds both ports and
-    /// starts listening for SIGTERM and Ctrl-C. Nothing has touched Kafka yet.
+    /// Opens the store (SQLite or PostgreSQL), brings its schema up to date with `migrations`,
+    /// and makes the service's store of it with `open`; then binds both ports and starts
+    /// listening for SIGTERM and Ctrl-C. Nothing has touched Kafka yet.
     pub async fn open<S: AsRef<Db>>(
         self,
-        open: impl FnOnce(&Path) -> anyhow::Result<S>,
+        migrations: &[Migration],
+        open: impl FnOnce(Db) -> S,
     ) -> anyhow::Result<(Runner, S)> {
-        if let Some(dir) = self.db.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let store = open(self.db)?;
+        let location = self.database.location(self.db)?;
+        let db = Db::connect(
+            &location,
+            self.database.database_max_connections,
+            migrations,
+        )
+        .await
+        .with_context(|| format!("opening the {} store", self.name))?;
+        tracing::info!(store = %location.describe(), backend = db.backend().name(), "store open");
+        let store = open(db);
         // Ports first: a port in use stops the service before it touches Kafka.
         let listener = crate::ops::listen(self.listen, "HTTP").await?;
         let admin_listener = crate::ops::listen(self.admin_listen, "admin API").await?;
@@ -107,7 +122,8 @@ impl Start<'_> {
             name: self.name,
             service: self.service,
             db: store.as_ref().clone(),
-            db_path: self.db.to_owned(),
+            retention: self.database.retention(),
+            pruned: Vec::new(),
             listener,
             admin_listener,
             kafka,
@@ -129,7 +145,7 @@ impl Start<'_> {
 }
 
 type Task<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type Gauges = Box<dyn Fn(&Counters) + Send + Sync>;
+type Gauges = Box<dyn Fn(Counters) -> Task<()> + Send + Sync>;
 
 /// A consumer created at start-up, run once the admin API knows it.
 struct Consuming {
@@ -144,7 +160,9 @@ pub struct Runner {
     name: &'static str,
     service: &'static ServiceInfo,
     db: Db,
-    db_path: PathBuf,
+    retention: Duration,
+    /// Tables pruned beside the outbox: (table, chunked DELETE with the cutoff as `$1`).
+    pruned: Vec<(&'static str, &'static str)>,
     listener: TcpListener,
     admin_listener: TcpListener,
     kafka: Kafka,
@@ -169,7 +187,7 @@ impl std::fmt::Debug for Runner {
         let consumers: Vec<_> = self.consumers.iter().map(|c| c.topic).collect();
         f.debug_struct("Runner")
             .field("name", &self.name)
-            .field("db", &self.db_path)
+            .field("db", &self.db.location().describe())
             .field("relay", &self.relay.is_some())
             .field("consumers", &consumers)
             .finish_non_exhaustive()
@@ -203,7 +221,8 @@ impl Runner {
         self.relay = Some(tokio::spawn(async move { relay.run(sink, shutdown).await }));
         let db = self.db.clone();
         self.gauges.push(Box::new(move |counters| {
-            outbox::report_pending(&db, counters)
+            let db = db.clone();
+            Box::pin(async move { outbox::report_pending(&db, &counters).await })
         }));
         Ok(waker)
     }
@@ -249,8 +268,20 @@ impl Runner {
     }
 
     /// Sets the service's own gauges before each `/metrics` scrape.
-    pub fn gauges(mut self, set: impl Fn(&Counters) + Send + Sync + 'static) -> Self {
-        self.gauges.push(Box::new(set));
+    pub fn gauges<F>(mut self, set: impl Fn(Counters) -> F + Send + Sync + 'static) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.gauges
+            .push(Box::new(move |counters| Box::pin(set(counters))));
+        self
+    }
+
+    /// Prunes `table` with the outbox: `delete` deletes at most a few thousand rows older than
+    /// the cutoff `$1` (milliseconds since the epoch) per statement, and runs until it deletes
+    /// nothing. For tables that only dedupe redeliveries, such as processed event ids.
+    pub fn prune(mut self, table: &'static str, delete: &'static str) -> Self {
+        self.pruned.push((table, delete));
         self
     }
 
@@ -288,7 +319,8 @@ impl Runner {
             name,
             service,
             db,
-            db_path,
+            retention,
+            pruned,
             listener,
             admin_listener,
             kafka: _,
@@ -322,7 +354,13 @@ impl Runner {
             .then(|| outbox::OutboxAdmin::new(db.clone()));
         let watched = controls.clone();
         let ops = Ops::new()
-            .check("store", move || db.ping().map_err(|e| e.to_string()))
+            .check("store", {
+                let db = db.clone();
+                move || {
+                    let db = db.clone();
+                    async move { db.ping().await.map_err(|e| e.to_string()) }
+                }
+            })
             // A partition stopped behind a record it could not dead-letter needs an operator.
             .check("consumers", move || {
                 let stopped: Vec<String> = watched
@@ -330,18 +368,33 @@ impl Runner {
                     .flat_map(ConsumerControl::stopped_partitions)
                     .map(|p| p.to_string())
                     .collect();
-                if stopped.is_empty() {
+                std::future::ready(if stopped.is_empty() {
                     Ok(())
                 } else {
                     Err(stopped.join("\nconsumers: "))
-                }
+                })
             })
-            .metrics(move || {
-                for set in &gauges {
-                    set(&counters);
+            .metrics({
+                let gauges = Arc::new(gauges);
+                let counters = counters.clone();
+                move || {
+                    let gauges = gauges.clone();
+                    let counters = counters.clone();
+                    async move {
+                        for set in gauges.iter() {
+                            set(counters.clone()).await;
+                        }
+                        counters.render()
+                    }
                 }
-                counters.render()
             });
+        let pruning = tokio::spawn(prune_periodically(
+            db.clone(),
+            retention,
+            pruned,
+            counters.clone(),
+            shutdown.clone(),
+        ));
         let (app, metrics_serving) = match metrics_listener {
             Some(metrics_listener) => {
                 tracing::info!(metrics_listen = %metrics_listener.local_addr()?, "/metrics served on its own listener");
@@ -370,7 +423,7 @@ impl Runner {
             admin_server = admin_server.with_outbox(outbox_admin);
         }
         let admin = crate::admin::serve(admin_listener, admin_server, shutdown.clone())?;
-        tracing::info!(listen = %listener.local_addr()?, db = %db_path.display(), "{name} started");
+        tracing::info!(listen = %listener.local_addr()?, store = %db.location().describe(), "{name} started");
         let serving = crate::ops::serve(listener, app, shutdown.clone());
         let metrics_serving = async move {
             match metrics_serving {
@@ -393,9 +446,76 @@ impl Runner {
         if let Some(relay) = relay {
             relay.await.context("outbox relay")?;
         }
+        pruning.await.context("pruning")?;
         admin.await.context("admin API")?.context("admin API")?;
         tracing::info!("{name} stopped");
         Ok(())
+    }
+}
+
+/// How often old rows are deleted and table sizes measured.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes sent outbox rows and the `pruned` tables' rows older than `retention`, at start and
+/// every [`PRUNE_EVERY`], and sets each table's size on `/metrics`, until shutdown.
+async fn prune_periodically(
+    db: Db,
+    retention: Duration,
+    pruned: Vec<(&'static str, &'static str)>,
+    counters: Counters,
+    shutdown: Shutdown,
+) {
+    loop {
+        prune_once(&db, retention, &pruned, &counters).await;
+        tokio::select! {
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
+/// One round of [`prune_periodically`]; a failure is logged and retried next round.
+pub async fn prune_once(
+    db: &Db,
+    retention: Duration,
+    pruned: &[(&'static str, &'static str)],
+    counters: &Counters,
+) {
+    let cutoff =
+        crate::now_ms().saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+    let outbox = ("outbox", None);
+    for (table, delete) in std::iter::once(outbox).chain(pruned.iter().map(|(t, d)| (*t, Some(*d))))
+    {
+        let deleted = match delete {
+            None => outbox::prune(db, cutoff).await,
+            Some(delete) => crate::db::delete_in_chunks(db, delete, cutoff).await,
+        };
+        match deleted {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(
+                    table,
+                    rows = n,
+                    ?retention,
+                    "pruned rows past their retention"
+                );
+                counters.add(
+                    "shop_store_pruned_rows_total",
+                    "Rows deleted because they outlived --retention-hours, per table.",
+                    &[("table", table)],
+                    n,
+                );
+            }
+            Err(error) => tracing::warn!(table, %error, "pruning failed; trying again later"),
+        }
+        if let Ok(rows) = db.count(table).await {
+            counters.set(
+                "shop_store_rows",
+                "Rows per table of the service's store, measured when pruning.",
+                &[("table", table)],
+                rows as f64,
+            );
+        }
     }
 }
 
@@ -432,6 +552,8 @@ mod tests {
         kafka: KafkaArgs,
         #[command(flatten)]
         admin: AdminArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
     }
 
     fn start<'a>(flags: &'a Flags, db: &'a Path, admin_listen: SocketAddr) -> Start<'a> {
@@ -441,6 +563,7 @@ mod tests {
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_listen,
             db,
+            database: &flags.database,
             kafka: &flags.kafka,
             admin: &flags.admin,
         }
@@ -454,7 +577,7 @@ mod tests {
         let addr = taken.local_addr().unwrap();
         let flags = Flags::parse_from(["order-service"]);
         let err = start(&flags, &db, addr)
-            .open(|path| Ok(Db::open(path, "")?))
+            .open(&[], |db| db)
             .await
             .unwrap_err();
         assert!(
@@ -485,7 +608,7 @@ mod tests {
         let db = dir.path().join("order.db");
         let flags = Flags::parse_from(["order-service"]);
         let (mut service, _db) = start(&flags, &db, "127.0.0.1:0".parse().unwrap())
-            .open(|path| Ok(Db::open(path, "")?))
+            .open(&[], |db| db)
             .await
             .unwrap();
         let err = service

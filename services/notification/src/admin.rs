@@ -37,6 +37,7 @@ impl NotificationBackend for NotificationAdmin {
         let records = self
             .store
             .for_order(order_id)
+            .await
             .map_err(BackendError::internal)?;
         Ok(records
             .into_iter()

@@ -13,6 +13,7 @@ use notification_service::postman::Postman;
 use notification_service::store::NotificationStore;
 use notification_service::transport::{AnyTransport, Mailbox, Smtp, Transport as _};
 use shop_service_kit::admin::AdminArgs;
+use shop_service_kit::db::DatabaseArgs;
 use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::runner::Start;
 use shop_service_kit::telemetry::{self, LogFormat};
@@ -42,9 +43,12 @@ struct Args {
     /// Address /health and /metrics listen on.
     #[arg(long, env = "NOTIFICATION_LISTEN", default_value = "127.0.0.1:8083")]
     listen: SocketAddr,
-    /// SQLite database file (created when missing).
+    /// SQLite database file (created when missing), unless --database-url names a PostgreSQL
+    /// database. SQLite serves one replica; run several on PostgreSQL.
     #[arg(long, env = "NOTIFICATION_DB", default_value = "data/notification.db")]
     db: PathBuf,
+    #[command(flatten)]
+    database: DatabaseArgs,
     /// Where messages are written when no SMTP server is configured.
     #[arg(long, env = "NOTIFICATION_MAILBOX_DIR", default_value = "data/mailbox")]
     mailbox_dir: PathBuf,
@@ -90,10 +94,14 @@ async fn run() -> anyhow::Result<()> {
         listen: args.listen,
         admin_listen: args.admin_listen,
         db: &args.db,
+        database: &args.database,
         kafka: &args.kafka,
         admin: &args.admin,
     }
-    .open(|path| NotificationStore::open(path).context("opening the notification store"))
+    .open(
+        notification_service::store::MIGRATIONS,
+        NotificationStore::new,
+    )
     .await?;
     anyhow::ensure!(
         std::env::var_os("NOTIFICATION_SMTP_URL").is_none(),
@@ -134,15 +142,19 @@ async fn run() -> anyhow::Result<()> {
     let for_metrics = store.clone();
     service
         .gauges(move |counters| {
-            if let Ok(n) = for_metrics.undelivered_count() {
-                counters.set(
-                    "shop_notifications_undelivered",
-                    "Messages recorded but not delivered yet.",
-                    &[],
-                    n as f64,
-                );
+            let store = for_metrics.clone();
+            async move {
+                if let Ok(n) = store.undelivered_count().await {
+                    counters.set(
+                        "shop_notifications_undelivered",
+                        "Messages recorded but not delivered yet.",
+                        &[],
+                        n as f64,
+                    );
+                }
             }
         })
+        .prune("messages", notification_service::store::PRUNE_DELIVERED)
         .alongside(async move { postman.run(shutdown).await })
         .run(|admin| admin.with_notifications(NotificationAdmin::new(store, transport_name)))
         .await

@@ -35,11 +35,12 @@ impl Notifier {
         &self.store
     }
 
-    fn note(&self, notice: Result<Notice, NoOrder>) -> Result<(), HandlerError> {
+    async fn note(&self, notice: Result<Notice, NoOrder>) -> Result<(), HandlerError> {
         let notice = notice.map_err(HandlerError::permanent)?;
         let new = self
             .store
             .record(&notice)
+            .await
             .map_err(HandlerError::retriable)?;
         self.counters.add(
             "shop_notification_events_total",
@@ -61,15 +62,15 @@ impl Notifier {
 
 impl OrdersHandler for Notifier {
     async fn order_created(&self, e: v3::OrderCreated, _: &RecordMeta) -> Result<(), HandlerError> {
-        self.note(Notice::try_from(&e))
+        self.note(Notice::try_from(&e)).await
     }
 
     async fn order_paid(&self, e: v1::OrderPaid, _: &RecordMeta) -> Result<(), HandlerError> {
-        self.note(Notice::try_from(&e))
+        self.note(Notice::try_from(&e)).await
     }
 
     async fn order_shipped(&self, e: v1::OrderShipped, _: &RecordMeta) -> Result<(), HandlerError> {
-        self.note(Notice::try_from(&e))
+        self.note(Notice::try_from(&e)).await
     }
 }
 
@@ -79,7 +80,7 @@ impl InventoryHandler for Notifier {
         e: inventory::v1::InventoryReserved,
         _: &RecordMeta,
     ) -> Result<(), HandlerError> {
-        self.note(Notice::try_from(&e))
+        self.note(Notice::try_from(&e)).await
     }
 
     async fn inventory_reserved_v2(
@@ -87,7 +88,7 @@ impl InventoryHandler for Notifier {
         e: inventory::v2::InventoryReserved,
         _: &RecordMeta,
     ) -> Result<(), HandlerError> {
-        self.note(Notice::try_from(&e))
+        self.note(Notice::try_from(&e)).await
     }
 
     async fn inventory_rejected_v1(
@@ -95,7 +96,7 @@ impl InventoryHandler for Notifier {
         e: inventory::v1::InventoryRejected,
         _: &RecordMeta,
     ) -> Result<(), HandlerError> {
-        self.note(Notice::try_from(&e))
+        self.note(Notice::try_from(&e)).await
     }
 
     async fn inventory_rejected_v2(
@@ -103,6 +104,6 @@ impl InventoryHandler for Notifier {
         e: inventory::v2::InventoryRejected,
         _: &RecordMeta,
     ) -> Result<(), HandlerError> {
-        self.note(Notice::try_from(&e))
+        self.note(Notice::try_from(&e)).await
     }
 }

@@ -11,6 +11,9 @@ use tokio::sync::Notify;
 use crate::store::{NotificationStore, Result};
 use crate::transport::Transport;
 
+/// The mail lease's key (an arbitrary constant: one postman per database).
+const MAIL_LEASE: i64 = 0x5348_4f50_4d41_494c;
+
 /// Takes deliverable messages from the store and hands them to the transport.
 #[derive(Debug)]
 pub struct Postman<T> {
@@ -50,7 +53,8 @@ impl<T: Transport> Postman<T> {
         loop {
             let batch: Vec<_> = self
                 .store
-                .deliverable(256)?
+                .deliverable(256)
+                .await?
                 .into_iter()
                 .filter(|m| !failed.contains(&m.id))
                 .collect();
@@ -60,7 +64,7 @@ impl<T: Transport> Postman<T> {
             for mail in batch {
                 match self.transport.deliver(&mail).await {
                     Ok(()) => {
-                        self.store.mark_delivered(&mail)?;
+                        self.store.mark_delivered(&mail).await?;
                         delivered += 1;
                         self.counters.add(
                             "shop_notifications_delivered_total",
@@ -72,7 +76,7 @@ impl<T: Transport> Postman<T> {
                     }
                     Err(error) => {
                         tracing::warn!(order_id = %mail.order_id, kind = %mail.kind, %error, "delivery failed; will retry");
-                        self.store.mark_failed(&mail, &error.to_string())?;
+                        self.store.mark_failed(&mail, &error.to_string()).await?;
                         failed.insert(mail.id);
                     }
                 }
@@ -80,15 +84,47 @@ impl<T: Transport> Postman<T> {
         }
     }
 
-    /// Delivers until `shutdown`, whenever woken and every `retry_after`.
+    /// Delivers until `shutdown`, whenever woken and every `retry_after`. With several
+    /// replicas on one PostgreSQL database, one delivers at a time (it holds the mail lease;
+    /// the others stand by and take over when it dies), so no two send the same message.
     pub async fn run(&self, shutdown: Shutdown) {
         tracing::info!(transport = %self.transport.describe(), "delivering notifications");
+        let mut standing_by = false;
         while !shutdown.is_triggered() {
-            if let Err(error) = self.run_once().await {
-                tracing::error!(%error, "notification store failed");
+            let lease = match self.store.db().try_lease(MAIL_LEASE).await {
+                Ok(Some(lease)) => Some(lease),
+                Ok(None) => {
+                    if !standing_by {
+                        tracing::info!(
+                            "another replica delivers the notifications; standing by to take over"
+                        );
+                        standing_by = true;
+                    }
+                    None
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot take the mail lease");
+                    None
+                }
+            };
+            if let Some(mut lease) = lease {
+                standing_by = false;
+                while !shutdown.is_triggered() {
+                    if let Err(error) = lease.check().await {
+                        tracing::warn!(%error, "lost the mail lease with its database session; standing by");
+                        break;
+                    }
+                    if let Err(error) = self.run_once().await {
+                        tracing::error!(%error, "notification store failed");
+                    }
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(self.retry_after) => {}
+                        _ = shutdown.wait() => {}
+                    }
+                }
             }
             tokio::select! {
-                _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(self.retry_after) => {}
                 _ = shutdown.wait() => {}
             }

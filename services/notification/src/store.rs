@@ -1,14 +1,17 @@
-//! The notification service's SQLite store: who ordered, and every message with its delivery.
+//! The notification service's store (SQLite or PostgreSQL): who ordered, and every message with its delivery.
 
-use std::path::Path;
-
-use rusqlite::params;
-use shop_service_kit::db::Db;
+use shop_service_kit::db::{Db, Migration};
 use shop_service_kit::now_ms;
+use sqlx::Row as _;
 
 use crate::domain::{Kind, Mail, Notice};
 
-const SCHEMA: &str = "
+/// The notification store's schema, version by version (the kit's outbox comes first).
+pub const MIGRATIONS: &[Migration] = &[
+    Migration::both(
+        100,
+        "customers and messages",
+        "
 CREATE TABLE IF NOT EXISTS customers (
     order_id TEXT PRIMARY KEY,
     customer TEXT NOT NULL
@@ -17,17 +20,30 @@ CREATE TABLE IF NOT EXISTS customers (
 -- inserts nothing. Confirmed and rejected share step 1.
 CREATE TABLE IF NOT EXISTS messages (
     order_id        TEXT    NOT NULL,
-    step            INTEGER NOT NULL,
+    step            BIGINT  NOT NULL,
     kind            TEXT    NOT NULL,
     detail          TEXT    NOT NULL,
-    recorded_at_ms  INTEGER NOT NULL,
-    delivered_at_ms INTEGER,
-    attempts        INTEGER NOT NULL DEFAULT 0,
+    recorded_at_ms  BIGINT  NOT NULL,
+    delivered_at_ms BIGINT,
+    attempts        BIGINT  NOT NULL DEFAULT 0,
     last_error      TEXT,
     PRIMARY KEY (order_id, step)
 );
 CREATE INDEX IF NOT EXISTS messages_undelivered ON messages(recorded_at_ms) WHERE delivered_at_ms IS NULL;
-";
+",
+    ),
+    Migration::both(
+        101,
+        "delivered messages by age, for pruning",
+        "CREATE INDEX IF NOT EXISTS messages_delivered ON messages(delivered_at_ms) WHERE delivered_at_ms IS NOT NULL;",
+    ),
+];
+
+/// Deletes delivered messages past the retention (`$1`: the cutoff), a chunk at a time. A
+/// message row is also the record that its event was handled, so the retention must outlast
+/// any redelivery of that event.
+pub const PRUNE_DELIVERED: &str = "DELETE FROM messages WHERE delivered_at_ms < $1
+    AND order_id IN (SELECT order_id FROM messages WHERE delivered_at_ms < $1 LIMIT 5000)";
 
 pub use shop_service_kit::Error;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -59,16 +75,22 @@ impl AsRef<Db> for NotificationStore {
 }
 
 impl NotificationStore {
-    pub fn open(path: &Path) -> Result<Self> {
-        Ok(NotificationStore {
-            db: Db::open(path, SCHEMA)?,
-        })
+    /// The store on `db`, whose schema [`MIGRATIONS`] brought up to date.
+    pub fn new(db: Db) -> Self {
+        NotificationStore { db }
     }
 
-    pub fn open_in_memory() -> Result<Self> {
-        Ok(NotificationStore {
-            db: Db::open_in_memory(SCHEMA)?,
-        })
+    /// The SQLite store in the file at `path` (created when missing), for tools and tests that
+    /// read a service's file.
+    pub async fn open(path: &std::path::Path) -> Result<Self> {
+        Ok(NotificationStore::new(Db::open(path, MIGRATIONS).await?))
+    }
+
+    /// A private in-memory SQLite store, for tests.
+    pub async fn open_in_memory() -> Result<Self> {
+        Ok(NotificationStore::new(
+            Db::open_in_memory(MIGRATIONS).await?,
+        ))
     }
 
     pub fn db(&self) -> &Db {
@@ -76,34 +98,38 @@ impl NotificationStore {
     }
 
     /// Records a notice once; returns whether it was new (false: seen before, nothing changed).
-    pub fn record(&self, notice: &Notice) -> Result<bool> {
-        self.db.transaction(|tx| {
-            if let Some(customer) = &notice.customer {
-                tx.execute(
-                    "INSERT OR IGNORE INTO customers (order_id, customer) VALUES (?1, ?2)",
-                    params![notice.order_id, customer],
-                )?;
-            }
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO messages (order_id, step, kind, detail, recorded_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    notice.order_id,
-                    notice.kind.step(),
-                    notice.kind.as_str(),
-                    notice.detail,
-                    now_ms()
-                ],
-            )?;
-            Ok(inserted == 1)
-        })
+    pub async fn record(&self, notice: &Notice) -> Result<bool> {
+        let mut tx = self.db.begin().await?;
+        if let Some(customer) = &notice.customer {
+            sqlx::query(
+                "INSERT INTO customers (order_id, customer) VALUES ($1, $2)
+                 ON CONFLICT (order_id) DO NOTHING",
+            )
+            .bind(&notice.order_id)
+            .bind(customer)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO messages (order_id, step, kind, detail, recorded_at_ms)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, step) DO NOTHING",
+        )
+        .bind(&notice.order_id)
+        .bind(i64::from(notice.kind.step()))
+        .bind(notice.kind.as_str())
+        .bind(&notice.detail)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(inserted == 1)
     }
 
     /// Messages that may go out now, oldest first: the customer is known and every earlier
     /// step of the order was delivered.
-    pub fn deliverable(&self, limit: usize) -> Result<Vec<Mail>> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(
+    pub async fn deliverable(&self, limit: usize) -> Result<Vec<Mail>> {
+        let rows = sqlx::query(
             "SELECT m.order_id, m.kind, c.customer, m.detail
              FROM messages m JOIN customers c ON c.order_id = m.order_id
              WHERE m.delivered_at_ms IS NULL
@@ -111,81 +137,83 @@ impl NotificationStore {
                     WHERE p.order_id = m.order_id AND p.step < m.step
                       AND p.delivered_at_ms IS NOT NULL) = m.step
              ORDER BY m.recorded_at_ms, m.order_id, m.step
-             LIMIT ?1",
-        )?;
-        let rows = stmt
-            .query_map([limit as i64], |r| {
-                let order_id: String = r.get(0)?;
-                let kind: String = r.get(1)?;
-                let customer: String = r.get(2)?;
-                let detail: String = r.get(3)?;
-                Ok((order_id, kind, customer, detail))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(order_id, kind, customer, detail)| {
-                Some(Mail::new(
-                    &order_id,
-                    Kind::parse(&kind)?,
-                    &customer,
-                    &detail,
-                ))
-            })
-            .collect())
+             LIMIT $1",
+        )
+        .bind(limit as i64)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut mails = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let order_id: String = r.try_get(0)?;
+            let kind: String = r.try_get(1)?;
+            let customer: String = r.try_get(2)?;
+            let detail: String = r.try_get(3)?;
+            if let Some(kind) = Kind::parse(&kind) {
+                mails.push(Mail::new(&order_id, kind, &customer, &detail));
+            }
+        }
+        Ok(mails)
     }
 
-    pub fn mark_delivered(&self, mail: &Mail) -> Result<()> {
-        self.db.lock().execute(
-            "UPDATE messages SET delivered_at_ms = ?3, attempts = attempts + 1, last_error = NULL
-             WHERE order_id = ?1 AND step = ?2",
-            params![mail.order_id, mail.kind.step(), now_ms()],
-        )?;
+    pub async fn mark_delivered(&self, mail: &Mail) -> Result<()> {
+        sqlx::query(
+            "UPDATE messages SET delivered_at_ms = $3, attempts = attempts + 1, last_error = NULL
+             WHERE order_id = $1 AND step = $2",
+        )
+        .bind(&mail.order_id)
+        .bind(i64::from(mail.kind.step()))
+        .bind(now_ms())
+        .execute(self.db.pool())
+        .await?;
         Ok(())
     }
 
-    pub fn mark_failed(&self, mail: &Mail, error: &str) -> Result<()> {
-        self.db.lock().execute(
-            "UPDATE messages SET attempts = attempts + 1, last_error = ?3
-             WHERE order_id = ?1 AND step = ?2",
-            params![mail.order_id, mail.kind.step(), error],
-        )?;
+    pub async fn mark_failed(&self, mail: &Mail, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE messages SET attempts = attempts + 1, last_error = $3
+             WHERE order_id = $1 AND step = $2",
+        )
+        .bind(&mail.order_id)
+        .bind(i64::from(mail.kind.step()))
+        .bind(error)
+        .execute(self.db.pool())
+        .await?;
         Ok(())
     }
 
     /// Every message of an order, in sequence.
-    pub fn for_order(&self, order_id: &str) -> Result<Vec<Record>> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(
+    pub async fn for_order(&self, order_id: &str) -> Result<Vec<Record>> {
+        let rows = sqlx::query(
             "SELECT m.order_id, m.kind, m.detail, m.delivered_at_ms, m.attempts, m.last_error,
                     c.customer
              FROM messages m LEFT JOIN customers c ON c.order_id = m.order_id
-             WHERE m.order_id = ?1 ORDER BY m.step",
-        )?;
-        let rows = stmt
-            .query_map([order_id], |r| {
-                let kind: String = r.get(1)?;
-                Ok(Record {
-                    order_id: r.get(0)?,
-                    kind: Kind::parse(&kind).unwrap_or(Kind::Received),
-                    recipient: r.get(6)?,
-                    detail: r.get(2)?,
-                    delivered_at_ms: r.get(3)?,
-                    attempts: r.get(4)?,
-                    last_error: r.get(5)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+             WHERE m.order_id = $1 ORDER BY m.step",
+        )
+        .bind(order_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut records = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let kind: String = r.try_get(1)?;
+            records.push(Record {
+                order_id: r.try_get(0)?,
+                kind: Kind::parse(&kind).unwrap_or(Kind::Received),
+                recipient: r.try_get(6)?,
+                detail: r.try_get(2)?,
+                delivered_at_ms: r.try_get(3)?,
+                attempts: u32::try_from(r.try_get::<i64, _>(4)?).unwrap_or(u32::MAX),
+                last_error: r.try_get(5)?,
+            });
+        }
+        Ok(records)
     }
 
     /// How many messages wait for delivery (including those waiting for an earlier step).
-    pub fn undelivered_count(&self) -> Result<u64> {
-        let n: i64 = self.db.lock().query_row(
-            "SELECT COUNT(*) FROM messages WHERE delivered_at_ms IS NULL",
-            [],
-            |r| r.get(0),
-        )?;
+    pub async fn undelivered_count(&self) -> Result<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE delivered_at_ms IS NULL")
+                .fetch_one(self.db.pool())
+                .await?;
         Ok(n as u64)
     }
 }

@@ -7,7 +7,7 @@ use notification_service::store::NotificationStore;
 
 #[tokio::test]
 async fn notifications_of_an_order_show_what_was_sent_and_what_waits() {
-    let store = NotificationStore::open_in_memory().unwrap();
+    let store = NotificationStore::open_in_memory().await.unwrap();
     store
         .record(&Notice {
             order_id: "o-1".into(),
@@ -15,6 +15,7 @@ async fn notifications_of_an_order_show_what_was_sent_and_what_waits() {
             customer: Some("ann@example.com".into()),
             detail: "got it".into(),
         })
+        .await
         .unwrap();
     store
         .record(&Notice {
@@ -23,9 +24,10 @@ async fn notifications_of_an_order_show_what_was_sent_and_what_waits() {
             customer: None,
             detail: "on its way".into(),
         })
+        .await
         .unwrap();
-    let received = store.deliverable(10).unwrap().remove(0);
-    store.mark_delivered(&received).unwrap();
+    let received = store.deliverable(10).await.unwrap().remove(0);
+    store.mark_delivered(&received).await.unwrap();
 
     let admin = NotificationAdmin::new(store, "mailbox");
     let notes = admin.notifications("o-1").await.unwrap();

@@ -22,9 +22,9 @@ struct Shop {
     dir: tempfile::TempDir,
 }
 
-fn shop() -> Shop {
+async fn shop() -> Shop {
     let dir = tempfile::tempdir().unwrap();
-    let store = NotificationStore::open_in_memory().unwrap();
+    let store = NotificationStore::open_in_memory().await.unwrap();
     let postman = Postman::new(store.clone(), Mailbox::new(dir.path()), Counters::new());
     let notifier = Notifier::new(store.clone(), Counters::new(), postman.waker());
     Shop {
@@ -88,7 +88,7 @@ fn mailbox(shop: &Shop, customer: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_customer_is_told_each_step_of_an_order_once_in_order() {
-    let s = shop();
+    let s = shop().await;
     s.orders
         .handle(created("o-1", "ann@example.com").into(), &meta())
         .await
@@ -122,6 +122,7 @@ async fn a_customer_is_told_each_step_of_an_order_once_in_order() {
     let kinds: Vec<_> = s
         .store
         .for_order("o-1")
+        .await
         .unwrap()
         .iter()
         .map(|r| (r.kind, r.delivered_at_ms.is_some()))
@@ -139,7 +140,7 @@ async fn a_customer_is_told_each_step_of_an_order_once_in_order() {
 
 #[tokio::test]
 async fn redelivered_events_send_nothing_more() {
-    let s = shop();
+    let s = shop().await;
     for _ in 0..3 {
         s.orders
             .handle(created("o-1", "ann@example.com").into(), &meta())
@@ -161,7 +162,7 @@ async fn redelivered_events_send_nothing_more() {
 
 #[tokio::test]
 async fn messages_wait_for_the_earlier_steps_whatever_order_the_topics_arrive_in() {
-    let s = shop();
+    let s = shop().await;
     // The inventory topic ran ahead of the orders topic: the customer is not known yet.
     s.inventory
         .handle(reserved("o-1").into(), &meta())
@@ -187,12 +188,12 @@ async fn messages_wait_for_the_earlier_steps_whatever_order_the_topics_arrive_in
     );
     s.orders.handle(paid("o-1").into(), &meta()).await.unwrap();
     assert_eq!(s.postman.run_once().await.unwrap(), 2);
-    assert_eq!(s.store.undelivered_count().unwrap(), 0);
+    assert_eq!(s.store.undelivered_count().await.unwrap(), 0);
 }
 
 #[tokio::test]
 async fn a_rejected_order_is_told_why_and_a_late_confirmation_is_ignored() {
-    let s = shop();
+    let s = shop().await;
     s.orders
         .handle(created("o-9", "bo@example.com").into(), &meta())
         .await
@@ -220,7 +221,7 @@ async fn a_rejected_order_is_told_why_and_a_late_confirmation_is_ignored() {
 
 #[tokio::test]
 async fn an_event_naming_no_order_is_dead_lettered() {
-    let s = shop();
+    let s = shop().await;
     let err = s.orders.handle(paid("").into(), &meta()).await.unwrap_err();
     assert!(!err.is_retriable());
     assert!(
@@ -256,7 +257,7 @@ impl Transport for Flaky {
 #[tokio::test]
 async fn a_failed_delivery_is_retried_and_later_steps_wait_for_it() {
     let dir = tempfile::tempdir().unwrap();
-    let store = NotificationStore::open_in_memory().unwrap();
+    let store = NotificationStore::open_in_memory().await.unwrap();
     let postman = Postman::new(
         store.clone(),
         Flaky(std::sync::Mutex::new(1), Mailbox::new(dir.path())),
@@ -286,7 +287,7 @@ async fn a_failed_delivery_is_retried_and_later_steps_wait_for_it() {
         0,
         "received failed; confirmed must wait"
     );
-    let records = store.for_order("o-1").unwrap();
+    let records = store.for_order("o-1").await.unwrap();
     assert_eq!(
         records[0].last_error.as_deref(),
         Some("message o-1.0.received: relay refused (test)")

@@ -74,6 +74,7 @@ impl OrderBackend for OrderAdmin {
         Ok(self
             .store
             .get(order_id)
+            .await
             .map_err(internal)?
             .as_ref()
             .map(Into::into))
@@ -87,6 +88,7 @@ impl OrderBackend for OrderAdmin {
         let orders = self
             .store
             .list(Some(status.into()), limit)
+            .await
             .map_err(internal)?;
         Ok(orders.iter().map(Into::into).collect())
     }

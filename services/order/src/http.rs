@@ -305,7 +305,7 @@ async fn create_order(
         ApiError::new(StatusCode::BAD_REQUEST, e.message).field(e.field)
     })?;
     let id = uuid::Uuid::new_v4().to_string();
-    let order = state.store.create(&id, &new)?;
+    let order = state.store.create(&id, &new).await?;
     state.relay.notify_one();
     state.counters.add(
         "shop_orders_created_total",
@@ -326,7 +326,7 @@ async fn get_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let order = state.store.get(&id)?.ok_or(Error::NotFound(id))?;
+    let order = state.store.get(&id).await?.ok_or(Error::NotFound(id))?;
     Ok(Json(order_json(&order)))
 }
 
@@ -347,7 +347,8 @@ async fn list_orders(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e).field("status"))?;
     let orders = state
         .store
-        .list(status, query.limit.unwrap_or(100).min(1000))?;
+        .list(status, query.limit.unwrap_or(100).min(1000))
+        .await?;
     Ok(Json(json!({
         "orders": orders.iter().map(order_json).collect::<Vec<_>>()
     })))
@@ -377,7 +378,7 @@ async fn pay_order(
         Some(p) => p.trim().to_owned(),
         None => format!("pay-{}", uuid::Uuid::new_v4()),
     };
-    let order = state.store.pay(&id, &payment_id)?;
+    let order = state.store.pay(&id, &payment_id).await?;
     state.relay.notify_one();
     tracing::info!(order_id = %order.id, %payment_id, "order paid");
     Ok(Json(order_json(&order)))
@@ -407,7 +408,8 @@ async fn ship_order(
     }
     let order = state
         .store
-        .ship(&id, carrier.trim(), request.tracking_number.as_deref())?;
+        .ship(&id, carrier.trim(), request.tracking_number.as_deref())
+        .await?;
     state.relay.notify_one();
     tracing::info!(order_id = %order.id, carrier = %carrier, "order shipped");
     Ok(Json(order_json(&order)))

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::Parser;
 use contracts_core::secret;
 use events::{inventory, services};
@@ -17,6 +16,7 @@ use order_service::http::{
 use order_service::messaging::{InventoryAnswers, OrderSink};
 use order_service::store::OrderStore;
 use shop_service_kit::admin::AdminArgs;
+use shop_service_kit::db::DatabaseArgs;
 use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::runner::Start;
 use shop_service_kit::telemetry::{self, LogFormat};
@@ -54,9 +54,12 @@ struct Args {
     /// Address the HTTP API, /health and /metrics listen on.
     #[arg(long, env = "ORDER_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// SQLite database file (created when missing).
+    /// SQLite database file (created when missing), unless --database-url names a PostgreSQL
+    /// database. SQLite serves one replica; run several on PostgreSQL.
     #[arg(long, env = "ORDER_DB", default_value = "data/order.db")]
     db: PathBuf,
+    #[command(flatten)]
+    database: DatabaseArgs,
     /// The products on sale with their unit prices in EUR: `product=price,...`.
     #[arg(
         long,
@@ -105,10 +108,11 @@ async fn run() -> anyhow::Result<()> {
         listen: args.listen,
         admin_listen: args.admin_listen,
         db: &args.db,
+        database: &args.database,
         kafka: &args.kafka,
         admin: &args.admin,
     }
-    .open(|path| OrderStore::open(path).context("opening the order store"))
+    .open(order_service::store::MIGRATIONS, OrderStore::new)
     .await?;
     service.metrics_listen(args.metrics_listen).await?;
     let api = ApiConfig {
@@ -138,14 +142,17 @@ async fn run() -> anyhow::Result<()> {
     let for_metrics = store.clone();
     service
         .gauges(move |counters| {
-            if let Ok(counts) = for_metrics.count_by_status() {
-                for (status, n) in counts {
-                    counters.set(
-                        "shop_orders",
-                        "Orders by status.",
-                        &[("status", status.as_str())],
-                        n as f64,
-                    );
+            let store = for_metrics.clone();
+            async move {
+                if let Ok(counts) = store.count_by_status().await {
+                    for (status, n) in counts {
+                        counters.set(
+                            "shop_orders",
+                            "Orders by status.",
+                            &[("status", status.as_str())],
+                            n as f64,
+                        );
+                    }
                 }
             }
         })

@@ -85,8 +85,8 @@ impl InventoryAnswers {
         &self.store
     }
 
-    fn apply(&self, order_id: &str, outcome: Outcome) -> Result<(), HandlerError> {
-        match self.store.apply_outcome(order_id, &outcome) {
+    async fn apply(&self, order_id: &str, outcome: Outcome) -> Result<(), HandlerError> {
+        match self.store.apply_outcome(order_id, &outcome).await {
             Ok(Applied::Moved(status)) => {
                 tracing::info!(order_id, %status, "order decided by the inventory");
                 self.counters.add(
@@ -127,7 +127,7 @@ impl InventoryHandler for InventoryAnswers {
         event: inventory::v1::InventoryReserved,
         _: &RecordMeta,
     ) -> Result<(), HandlerError> {
-        self.apply(&event.order_id, Outcome::Reserved)
+        self.apply(&event.order_id, Outcome::Reserved).await
     }
 
     async fn inventory_reserved_v2(
@@ -135,7 +135,7 @@ impl InventoryHandler for InventoryAnswers {
         event: inventory::v2::InventoryReserved,
         _: &RecordMeta,
     ) -> Result<(), HandlerError> {
-        self.apply(&event.order_id, Outcome::Reserved)
+        self.apply(&event.order_id, Outcome::Reserved).await
     }
 
     async fn inventory_rejected_v1(
@@ -149,6 +149,7 @@ impl InventoryHandler for InventoryAnswers {
             event.reason
         };
         self.apply(&event.order_id, Outcome::Rejected { reason })
+            .await
     }
 
     async fn inventory_rejected_v2(
@@ -158,5 +159,6 @@ impl InventoryHandler for InventoryAnswers {
     ) -> Result<(), HandlerError> {
         let reason = rejection_v2(&event);
         self.apply(&event.order_id, Outcome::Rejected { reason })
+            .await
     }
 }

@@ -1,25 +1,29 @@
-//! The order service's SQLite store: orders, their lines, and the outbox, changed together.
+//! The order service's store (SQLite or PostgreSQL): orders, their lines, and the outbox,
+//! changed together.
 
-use std::path::Path;
 use std::str::FromStr;
 
 use contracts_core::types::{DateTime, Decimal, Utc};
 use events::orders::{v1, v3};
 use events::{order_created_pb, proto};
-use rusqlite::{OptionalExtension, Transaction, params};
-use shop_service_kit::db::Db;
+use shop_service_kit::db::{Db, Migration, Tx};
 use shop_service_kit::{now_ms, outbox};
+use sqlx::Row as _;
 
 use crate::domain::{Action, Applied, Line, NewOrder, Order, Outcome, Status, decide, transition};
 
-const SCHEMA: &str = "
+/// The order store's schema, version by version (the kit's outbox comes first).
+pub const MIGRATIONS: &[Migration] = &[Migration::both(
+    100,
+    "orders",
+    "
 CREATE TABLE IF NOT EXISTS orders (
     id               TEXT PRIMARY KEY,
     customer         TEXT    NOT NULL,
     currency         TEXT    NOT NULL,
     status           TEXT    NOT NULL,
-    created_at_ms    INTEGER NOT NULL,
-    updated_at_ms    INTEGER NOT NULL,
+    created_at_ms    BIGINT  NOT NULL,
+    updated_at_ms    BIGINT  NOT NULL,
     rejection_reason TEXT,
     payment_id       TEXT,
     carrier          TEXT,
@@ -28,13 +32,14 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE INDEX IF NOT EXISTS orders_by_status ON orders(status, created_at_ms);
 CREATE TABLE IF NOT EXISTS order_lines (
     order_id   TEXT    NOT NULL REFERENCES orders(id),
-    line_no    INTEGER NOT NULL,
+    line_no    BIGINT  NOT NULL,
     product    TEXT    NOT NULL,
-    quantity   INTEGER NOT NULL,
+    quantity   BIGINT  NOT NULL,
     unit_price TEXT    NOT NULL,
     PRIMARY KEY (order_id, line_no)
 );
-";
+",
+)];
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +58,8 @@ pub enum Error {
     Store(#[from] shop_service_kit::Error),
 }
 
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
         Error::Store(e.into())
     }
 }
@@ -78,16 +83,20 @@ impl AsRef<Db> for OrderStore {
 }
 
 impl OrderStore {
-    pub fn open(path: &Path) -> Result<Self> {
-        Ok(OrderStore {
-            db: Db::open(path, SCHEMA)?,
-        })
+    /// The store on `db`, whose schema [`MIGRATIONS`] brought up to date.
+    pub fn new(db: Db) -> Self {
+        OrderStore { db }
     }
 
-    pub fn open_in_memory() -> Result<Self> {
-        Ok(OrderStore {
-            db: Db::open_in_memory(SCHEMA)?,
-        })
+    /// The SQLite store in the file at `path` (created when missing), for tools and tests that
+    /// read a service's file.
+    pub async fn open(path: &std::path::Path) -> Result<Self> {
+        Ok(OrderStore::new(Db::open(path, MIGRATIONS).await?))
+    }
+
+    /// A private in-memory SQLite store, for tests.
+    pub async fn open_in_memory() -> Result<Self> {
+        Ok(OrderStore::new(Db::open_in_memory(MIGRATIONS).await?))
     }
 
     pub fn db(&self) -> &Db {
@@ -96,7 +105,7 @@ impl OrderStore {
 
     /// Stores a validated order as PENDING together with its `OrderCreated` events (Avro on
     /// `orders`, Protobuf on `order-created-pb`), in one transaction.
-    pub fn create(&self, id: &str, new: &NewOrder) -> Result<Order> {
+    pub async fn create(&self, id: &str, new: &NewOrder) -> Result<Order> {
         let now = now_ms();
         let order = Order {
             id: id.to_owned(),
@@ -111,201 +120,230 @@ impl OrderStore {
             carrier: None,
             tracking_number: None,
         };
-        self.db.transaction(|tx| -> Result<()> {
-            tx.execute(
-                "INSERT INTO orders (id, customer, currency, status, created_at_ms, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![
-                    order.id,
-                    order.customer,
-                    order.currency,
-                    order.status.as_str(),
-                    now
-                ],
-            )?;
-            for (i, line) in order.lines.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO order_lines (order_id, line_no, product, quantity, unit_price)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        order.id,
-                        i as i64,
-                        line.product,
-                        line.quantity,
-                        line.unit_price.to_string()
-                    ],
-                )?;
-            }
-            outbox::enqueue(tx, &v3::OrderCreated::from(&order))?;
-            outbox::enqueue(tx, &order_created_pb::v1::OrderCreated::from(&order))?;
-            Ok(())
-        })?;
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "INSERT INTO orders (id, customer, currency, status, created_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(&order.id)
+        .bind(&order.customer)
+        .bind(&order.currency)
+        .bind(order.status.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for (i, line) in order.lines.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO order_lines (order_id, line_no, product, quantity, unit_price)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&order.id)
+            .bind(i as i64)
+            .bind(&line.product)
+            .bind(i64::from(line.quantity))
+            .bind(line.unit_price.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        outbox::enqueue(&mut tx, &v3::OrderCreated::from(&order)).await?;
+        outbox::enqueue(&mut tx, &order_created_pb::v1::OrderCreated::from(&order)).await?;
+        tx.commit().await?;
         Ok(order)
     }
 
-    pub fn get(&self, id: &str) -> Result<Option<Order>> {
-        let conn = self.db.lock();
-        load(&conn, id)
+    pub async fn get(&self, id: &str) -> Result<Option<Order>> {
+        let mut conn = self.db.pool().acquire().await?;
+        load(&mut conn, id, "").await
     }
 
     /// Orders, newest first, optionally only those in `status`.
-    pub fn list(&self, status: Option<Status>, limit: usize) -> Result<Vec<Order>> {
-        let conn = self.db.lock();
-        let ids: Vec<String> = {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id FROM orders WHERE (?1 IS NULL OR status = ?1)
-                 ORDER BY created_at_ms DESC, id LIMIT ?2",
-            )?;
-            stmt.query_map(params![status.map(Status::as_str), limit as i64], |r| {
-                r.get(0)
-            })?
-            .collect::<rusqlite::Result<_>>()?
-        };
-        ids.iter()
-            .filter_map(|id| load(&conn, id).transpose())
-            .collect()
+    pub async fn list(&self, status: Option<Status>, limit: usize) -> Result<Vec<Order>> {
+        let mut conn = self.db.pool().acquire().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE ($1 IS NULL OR status = $1)
+             ORDER BY created_at_ms DESC, id LIMIT $2",
+        )
+        .bind(status.map(Status::as_str))
+        .bind(limit as i64)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut orders = Vec::with_capacity(ids.len());
+        for id in &ids {
+            if let Some(order) = load(&mut conn, id, "").await? {
+                orders.push(order);
+            }
+        }
+        Ok(orders)
     }
 
     /// How many orders are in each status.
-    pub fn count_by_status(&self) -> Result<Vec<(Status, u64)>> {
-        let conn = self.db.lock();
-        let mut stmt =
-            conn.prepare_cached("SELECT status, COUNT(*) FROM orders GROUP BY status")?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(s, n)| Some((Status::from_str(&s).ok()?, n as u64)))
-            .collect())
+    pub async fn count_by_status(&self) -> Result<Vec<(Status, u64)>> {
+        let rows = sqlx::query("SELECT status, COUNT(*) FROM orders GROUP BY status")
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut counts = Vec::new();
+        for r in &rows {
+            let status: String = r.try_get(0)?;
+            let n: i64 = r.try_get(1)?;
+            if let Ok(status) = Status::from_str(&status) {
+                counts.push((status, n as u64));
+            }
+        }
+        Ok(counts)
     }
 
     /// CONFIRMED → PAID, with its `OrderPaid` event.
-    pub fn pay(&self, id: &str, payment_id: &str) -> Result<Order> {
-        self.act(id, Action::Pay, |tx, order| {
-            tx.execute(
-                "UPDATE orders SET payment_id = ?2 WHERE id = ?1",
-                params![id, payment_id],
-            )?;
-            order.payment_id = Some(payment_id.to_owned());
-            outbox::enqueue(tx, &paid_event(order, order.updated_at_ms))?;
-            Ok(())
-        })
+    pub async fn pay(&self, id: &str, payment_id: &str) -> Result<Order> {
+        let (mut tx, mut order) = self.act(id, Action::Pay).await?;
+        sqlx::query("UPDATE orders SET payment_id = $2 WHERE id = $1")
+            .bind(id)
+            .bind(payment_id)
+            .execute(&mut *tx)
+            .await?;
+        order.payment_id = Some(payment_id.to_owned());
+        outbox::enqueue(&mut tx, &paid_event(&order, order.updated_at_ms)).await?;
+        tx.commit().await?;
+        Ok(order)
     }
 
     /// PAID → SHIPPED, with its `OrderShipped` event.
-    pub fn ship(&self, id: &str, carrier: &str, tracking_number: Option<&str>) -> Result<Order> {
-        self.act(id, Action::Ship, |tx, order| {
-            tx.execute(
-                "UPDATE orders SET carrier = ?2, tracking_number = ?3 WHERE id = ?1",
-                params![id, carrier, tracking_number],
-            )?;
-            order.carrier = Some(carrier.to_owned());
-            order.tracking_number = tracking_number.map(str::to_owned);
-            outbox::enqueue(
-                tx,
-                &v1::OrderShipped {
-                    order_id: order.id.clone(),
-                    carrier: carrier.to_owned(),
-                    tracking_number: order.tracking_number.clone(),
-                    shipped_at: datetime(order.updated_at_ms),
-                },
-            )?;
-            Ok(())
-        })
-    }
-
-    fn act(
+    pub async fn ship(
         &self,
         id: &str,
-        action: Action,
-        effect: impl FnOnce(&Transaction<'_>, &mut Order) -> rusqlite::Result<()>,
+        carrier: &str,
+        tracking_number: Option<&str>,
     ) -> Result<Order> {
-        self.db.transaction(|tx| {
-            let mut order = load(tx, id)?.ok_or_else(|| Error::NotFound(id.to_owned()))?;
-            let next =
-                transition(order.status, action).map_err(|reason| Error::IllegalTransition {
-                    id: id.to_owned(),
-                    from: order.status,
-                    action,
-                    reason,
-                })?;
-            order.status = next;
-            order.updated_at_ms = now_ms();
-            tx.execute(
-                "UPDATE orders SET status = ?2, updated_at_ms = ?3 WHERE id = ?1",
-                params![id, next.as_str(), order.updated_at_ms],
-            )?;
-            effect(tx, &mut order)?;
-            Ok(order)
-        })
+        let (mut tx, mut order) = self.act(id, Action::Ship).await?;
+        sqlx::query("UPDATE orders SET carrier = $2, tracking_number = $3 WHERE id = $1")
+            .bind(id)
+            .bind(carrier)
+            .bind(tracking_number)
+            .execute(&mut *tx)
+            .await?;
+        order.carrier = Some(carrier.to_owned());
+        order.tracking_number = tracking_number.map(str::to_owned);
+        outbox::enqueue(
+            &mut tx,
+            &v1::OrderShipped {
+                order_id: order.id.clone(),
+                carrier: carrier.to_owned(),
+                tracking_number: order.tracking_number.clone(),
+                shipped_at: datetime(order.updated_at_ms),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(order)
+    }
+
+    /// Moves the order by `action` in a transaction the caller finishes (and commits). The
+    /// order's row is locked on PostgreSQL, so two replicas cannot both move it.
+    async fn act(&self, id: &str, action: Action) -> Result<(Tx, Order)> {
+        let mut tx = self.db.begin().await?;
+        let mut order = load(&mut tx, id, self.db.backend().for_update())
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        let next = transition(order.status, action).map_err(|reason| Error::IllegalTransition {
+            id: id.to_owned(),
+            from: order.status,
+            action,
+            reason,
+        })?;
+        order.status = next;
+        order.updated_at_ms = now_ms();
+        sqlx::query("UPDATE orders SET status = $2, updated_at_ms = $3 WHERE id = $1")
+            .bind(id)
+            .bind(next.as_str())
+            .bind(order.updated_at_ms)
+            .execute(&mut *tx)
+            .await?;
+        Ok((tx, order))
     }
 
     /// Applies the inventory's decision. Idempotent: only a PENDING order moves, so a
     /// redelivered event changes nothing.
-    pub fn apply_outcome(&self, id: &str, outcome: &Outcome) -> Result<Applied> {
-        self.db.transaction(|tx| {
-            let status: Option<String> = tx
-                .query_row("SELECT status FROM orders WHERE id = ?1", [id], |r| r.get(0))
-                .optional()?;
-            let status = status.ok_or_else(|| Error::NotFound(id.to_owned()))?;
-            let from = Status::from_str(&status).unwrap_or(Status::Pending);
-            let applied = decide(from, outcome);
-            if let Applied::Moved(next) = applied {
-                let reason = match outcome {
-                    Outcome::Rejected { reason } => Some(reason.as_str()),
-                    Outcome::Reserved => None,
-                };
-                tx.execute(
-                    "UPDATE orders SET status = ?2, rejection_reason = ?3, updated_at_ms = ?4 WHERE id = ?1",
-                    params![id, next.as_str(), reason, now_ms()],
-                )?;
-            }
-            Ok(applied)
-        })
+    pub async fn apply_outcome(&self, id: &str, outcome: &Outcome) -> Result<Applied> {
+        let mut tx = self.db.begin().await?;
+        let sql = format!(
+            "SELECT status FROM orders WHERE id = $1{}",
+            self.db.backend().for_update()
+        );
+        let status: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let status = status.ok_or_else(|| Error::NotFound(id.to_owned()))?;
+        let from = Status::from_str(&status).unwrap_or(Status::Pending);
+        let applied = decide(from, outcome);
+        if let Applied::Moved(next) = applied {
+            let reason = match outcome {
+                Outcome::Rejected { reason } => Some(reason.as_str()),
+                Outcome::Reserved => None,
+            };
+            sqlx::query(
+                "UPDATE orders SET status = $2, rejection_reason = $3, updated_at_ms = $4 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(next.as_str())
+            .bind(reason)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(applied)
     }
 }
 
-fn load(conn: &rusqlite::Connection, id: &str) -> Result<Option<Order>> {
-    let order = conn
-        .prepare_cached(
-            "SELECT id, customer, currency, status, created_at_ms, updated_at_ms,
-                    rejection_reason, payment_id, carrier, tracking_number
-             FROM orders WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
-            let status: String = r.get(3)?;
-            Ok(Order {
-                id: r.get(0)?,
-                customer: r.get(1)?,
-                currency: r.get(2)?,
-                status: Status::from_str(&status).unwrap_or(Status::Pending),
-                created_at_ms: r.get(4)?,
-                updated_at_ms: r.get(5)?,
-                rejection_reason: r.get(6)?,
-                payment_id: r.get(7)?,
-                carrier: r.get(8)?,
-                tracking_number: r.get(9)?,
-                lines: Vec::new(),
-            })
-        })
-        .optional()?;
-    let Some(mut order) = order else {
+/// The order `id` with its lines; `lock` is [`Backend::for_update`] inside a transaction that
+/// changes it.
+///
+/// [`Backend::for_update`]: shop_service_kit::db::Backend::for_update
+async fn load(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    lock: &'static str,
+) -> Result<Option<Order>> {
+    let sql = format!(
+        "SELECT id, customer, currency, status, created_at_ms, updated_at_ms,
+                rejection_reason, payment_id, carrier, tracking_number
+           FROM orders WHERE id = $1{lock}"
+    );
+    let Some(r) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
         return Ok(None);
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT product, quantity, unit_price FROM order_lines WHERE order_id = ?1 ORDER BY line_no",
-    )?;
-    order.lines = stmt
-        .query_map([id], |r| {
-            let price: String = r.get(2)?;
-            Ok(Line {
-                product: r.get(0)?,
-                quantity: r.get(1)?,
-                unit_price: Decimal::from_str(&price).unwrap_or_default(),
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let status: String = r.try_get(3)?;
+    let mut order = Order {
+        id: r.try_get(0)?,
+        customer: r.try_get(1)?,
+        currency: r.try_get(2)?,
+        status: Status::from_str(&status).unwrap_or(Status::Pending),
+        created_at_ms: r.try_get(4)?,
+        updated_at_ms: r.try_get(5)?,
+        rejection_reason: r.try_get(6)?,
+        payment_id: r.try_get(7)?,
+        carrier: r.try_get(8)?,
+        tracking_number: r.try_get(9)?,
+        lines: Vec::new(),
+    };
+    let lines = sqlx::query(
+        "SELECT product, quantity, unit_price FROM order_lines WHERE order_id = $1 ORDER BY line_no",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in &lines {
+        let price: String = r.try_get(2)?;
+        order.lines.push(Line {
+            product: r.try_get(0)?,
+            quantity: u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or_default(),
+            unit_price: Decimal::from_str(&price).unwrap_or_default(),
+        });
+    }
     Ok(Some(order))
 }
 

@@ -7,7 +7,7 @@ use order_service::store::OrderStore;
 
 #[tokio::test]
 async fn orders_are_answered_by_id_and_by_status_with_prices() {
-    let store = OrderStore::open_in_memory().unwrap();
+    let store = OrderStore::open_in_memory().await.unwrap();
     for id in ["o-1", "o-2"] {
         let new = OrderRequest {
             customer: "ann@example.com".into(),
@@ -18,7 +18,7 @@ async fn orders_are_answered_by_id_and_by_status_with_prices() {
         }
         .validate(&Catalog::default())
         .unwrap();
-        store.create(id, &new).unwrap();
+        store.create(id, &new).await.unwrap();
     }
     store
         .apply_outcome(
@@ -27,6 +27,7 @@ async fn orders_are_answered_by_id_and_by_status_with_prices() {
                 reason: "out of stock".into(),
             },
         )
+        .await
         .unwrap();
     let admin = OrderAdmin::new(store);
 

@@ -15,8 +15,8 @@ use shop_service_kit::ops::Counters;
 use shop_service_kit::outbox;
 use tower::ServiceExt;
 
-fn app() -> (axum::Router, OrderStore) {
-    let store = OrderStore::open_in_memory().unwrap();
+async fn app() -> (axum::Router, OrderStore) {
+    let store = OrderStore::open_in_memory().await.unwrap();
     let state = AppState {
         store: store.clone(),
         catalog: Arc::new(Catalog::default()),
@@ -71,7 +71,7 @@ async fn place(app: &axum::Router) -> String {
 
 #[tokio::test]
 async fn placing_an_order_stores_it_pending_with_its_created_events_in_the_outbox() {
-    let (app, store) = app();
+    let (app, store) = app().await;
     let (status, body) = call(&app, "POST", "/orders", order_body()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["status"], "PENDING");
@@ -89,7 +89,7 @@ async fn placing_an_order_stores_it_pending_with_its_created_events_in_the_outbo
         json!({"product": "mug", "quantity": 1, "unit_price": "12.00"})
     );
 
-    let rows = outbox::all(store.db()).unwrap();
+    let rows = outbox::all(store.db()).await.unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
     let created: v3::OrderCreated = rows[0].decode().unwrap().unwrap();
     assert_eq!(created.order_id, id);
@@ -111,7 +111,7 @@ async fn placing_an_order_stores_it_pending_with_its_created_events_in_the_outbo
 }
 
 async fn refused(body: &str, status: StatusCode, field: Option<&str>, message_part: &str) {
-    let (app, store) = app();
+    let (app, store) = app().await;
     let (got, answer) = call(&app, "POST", "/orders", body.to_owned()).await;
     assert_eq!(got, status, "{answer}");
     assert_eq!(answer["field"].as_str(), field, "{answer}");
@@ -121,11 +121,11 @@ async fn refused(body: &str, status: StatusCode, field: Option<&str>, message_pa
         "{message:?} lacks {message_part:?}"
     );
     assert!(
-        store.list(None, 10).unwrap().is_empty(),
+        store.list(None, 10).await.unwrap().is_empty(),
         "nothing is stored"
     );
     assert!(
-        outbox::all(store.db()).unwrap().is_empty(),
+        outbox::all(store.db()).await.unwrap().is_empty(),
         "nothing is published"
     );
 }
@@ -230,7 +230,7 @@ async fn a_body_over_the_limit_is_refused_with_413() {
 
 #[tokio::test]
 async fn an_unknown_order_is_404() {
-    let (app, _) = app();
+    let (app, _) = app().await;
     let (status, body) = call(&app, "GET", "/orders/nope", Body::empty()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"], "no order with id \"nope\"");
@@ -238,7 +238,7 @@ async fn an_unknown_order_is_404() {
 
 #[tokio::test]
 async fn paying_a_pending_order_is_409_and_changes_nothing() {
-    let (app, store) = app();
+    let (app, store) = app().await;
     let id = place(&app).await;
     let (status, body) = call(&app, "POST", &format!("/orders/{id}/pay"), Body::empty()).await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -246,15 +246,19 @@ async fn paying_a_pending_order_is_409_and_changes_nothing() {
         body["error"].as_str().unwrap().contains("it is PENDING"),
         "{body}"
     );
-    assert_eq!(store.get(&id).unwrap().unwrap().payment_id, None);
-    assert_eq!(outbox::all(store.db()).unwrap().len(), 2, "no OrderPaid");
+    assert_eq!(store.get(&id).await.unwrap().unwrap().payment_id, None);
+    assert_eq!(
+        outbox::all(store.db()).await.unwrap().len(),
+        2,
+        "no OrderPaid"
+    );
 }
 
 #[tokio::test]
 async fn shipping_an_unpaid_order_is_409() {
-    let (app, store) = app();
+    let (app, store) = app().await;
     let id = place(&app).await;
-    store.apply_outcome(&id, &Outcome::Reserved).unwrap();
+    store.apply_outcome(&id, &Outcome::Reserved).await.unwrap();
     let (status, body) = call(&app, "POST", &format!("/orders/{id}/ship"), Body::empty()).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(
@@ -268,7 +272,7 @@ async fn shipping_an_unpaid_order_is_409() {
 
 #[tokio::test]
 async fn a_rejected_order_cannot_be_paid() {
-    let (app, store) = app();
+    let (app, store) = app().await;
     let id = place(&app).await;
     store
         .apply_outcome(
@@ -277,6 +281,7 @@ async fn a_rejected_order_cannot_be_paid() {
                 reason: "out of stock".into(),
             },
         )
+        .await
         .unwrap();
     let (status, body) = call(&app, "POST", &format!("/orders/{id}/pay"), Body::empty()).await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -288,9 +293,9 @@ async fn a_rejected_order_cannot_be_paid() {
 
 #[tokio::test]
 async fn a_confirmed_order_is_paid_then_shipped_each_with_its_event() {
-    let (app, store) = app();
+    let (app, store) = app().await;
     let id = place(&app).await;
-    store.apply_outcome(&id, &Outcome::Reserved).unwrap();
+    store.apply_outcome(&id, &Outcome::Reserved).await.unwrap();
 
     let (status, body) = call(
         &app,
@@ -320,7 +325,7 @@ async fn a_confirmed_order_is_paid_then_shipped_each_with_its_event() {
     let (status, body) = call(&app, "POST", &format!("/orders/{id}/pay"), Body::empty()).await;
     assert_eq!(status, StatusCode::CONFLICT, "paying twice: {body}");
 
-    let rows = outbox::all(store.db()).unwrap();
+    let rows = outbox::all(store.db()).await.unwrap();
     assert_eq!(rows.len(), 4);
     let paid: v1::OrderPaid = rows[2].decode().unwrap().unwrap();
     assert_eq!(
@@ -336,10 +341,10 @@ async fn a_confirmed_order_is_paid_then_shipped_each_with_its_event() {
 
 #[tokio::test]
 async fn orders_are_listed_by_status() {
-    let (app, store) = app();
+    let (app, store) = app().await;
     let a = place(&app).await;
     let b = place(&app).await;
-    store.apply_outcome(&a, &Outcome::Reserved).unwrap();
+    store.apply_outcome(&a, &Outcome::Reserved).await.unwrap();
     let (status, body) = call(&app, "GET", "/orders?status=confirmed", Body::empty()).await;
     assert_eq!(status, StatusCode::OK);
     let ids: Vec<_> = body["orders"]

@@ -20,7 +20,7 @@ const BODY_LIMIT: usize = 2048;
 /// The API on a loopback port, with a token, a 2 KiB body limit, `timeout` and `concurrency`.
 async fn serve(timeout: Duration, concurrency: usize) -> SocketAddr {
     let state = AppState {
-        store: OrderStore::open_in_memory().unwrap(),
+        store: OrderStore::open_in_memory().await.unwrap(),
         catalog: Arc::new(Catalog::default()),
         relay: Arc::default(),
         counters: Counters::new(),
