@@ -23,6 +23,8 @@
 //! `--authentication` behind a [`TlsProxy`] whose certificate a private [`TestCa`] signed (the
 //! users are created with PyPI confluent-kafka from `.oracles/clients/venv`).
 //!
+//! [`TestPostgres`] is a PostgreSQL server of a test's own (Debian's `postgresql` package).
+//!
 //! [`parse_prometheus_text`] reads a `/metrics` page with the Prometheus project's own parser.
 //!
 //! The broker binary is `$TANSU_BIN`, else `tansu` on `PATH`, else `~/.cargo/bin/tansu`
@@ -43,9 +45,11 @@ use rdkafka::admin::{AdminClient, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use tracing::warn;
 
+pub mod postgres;
 mod prometheus;
 mod secured;
 mod tls;
+pub use postgres::TestPostgres;
 pub use prometheus::{MetricFamily, MetricsPage, Sample, parse_prometheus_text};
 pub use secured::SecuredBroker;
 pub use tls::{Issued, TestCa, TlsProxy};
