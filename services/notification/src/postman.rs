@@ -108,6 +108,9 @@ impl<T: Transport> Postman<T> {
                 }
             };
             if let Some(mut lease) = lease {
+                if self.store.db().backend() == shop_service_kit::db::Backend::Postgres {
+                    tracing::info!("this replica delivers the notifications");
+                }
                 standing_by = false;
                 while !shutdown.is_triggered() {
                     if let Err(error) = lease.check().await {
