@@ -172,7 +172,10 @@ async fn typed(rate: u64, seconds: u64, settings: &ClientSettings) -> String {
         }
     };
     warm_up(rate, &latencies, send).await;
-    let cpu = (broker_cpu_seconds(broker.bootstrap_servers()), Instant::now());
+    let cpu = (
+        broker_cpu_seconds(broker.bootstrap_servers()),
+        Instant::now(),
+    );
     paced(rate, seconds, send).await;
     latencies.wait_for((rate * seconds) as usize).await;
     let cpu = broker_cpu_since(broker.bootstrap_servers(), cpu);
@@ -222,7 +225,10 @@ async fn raw(rate: u64, seconds: u64, settings: &ClientSettings) -> String {
         }
     };
     warm_up(rate, &latencies, |i| send(i, 0)).await;
-    let cpu = (broker_cpu_seconds(broker.bootstrap_servers()), Instant::now());
+    let cpu = (
+        broker_cpu_seconds(broker.bootstrap_servers()),
+        Instant::now(),
+    );
     paced(rate, seconds, |i| send(i, rate as usize)).await;
     latencies.wait_for((rate * seconds) as usize).await;
     let cpu = broker_cpu_since(broker.bootstrap_servers(), cpu);
@@ -256,9 +262,15 @@ fn main() {
         )
         .unwrap();
     let cases = [
-        ("default", ClientSettings::new().with_profile(Profile::Default)),
+        (
+            "default",
+            ClientSettings::new().with_profile(Profile::Default),
+        ),
         ("fetch-wait", fetch_wait_only),
-        ("latency", ClientSettings::new().with_profile(Profile::Latency)),
+        (
+            "latency",
+            ClientSettings::new().with_profile(Profile::Latency),
+        ),
     ];
     for (name, settings) in &cases {
         println!("{name}: {}", settings.describe());

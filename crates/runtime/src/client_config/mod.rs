@@ -535,7 +535,10 @@ mod tests {
         assert_eq!(p["linger.ms"], "7", "the properties file beats the profile");
         assert_eq!(p["compression.type"], "zstd", "--producer-config beats it");
         let c = s.consumer();
-        assert_eq!(c["fetch.wait.max.ms"], "100", "-X beats the profile's consumer setting");
+        assert_eq!(
+            c["fetch.wait.max.ms"], "100",
+            "-X beats the profile's consumer setting"
+        );
         assert_eq!(c["fetch.min.bytes"], "1", "what nothing overrides stays");
         assert_eq!(c["fetch.queue.backoff.ms"], "10");
 
@@ -558,7 +561,10 @@ mod tests {
             let (p, c, common) = (s.producer(), s.consumer(), s.common());
             for setting in profile.settings() {
                 let key = setting.key;
-                assert!(!common.contains_key(key), "{profile}: {key} reaches admin clients");
+                assert!(
+                    !common.contains_key(key),
+                    "{profile}: {key} reaches admin clients"
+                );
                 match setting.scope {
                     Scope::Consumer => {
                         assert!(CONSUMER_ONLY_SETTINGS.contains(&key), "{profile}: {key}");
