@@ -1,9 +1,10 @@
 //! End-to-end latency at a fixed rate: typed producer → broker → typed consumer, against raw
 //! rdkafka producer → broker → raw consumer with the same bytes, each with librdkafka's default
 //! settings, with only `fetch.wait.max.ms=5` over them, and with the `latency` profile (the
-//! settings `--kafka-profile latency` gives), in the same run. Also prints the broker's CPU use
-//! during each run (Linux, from /proc). Prints p50, p90, p99 and max of (handled − produced) per record, after one
-//! second of warm-up records that are not counted. See benches/README.md ("Kafka runtime").
+//! settings `--kafka-profile latency` gives), in the same run. Prints p50, p90, p99 and max of
+//! (handled − produced) per record, after one second of warm-up records that are not counted,
+//! and the broker's CPU use during each case (Linux, from /proc). See benches/README.md
+//! ("Kafka runtime").
 //!
 //! `cargo bench -p contracts-runtime --bench latency` (RATE and SECONDS in the environment
 //! override 200 records/s for 10 s).
