@@ -1,19 +1,23 @@
 //! End-to-end latency at a fixed rate: typed producer → broker → typed consumer, against raw
-//! rdkafka producer → broker → raw consumer with the same bytes, in the same run. Prints p50,
-//! p90 and p99 of (handled − produced) per record. See benches/README.md ("Kafka runtime").
+//! rdkafka producer → broker → raw consumer with the same bytes, each with librdkafka's default
+//! settings, with only `fetch.wait.max.ms=5` over them, and with the `latency` profile (the
+//! settings `--kafka-profile latency` gives), in the same run. Prints p50, p90, p99 and max of
+//! (handled − produced) per record, after one second of warm-up records that are not counted,
+//! and the broker's CPU use during each case (Linux, from /proc). See benches/README.md
+//! ("Kafka runtime").
 //!
 //! `cargo bench -p contracts-runtime --bench latency` (RATE and SECONDS in the environment
-//! override 500 records/s for 10 s).
+//! override 200 records/s for 10 s).
 
 mod shared;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use contracts_core::{Handle, HandlerError, RecordMeta};
+use contracts_runtime::client_config::{ClientSettings, Origin, Profile, Scope};
 use contracts_runtime::{Consumer, ConsumerConfig, Metrics, ProducerConfig, Publisher};
 use events::orders;
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -38,11 +42,71 @@ fn env(name: &str, default: u64) -> u64 {
 #[derive(Clone, Default)]
 struct Latencies(Arc<Mutex<Vec<i64>>>);
 
+impl Latencies {
+    fn record(&self, sent_ms: i64) {
+        self.0.lock().unwrap().push(now_ms() - sent_ms);
+    }
+
+    async fn wait_for(&self, n: usize) {
+        while self.0.lock().unwrap().len() < n {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn take(&self) -> Vec<i64> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
 impl Handle<orders::Message> for Latencies {
     async fn handle(&self, _: orders::Message, meta: &RecordMeta) -> Result<(), HandlerError> {
-        let sent = meta.timestamp_ms.unwrap_or_default();
-        self.0.lock().unwrap().push(now_ms() - sent);
+        self.record(meta.timestamp_ms.unwrap_or_default());
         Ok(())
+    }
+}
+
+/// Sends one second of records at `rate` and waits until they are handled: the consumer has
+/// joined, both clients know the partitions' leaders, and the producer has its id. Then the
+/// clock starts.
+async fn warm_up<F, Fut>(rate: u64, latencies: &Latencies, send: F)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    paced(rate, 1, send).await;
+    latencies.wait_for(rate as usize).await;
+    latencies.take();
+}
+
+/// CPU seconds the broker listening at `bootstrap` has used so far: the `tansu` process whose
+/// command line names the address, from /proc (Linux). What a profile costs the broker.
+fn broker_cpu_seconds(bootstrap: &str) -> Option<f64> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let tansu = args.first().is_some_and(|a| a.ends_with(b"tansu"));
+        if !tansu || !args.iter().any(|a| a.ends_with(bootstrap.as_bytes())) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+        // After the command name in parentheses: state is field 3, utime 14, stime 15.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().ok()? + fields[12].parse::<f64>().ok()?;
+        return Some(ticks / 100.0); // USER_HZ is 100 on Linux
+    }
+    None
+}
+
+/// The broker's CPU use from `start` (CPU seconds, wall time) until now, in % of one core.
+fn broker_cpu_since(bootstrap: &str, start: (Option<f64>, Instant)) -> String {
+    match (start.0, broker_cpu_seconds(bootstrap)) {
+        (Some(before), Some(now)) => format!(
+            "broker CPU {:.0}% of a core",
+            100.0 * (now - before) / start.1.elapsed().as_secs_f64()
+        ),
+        _ => "broker CPU unknown".to_owned(),
     }
 }
 
@@ -77,7 +141,7 @@ where
     }
 }
 
-async fn typed(rate: u64, seconds: u64) -> String {
+async fn typed(rate: u64, seconds: u64, settings: &ClientSettings) -> String {
     let broker = shared_broker();
     let prefix = format!("bench-latency-typed-{}.", uuid::Uuid::new_v4().simple());
     broker
@@ -88,83 +152,89 @@ async fn typed(rate: u64, seconds: u64) -> String {
         .create_topic(&format!("{prefix}orders.DLT"), 3)
         .await
         .unwrap();
-    let publisher = Publisher::new(
-        &ProducerConfig::new(broker.bootstrap_servers())
-            .topic_prefix(&prefix)
-            .set("linger.ms", "1"),
-        shared::source(),
-        Metrics::new(),
-    )
-    .unwrap();
+    let mut producer = ProducerConfig::new(broker.bootstrap_servers()).topic_prefix(&prefix);
+    producer.client = settings.producer();
+    let publisher = Publisher::new(&producer, shared::source(), Metrics::new()).unwrap();
     let latencies = Latencies::default();
-    let mut config =
-        ConsumerConfig::new(broker.bootstrap_servers(), format!("{prefix}g")).topic_prefix(&prefix);
+    let mut config = ConsumerConfig::new(broker.bootstrap_servers(), format!("{prefix}g"))
+        .topic_prefix(&prefix)
+        .producer_settings(settings.producer());
+    config.client = settings.consumer();
     config.create_dead_letter_topic = None;
     let consumer = Consumer::<orders::Topic>::new(config, shared::source(), Metrics::new())
         .await
         .unwrap();
     let control = consumer.control();
     let task = tokio::spawn(consumer.run(latencies.clone()));
-    // Let the consumer join before the clock starts.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    paced(rate, seconds, |i| {
+    let send = |i| {
         let p = publisher.clone();
         async move {
             p.send(&shared::order(i)).await.unwrap();
         }
-    })
-    .await;
-    let total = (rate * seconds) as usize;
-    while latencies.0.lock().unwrap().len() < total {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
+    warm_up(rate, &latencies, send).await;
+    let cpu = (
+        broker_cpu_seconds(broker.bootstrap_servers()),
+        Instant::now(),
+    );
+    paced(rate, seconds, send).await;
+    latencies.wait_for((rate * seconds) as usize).await;
+    let cpu = broker_cpu_since(broker.bootstrap_servers(), cpu);
     control.shutdown();
     task.await.unwrap().unwrap();
-    let v = latencies.0.lock().unwrap().clone();
-    percentiles(v)
+    format!("{}; {cpu}", percentiles(latencies.take()))
 }
 
-async fn raw(rate: u64, seconds: u64) -> String {
+async fn raw(rate: u64, seconds: u64, settings: &ClientSettings) -> String {
     let broker = shared_broker();
     let topic = format!("bench-latency-raw-{}.orders", uuid::Uuid::new_v4().simple());
     broker.create_topic(&topic, 3).await.unwrap();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap_servers())
+    // As the runtime's producer and consumer set them, over the profile's.
+    let producer: FutureProducer = settings
+        .client_config(Scope::Producer, broker.bootstrap_servers())
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "1")
         .create()
         .unwrap();
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap_servers())
+    let consumer: StreamConsumer = settings
+        .client_config(Scope::Consumer, broker.bootstrap_servers())
         .set("group.id", format!("{topic}-g"))
         .set("auto.offset.reset", "earliest")
         .create()
         .unwrap();
     consumer.subscribe(&[&topic]).unwrap();
-    let total = (rate * seconds) as usize;
-    let reader = tokio::spawn(async move {
-        let mut v = Vec::with_capacity(total);
-        while v.len() < total {
-            let m = consumer.recv().await.unwrap();
-            v.push(now_ms() - m.timestamp().to_millis().unwrap_or_default());
+    let latencies = Latencies::default();
+    let reader = tokio::spawn({
+        let latencies = latencies.clone();
+        async move {
+            loop {
+                let m = consumer.recv().await.unwrap();
+                latencies.record(m.timestamp().to_millis().unwrap_or_default());
+            }
         }
-        v
     });
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let total = (rate * (seconds + 1)) as usize;
     let bytes: Arc<Vec<(Vec<u8>, Vec<u8>)>> = Arc::new((0..total).map(shared::framed).collect());
-    paced(rate, seconds, |i| {
+    let send = |i: usize, offset: usize| {
         let (p, b, t) = (producer.clone(), bytes.clone(), topic.clone());
         async move {
-            let (k, v) = &b[i];
+            let (k, v) = &b[offset + i];
             p.send(FutureRecord::to(&t).key(k).payload(v), Timeout::Never)
                 .await
                 .map_err(|(e, _)| e)
                 .unwrap();
         }
-    })
-    .await;
-    percentiles(reader.await.unwrap())
+    };
+    warm_up(rate, &latencies, |i| send(i, 0)).await;
+    let cpu = (
+        broker_cpu_seconds(broker.bootstrap_servers()),
+        Instant::now(),
+    );
+    paced(rate, seconds, |i| send(i, rate as usize)).await;
+    latencies.wait_for((rate * seconds) as usize).await;
+    let cpu = broker_cpu_since(broker.bootstrap_servers(), cpu);
+    reader.abort();
+    format!("{}; {cpu}", percentiles(latencies.take()))
 }
 
 fn main() {
@@ -172,14 +242,46 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let rate = env("RATE", 500);
+    let rate = env("RATE", 200);
     let seconds = env("SECONDS", 10);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    println!("end-to-end latency at {rate} records/s for {seconds} s");
-    println!("raw rdkafka  : {}", rt.block_on(raw(rate, seconds)));
-    println!("typed runtime: {}", rt.block_on(typed(rate, seconds)));
+    println!("end-to-end latency at {rate} records/s for {seconds} s, one hop");
+    // Built as `--kafka-profile <profile>` builds them, with nothing over the profile; and
+    // librdkafka's defaults with only the fetch wait lowered, which shows what the rest of the
+    // latency profile adds.
+    let mut fetch_wait_only = ClientSettings::new();
+    fetch_wait_only
+        .set(
+            Scope::Consumer,
+            "fetch.wait.max.ms",
+            "5",
+            Origin::flag("--consumer-config"),
+        )
+        .unwrap();
+    let cases = [
+        (
+            "default",
+            ClientSettings::new().with_profile(Profile::Default),
+        ),
+        ("fetch-wait", fetch_wait_only),
+        (
+            "latency",
+            ClientSettings::new().with_profile(Profile::Latency),
+        ),
+    ];
+    for (name, settings) in &cases {
+        println!("{name}: {}", settings.describe());
+        println!(
+            "  {name:<10} raw rdkafka  : {}",
+            rt.block_on(raw(rate, seconds, settings))
+        );
+        println!(
+            "  {name:<10} typed runtime: {}",
+            rt.block_on(typed(rate, seconds, settings))
+        );
+    }
 }

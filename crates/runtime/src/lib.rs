@@ -39,8 +39,9 @@
 //!   permanent reason stops there, visibly ([`ConsumerControl::stopped_partitions`]).
 //! - [`Retry`]: the one classification of Kafka errors into transient (repeat with backoff)
 //!   and permanent (set aside, stop), with its table.
-//! - [`client_config`]: the librdkafka settings of a process's clients from properties files,
-//!   `-X` flags and secrets in the environment, with producer-only and consumer-only layers;
+//! - [`client_config`]: the librdkafka settings of a process's clients from a profile
+//!   ([`client_config::Profile`]: `latency`, `throughput`), properties files, `-X` flags and
+//!   secrets in the environment, with producer-only and consumer-only layers;
 //!   [`probe`]: the start-up check that stops a process on a failed SASL login or an untrusted
 //!   broker certificate before it consumes or publishes anything.
 //! - [`Metrics`]: the process's Prometheus registry; `tracing` spans `publish` and `process`

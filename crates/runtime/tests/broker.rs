@@ -306,6 +306,41 @@ async fn events_of_one_key_arrive_in_order_while_partitions_run_concurrently() {
     assert!(partitions_used.len() > 1, "keys spread over partitions");
 }
 
+/// Each profile's settings as `--kafka-profile` gives them to a service's publisher, consumer
+/// and dead-letter producer: Tansu takes them (lz4 batches of `throughput` included; it drops a
+/// consumer fetching snappy ones) and every event arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_round_trip_through_tansu_with_every_client_profile() {
+    use contracts_runtime::client_config::{ClientSettings, Profile};
+    for profile in Profile::ALL {
+        let s = setup(&format!("profile-{profile}"), 3).await;
+        let settings = ClientSettings::new().with_profile(profile);
+        let mut producer =
+            ProducerConfig::new(shared_broker().bootstrap_servers()).topic_prefix(&s.prefix);
+        producer.client = settings.producer();
+        let publisher = Publisher::new(&producer, s.source.clone(), s.metrics.clone()).unwrap();
+        for i in 0..20 {
+            let event = OrderPaid {
+                order_id: format!("o-{i}"),
+                seq: i,
+            };
+            publisher.send(&event).await.expect("send");
+        }
+        let mut config = s
+            .consumer_config("g")
+            .producer_settings(settings.producer());
+        config.client.extend(settings.consumer());
+        let recorder = Recorder::new(Behaviour::Succeed);
+        let (control, task) = s.start(config, recorder.clone()).await;
+        wait_for(&recorder, 20).await;
+        stop(control, task).await;
+        let mut ids = recorder.order_ids();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 20, "{profile}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_consumer_groups_each_receive_every_event() {
     let s = setup("groups", 3).await;

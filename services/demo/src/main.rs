@@ -258,6 +258,7 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
         "--bootstrap-servers",
         &bootstrap,
     ]);
+    cmd.env("KAFKA_PROFILE", start::DEMO_KAFKA_PROFILE);
     children.spawn("registry", cmd, &log(&logs, "registry"))?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -300,6 +301,7 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
             "session.timeout.ms=10000,heartbeat.interval.ms=2000".into(),
         ),
         ("RUST_LOG", "info,rdkafka=warn".into()),
+        ("KAFKA_PROFILE", start::DEMO_KAFKA_PROFILE.into()),
     ];
     let mailbox = data.join("notification").join("mailbox");
     let services: [Spec; 3] = [

@@ -69,7 +69,9 @@ pub struct Backends<'a> {
 /// `notification-service`): its database in `dir` (`ORDER_DB=<dir>/order.db`),
 /// notification-service's mailbox in `<dir>/mailbox`, and with `backends` the broker, the
 /// registry and the topic prefix (`KAFKA_BOOTSTRAP_SERVERS`, `SCHEMA_REGISTRY_URL`,
-/// `KAFKA_TOPIC_PREFIX`). A test extends the list with what it is about.
+/// `KAFKA_TOPIC_PREFIX`). Every service runs with the `latency` profile (`KAFKA_PROFILE`), as
+/// in the demo, so a hop takes milliseconds instead of Tansu's fetch wait. A test extends the
+/// list with what it is about.
 pub fn service_env(
     service: &str,
     dir: &Path,
@@ -85,6 +87,7 @@ pub fn service_env(
         ],
         other => panic!("{other}: not one of the shop's services"),
     };
+    env.push(("KAFKA_PROFILE", "latency".to_owned()));
     if let Some(b) = backends {
         env.extend([
             ("KAFKA_BOOTSTRAP_SERVERS", b.bootstrap_servers.to_owned()),

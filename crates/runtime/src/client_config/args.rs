@@ -4,11 +4,25 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{ClientSettings, ConfigError, Origin, Scope};
+use super::{ClientSettings, ConfigError, Origin, Profile, Scope};
 
-/// Kafka client settings: files, single settings, secrets from the environment.
+/// Kafka client settings: a profile, files, single settings, secrets from the environment.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct KafkaClientArgs {
+    /// Named librdkafka settings to start from: `latency` (consumers fetch every 5 ms, producers
+    /// send at once: each hop in milliseconds, for many more fetch requests), `throughput`
+    /// (lingering lz4 batches, fuller fetches) or `default` (librdkafka's own). Every other
+    /// Kafka setting (properties files, -X, --producer-config, --consumer-config) wins over
+    /// the profile's; the start-up log line "Kafka client settings" shows the profile and its
+    /// settings.
+    #[arg(
+        long,
+        env = "KAFKA_PROFILE",
+        value_enum,
+        default_value_t = Profile::Default,
+        value_name = "PROFILE"
+    )]
+    pub kafka_profile: Profile,
     /// A Kafka client properties file for every Kafka client of the process: the
     /// `client.properties` that Kafka's Java clients and tools read (`key=value` lines, `#`
     /// comments). Java-only settings are translated (`sasl.jaas.config` with a user name and
@@ -68,7 +82,7 @@ impl KafkaClientArgs {
     /// Reads the files and the secrets from the environment, and layers everything in the
     /// order of the [module docs](super).
     pub fn load(&self) -> Result<ClientSettings, ConfigError> {
-        let mut settings = ClientSettings::new();
+        let mut settings = ClientSettings::new().with_profile(self.kafka_profile);
         if let Some(path) = &self.kafka_properties {
             settings.read_properties(Scope::All, path)?;
         }
@@ -126,5 +140,48 @@ fn warn_about_secrets_in_arguments(settings: &ClientSettings) {
                  KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET_FILE, KAFKA_SSL_KEY_PASSWORD_FILE)"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        kafka: KafkaClientArgs,
+    }
+
+    #[test]
+    fn the_profile_flag_sets_the_lowest_layer() {
+        let flags = Flags::parse_from([
+            "svc",
+            "--kafka-profile",
+            "latency",
+            "--consumer-config",
+            "fetch.wait.max.ms=20",
+        ]);
+        let settings = flags.kafka.load().unwrap();
+        assert_eq!(settings.profile(), Profile::Latency);
+        assert_eq!(settings.consumer()["fetch.wait.max.ms"], "20");
+        assert_eq!(settings.producer()["linger.ms"], "0");
+        let settings = Flags::parse_from(["svc"]).kafka.load().unwrap();
+        assert_eq!(settings.profile(), Profile::Default);
+        assert!(settings.consumer().is_empty());
+    }
+
+    #[test]
+    fn an_unknown_profile_is_refused_with_the_known_ones() {
+        let err = Flags::try_parse_from(["svc", "--kafka-profile", "fast"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid value 'fast' for '--kafka-profile <PROFILE>'")
+                && err.contains("[possible values: default, latency, throughput]"),
+            "{err}"
+        );
     }
 }

@@ -2,6 +2,8 @@
 //! one order for every binary.
 //!
 //! Layers, a later one winning over an earlier one:
+//! 0. a [`Profile`] (`--kafka-profile latency`): named settings tuned for latency or throughput,
+//!    producer settings for producers and consumer settings for consumers;
 //! 1. a properties file for every client (`client.properties`, the format Kafka's Java clients
 //!    and command-line tools read; see [`ClientSettings::read_properties`]);
 //! 2. single settings for every client (`-X key=value`, `KAFKA_CONFIG`);
@@ -37,6 +39,7 @@
 //! value and names where a rejected one came from.
 
 mod java;
+mod profile;
 mod properties;
 
 #[cfg(feature = "clap")]
@@ -52,6 +55,7 @@ use rdkafka::error::KafkaError;
 
 #[cfg(feature = "clap")]
 pub use args::KafkaClientArgs;
+pub use profile::{Profile, ProfileSetting};
 pub use properties::MAX_FILE_BYTES;
 
 use crate::CONSUMER_ONLY_SETTINGS;
@@ -88,6 +92,8 @@ pub enum Origin {
     Flag(String),
     /// An environment variable.
     Env(String),
+    /// A [`Profile`]'s settings.
+    Profile(Profile),
 }
 
 impl Origin {
@@ -102,6 +108,7 @@ impl fmt::Display for Origin {
             Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
             Origin::Flag(name) => f.write_str(name),
             Origin::Env(name) => write!(f, "${name}"),
+            Origin::Profile(profile) => write!(f, "profile {profile}"),
         }
     }
 }
@@ -154,6 +161,9 @@ struct Setting {
 /// The settings of a process's Kafka clients, layer by layer; see the [module docs](self).
 #[derive(Clone, Default)]
 pub struct ClientSettings {
+    profile: Profile,
+    /// The profile's settings: below every other layer.
+    profile_settings: Vec<Setting>,
     /// In the order given: a later one wins within its scope.
     settings: Vec<Setting>,
 }
@@ -167,6 +177,32 @@ impl fmt::Debug for ClientSettings {
 impl ClientSettings {
     pub fn new() -> Self {
         ClientSettings::default()
+    }
+
+    /// These settings over `profile`'s: the profile is the lowest layer, whenever it is set.
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.set_profile(profile);
+        self
+    }
+
+    /// Puts `profile`'s settings under every other layer, in place of another profile's.
+    pub fn set_profile(&mut self, profile: Profile) {
+        self.profile = profile;
+        self.profile_settings = profile
+            .settings()
+            .iter()
+            .map(|s| Setting {
+                scope: s.scope,
+                key: s.key.to_owned(),
+                value: s.value.to_owned(),
+                origin: Origin::Profile(profile),
+            })
+            .collect();
+    }
+
+    /// The profile under the other settings ([`Profile::Default`] when none was set).
+    pub fn profile(&self) -> Profile {
+        self.profile
     }
 
     /// Adds `key = value` for the clients of `scope`, as given at `origin`; a setting of Kafka's
@@ -282,16 +318,19 @@ impl ClientSettings {
     /// `bootstrap.servers` is left out (see [`ClientSettings::bootstrap_servers`]).
     fn merged(&self, scope: Scope) -> BTreeMap<&str, &Setting> {
         let mut out = BTreeMap::new();
-        // Every client's first, then the scope's own.
-        for s in self.settings.iter().filter(|s| s.scope == Scope::All) {
-            if scope == Scope::Producer && CONSUMER_ONLY_SETTINGS.contains(&s.key.as_str()) {
-                continue;
-            }
-            out.insert(s.key.as_str(), s);
-        }
-        if scope != Scope::All {
-            for s in self.settings.iter().filter(|s| s.scope == scope) {
+        // The profile under everything else; in each layer every client's first, then the
+        // scope's own.
+        for layer in [&self.profile_settings, &self.settings] {
+            for s in layer.iter().filter(|s| s.scope == Scope::All) {
+                if scope == Scope::Producer && CONSUMER_ONLY_SETTINGS.contains(&s.key.as_str()) {
+                    continue;
+                }
                 out.insert(s.key.as_str(), s);
+            }
+            if scope != Scope::All {
+                for s in layer.iter().filter(|s| s.scope == scope) {
+                    out.insert(s.key.as_str(), s);
+                }
             }
         }
         out.remove("bootstrap.servers");
@@ -359,22 +398,24 @@ impl ClientSettings {
         Ok(())
     }
 
-    /// Every setting that takes effect, `key=value (origin)`, secrets masked: for a start-up
-    /// log line.
+    /// The profile, then every setting given, `key=value (origin)` layer by layer, secrets
+    /// masked: for a start-up log line.
     pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        for (label, scope) in [
-            ("", Scope::All),
-            ("producer ", Scope::Producer),
-            ("consumer ", Scope::Consumer),
-        ] {
-            for s in self.settings.iter().filter(|s| s.scope == scope) {
-                parts.push(format!(
-                    "{label}{}={} ({})",
-                    s.key,
-                    secret::redact_setting(&s.key, &s.value),
-                    s.origin
-                ));
+        let mut parts = vec![format!("profile={}", self.profile)];
+        for layer in [&self.profile_settings, &self.settings] {
+            for (label, scope) in [
+                ("", Scope::All),
+                ("producer ", Scope::Producer),
+                ("consumer ", Scope::Consumer),
+            ] {
+                for s in layer.iter().filter(|s| s.scope == scope) {
+                    parts.push(format!(
+                        "{label}{}={} ({})",
+                        s.key,
+                        secret::redact_setting(&s.key, &s.value),
+                        s.origin
+                    ));
+                }
             }
         }
         parts.join(", ")
@@ -477,6 +518,103 @@ mod tests {
         assert!(!c.contains_key("compression.type"));
         assert_eq!(s.common()["linger.ms"], "10");
         s.validate().unwrap();
+    }
+
+    #[test]
+    fn a_profile_is_the_lowest_layer_under_files_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let common = file(dir.path(), "client.properties", "linger.ms=7\n");
+        let mut s = ClientSettings::new().with_profile(Profile::Latency);
+        s.read_properties(Scope::All, &common).unwrap();
+        s.set(Scope::All, "fetch.wait.max.ms", "100", flag())
+            .unwrap();
+        s.set(Scope::Producer, "compression.type", "zstd", flag())
+            .unwrap();
+
+        let p = s.producer();
+        assert_eq!(p["linger.ms"], "7", "the properties file beats the profile");
+        assert_eq!(p["compression.type"], "zstd", "--producer-config beats it");
+        let c = s.consumer();
+        assert_eq!(
+            c["fetch.wait.max.ms"], "100",
+            "-X beats the profile's consumer setting"
+        );
+        assert_eq!(c["fetch.min.bytes"], "1", "what nothing overrides stays");
+        assert_eq!(c["fetch.queue.backoff.ms"], "10");
+
+        // Set after the other layers, the profile is still under them.
+        let mut s = ClientSettings::new();
+        s.set(Scope::Consumer, "fetch.wait.max.ms", "50", flag())
+            .unwrap();
+        s.set_profile(Profile::Throughput);
+        assert_eq!(s.consumer()["fetch.wait.max.ms"], "50");
+        assert_eq!(s.consumer()["fetch.min.bytes"], "65536");
+        assert_eq!(s.producer()["compression.type"], "lz4");
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn a_profiles_consumer_settings_reach_only_consumers_and_its_producer_settings_only_producers()
+    {
+        for profile in Profile::ALL {
+            let s = ClientSettings::new().with_profile(profile);
+            let (p, c, common) = (s.producer(), s.consumer(), s.common());
+            for setting in profile.settings() {
+                let key = setting.key;
+                assert!(
+                    !common.contains_key(key),
+                    "{profile}: {key} reaches admin clients"
+                );
+                match setting.scope {
+                    Scope::Consumer => {
+                        assert!(CONSUMER_ONLY_SETTINGS.contains(&key), "{profile}: {key}");
+                        assert_eq!(c[key], setting.value, "{profile}: {key}");
+                        assert!(!p.contains_key(key), "{profile}: {key} reaches producers");
+                    }
+                    Scope::Producer => {
+                        assert_eq!(p[key], setting.value, "{profile}: {key}");
+                        assert!(!c.contains_key(key), "{profile}: {key} reaches consumers");
+                    }
+                    Scope::All => panic!("{profile}: {key} is for every client"),
+                }
+            }
+        }
+        assert!(Profile::Default.settings().is_empty());
+        assert!(ClientSettings::new().consumer().is_empty());
+    }
+
+    #[test]
+    fn every_profile_is_accepted_by_a_real_producer_and_consumer() {
+        use rdkafka::consumer::BaseConsumer;
+        use rdkafka::producer::BaseProducer;
+        for profile in Profile::ALL {
+            let s = ClientSettings::new().with_profile(profile);
+            s.validate().unwrap();
+            let producer: Result<BaseProducer, _> =
+                s.client_config(Scope::Producer, "127.0.0.1:1").create();
+            assert!(producer.is_ok(), "{profile}: {:?}", producer.err());
+            let consumer: Result<BaseConsumer, _> = s
+                .client_config(Scope::Consumer, "127.0.0.1:1")
+                .set("group.id", "g")
+                .create();
+            assert!(consumer.is_ok(), "{profile}: {:?}", consumer.err());
+        }
+    }
+
+    #[test]
+    fn the_description_names_the_profile_and_which_settings_came_from_it() {
+        assert_eq!(ClientSettings::new().describe(), "profile=default");
+        let mut s = ClientSettings::new().with_profile(Profile::Latency);
+        s.set(Scope::Consumer, "fetch.wait.max.ms", "20", flag())
+            .unwrap();
+        let described = s.describe();
+        assert!(described.starts_with("profile=latency, "), "{described}");
+        assert!(
+            described.contains("consumer fetch.wait.max.ms=5 (profile latency)")
+                && described.contains("producer linger.ms=0 (profile latency)")
+                && described.ends_with("consumer fetch.wait.max.ms=20 (-X)"),
+            "{described}"
+        );
     }
 
     #[test]
