@@ -56,6 +56,8 @@ impl Shop {
                 "session.timeout.ms=6000,heartbeat.interval.ms=1000".to_owned(),
             ),
             ("KAFKA_REJOIN_UNASSIGNED_SECS", "10".to_owned()),
+            // The local broker answers fetches late unless asked not to wait.
+            ("KAFKA_PROFILE", "latency".to_owned()),
         ];
         if let Some(token) = token {
             common.push(("ADMIN_WRITE_TOKEN", token.to_owned()));

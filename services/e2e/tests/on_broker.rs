@@ -55,6 +55,8 @@ impl Shop {
                 "session.timeout.ms=6000,heartbeat.interval.ms=1000".to_owned(),
             ),
             ("KAFKA_REJOIN_UNASSIGNED_SECS", "10".to_owned()),
+            // The local broker answers fetches late unless asked not to wait.
+            ("KAFKA_PROFILE", "latency".to_owned()),
         ];
         let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
             common
