@@ -3,6 +3,8 @@
 //! partitions of its group; orders flow; kill -9 of replicas mid-flow hands their outbox or mail
 //! duty to the others at once and their partitions to the group, and still no order is lost or
 //! doubled, no unit oversold, and no mail sent twice (counted by an SMTP server in the test).
+//! With the notification replicas' `inventory` consumers paused, an order's mails still come
+//! in the order of its life: received, then (once resumed) confirmed, paid, shipped.
 //! Tansu 0.6 keeps a killed member's partitions until a member joins again, so the test
 //! restarts killed replicas after their session timeout, as a Deployment would.
 
@@ -451,6 +453,67 @@ async fn replicas_share_the_partitions_and_killed_replicas_lose_double_and_overs
     }
     let decided = shop.decided(0).await;
     check_orders_and_stock(&shop, &placed, &decided).await;
+    check_mail(&shop, &decided).await;
+
+    // Delayed consumers: with the notification replicas' `inventory` consumers paused, an
+    // order is confirmed, paid and shipped; its paid and shipped notices are recorded but wait
+    // for the confirmation, and once resumed the mails come in the order of the order's life.
+    let admins: Vec<contracts_admin::AdminClient> =
+        futures_util::future::join_all(shop.notifications.iter().map(|n| {
+            contracts_admin::AdminClient::connect(contracts_admin::ClientConfig::new(n.admin_url()))
+        }))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for admin in &admins {
+        assert!(admin.pause("inventory").await.unwrap().paused);
+    }
+    let (delayed, _) = shop.place(2, 0).await;
+    placed.push((delayed.clone(), 2));
+    let decided = shop.decided(0).await;
+    assert_eq!(decided[&delayed]["status"], "CONFIRMED");
+    let url = format!("{}/orders/{delayed}", shop.orders[0].url());
+    for action in ["pay", "ship"] {
+        let r = shop
+            .client
+            .post(format!("{url}/{action}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{action}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let recorded = admins[0].notifications(&delayed).await.unwrap();
+        let kinds: Vec<&str> = recorded.iter().map(|n| n.kind.as_str()).collect();
+        if kinds == ["order_received", "order_paid", "order_shipped"]
+            && recorded[0].sent_at.is_some()
+        {
+            assert!(
+                recorded[1..].iter().all(|n| n.sent_at.is_none()),
+                "{recorded:?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "recorded: {kinds:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sent: Vec<String> = shop
+        .smtp
+        .received()
+        .into_iter()
+        .filter(|m| m.starts_with(delayed.as_str()))
+        .collect();
+    assert_eq!(
+        sent,
+        [format!("{delayed}.0.received")],
+        "only the first mail while paused"
+    );
+    for admin in &admins {
+        assert!(!admin.resume("inventory").await.unwrap().paused);
+    }
+    let decided = shop.decided(0).await;
     check_mail(&shop, &decided).await;
 
     // Mid-flow, kill -9: the order replica that relays the outbox, an inventory replica, and

@@ -145,7 +145,9 @@ async fn main() {
     relay.run_once(&sink).await.unwrap();
     let _ = raw
         .send(
-            FutureRecord::to(&topic).key(&records[0].0).payload(&records[0].1),
+            FutureRecord::to(&topic)
+                .key(&records[0].0)
+                .payload(&records[0].1),
             Timeout::After(Duration::from_secs(30)),
         )
         .await;
@@ -167,7 +169,10 @@ async fn main() {
         }))
         .await;
         let raw_rate = rows as f64 / started.elapsed().as_secs_f64();
-        assert!(acks.iter().all(Result::is_ok), "every raw send acknowledged");
+        assert!(
+            acks.iter().all(Result::is_ok),
+            "every raw send acknowledged"
+        );
         println!(
             "round {round}: relay {relay_rate:.0} rows/s, raw rdkafka {raw_rate:.0} records/s, ratio {:.2}",
             relay_rate / raw_rate
