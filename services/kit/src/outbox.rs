@@ -118,10 +118,14 @@ pub async fn pending(db: &Db, limit: usize) -> Result<Vec<OutboxRow>> {
 /// Pending rows, oldest first, each with the earliest set-aside row of the same key, if any.
 async fn pending_with_holds(db: &Db, limit: usize) -> Result<Vec<(OutboxRow, Option<i64>)>> {
     let rows = sqlx::query(
-        "SELECT o.id, o.event, o.version, o.event_key, o.payload, o.sent_at_ms,
-                (SELECT MIN(f.id) FROM outbox f
-                  WHERE f.event_key = o.event_key AND f.failed_at_ms IS NOT NULL AND f.id < o.id)
-           FROM outbox o WHERE o.sent_at_ms IS NULL AND o.failed_at_ms IS NULL
+        // The set-aside keys are aggregated once per batch, not looked up per row: a planner
+        // without statistics (a fresh PostgreSQL table) scans the table per row otherwise.
+        "SELECT o.id, o.event, o.version, o.event_key, o.payload, o.sent_at_ms, h.first_aside
+           FROM outbox o
+           LEFT JOIN (SELECT event_key, MIN(id) AS first_aside FROM outbox
+                       WHERE failed_at_ms IS NOT NULL GROUP BY event_key) h
+             ON h.event_key = o.event_key AND h.first_aside < o.id
+          WHERE o.sent_at_ms IS NULL AND o.failed_at_ms IS NULL
           ORDER BY o.id LIMIT $1",
     )
     .bind(limit as i64)
