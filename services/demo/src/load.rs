@@ -1,0 +1,474 @@
+//! The open-loop load run (`--rate R --duration D`): orders placed on a fixed schedule whatever
+//! the shop answers, each stage of each order's way timed from its scheduled send time, and the
+//! latencies kept in HDR histograms.
+//!
+//! A closed loop (`--concurrency`) waits for an order before placing the next, so when the shop
+//! slows down the demo slows down with it and the queueing never shows in the figures
+//! (coordinated omission). Here a slow answer delays nothing: order `i` is due at
+//! `start + i / rate`, and every latency counts from that instant, so time an order spent waiting
+//! behind others, even before it was sent, is in its figures.
+//!
+//! The stages, each observed by the demo itself:
+//! 1. `POST /orders` answered: the HTTP response arrived (monotonic clock of this process).
+//! 2. `OrderCreated` on `orders`: the demo's own consumer (the tap, outside any group) received
+//!    the record (monotonic clock; the tap's fetch wait, [`TAP_FETCH_WAIT`], bounds how late).
+//! 3. The inventory's answer (`InventoryReserved` or `InventoryRejected`) on `inventory`: the
+//!    same tap (same clock and bound).
+//! 4. The confirmed or rejected mail delivered: the modification time of its file in the mailbox
+//!    (the machine's wall clock, set when notification-service wrote it; the mailbox is scanned
+//!    every [`MAILBOX_SCAN`], which only delays when the demo notices, not the figure).
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+use rdkafka::message::Message as _;
+use serde_json::{Value, json};
+
+use crate::feed::{Topology, schema_id, schema_subject, tap};
+use crate::orders::SCENARIOS;
+
+/// How long the tap's fetches may wait for data: short, so that a record is seen soon after it
+/// is written, yet not so short that the demo's empty fetches load the broker it measures.
+pub const TAP_FETCH_WAIT: Duration = Duration::from_millis(20);
+/// How often the mailbox is listed for new decision mails.
+pub const MAILBOX_SCAN: Duration = Duration::from_millis(100);
+/// How long one `POST /orders` may take before it counts as failed.
+const POST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the open-loop run is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Orders per second.
+    pub rate: f64,
+    pub duration: Duration,
+    /// Give up placing when more orders than this are placed but not yet decided (mailed).
+    pub max_outstanding: usize,
+    /// How long to wait, once the last order is placed, for every order to play out.
+    pub drain_timeout: Duration,
+}
+
+impl Plan {
+    /// The number of orders the schedule places.
+    pub fn orders(&self) -> usize {
+        (self.rate * self.duration.as_secs_f64()).round() as usize
+    }
+}
+
+/// What became of one order, by stage; `None` until seen.
+#[derive(Debug, Default)]
+struct Track {
+    /// When it was due: set once `POST /orders` answered with its id (the tap or the mailbox
+    /// may see it first).
+    scheduled: Option<(Instant, SystemTime)>,
+    answered: Option<Instant>,
+    created: Option<Instant>,
+    inventory: Option<Instant>,
+    /// The decision mail: when its file was written, and whether it is `confirmed`.
+    mail: Option<(SystemTime, bool)>,
+}
+
+impl Track {
+    fn complete(&self) -> bool {
+        self.scheduled.is_some()
+            && self.answered.is_some()
+            && self.created.is_some()
+            && self.inventory.is_some()
+            && self.mail.is_some()
+    }
+}
+
+/// Shared between the scheduler, the POST tasks, the tap and the mailbox scan.
+#[derive(Default)]
+struct Shared {
+    orders: HashMap<String, Track>,
+    /// POSTs that failed, with the first error.
+    failed: usize,
+    first_error: Option<String>,
+    /// Orders of this run (scheduled) whose decision mail arrived.
+    mailed: usize,
+}
+
+impl Shared {
+    /// Counts an order as mailed when both its schedule and its mail are known.
+    fn note(&mut self, id: &str, update: impl FnOnce(&mut Track)) {
+        let t = self.orders.entry(id.to_owned()).or_default();
+        let before = t.scheduled.is_some() && t.mail.is_some();
+        update(t);
+        if !before && t.scheduled.is_some() && t.mail.is_some() {
+            self.mailed += 1;
+        }
+    }
+}
+
+type State = Arc<Mutex<Shared>>;
+
+fn lock(state: &State) -> std::sync::MutexGuard<'_, Shared> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs the plan against order-service at `order_url`, prints the report, and says whether every
+/// order placed reached its decision mail (and every stage was seen) within the drain timeout.
+pub async fn run(plan: Plan, topology: Topology, order_url: &str) -> anyhow::Result<bool> {
+    let state: State = Arc::default();
+    let tap = tap(&topology, TAP_FETCH_WAIT)?;
+    let events_by_subject: HashMap<String, String> = topology
+        .subjects
+        .iter()
+        .map(|(subject, s)| (subject.clone(), s.event.clone()))
+        .collect();
+    let watching = tokio::spawn(watch_topics(
+        tap,
+        topology.registry_url.clone(),
+        events_by_subject,
+        state.clone(),
+    ));
+    let scanning = tokio::spawn(watch_mailbox(topology.mailbox.clone(), state.clone()));
+    let _stop = AbortOnDrop(vec![watching, scanning]);
+
+    let client = reqwest::Client::builder()
+        .timeout(POST_TIMEOUT)
+        .build()
+        .context("building the HTTP client")?;
+    let total = plan.orders();
+    let interval = Duration::from_secs_f64(1.0 / plan.rate);
+    let start = Instant::now();
+    let wall = SystemTime::now();
+    let mut posts = tokio::task::JoinSet::new();
+    let mut placed = 0;
+    let mut gave_up = None;
+    for i in 0..total {
+        let due = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let outstanding = {
+            let s = lock(&state);
+            placed - s.failed - s.mailed
+        };
+        if outstanding >= plan.max_outstanding {
+            gave_up = Some(outstanding);
+            break;
+        }
+        let scheduled = (due, wall + (due - start));
+        posts.spawn(place(
+            client.clone(),
+            order_url.to_owned(),
+            i,
+            scheduled,
+            state.clone(),
+        ));
+        placed += 1;
+        // Reap finished POSTs so the set stays as small as what is in flight.
+        while posts.try_join_next().is_some() {}
+    }
+    // Each order takes one interval of the schedule: 60 orders at 20/s take 3 s.
+    let placing = start.elapsed() + interval;
+    if let Some(outstanding) = gave_up {
+        println!(
+            "\n   GAVE UP after {placed} of {total} orders ({:.1} s): {outstanding} orders were placed \
+             and not yet decided, the limit (--max-outstanding {}). The shop does not keep up with \
+             {} orders/s; try a lower --rate.",
+            placing.as_secs_f64(),
+            plan.max_outstanding,
+            plan.rate
+        );
+    }
+
+    // Drain: every POST answered, and every order seen at every stage.
+    let deadline = Instant::now() + plan.drain_timeout;
+    let drained = loop {
+        while posts.try_join_next().is_some() {}
+        let done = posts.is_empty()
+            && lock(&state).orders.values().all(|t| {
+                // Orders of someone else (seen on a topic, never posted by this run) do not count.
+                t.scheduled.is_none() || t.complete()
+            });
+        if done {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    posts.abort_all();
+
+    let s = lock(&state);
+    let ok = report(&s, plan, placed, placing, wall);
+    if !drained {
+        println!(
+            "   (waited {} after the last order; the logs are in the data directory's logs/)",
+            humantime::format_duration(plan.drain_timeout)
+        );
+    }
+    Ok(ok && gave_up.is_none())
+}
+
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Posts order `i` (the scenarios in turn, no payment or shipping) and records its id.
+async fn place(
+    client: reqwest::Client,
+    base: String,
+    i: usize,
+    scheduled: (Instant, SystemTime),
+    state: State,
+) {
+    let (customer, lines, _) = SCENARIOS[i % SCENARIOS.len()];
+    let body = json!({
+        "customer": customer,
+        "line_items": lines.iter().map(|(p, q)| json!({"product": p, "quantity": q})).collect::<Vec<_>>(),
+    });
+    let answer = async {
+        let r = client
+            .post(format!("{base}/orders"))
+            .json(&body)
+            .send()
+            .await
+            .context("POST /orders")?;
+        let status = r.status();
+        let order: Value = r.json().await.context("reading the order")?;
+        if !status.is_success() {
+            anyhow::bail!("POST /orders answered {status}: {order}");
+        }
+        let id = order["id"].as_str().context("the order has no id")?;
+        Ok(id.to_owned())
+    }
+    .await;
+    let answered = Instant::now();
+    let mut s = lock(&state);
+    match answer {
+        Ok(id) => s.note(&id, |t| {
+            t.scheduled = Some(scheduled);
+            t.answered = Some(answered);
+        }),
+        Err(e) => {
+            s.failed += 1;
+            s.first_error.get_or_insert_with(|| format!("{e:#}"));
+        }
+    }
+}
+
+/// Notes when each order's `OrderCreated` and the inventory's answer are seen on their topics.
+async fn watch_topics(
+    tap: rdkafka::consumer::StreamConsumer,
+    registry_url: String,
+    events_by_subject: HashMap<String, String>,
+    state: State,
+) {
+    let http = reqwest::Client::new();
+    let mut events: HashMap<i32, Option<String>> = HashMap::new();
+    loop {
+        let m = match tap.recv().await {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("   (the load run's topic reader: {e})");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let seen = Instant::now();
+        let Some(id) = schema_id(m.payload()) else {
+            continue;
+        };
+        let event = match events.entry(id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(new) => new.insert(
+                schema_subject(&http, &registry_url, id)
+                    .await
+                    .and_then(|(subject, _)| events_by_subject.get(&subject).cloned()),
+            ),
+        };
+        let Some(event) = event else {
+            continue;
+        };
+        let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+            continue;
+        };
+        let mut s = lock(&state);
+        match (m.topic(), event.as_str()) {
+            ("orders", "OrderCreated") => s.note(key, |t| {
+                t.created.get_or_insert(seen);
+            }),
+            ("inventory", "InventoryReserved" | "InventoryRejected") => s.note(key, |t| {
+                t.inventory.get_or_insert(seen);
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// Notes each decision mail (`<customer>/<order>.<step>.<confirmed|rejected>.eml`) of an order
+/// this run knows. Mails already there when the run starts are skipped for good.
+async fn watch_mailbox(dir: PathBuf, state: State) {
+    let before = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || decision_mails(&dir))
+            .await
+            .unwrap_or_default()
+    };
+    let mut done: HashSet<OsString> = before.into_iter().map(|(name, ..)| name).collect();
+    let mut tick = tokio::time::interval(MAILBOX_SCAN);
+    loop {
+        tick.tick().await;
+        let dir = dir.clone();
+        let Ok(found) = tokio::task::spawn_blocking(move || decision_mails(&dir)).await else {
+            continue;
+        };
+        let mut s = lock(&state);
+        for (name, order, confirmed, path) in found {
+            if done.contains(&name) || !s.orders.contains_key(&order) {
+                continue;
+            }
+            let written = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .unwrap_or_else(|_| SystemTime::now());
+            s.note(&order, |t| t.mail = Some((written, confirmed)));
+            done.insert(name);
+        }
+    }
+}
+
+/// Every decision mail in the mailbox: file name, order id, confirmed (else rejected), path.
+fn decision_mails(dir: &Path) -> Vec<(OsString, String, bool, PathBuf)> {
+    let mut out = Vec::new();
+    let Ok(folders) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for folder in folders.flatten() {
+        let Ok(files) = std::fs::read_dir(folder.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let name = file.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".eml")) else {
+                continue;
+            };
+            let (Some(order), Some(kind)) = (stem.split('.').next(), stem.rsplit('.').next())
+            else {
+                continue;
+            };
+            if kind == "confirmed" || kind == "rejected" {
+                let order = order.to_owned();
+                out.push((name.clone(), order, kind == "confirmed", file.path()));
+            }
+        }
+    }
+    out
+}
+
+/// One stage's latencies, in microseconds from each order's scheduled send time.
+fn histogram() -> Histogram<u64> {
+    // 1 µs to an hour, 3 significant digits.
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Prints throughput and each stage's percentiles; says whether nothing was lost.
+fn report(s: &Shared, plan: Plan, placed: usize, placing: Duration, wall: SystemTime) -> bool {
+    let mut stages: [(&str, Histogram<u64>); 4] = [
+        ("POST /orders answered", histogram()),
+        ("OrderCreated seen on orders", histogram()),
+        ("the inventory's answer seen on inventory", histogram()),
+        ("the confirmed/rejected mail delivered", histogram()),
+    ];
+    let (mut confirmed, mut rejected) = (0, 0);
+    let mut last_mail = wall;
+    let ours = s.orders.values().filter_map(|t| Some((t.scheduled?, t)));
+    for ((due, due_wall), t) in ours {
+        let since = |at: Option<Instant>| at.map(|at| micros(at.saturating_duration_since(due)));
+        for (i, at) in [t.answered, t.created, t.inventory].into_iter().enumerate() {
+            if let Some(us) = since(at) {
+                stages[i].1.saturating_record(us);
+            }
+        }
+        if let Some((written, ok)) = t.mail {
+            // A mail written before its order was due is impossible but for a clock step.
+            let us = micros(written.duration_since(due_wall).unwrap_or_default());
+            stages[3].1.saturating_record(us);
+            if ok {
+                confirmed += 1;
+            } else {
+                rejected += 1;
+            }
+            last_mail = last_mail.max(written);
+        }
+    }
+    let posted = stages[0].1.len() as usize;
+    let unanswered = placed.saturating_sub(posted + s.failed);
+    let mailed = confirmed + rejected;
+    let completing = last_mail.duration_since(wall).unwrap_or_default();
+    println!(
+        "   open loop at {} orders/s for {}: {placed} of {} orders placed in {:.1} s ({:.1} orders/s), \
+         {mailed} decided in {:.1} s ({:.1} orders/s): {confirmed} confirmed, {rejected} rejected",
+        plan.rate,
+        humantime::format_duration(plan.duration),
+        plan.orders(),
+        placing.as_secs_f64(),
+        placed as f64 / placing.as_secs_f64().max(f64::EPSILON),
+        completing.as_secs_f64(),
+        mailed as f64 / completing.as_secs_f64().max(f64::EPSILON),
+    );
+    println!("   latency from each order's scheduled send time (ms):");
+    println!(
+        "     {:<42} {:>7} {:>9} {:>9} {:>9} {:>9}",
+        "stage", "orders", "p50", "p90", "p99", "max"
+    );
+    let ms = |us: u64| format!("{:.1}", us as f64 / 1000.0);
+    for (name, h) in &stages {
+        if h.is_empty() {
+            println!("     {name:<42} {:>7}", 0);
+            continue;
+        }
+        println!(
+            "     {name:<42} {:>7} {:>9} {:>9} {:>9} {:>9}",
+            h.len(),
+            ms(h.value_at_quantile(0.5)),
+            ms(h.value_at_quantile(0.9)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.max()),
+        );
+    }
+    let mut ok = true;
+    if s.failed > 0 {
+        ok = false;
+        println!(
+            "   {} of {placed} POST /orders failed; the first: {}",
+            s.failed,
+            s.first_error.as_deref().unwrap_or("?")
+        );
+    }
+    if unanswered > 0 {
+        ok = false;
+        println!("   {unanswered} of {placed} POST /orders were never answered");
+    }
+    let missing: Vec<String> = stages
+        .iter()
+        .filter(|(_, h)| (h.len() as usize) < posted)
+        .map(|(name, h)| format!("{} without {name}", posted - h.len() as usize))
+        .collect();
+    if !missing.is_empty() {
+        ok = false;
+        println!(
+            "   NOT everything played out within {}: of {posted} orders placed, {}",
+            humantime::format_duration(plan.drain_timeout),
+            missing.join(", ")
+        );
+    }
+    ok
+}
