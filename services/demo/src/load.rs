@@ -18,9 +18,8 @@
 //!    (the machine's wall clock, set when notification-service wrote it; the mailbox is scanned
 //!    every [`MAILBOX_SCAN`], which only delays when the demo notices, not the figure).
 
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -83,10 +82,70 @@ impl Track {
     }
 }
 
+/// The stages, in the order an order goes through them.
+const STAGES: [&str; 4] = [
+    "POST /orders answered",
+    "OrderCreated seen on orders",
+    "the inventory's answer seen on inventory",
+    "the confirmed/rejected mail delivered",
+];
+
+/// The latencies of every stage, and the decisions.
+#[derive(Clone)]
+struct Figures {
+    /// Per stage, microseconds from each order's scheduled send time.
+    stages: [Histogram<u64>; 4],
+    confirmed: usize,
+    rejected: usize,
+    last_mail: Option<SystemTime>,
+}
+
+impl Default for Figures {
+    fn default() -> Self {
+        // 1 µs to an hour, 3 significant digits.
+        let histogram = || Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
+        Figures {
+            stages: std::array::from_fn(|_| histogram()),
+            confirmed: 0,
+            rejected: 0,
+            last_mail: None,
+        }
+    }
+}
+
+impl Figures {
+    /// Adds the stages an order of this run reached.
+    fn record(&mut self, t: &Track) {
+        let Some((due, due_wall)) = t.scheduled else {
+            return;
+        };
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        for (i, at) in [t.answered, t.created, t.inventory].into_iter().enumerate() {
+            if let Some(at) = at {
+                self.stages[i].saturating_record(micros(at.saturating_duration_since(due)));
+            }
+        }
+        if let Some((written, confirmed)) = t.mail {
+            // A mail written before its order was due is impossible but for a clock step.
+            let since = written.duration_since(due_wall).unwrap_or_default();
+            self.stages[3].saturating_record(micros(since));
+            if confirmed {
+                self.confirmed += 1;
+            } else {
+                self.rejected += 1;
+            }
+            self.last_mail = self.last_mail.max(Some(written));
+        }
+    }
+}
+
 /// Shared between the scheduler, the POST tasks, the tap and the mailbox scan.
 #[derive(Default)]
 struct Shared {
+    /// Orders on their way. An order seen at every stage leaves for `figures`, so what is kept
+    /// per order is bounded by what is outstanding.
     orders: HashMap<String, Track>,
+    figures: Figures,
     /// POSTs that failed, with the first error.
     failed: usize,
     first_error: Option<String>,
@@ -95,7 +154,8 @@ struct Shared {
 }
 
 impl Shared {
-    /// Counts an order as mailed when both its schedule and its mail are known.
+    /// Updates what is known of order `id`; counts it as mailed once both its schedule and its
+    /// mail are known, and moves it to the figures once it is complete.
     fn note(&mut self, id: &str, update: impl FnOnce(&mut Track)) {
         let t = self.orders.entry(id.to_owned()).or_default();
         let before = t.scheduled.is_some() && t.mail.is_some();
@@ -103,6 +163,17 @@ impl Shared {
         if !before && t.scheduled.is_some() && t.mail.is_some() {
             self.mailed += 1;
         }
+        if t.complete()
+            && let Some(t) = self.orders.remove(id)
+        {
+            self.figures.record(&t);
+        }
+    }
+
+    /// Orders of this run not yet seen at every stage.
+    fn incomplete(&self) -> impl Iterator<Item = &Track> {
+        // Orders of someone else (seen on a topic, never posted by this run) do not count.
+        self.orders.values().filter(|t| t.scheduled.is_some())
     }
 }
 
@@ -169,9 +240,9 @@ pub async fn run(plan: Plan, topology: Topology, order_url: &str) -> anyhow::Res
     let placing = start.elapsed() + interval;
     if let Some(outstanding) = gave_up {
         println!(
-            "\n   GAVE UP after {placed} of {total} orders ({:.1} s): {outstanding} orders were placed \
-             and not yet decided, the limit (--max-outstanding {}). The shop does not keep up with \
-             {} orders/s; try a lower --rate.",
+            "\n   GAVE UP after {placed} of {total} orders ({:.1} s): {outstanding} of them were not \
+             yet decided, the limit (--max-outstanding {}). The shop does not keep up with {} \
+             orders/s; try a lower --rate (or a higher --max-outstanding to let it queue longer).",
             placing.as_secs_f64(),
             plan.max_outstanding,
             plan.rate
@@ -182,11 +253,7 @@ pub async fn run(plan: Plan, topology: Topology, order_url: &str) -> anyhow::Res
     let deadline = Instant::now() + plan.drain_timeout;
     let drained = loop {
         while posts.try_join_next().is_some() {}
-        let done = posts.is_empty()
-            && lock(&state).orders.values().all(|t| {
-                // Orders of someone else (seen on a topic, never posted by this run) do not count.
-                t.scheduled.is_none() || t.complete()
-            });
+        let done = posts.is_empty() && lock(&state).incomplete().next().is_none();
         if done {
             break true;
         }
@@ -311,15 +378,8 @@ async fn watch_topics(
 }
 
 /// Notes each decision mail (`<customer>/<order>.<step>.<confirmed|rejected>.eml`) of an order
-/// this run knows. Mails already there when the run starts are skipped for good.
+/// on its way; the others (earlier runs', finished orders') are passed over.
 async fn watch_mailbox(dir: PathBuf, state: State) {
-    let before = {
-        let dir = dir.clone();
-        tokio::task::spawn_blocking(move || decision_mails(&dir))
-            .await
-            .unwrap_or_default()
-    };
-    let mut done: HashSet<OsString> = before.into_iter().map(|(name, ..)| name).collect();
     let mut tick = tokio::time::interval(MAILBOX_SCAN);
     loop {
         tick.tick().await;
@@ -328,21 +388,20 @@ async fn watch_mailbox(dir: PathBuf, state: State) {
             continue;
         };
         let mut s = lock(&state);
-        for (name, order, confirmed, path) in found {
-            if done.contains(&name) || !s.orders.contains_key(&order) {
+        for (order, confirmed, path) in found {
+            if s.orders.get(&order).is_none_or(|t| t.mail.is_some()) {
                 continue;
             }
             let written = std::fs::metadata(&path)
                 .and_then(|m| m.modified())
                 .unwrap_or_else(|_| SystemTime::now());
             s.note(&order, |t| t.mail = Some((written, confirmed)));
-            done.insert(name);
         }
     }
 }
 
-/// Every decision mail in the mailbox: file name, order id, confirmed (else rejected), path.
-fn decision_mails(dir: &Path) -> Vec<(OsString, String, bool, PathBuf)> {
+/// Every decision mail in the mailbox: order id, confirmed (else rejected), path.
+fn decision_mails(dir: &Path) -> Vec<(String, bool, PathBuf)> {
     let mut out = Vec::new();
     let Ok(folders) = std::fs::read_dir(dir) else {
         return out;
@@ -361,58 +420,32 @@ fn decision_mails(dir: &Path) -> Vec<(OsString, String, bool, PathBuf)> {
                 continue;
             };
             if kind == "confirmed" || kind == "rejected" {
-                let order = order.to_owned();
-                out.push((name.clone(), order, kind == "confirmed", file.path()));
+                out.push((order.to_owned(), kind == "confirmed", file.path()));
             }
         }
     }
     out
 }
 
-/// One stage's latencies, in microseconds from each order's scheduled send time.
-fn histogram() -> Histogram<u64> {
-    // 1 µs to an hour, 3 significant digits.
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
 /// Prints throughput and each stage's percentiles; says whether nothing was lost.
 fn report(s: &Shared, plan: Plan, placed: usize, placing: Duration, wall: SystemTime) -> bool {
-    let mut stages: [(&str, Histogram<u64>); 4] = [
-        ("POST /orders answered", histogram()),
-        ("OrderCreated seen on orders", histogram()),
-        ("the inventory's answer seen on inventory", histogram()),
-        ("the confirmed/rejected mail delivered", histogram()),
-    ];
-    let (mut confirmed, mut rejected) = (0, 0);
-    let mut last_mail = wall;
-    let ours = s.orders.values().filter_map(|t| Some((t.scheduled?, t)));
-    for ((due, due_wall), t) in ours {
-        let since = |at: Option<Instant>| at.map(|at| micros(at.saturating_duration_since(due)));
-        for (i, at) in [t.answered, t.created, t.inventory].into_iter().enumerate() {
-            if let Some(us) = since(at) {
-                stages[i].1.saturating_record(us);
-            }
-        }
-        if let Some((written, ok)) = t.mail {
-            // A mail written before its order was due is impossible but for a clock step.
-            let us = micros(written.duration_since(due_wall).unwrap_or_default());
-            stages[3].1.saturating_record(us);
-            if ok {
-                confirmed += 1;
-            } else {
-                rejected += 1;
-            }
-            last_mail = last_mail.max(written);
-        }
+    // The orders still on their way count at the stages they reached.
+    let mut figures = s.figures.clone();
+    for t in s.incomplete() {
+        figures.record(t);
     }
-    let posted = stages[0].1.len() as usize;
+    let Figures {
+        stages,
+        confirmed,
+        rejected,
+        last_mail,
+    } = figures;
+    let posted = stages[0].len() as usize;
     let unanswered = placed.saturating_sub(posted + s.failed);
     let mailed = confirmed + rejected;
-    let completing = last_mail.duration_since(wall).unwrap_or_default();
+    let completing = last_mail
+        .and_then(|at| at.duration_since(wall).ok())
+        .unwrap_or_default();
     println!(
         "   open loop at {} orders/s for {}: {placed} of {} orders placed in {:.1} s ({:.1} orders/s), \
          {mailed} decided in {:.1} s ({:.1} orders/s): {confirmed} confirmed, {rejected} rejected",
@@ -430,7 +463,7 @@ fn report(s: &Shared, plan: Plan, placed: usize, placing: Duration, wall: System
         "stage", "orders", "p50", "p90", "p99", "max"
     );
     let ms = |us: u64| format!("{:.1}", us as f64 / 1000.0);
-    for (name, h) in &stages {
+    for (name, h) in STAGES.iter().zip(&stages) {
         if h.is_empty() {
             println!("     {name:<42} {:>7}", 0);
             continue;
@@ -457,8 +490,9 @@ fn report(s: &Shared, plan: Plan, placed: usize, placing: Duration, wall: System
         ok = false;
         println!("   {unanswered} of {placed} POST /orders were never answered");
     }
-    let missing: Vec<String> = stages
+    let missing: Vec<String> = STAGES
         .iter()
+        .zip(&stages)
         .filter(|(_, h)| (h.len() as usize) < posted)
         .map(|(name, h)| format!("{} without {name}", posted - h.len() as usize))
         .collect();
