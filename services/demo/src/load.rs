@@ -506,3 +506,57 @@ fn report(s: &Shared, plan: Plan, placed: usize, placing: Duration, wall: System
     }
     ok
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_decision_mails_are_picked_from_the_mailbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = dir.path().join("alice@example.com");
+        std::fs::create_dir_all(&alice).unwrap();
+        for name in [
+            "o-1.1.received.eml",
+            "o-1.2.confirmed.eml",
+            "o-2.2.rejected.eml",
+            "o-3.3.paid.eml",
+            ".o-4.2.confirmed.tmp",
+        ] {
+            std::fs::write(alice.join(name), "").unwrap();
+        }
+        let mut found: Vec<(String, bool)> = decision_mails(dir.path())
+            .into_iter()
+            .map(|(order, confirmed, _)| (order, confirmed))
+            .collect();
+        found.sort();
+        assert_eq!(found, [("o-1".to_owned(), true), ("o-2".to_owned(), false)]);
+    }
+
+    #[test]
+    fn an_order_leaves_for_the_figures_once_seen_at_every_stage() {
+        let mut s = Shared::default();
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        // The tap may see the record before the POST's answer arrives.
+        s.note("o-1", |t| t.created = Some(now + Duration::from_millis(20)));
+        s.note("o-1", |t| {
+            t.scheduled = Some((now, wall));
+            t.answered = Some(now + Duration::from_millis(5));
+        });
+        s.note("o-1", |t| {
+            t.inventory = Some(now + Duration::from_millis(40))
+        });
+        assert_eq!((s.mailed, s.incomplete().count()), (0, 1));
+        s.note("o-1", |t| {
+            t.mail = Some((wall + Duration::from_millis(80), false));
+        });
+        assert_eq!((s.mailed, s.incomplete().count()), (1, 0));
+        assert!(s.orders.is_empty());
+        let f = &s.figures;
+        assert_eq!((f.confirmed, f.rejected), (0, 1));
+        let p50: Vec<u64> = f.stages.iter().map(|h| h.value_at_quantile(0.5)).collect();
+        for (got, want) in p50.iter().zip([5_000, 20_000, 40_000, 80_000]) {
+            assert!(got.abs_diff(want) <= want / 100, "{p50:?}");
+        }
+    }
+}
