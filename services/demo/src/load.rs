@@ -37,6 +37,8 @@ use crate::orders::SCENARIOS;
 pub const TAP_FETCH_WAIT: Duration = Duration::from_millis(20);
 /// How often the mailbox is listed for new decision mails.
 pub const MAILBOX_SCAN: Duration = Duration::from_millis(100);
+/// How often the run says how far it got.
+const PROGRESS: Duration = Duration::from_secs(10);
 /// How long one `POST /orders` may take before it counts as failed.
 const POST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -46,7 +48,7 @@ pub struct Plan {
     /// Orders per second.
     pub rate: f64,
     pub duration: Duration,
-    /// Give up placing when more orders than this are placed but not yet decided (mailed).
+    /// Give up when an order is due with this many placed and not yet decided (mailed).
     pub max_outstanding: usize,
     /// How long to wait, once the last order is placed, for every order to play out.
     pub drain_timeout: Duration,
@@ -211,15 +213,24 @@ pub async fn run(plan: Plan, topology: Topology, order_url: &str) -> anyhow::Res
     let start = Instant::now();
     let wall = SystemTime::now();
     let mut posts = tokio::task::JoinSet::new();
-    let mut placed = 0;
+    let mut placed: usize = 0;
     let mut gave_up = None;
+    let mut next_progress = PROGRESS;
     for i in 0..total {
         let due = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(due.into()).await;
-        let outstanding = {
+        let (failed, mailed) = {
             let s = lock(&state);
-            placed - s.failed - s.mailed
+            (s.failed, s.mailed)
         };
+        let outstanding = placed.saturating_sub(failed + mailed);
+        if due - start >= next_progress {
+            println!(
+                "   [{:>4.0} s] {placed} placed, {mailed} decided, {outstanding} outstanding, {failed} failed",
+                (due - start).as_secs_f64()
+            );
+            next_progress += PROGRESS;
+        }
         if outstanding >= plan.max_outstanding {
             gave_up = Some(outstanding);
             break;

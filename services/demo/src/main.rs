@@ -68,8 +68,8 @@ struct Args {
     /// How long the open loop places orders, e.g. `60s`, `2m` or `1m30s`.
     #[arg(long, value_name = "DURATION", requires = "rate", value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
-    /// Open loop: give up (and exit 1) when more orders than this are placed and not yet
-    /// decided: the shop is not keeping up with --rate.
+    /// Open loop: the most orders placed and not yet decided. When an order is due with this
+    /// many outstanding, the shop is not keeping up with --rate: the run gives up (exit 1).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     max_outstanding: usize,
     /// Open loop: how long to wait after the last order for every order's decision mail; the
