@@ -256,23 +256,7 @@ pub async fn watch_inner(
     started: Instant,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    // The tap reads every partition from its current end, outside any consumer group.
-    let tap: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &topology.bootstrap)
-        .set("group.id", "contracts-demo-tap")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "100")
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for (topic, n) in &topology.partitions {
-        for p in 0..*n {
-            let (_, high) = tap
-                .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .with_context(|| format!("reading the end of {topic}[{p}]"))?;
-            tpl.add_partition_offset(topic, p, Offset::Offset(high))?;
-        }
-    }
-    tap.assign(&tpl)?;
+    let tap = tap(topology, Duration::from_millis(100))?;
     // One offset reader per consumer group; they never join their group.
     let mut groups: BTreeMap<String, BaseConsumer> = BTreeMap::new();
     for readers in topology.readers.values() {
@@ -308,10 +292,7 @@ pub async fn watch_inner(
                             .map(|v| String::from_utf8_lossy(v).into_owned())
                     })
                 };
-                let schema_id = m
-                    .payload()
-                    .filter(|p| p.len() >= 5 && p[0] == 0)
-                    .map(|p| i32::from_be_bytes([p[1], p[2], p[3], p[4]]));
+                let schema_id = schema_id(m.payload());
                 let (producer, event) = match schema_id {
                     Some(id) => {
                         match schema_names.get(&id) {
@@ -362,6 +343,54 @@ pub async fn watch_inner(
     }
 }
 
+/// A consumer of every partition of the shop's topics from their current end, outside any
+/// consumer group. `fetch_wait` bounds how late it sees a record: the broker answers a fetch
+/// with little data only when that wait is over.
+pub fn tap(topology: &Topology, fetch_wait: Duration) -> anyhow::Result<StreamConsumer> {
+    let tap: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &topology.bootstrap)
+        .set("group.id", "contracts-demo-tap")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", fetch_wait.as_millis().to_string())
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for (topic, n) in &topology.partitions {
+        for p in 0..*n {
+            let (_, high) = tap
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .with_context(|| format!("reading the end of {topic}[{p}]"))?;
+            tpl.add_partition_offset(topic, p, Offset::Offset(high))?;
+        }
+    }
+    tap.assign(&tpl)?;
+    Ok(tap)
+}
+
+/// The registry schema id of a record in the Confluent wire format (magic byte 0, then the id).
+pub fn schema_id(payload: Option<&[u8]>) -> Option<i32> {
+    payload
+        .filter(|p| p.len() >= 5 && p[0] == 0)
+        .map(|p| i32::from_be_bytes([p[1], p[2], p[3], p[4]]))
+}
+
+/// The subject and subject version a schema id was registered under, from the registry.
+pub async fn schema_subject(
+    http: &reqwest::Client,
+    registry_url: &str,
+    id: i32,
+) -> Option<(String, usize)> {
+    let url = format!("{registry_url}/schemas/ids/{id}/versions");
+    let versions: Value = match http.get(&url).send().await {
+        Ok(r) if r.status().is_success() => r.json().await.ok()?,
+        _ => return None,
+    };
+    let first = versions.as_array()?.first()?;
+    Some((
+        first["subject"].as_str().unwrap_or("?").to_owned(),
+        first["version"].as_u64().unwrap_or(0) as usize,
+    ))
+}
+
 /// Who produces a schema id's event and `OrderCreated v3 (Avro, schema id 5)`: the registry
 /// names its subject and version, the manifest the producers and the contract version that
 /// subject version holds (registered oldest first).
@@ -370,19 +399,10 @@ pub async fn describe_schema(
     topology: &Topology,
     id: i32,
 ) -> (String, String) {
-    let url = format!("{}/schemas/ids/{id}/versions", topology.registry_url);
-    let versions: Option<Value> = match http.get(&url).send().await {
-        Ok(r) if r.status().is_success() => r.json().await.ok(),
-        _ => None,
-    };
-    versions
-        .as_ref()
-        .and_then(|v| v.as_array())
-        .and_then(|a| a.first())
-        .map(|v| {
-            let subject = v["subject"].as_str().unwrap_or("?");
-            let version = v["version"].as_u64().unwrap_or(0) as usize;
-            let Some(known) = topology.subjects.get(subject) else {
+    schema_subject(http, &topology.registry_url, id)
+        .await
+        .map(|(subject, version)| {
+            let Some(known) = topology.subjects.get(&subject) else {
                 return (
                     "?".into(),
                     format!("{subject} version {version} (schema id {id})"),

@@ -10,13 +10,16 @@
 //! workspace), registers the contracts, places orders over HTTP and prints every event as it
 //! flows: the record on its topic, each consumer group that read it (from the group's committed
 //! offset), each mail the customer gets, each order's new status. With `--orders N` it checks
-//! that everything played out and exits; otherwise it keeps running until Ctrl-C. A child
-//! process that dies stops the demo, naming it with the end of its log.
+//! that everything played out and exits; otherwise it keeps running until Ctrl-C. With
+//! `--rate R --duration D` it is a load test instead: orders on a fixed schedule (open loop),
+//! each stage's latency in HDR histograms, exit 1 when an order never got its decision mail. A
+//! child process that dies stops the demo, naming it with the end of its log.
 //!
 //! `start` brings the shop up, `orders` places and follows the orders, `feed` prints what flows,
-//! `summary` asks the services at the end.
+//! `load` runs the open loop, `summary` asks the services at the end.
 
 mod feed;
+mod load;
 mod orders;
 mod start;
 mod summary;
@@ -52,9 +55,27 @@ struct Args {
     /// every message). Without it: four orders, then the shop keeps running until Ctrl-C.
     #[arg(long, value_name = "N")]
     orders: Option<usize>,
-    /// Orders placed at the same time.
+    /// Orders placed at the same time (closed loop: each slot places its next order once the
+    /// last one played out).
     #[arg(long, default_value_t = 1, value_name = "N")]
     concurrency: usize,
+    /// Open loop: place orders at this fixed rate (orders per second) for --duration, whatever
+    /// the shop answers, then report each stage's latency (POST answered, OrderCreated on
+    /// `orders`, the inventory's answer on `inventory`, the decision mail) from each order's
+    /// scheduled send time. Exits 0 only when every order placed got its decision mail.
+    #[arg(long, value_name = "PER_SECOND", requires = "duration", conflicts_with_all = ["orders", "concurrency"])]
+    rate: Option<f64>,
+    /// How long the open loop places orders, e.g. `60s`, `2m` or `1m30s`.
+    #[arg(long, value_name = "DURATION", requires = "rate", value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Open loop: the most orders placed and not yet decided. When an order is due with this
+    /// many outstanding, the shop is not keeping up with --rate: the run gives up (exit 1).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_outstanding: usize,
+    /// Open loop: how long to wait after the last order for every order's decision mail; the
+    /// orders still missing one are then reported and the demo exits 1.
+    #[arg(long, default_value = "120s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    drain_timeout: Duration,
     /// Print only the summary, not every event (for large --orders).
     #[arg(long)]
     quiet: bool,
@@ -198,6 +219,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow::Result<bool> {
+    let plan = open_loop(args)?;
     let data = absolute(&args.data_dir)?;
     let logs = data.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
@@ -372,6 +394,22 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
     );
 
     let topology = Topology::new(manifest, &topics, &bootstrap, &registry_url, &mailbox)?;
+    let order_url = format!("http://127.0.0.1:{}", ports.order);
+    if let Some(plan) = plan {
+        step(
+            6,
+            &format!(
+                "placing {} orders at {} orders/s for {} (open loop), timing each stage",
+                plan.orders(),
+                plan.rate,
+                humantime::format_duration(plan.duration)
+            ),
+        );
+        let ok = load::run(plan, topology, &order_url).await?;
+        step(7, "what the services say");
+        admin_answers(&ports).await;
+        return Ok(ok);
+    }
     let feed = EventFeed::start(topology, &http, args.quiet);
 
     let count = args.orders.unwrap_or(4);
@@ -384,7 +422,6 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
             "   ▸ a record on a topic (partition@offset, event, schema, key)   ✓ a consumer group read it   ✉ a mail was sent\n"
         );
     }
-    let order_url = format!("http://127.0.0.1:{}", ports.order);
     let started = Instant::now();
     let placed: Vec<PlacedOrder> = futures_util::stream::iter(0..count)
         .map(|i| place_and_follow(&http, &order_url, &feed, i, args.quiet))
@@ -414,6 +451,29 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
     std::future::pending::<()>().await;
     Ok(ok)
 }
+/// The open-loop plan, when `--rate` and `--duration` ask for one.
+fn open_loop(args: &Args) -> anyhow::Result<Option<load::Plan>> {
+    let (Some(rate), Some(duration)) = (args.rate, args.duration) else {
+        return Ok(None);
+    };
+    if !(rate.is_finite() && rate > 0.0) {
+        bail!("--rate {rate}: give a positive number of orders per second");
+    }
+    let plan = load::Plan {
+        rate,
+        duration,
+        max_outstanding: args.max_outstanding.max(1),
+        drain_timeout: args.drain_timeout,
+    };
+    if plan.orders() == 0 {
+        bail!(
+            "--rate {rate} for --duration {} places no order: raise one of them",
+            humantime::format_duration(duration)
+        );
+    }
+    Ok(Some(plan))
+}
+
 /// A service process: its binary, HTTP port and environment.
 type Spec = (&'static str, u16, Vec<(&'static str, String)>);
 
