@@ -58,10 +58,16 @@ mod tests {
     #[test]
     fn free_ports_lie_below_the_ephemeral_range_are_bindable_and_never_repeat() {
         let (low, high) = ports_for_listeners();
-        let ports: Vec<u16> = (0..50).map(|_| free_port().unwrap()).collect();
-        for port in &ports {
-            assert!((low..high).contains(port), "{port} outside {low}..{high}");
-            TcpListener::bind(("127.0.0.1", *port)).expect("the port is free");
+        // Each port is bound as soon as it is handed out, and held: other processes on the
+        // machine (brokers, services of other tests) take ports from the same range, so a port
+        // checked only after fifty more were picked may be theirs by then.
+        let mut held = Vec::new();
+        let mut ports = Vec::new();
+        for _ in 0..50 {
+            let port = free_port().unwrap();
+            assert!((low..high).contains(&port), "{port} outside {low}..{high}");
+            held.push(TcpListener::bind(("127.0.0.1", port)).expect("the port is free"));
+            ports.push(port);
         }
         let distinct: std::collections::HashSet<_> = ports.iter().collect();
         assert_eq!(distinct.len(), ports.len(), "{ports:?}");
