@@ -16,20 +16,25 @@ use crate::{Error, Result, io};
 pub fn free_port() -> Result<u16> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let (low, high) = ports_for_listeners();
+    free_port_in(&NEXT, low, high)
+}
+
+/// The next port of `low..high` after the cursor `next` that can be bound now.
+fn free_port_in(next: &AtomicU32, low: u16, high: u16) -> Result<u16> {
     let span = u32::from(high - low);
     if span < 1000 {
         let l = TcpListener::bind("127.0.0.1:0").map_err(io("binding a free port"))?;
         return Ok(l.local_addr().map_err(io("reading the bound port"))?.port());
     }
     // Start at a random place so that concurrent test processes rarely walk the same ports.
-    let _ = NEXT.compare_exchange(
+    let _ = next.compare_exchange(
         0,
         rand::rng().random_range(1..=span),
         Ordering::SeqCst,
         Ordering::SeqCst,
     );
     for _ in 0..span {
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let n = next.fetch_add(1, Ordering::SeqCst);
         let port = low + u16::try_from(n % span).expect("below the span");
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return Ok(port);
@@ -56,20 +61,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn free_ports_lie_below_the_ephemeral_range_are_bindable_and_never_repeat() {
+    fn free_ports_lie_below_the_ephemeral_range_and_never_repeat() {
         let (low, high) = ports_for_listeners();
-        // Each port is bound as soon as it is handed out, and held: other processes on the
-        // machine (brokers, services of other tests) take ports from the same range, so a port
-        // checked only after fifty more were picked may be theirs by then.
-        let mut held = Vec::new();
-        let mut ports = Vec::new();
-        for _ in 0..50 {
-            let port = free_port().unwrap();
-            assert!((low..high).contains(&port), "{port} outside {low}..{high}");
-            held.push(TcpListener::bind(("127.0.0.1", port)).expect("the port is free"));
-            ports.push(port);
+        let ports: Vec<u16> = (0..50).map(|_| free_port().unwrap()).collect();
+        for port in &ports {
+            assert!((low..high).contains(port), "{port} outside {low}..{high}");
         }
         let distinct: std::collections::HashSet<_> = ports.iter().collect();
         assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+    }
+
+    #[test]
+    fn a_port_something_listens_on_is_skipped() {
+        // A port of the range that this test holds, and the cursor put just before it.
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let (low, high) = (port - 1, port.saturating_add(1000));
+        let next = AtomicU32::new(1);
+        let got = free_port_in(&next, low, high).unwrap();
+        assert_ne!(got, port, "the held port was handed out");
+        assert!((low..high).contains(&got), "{got} outside {low}..{high}");
+        drop(held);
     }
 }
