@@ -3,6 +3,7 @@
 //! rebalance) is handled once.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use contracts_core::types::Decimal;
 use contracts_testkit::TestPostgres;
@@ -93,4 +94,31 @@ async fn replicas_on_one_database_never_oversell_and_handle_each_order_once() {
     assert_eq!(store.processed_count().await.unwrap(), 40);
     let rows = outbox::all(store.db()).await.unwrap();
     assert_eq!(rows.len(), 40, "one answer per order");
+
+    // Processed ids past the retention are pruned (on PostgreSQL, in chunks); unsent answers
+    // stay in the outbox whatever their age.
+    let counters = shop_service_kit::ops::Counters::new();
+    let pruned = [(
+        "processed_events",
+        inventory_service::store::PRUNE_PROCESSED,
+    )];
+    shop_service_kit::runner::prune_once(store.db(), Duration::from_secs(3600), &pruned, &counters)
+        .await;
+    assert_eq!(
+        store.processed_count().await.unwrap(),
+        40,
+        "nothing is old yet"
+    );
+    // Times are in milliseconds: let the last write fall before the cutoff.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    shop_service_kit::runner::prune_once(store.db(), Duration::ZERO, &pruned, &counters).await;
+    assert_eq!(store.processed_count().await.unwrap(), 0);
+    assert_eq!(outbox::pending_count(store.db()).await.unwrap(), 40);
+    assert_eq!(
+        counters.get(
+            "shop_store_pruned_rows_total",
+            &[("table", "processed_events")]
+        ),
+        40.0
+    );
 }

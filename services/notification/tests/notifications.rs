@@ -321,3 +321,51 @@ async fn a_recipient_cannot_escape_the_mailbox_directory() {
     );
     assert!(!dir.path().join("etc").exists());
 }
+
+#[tokio::test]
+async fn pruning_deletes_delivered_messages_past_the_retention_and_keeps_the_undelivered() {
+    let s = shop().await;
+    s.orders
+        .handle(created("o-1", "ann@example.com").into(), &meta())
+        .await
+        .unwrap();
+    s.orders.handle(paid("o-1").into(), &meta()).await.unwrap();
+    // Received goes out; paid waits for the confirmation.
+    assert_eq!(s.postman.run_once().await.unwrap(), 1);
+    let counters = Counters::new();
+    let pruned = [("messages", notification_service::store::PRUNE_DELIVERED)];
+    let retention = std::time::Duration::from_secs(3600);
+    shop_service_kit::runner::prune_once(s.store.db(), retention, &pruned, &counters).await;
+    assert_eq!(
+        s.store.for_order("o-1").await.unwrap().len(),
+        2,
+        "nothing is old yet"
+    );
+
+    // Times are in milliseconds: let the last write fall before the cutoff.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    shop_service_kit::runner::prune_once(
+        s.store.db(),
+        std::time::Duration::ZERO,
+        &pruned,
+        &counters,
+    )
+    .await;
+    let left: Vec<Kind> = s
+        .store
+        .for_order("o-1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(left, [Kind::Paid], "the undelivered message stays");
+    assert_eq!(
+        counters.get("shop_store_pruned_rows_total", &[("table", "messages")]),
+        1.0
+    );
+    assert_eq!(
+        counters.get("shop_store_rows", &[("table", "messages")]),
+        1.0
+    );
+}
