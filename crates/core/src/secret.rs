@@ -137,6 +137,20 @@ pub fn register(value: &str) {
     }
 }
 
+/// Registers the password of `url` (as written and percent-decoded) with [`register`], so that
+/// no log line or error prints it; a text that is not a URL, or has no password, registers
+/// nothing.
+pub fn register_url_password(url: &str) {
+    if let Ok(parsed) = url::Url::parse(url)
+        && let Some(password) = parsed.password()
+    {
+        register(password);
+        if let Ok(decoded) = percent_encoding::percent_decode_str(password).decode_utf8() {
+            register(&decoded);
+        }
+    }
+}
+
 /// Whether a client setting (librdkafka's or a Kafka properties file's) holds a secret:
 /// `sasl.password`, `ssl.key.password`, `sasl.oauthbearer.client.secret`, `sasl.jaas.config`,
 /// and anything else whose name says password, passphrase, secret, token or credentials, except
@@ -273,6 +287,17 @@ mod tests {
         let secret = Secret::new("s3cr3t-debug");
         assert_eq!(format!("{secret:?} {secret}"), "*** ***");
         assert_eq!(secret.expose(), "s3cr3t-debug");
+    }
+
+    #[test]
+    fn a_url_password_is_masked_as_written_and_percent_decoded() {
+        register_url_password("postgres://shop:db-pa55%2Fword@db:5432/orders");
+        assert_eq!(
+            redact("auth failed: db-pa55/word, db-pa55%2Fword"),
+            "auth failed: ***, ***"
+        );
+        register_url_password("not a url");
+        assert_eq!(redact("not a url"), "not a url");
     }
 
     #[test]

@@ -130,12 +130,7 @@ impl DatabaseArgs {
         .map_err(|e| Error::Config(e.to_string()))?;
         Ok(match url {
             Some(url) => {
-                secret::register(url.expose());
-                if let Ok(parsed) = url::Url::parse(url.expose())
-                    && let Some(password) = parsed.password()
-                {
-                    secret::register(password);
-                }
+                secret::register_url_password(url.expose());
                 Location::Url(url)
             }
             None => Location::File(db.to_owned()),
@@ -261,9 +256,7 @@ impl Db {
                     }
                 };
                 (
-                    AnyConnectOptions::from_url(&parsed)
-                        .map_err(open_error)?
-                        .disable_statement_logging(),
+                    AnyConnectOptions::from_url(&parsed).map_err(open_error)?,
                     backend,
                 )
             }

@@ -136,14 +136,7 @@ impl Smtp {
     /// or `smtp://localhost:2525` for a plain local relay. The URL's password is registered as a
     /// secret (as written and percent-decoded), so no log line or error prints it.
     pub fn new(url: &Secret, from: &str) -> Result<Self, TransportError> {
-        if let Ok(parsed) = url::Url::parse(url.expose())
-            && let Some(password) = parsed.password()
-        {
-            secret::register(password);
-            if let Ok(decoded) = percent_encoding::percent_decode_str(password).decode_utf8() {
-                secret::register(&decoded);
-            }
-        }
+        secret::register_url_password(url.expose());
         let transport =
             lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url.expose())?.build();
         let from = from.parse().map_err(|e| TransportError::Build {
