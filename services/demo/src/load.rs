@@ -27,10 +27,9 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use rdkafka::message::Message as _;
-use serde_json::{Value, json};
 
 use crate::feed::{Topology, schema_id, schema_subject, tap};
-use crate::orders::SCENARIOS;
+use crate::orders::post_order;
 
 /// How long the tap's fetches may wait for data: short, so that a record is seen soon after it
 /// is written, yet not so short that the demo's empty fetches load the broker it measures.
@@ -304,25 +303,10 @@ async fn place(
     scheduled: (Instant, SystemTime),
     state: State,
 ) {
-    let (customer, lines, _) = SCENARIOS[i % SCENARIOS.len()];
-    let body = json!({
-        "customer": customer,
-        "line_items": lines.iter().map(|(p, q)| json!({"product": p, "quantity": q})).collect::<Vec<_>>(),
-    });
     let answer = async {
-        let r = client
-            .post(format!("{base}/orders"))
-            .json(&body)
-            .send()
-            .await
-            .context("POST /orders")?;
-        let status = r.status();
-        let order: Value = r.json().await.context("reading the order")?;
-        if !status.is_success() {
-            anyhow::bail!("POST /orders answered {status}: {order}");
-        }
+        let (_, order) = post_order(&client, &base, i).await?;
         let id = order["id"].as_str().context("the order has no id")?;
-        Ok(id.to_owned())
+        anyhow::Ok(id.to_owned())
     }
     .await;
     let answered = Instant::now();

@@ -72,20 +72,17 @@ pub enum Progress {
     Ship,
 }
 
-pub async fn place_and_follow(
+/// Posts scenario `i`'s order (its customer and lines); the answer's status and the order.
+pub async fn post_order(
     http: &reqwest::Client,
     base: &str,
-    feed: &EventFeed,
     i: usize,
-    quiet: bool,
-) -> anyhow::Result<PlacedOrder> {
-    let (customer, lines, progress) = SCENARIOS[i % SCENARIOS.len()];
+) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+    let (customer, lines, _) = SCENARIOS[i % SCENARIOS.len()];
     let body = json!({
         "customer": customer,
         "line_items": lines.iter().map(|(p, q)| json!({"product": p, "quantity": q})).collect::<Vec<_>>(),
     });
-    let what: Vec<String> = lines.iter().map(|(p, q)| format!("{q}× {p}")).collect();
-    let posted = SystemTime::now();
     let r = http
         .post(format!("{base}/orders"))
         .json(&body)
@@ -97,6 +94,20 @@ pub async fn place_and_follow(
     if !status.is_success() {
         bail!("POST /orders answered {status}: {order}");
     }
+    Ok((status, order))
+}
+
+pub async fn place_and_follow(
+    http: &reqwest::Client,
+    base: &str,
+    feed: &EventFeed,
+    i: usize,
+    quiet: bool,
+) -> anyhow::Result<PlacedOrder> {
+    let (customer, lines, progress) = SCENARIOS[i % SCENARIOS.len()];
+    let what: Vec<String> = lines.iter().map(|(p, q)| format!("{q}× {p}")).collect();
+    let posted = SystemTime::now();
+    let (status, order) = post_order(http, base, i).await?;
     let id = order["id"]
         .as_str()
         .context("the order has no id")?
