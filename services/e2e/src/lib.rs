@@ -98,6 +98,36 @@ pub fn service_env(
     env
 }
 
+/// Consumer-group timings for tests that kill services: a killed member's partitions move on
+/// after 6 s instead of 45 s, and a member left without partitions rejoins after 10 s.
+pub fn fast_rebalance() -> [(&'static str, String); 2] {
+    [
+        (
+            "KAFKA_CONFIG",
+            "session.timeout.ms=6000,heartbeat.interval.ms=1000".to_owned(),
+        ),
+        ("KAFKA_REJOIN_UNASSIGNED_SECS", "10".to_owned()),
+    ]
+}
+
+/// The lines of test order `i` and whether they fit the stock `tea` and `teapot` plenty,
+/// `mug=5`, `coffee=0`: coffee is never in stock and 10 mugs never fit in 5, so the outcome is
+/// known however the orders interleave.
+pub fn order_lines(i: usize) -> (serde_json::Value, bool) {
+    use serde_json::json;
+    match i % 5 {
+        0 => (
+            json!([{"product": "tea", "quantity": 1}, {"product": "coffee", "quantity": 1}]),
+            false,
+        ),
+        1 => (json!([{"product": "mug", "quantity": 10}]), false),
+        _ => (
+            json!([{"product": "tea", "quantity": i % 3 + 1}, {"product": "teapot", "quantity": 1}]),
+            true,
+        ),
+    }
+}
+
 /// One service binary run as a child process.
 #[derive(Debug)]
 pub struct Service {

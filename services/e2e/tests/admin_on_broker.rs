@@ -51,14 +51,10 @@ impl Shop {
             ),
             ("SCHEMA_REGISTRY_URL", registry.url()),
             ("KAFKA_TOPIC_PREFIX", prefix.clone()),
-            (
-                "KAFKA_CONFIG",
-                "session.timeout.ms=6000,heartbeat.interval.ms=1000".to_owned(),
-            ),
-            ("KAFKA_REJOIN_UNASSIGNED_SECS", "10".to_owned()),
             // The local broker answers fetches late unless asked not to wait.
             ("KAFKA_PROFILE", "latency".to_owned()),
         ];
+        common.extend(shop_e2e::fast_rebalance());
         if let Some(token) = token {
             common.push(("ADMIN_WRITE_TOKEN", token.to_owned()));
         }

@@ -13,7 +13,7 @@ use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
-use shop_e2e::Service;
+use shop_e2e::{Service, order_lines};
 
 struct Shop {
     dir: tempfile::TempDir,
@@ -49,12 +49,6 @@ impl Shop {
             ),
             ("SCHEMA_REGISTRY_URL", registry.url()),
             ("KAFKA_TOPIC_PREFIX", prefix.clone()),
-            // A killed member's partitions move on after 6 s instead of 45 s.
-            (
-                "KAFKA_CONFIG",
-                "session.timeout.ms=6000,heartbeat.interval.ms=1000".to_owned(),
-            ),
-            ("KAFKA_REJOIN_UNASSIGNED_SECS", "10".to_owned()),
             // The local broker answers fetches late unless asked not to wait.
             ("KAFKA_PROFILE", "latency".to_owned()),
         ];
@@ -62,6 +56,7 @@ impl Shop {
             common
                 .iter()
                 .cloned()
+                .chain(shop_e2e::fast_rebalance())
                 .chain(extra.iter().cloned())
                 .collect()
         };
@@ -244,22 +239,6 @@ async fn wait_for_mail(shop: &Shop, want: &BTreeMap<String, Vec<String>>) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-/// What decides an order, so the expected outcome is known however the orders interleave:
-/// coffee is never in stock, 10 mugs never fit in 5, tea and teapots always do.
-fn order_lines(i: usize) -> (Value, bool) {
-    match i % 5 {
-        0 => (
-            json!([{"product": "tea", "quantity": 1}, {"product": "coffee", "quantity": 1}]),
-            false,
-        ),
-        1 => (json!([{"product": "mug", "quantity": 10}]), false),
-        _ => (
-            json!([{"product": "tea", "quantity": i % 3 + 1}, {"product": "teapot", "quantity": 1}]),
-            true,
-        ),
     }
 }
 

@@ -16,7 +16,7 @@ use contracts_testkit::{
     MetricsPage, TestPostgres, TestRegistry, parse_prometheus_text, shared_broker, unique_name,
 };
 use serde_json::{Value, json};
-use shop_e2e::{Backends, Service, service_env};
+use shop_e2e::{Backends, Service, order_lines, service_env};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 /// An SMTP server that accepts every message and records its Message-ID, in arrival order.
@@ -99,21 +99,6 @@ struct Shop {
 
 const STOCK: &str = "tea=1000,teapot=1000,mug=5,coffee=0";
 
-/// Coffee is never in stock and 10 mugs never fit in 5: rejected; tea and teapots always fit.
-fn order_lines(i: usize) -> (Value, bool) {
-    match i % 5 {
-        0 => (
-            json!([{"product": "tea", "quantity": 1}, {"product": "coffee", "quantity": 1}]),
-            false,
-        ),
-        1 => (json!([{"product": "mug", "quantity": 10}]), false),
-        _ => (
-            json!([{"product": "tea", "quantity": i % 3 + 1}, {"product": "teapot", "quantity": 1}]),
-            true,
-        ),
-    }
-}
-
 impl Shop {
     async fn start() -> Shop {
         let pg = TestPostgres::start().unwrap();
@@ -134,14 +119,7 @@ impl Shop {
             registry_url: &registry_url,
             topic_prefix: &prefix,
         };
-        let common = [
-            // A killed member's partitions move on after 6 s instead of 45 s.
-            (
-                "KAFKA_CONFIG",
-                "session.timeout.ms=6000,heartbeat.interval.ms=1000".to_owned(),
-            ),
-            ("KAFKA_REJOIN_UNASSIGNED_SECS", "10".to_owned()),
-        ];
+        let common = shop_e2e::fast_rebalance();
         let inventory_db = pg.create_database("inventory").unwrap();
         let replicas = |service: &'static str,
                         listen: &str,
