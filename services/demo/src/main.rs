@@ -33,6 +33,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use contracts_model::manifest::Manifest;
 use contracts_process::Supervisor;
+use contracts_runtime::client_config::Profile;
 use futures_util::StreamExt as _;
 
 use feed::{EventFeed, Topology};
@@ -88,6 +89,11 @@ struct Args {
     /// services' gRPC admin APIs on +20, +22 and +23. 0 picks free ports.
     #[arg(long, default_value_t = 18080)]
     base_port: u16,
+    /// The Kafka client profile of the registry and the services: `latency` makes each consumer
+    /// hop take milliseconds on the local broker at the cost of the broker's CPU for many more
+    /// fetch requests; `throughput` batches; `default` is librdkafka's own settings
+    #[arg(long, value_enum, default_value_t = Profile::Latency)]
+    kafka_profile: Profile,
     /// The contracts manifest
     #[arg(
         long = "manifest",
@@ -263,6 +269,12 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
     ]);
     children.spawn("broker", cmd, &log(&logs, "broker"))?;
     wait_for_port("broker", ports.broker, Duration::from_secs(30)).await?;
+    // Tansu 0.6 keeps record headers unindexed: without this each fetch scans all of them.
+    if contracts_process::index_record_headers(&broker_dir.join("broker.db")).await? {
+        println!(
+            "   indexed the broker's record headers (Tansu's SQLite schema has no such index)"
+        );
+    }
     println!("   broker on {bootstrap}, data in {}", broker_dir.display());
     let topics = create_topics(&bootstrap, manifest).await?;
 
@@ -280,7 +292,7 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
         "--bootstrap-servers",
         &bootstrap,
     ]);
-    cmd.env("KAFKA_PROFILE", start::DEMO_KAFKA_PROFILE);
+    cmd.env("KAFKA_PROFILE", args.kafka_profile.name());
     children.spawn("registry", cmd, &log(&logs, "registry"))?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -323,7 +335,7 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
             "session.timeout.ms=10000,heartbeat.interval.ms=2000".into(),
         ),
         ("RUST_LOG", "info,rdkafka=warn".into()),
-        ("KAFKA_PROFILE", start::DEMO_KAFKA_PROFILE.into()),
+        ("KAFKA_PROFILE", args.kafka_profile.name().into()),
     ];
     let mailbox = data.join("notification").join("mailbox");
     let services: [Spec; 3] = [
