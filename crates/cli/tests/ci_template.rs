@@ -21,14 +21,22 @@ fn workflow() -> PathBuf {
     repo().join(".github/workflows/contracts.yml")
 }
 
-fn actionlint() -> PathBuf {
-    let path = repo().join(".oracles/ci-tools/venv/bin/actionlint");
-    assert!(
-        path.exists(),
-        "{} is missing: run .ci/install-ci-tools (PyPI actionlint)",
-        path.display()
-    );
-    path
+/// actionlint, with ShellCheck for the steps' scripts, both installed by .ci/install-ci-tools.
+fn actionlint() -> Command {
+    let bin = repo().join(".oracles/ci-tools/venv/bin");
+    for tool in ["actionlint", "shellcheck"] {
+        assert!(
+            bin.join(tool).exists(),
+            "{} is missing: run .ci/install-ci-tools (PyPI actionlint and shellcheck)",
+            bin.join(tool).display()
+        );
+    }
+    let mut command = Command::new(bin.join("actionlint"));
+    command
+        .arg("-no-color")
+        .arg("-shellcheck")
+        .arg(bin.join("shellcheck"));
+    command
 }
 
 fn text(o: &Output) -> String {
@@ -42,38 +50,35 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn the_ci_template_passes_actionlint() {
-    let out = Command::new(actionlint())
-        .arg("-no-color")
-        .arg(workflow())
-        .output()
-        .unwrap();
+    let out = actionlint().arg(workflow()).output().unwrap();
     assert!(out.status.success(), "actionlint: {}", text(&out));
 }
 
 #[test]
-fn actionlint_rejects_a_broken_copy_of_the_template() {
-    // So that the test above cannot pass by actionlint not looking.
-    let dir = tempfile::tempdir().unwrap();
-    let broken = dir.path().join("contracts.yml");
+fn actionlint_rejects_broken_copies_of_the_template() {
+    // So that the test above cannot pass by actionlint (or ShellCheck) not looking.
     let original = std::fs::read_to_string(workflow()).unwrap();
-    let edited = original.replacen(
-        "secrets.CONTRACTS_REGISTRY_URL != ''",
-        "secret.URL != ''",
-        1,
-    );
-    assert_ne!(original, edited);
-    std::fs::write(&broken, edited).unwrap();
-    let out = Command::new(actionlint())
-        .arg("-no-color")
-        .arg(&broken)
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("undefined variable \"secret\""),
-        "{}",
-        text(&out)
-    );
+    for (from, to, expected) in [
+        (
+            "secrets.CONTRACTS_REGISTRY_URL != ''",
+            "secret.URL != ''",
+            "undefined variable \"secret\"",
+        ),
+        ("\"${rev[@]}\"", "${rev[@]}", "SC2068"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let broken = dir.path().join("contracts.yml");
+        let edited = original.replacen(from, to, 1);
+        assert_ne!(original, edited, "{from}");
+        std::fs::write(&broken, edited).unwrap();
+        let out = actionlint().arg(&broken).output().unwrap();
+        assert!(!out.status.success(), "{from}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(expected),
+            "{from}: {}",
+            text(&out)
+        );
+    }
 }
 
 /// A step of the template that runs `contracts`: its name, command line, and `if:`.
