@@ -81,6 +81,39 @@ fn actionlint_rejects_broken_copies_of_the_template() {
     }
 }
 
+#[test]
+fn the_template_builds_contracts_with_the_pinned_toolchain_and_the_librdkafka_flags() {
+    // `cargo install --git` reads neither rust-toolchain.toml nor .cargo/config.toml of what it
+    // installs, so the template repeats both; they must not drift.
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(workflow()).unwrap()).unwrap();
+    let install = doc["jobs"]["contracts"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Install the contracts command")
+        .unwrap();
+    let toolchain = std::fs::read_to_string(repo().join("rust-toolchain.toml")).unwrap();
+    let channel = toolchain
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("channel = "))
+        .unwrap()
+        .trim_matches('"');
+    let run = install["run"].as_str().unwrap();
+    assert!(
+        run.contains(&format!("rustup toolchain install {channel} "))
+            && run.contains(&format!("cargo +{channel} install --locked --git")),
+        "{run}"
+    );
+    let config = std::fs::read_to_string(repo().join(".cargo/config.toml")).unwrap();
+    let cflags = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("CFLAGS = "))
+        .unwrap()
+        .trim_matches('"');
+    assert_eq!(install["env"]["CFLAGS"].as_str(), Some(cflags));
+}
+
 /// A step of the template that runs `contracts`: its name, command line, and `if:`.
 #[derive(Debug)]
 struct ContractsStep {
