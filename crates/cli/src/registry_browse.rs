@@ -176,10 +176,12 @@ async fn subjects(client: &Client, deleted: bool) -> anyhow::Result<Shown> {
 
 async fn versions(client: &Client, subject: &str, deleted: bool) -> anyhow::Result<Shown> {
     let op = Op::Versions(subject);
-    let live = client
-        .versions(subject)
-        .await
-        .map_err(|e| explain(e, client, &op))?;
+    let live = match client.versions(subject).await {
+        Ok(live) => live,
+        // A soft-deleted subject has no live versions, but --deleted still lists its old ones.
+        Err(e) if deleted && e.error_code() == Some(codes::SUBJECT_NOT_FOUND) => Vec::new(),
+        Err(e) => return Err(explain(e, client, &op)),
+    };
     let all = if deleted {
         client
             .versions_with_deleted(subject, true)

@@ -166,6 +166,11 @@ async fn subjects_versions_get_and_schema_show_what_the_registry_holds_as_text_a
         ok(&url, &["versions", ping, "--deleted"]).await,
         "1  (soft-deleted)\n2\n"
     );
+    // A soft-deleted subject keeps its versions for --deleted.
+    assert_eq!(
+        ok(&url, &["versions", gone, "--deleted"]).await,
+        "1  (soft-deleted)\n"
+    );
     assert_eq!(
         ok_json(&url, &["versions", ping, "--deleted"]).await,
         json!([
