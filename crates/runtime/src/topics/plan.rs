@@ -78,7 +78,8 @@ impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Change::Create(spec) => {
-                write!(f, "create {}: {} partitions, ", spec.name, spec.partitions)?;
+                let s = if spec.partitions == 1 { "" } else { "s" };
+                write!(f, "create {}: {} partition{s}, ", spec.name, spec.partitions)?;
                 match spec.replication_factor {
                     Some(n) => write!(f, "replication factor {n}")?,
                     None => f.write_str("the broker's default replication factor")?,
