@@ -50,10 +50,15 @@ struct PlanArgs {
     #[command(flatten)]
     cluster: ClusterArgs,
     /// Exit with 100 when changes are planned (0 when the cluster is as declared)
-    #[arg(long)]
+    #[arg(long, env = "CONTRACTS_PLAN_EXIT_CODE")]
     exit_code: bool,
     /// How the plan is printed
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        env = "CONTRACTS_PLAN_OUTPUT"
+    )]
     output: Output,
 }
 
@@ -79,10 +84,15 @@ struct ClusterArgs {
     #[arg(long, env = "REGISTRY_TOPIC", default_value = "_schemas")]
     registry_topic: String,
     /// Leave the registry's topic out (a registry that keeps its state elsewhere)
-    #[arg(long)]
+    #[arg(long, env = "CONTRACTS_NO_REGISTRY_TOPIC")]
     no_registry_topic: bool,
     /// How long each request to the cluster may take
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "CONTRACTS_TOPICS_TIMEOUT_SECS",
+        default_value_t = 30,
+        value_name = "SECS"
+    )]
     timeout_secs: u64,
     /// The Kafka client's settings: properties files, -X, secrets from the environment (SASL,
     /// TLS), as every binary here takes them.

@@ -195,8 +195,7 @@ async fn apply_creates_every_topic_the_manifest_implies_and_a_second_apply_chang
     let (code, out, err) = on_shared_broker(&manifest, &names, &["plan", "--exit-code"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Nothing to change"), "{out}");
-    let (code, out, err) =
-        on_shared_broker(&manifest, &names, &["plan", "--output", "json"]);
+    let (code, out, err) = on_shared_broker(&manifest, &names, &["plan", "--output", "json"]);
     assert_eq!(code, 0, "{err}");
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["changes"], serde_json::json!([]));
@@ -244,13 +243,19 @@ async fn more_partitions_are_planned_and_a_broker_that_cannot_add_them_is_report
         )),
         "{err}"
     );
-    assert!(err.contains("Required feature not supported by broker"), "{err}");
+    assert!(
+        err.contains("Required feature not supported by broker"),
+        "{err}"
+    );
     assert!(
         err.contains("error: 0 of 2 changes were made; the others were not tried"),
         "{err}"
     );
     let config = shared_broker().client_config();
-    assert_eq!(partitions(&config, &[orders.clone()])[&orders], 6);
+    assert_eq!(
+        partitions(&config, std::slice::from_ref(&orders))[&orders],
+        6
+    );
 }
 
 #[tokio::test]
@@ -261,7 +266,11 @@ async fn a_changed_setting_is_planned_and_a_broker_that_cannot_alter_it_is_repor
     assert_eq!(code, 0, "{out}\n{err}");
 
     let manifest = shop_edited(dir.path(), |text| {
-        text.replacen("[topics.inventory]", "[topics.inventory]\nretention_ms = 86400000", 1)
+        text.replacen(
+            "[topics.inventory]",
+            "[topics.inventory]\nretention_ms = 86400000",
+            1,
+        )
     });
     let inventory = names.topic("inventory");
     let (code, out, err) = on_shared_broker(&manifest, &names, &["plan", "--exit-code"]);
@@ -277,7 +286,10 @@ async fn a_changed_setting_is_planned_and_a_broker_that_cannot_alter_it_is_repor
         err.contains(&format!("error: {change}: the broker refused it")),
         "{err}"
     );
-    assert!(err.contains("neither CreatePartitions nor AlterConfigs"), "{err}");
+    assert!(
+        err.contains("neither CreatePartitions nor AlterConfigs"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -303,7 +315,10 @@ async fn fewer_partitions_than_a_topic_has_are_refused_naming_the_topic() {
         assert!(err.contains("nothing was changed"), "{command:?}: {err}");
     }
     let config = shared_broker().client_config();
-    assert_eq!(partitions(&config, &[orders.clone()])[&orders], 6);
+    assert_eq!(
+        partitions(&config, std::slice::from_ref(&orders))[&orders],
+        6
+    );
 }
 
 const ADMIN: &str = "ops";

@@ -24,7 +24,7 @@ mod plan;
 
 use std::time::Duration;
 
-pub use plan::{ClusterTopic, ConfigChange, Change, Plan, Refusal, apply, describe, plan};
+pub use plan::{Change, ClusterTopic, ConfigChange, Plan, Refusal, apply, describe, plan};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic};
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};

@@ -143,12 +143,18 @@ pub async fn create_topics(
     let cluster = topics::describe(&admin, &names, timeout).await?;
     let plan = topics::plan(&specs, &cluster).map_err(|refusals| {
         let lines: Vec<String> = refusals.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("the broker's topics differ from the manifest's: {}", lines.join("; "))
+        anyhow::anyhow!(
+            "the broker's topics differ from the manifest's: {}",
+            lines.join("; ")
+        )
     })?;
     for change in topics::apply(&admin, &plan, &cluster, timeout).await? {
         match change {
             topics::Change::Create(spec) => {
-                println!("   created topic {} ({} partitions)", spec.name, spec.partitions)
+                println!(
+                    "   created topic {} ({} partitions)",
+                    spec.name, spec.partitions
+                )
             }
             other => println!("   {other}"),
         }

@@ -206,12 +206,13 @@ versions = [{ version = 1, file = "a/v2.avsc" }]
         assert_eq!(orders.reason, "[topics.orders] at contracts.toml:8");
         // Dead letters are not compacted away and do not expire with the orders.
         let dlt = &specs[1];
-        assert_eq!(
-            (dlt.partitions, dlt.replication_factor),
-            (6, Some(3))
-        );
+        assert_eq!((dlt.partitions, dlt.replication_factor), (6, Some(3)));
         assert_eq!(dlt.configs, configs(&[("min.insync.replicas", "2")]));
-        assert!(dlt.reason.contains("consumed by shipping"), "{}", dlt.reason);
+        assert!(
+            dlt.reason.contains("consumed by shipping"),
+            "{}",
+            dlt.reason
+        );
         let audit = &specs[4];
         assert_eq!(audit.partitions, DEFAULT_PARTITIONS);
         assert_eq!(audit.replication_factor, Some(1));
@@ -254,7 +255,10 @@ versions = [{ version = 1, file = "a/v2.avsc" }]
     #[test]
     fn bad_topic_settings_are_named_at_their_line() {
         let text = SHOP
-            .replace("cleanup_policy = \"delete, compact\"", "cleanup_policy = \"compacted\"")
+            .replace(
+                "cleanup_policy = \"delete, compact\"",
+                "cleanup_policy = \"compacted\"",
+            )
             .replace("retention_ms = 604800000", "retention_ms = -2")
             .replace("retry_topics = 2", "retry_topics = 21")
             .replace("replication_factor = 1", "replication_factor = 0");

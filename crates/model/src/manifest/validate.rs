@@ -114,10 +114,24 @@ impl Parser {
         }
         let replicas = "a positive integer (at most 32767)";
         defaults.replication_factor = self
-            .bounded(table, "replication_factor", "[defaults]", 1, MAX_REPLICAS, replicas)
+            .bounded(
+                table,
+                "replication_factor",
+                "[defaults]",
+                1,
+                MAX_REPLICAS,
+                replicas,
+            )
             .map(|n| n as u16);
         defaults.min_insync_replicas = self
-            .bounded(table, "min_insync_replicas", "[defaults]", 1, MAX_REPLICAS, replicas)
+            .bounded(
+                table,
+                "min_insync_replicas",
+                "[defaults]",
+                1,
+                MAX_REPLICAS,
+                replicas,
+            )
             .map(|n| n as u16);
         defaults
     }
@@ -175,10 +189,24 @@ impl Parser {
         });
         let replicas = "a positive integer (at most 32767)";
         let replication_factor = self
-            .bounded(table, "replication_factor", &what, 1, MAX_REPLICAS, replicas)
+            .bounded(
+                table,
+                "replication_factor",
+                &what,
+                1,
+                MAX_REPLICAS,
+                replicas,
+            )
             .map(|n| n as u16);
         let min_insync_replicas = self
-            .bounded(table, "min_insync_replicas", &what, 1, MAX_REPLICAS, replicas)
+            .bounded(
+                table,
+                "min_insync_replicas",
+                &what,
+                1,
+                MAX_REPLICAS,
+                replicas,
+            )
             .map(|n| n as u16);
         let cleanup_policy = self.string(table, "cleanup_policy", &what).and_then(|s| {
             match cleanup_policy(&s.value) {

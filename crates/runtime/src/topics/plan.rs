@@ -12,7 +12,7 @@ use std::time::Duration;
 use contracts_core::TopicSpec;
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
-    ResourceSpecifier, TopicReplication,
+    OwnedResourceSpecifier, ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -79,7 +79,11 @@ impl fmt::Display for Change {
         match self {
             Change::Create(spec) => {
                 let s = if spec.partitions == 1 { "" } else { "s" };
-                write!(f, "create {}: {} partition{s}, ", spec.name, spec.partitions)?;
+                write!(
+                    f,
+                    "create {}: {} partition{s}, ",
+                    spec.name, spec.partitions
+                )?;
                 match spec.replication_factor {
                     Some(n) => write!(f, "replication factor {n}")?,
                     None => f.write_str("the broker's default replication factor")?,
@@ -259,7 +263,10 @@ pub async fn describe<C: ClientContext + 'static>(
     let resources: Vec<ResourceSpecifier<'_>> =
         out.keys().map(|n| ResourceSpecifier::Topic(n)).collect();
     let described = admin
-        .describe_configs(&resources, &AdminOptions::new().request_timeout(Some(timeout)))
+        .describe_configs(
+            &resources,
+            &AdminOptions::new().request_timeout(Some(timeout)),
+        )
         .await
         .map_err(|source| Error::Kafka {
             what: "reading the topics' settings".into(),
@@ -271,10 +278,17 @@ pub async fn describe<C: ClientContext + 'static>(
             what: format!("reading the settings of topic {name}"),
             source: KafkaError::AdminOp(code),
         })?;
-        configs.push((name.clone(), resource.entries));
+        // By the name the broker answers with, whatever order it answers in.
+        let name = match resource.specifier {
+            OwnedResourceSpecifier::Topic(answered) => answered,
+            _ => name.clone(),
+        };
+        configs.push((name, resource.entries));
     }
     for (name, entries) in configs {
-        let topic = out.get_mut(&name).expect("described topics exist");
+        let Some(topic) = out.get_mut(&name) else {
+            continue;
+        };
         for e in entries {
             let Some(value) = e.value else { continue };
             // Brokers that do not say where a setting comes from (Tansu) report only settings
