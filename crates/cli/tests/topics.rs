@@ -208,6 +208,41 @@ async fn apply_creates_every_topic_the_manifest_implies_and_a_second_apply_chang
 }
 
 #[tokio::test]
+async fn declared_replication_and_settings_are_created_and_read_back_as_declared() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = Names::new();
+    let manifest = shop_edited(dir.path(), |text| {
+        text.replacen(
+            "[defaults]\n",
+            "[defaults]\nreplication_factor = 1\nmin_insync_replicas = 1\n",
+            1,
+        )
+        .replacen(
+            "[topics.orders]\n",
+            "[topics.orders]\nretention_ms = 604800000\ncleanup_policy = \"delete\"\n",
+            1,
+        )
+    });
+    let orders = names.topic("orders");
+    let (code, out, err) = on_shared_broker(&manifest, &names, &["apply"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "done: create {orders}: 6 partitions, replication factor 1, cleanup.policy=delete, \
+             min.insync.replicas=1, retention.ms=604800000"
+        )),
+        "{out}"
+    );
+    let config = shared_broker().client_config();
+    assert_eq!(
+        config_value(&config, &orders, "retention.ms").await,
+        Some("604800000".to_owned())
+    );
+    let (code, out, err) = on_shared_broker(&manifest, &names, &["plan", "--exit-code"]);
+    assert_eq!(code, 0, "the broker reports what apply set\n{out}\n{err}");
+}
+
+#[tokio::test]
 async fn more_partitions_are_planned_and_a_broker_that_cannot_add_them_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let names = Names::new();

@@ -151,8 +151,9 @@ pub async fn create_topics(
     for change in topics::apply(&admin, &plan, &cluster, timeout).await? {
         match change {
             topics::Change::Create(spec) => {
+                let s = if spec.partitions == 1 { "" } else { "s" };
                 println!(
-                    "   created topic {} ({} partitions)",
+                    "   created topic {} ({} partition{s})",
                     spec.name, spec.partitions
                 )
             }
