@@ -162,9 +162,8 @@ async fn make_plan(args: &ClusterArgs) -> anyhow::Result<Result<Planned, ExitCod
                 eprintln!("error: {r}");
             }
             eprintln!(
-                "error: nothing was changed: {} of the manifest's topics cannot be made as \
-                 declared ({})",
-                refusals.len(),
+                "error: nothing was changed: the cluster's topics differ from {} in ways that \
+                 creating topics, adding partitions and setting settings cannot fix",
                 args.manifest.path.display()
             );
             return Ok(Err(ExitCode::from(1)));
