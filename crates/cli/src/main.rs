@@ -18,6 +18,7 @@ mod registry_check;
 mod remote;
 mod report;
 mod snapshot;
+mod topics;
 
 use std::process::ExitCode;
 
@@ -69,6 +70,8 @@ enum Command {
     /// Print the Kafka ACLs each service of the manifest and the registry need (a table,
     /// kafka-acls commands or Strimzi KafkaUser resources)
     Acls(acls::Args),
+    /// Create and grow the manifest's topics on a Kafka cluster (`contracts topics plan|apply`)
+    Topics(topics::Args),
 }
 
 /// `--manifest`, shared by the commands that read `schemas/contracts.toml`.
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         Command::Registry(args) => registry::run(*args),
         Command::Admin(args) => admin::run(args),
         Command::Acls(args) => acls::run(args),
+        Command::Topics(args) => topics::run(args),
     };
     match result {
         Ok(code) => code,

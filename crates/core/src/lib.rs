@@ -20,6 +20,7 @@ mod event;
 pub mod secret;
 mod service;
 pub mod source;
+mod topic_spec;
 pub mod wire;
 
 pub use error::{DecodeError, HandlerError};
@@ -28,6 +29,7 @@ pub use event::{
     Topic, TopicMessage, WriterSchema,
 };
 pub use service::{ProducedEvent, ServiceInfo};
+pub use topic_spec::{TopicSpec, dead_letter_topic_name, retry_topic_name};
 
 /// The well-known types that Avro logical types map to, re-exported so that generated code
 /// and its users need no dependencies of their own.

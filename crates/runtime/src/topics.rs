@@ -1,5 +1,7 @@
 //! Creating topics, for every part of the framework that needs one (dead-letter and retry
-//! topics, the registry's log, the admin API's marks topics, test brokers).
+//! topics, the registry's log, the admin API's marks topics, test brokers), and keeping a
+//! cluster's topics as declared ([`describe`], [`plan`], [`apply`]: what `contracts topics
+//! plan|apply` and the demo run on the manifest's topics).
 //!
 //! ```no_run
 //! # async fn demo() -> contracts_runtime::Result<()> {
@@ -18,8 +20,11 @@
 //! # Ok(()) }
 //! ```
 
+mod plan;
+
 use std::time::Duration;
 
+pub use plan::{Change, ClusterTopic, ConfigChange, Plan, Refusal, apply, describe, plan};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic};
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};

@@ -8,9 +8,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use contracts_model::manifest::Manifest;
+use contracts_model::manifest::{Manifest, TopicOptions};
 use contracts_process::TANSU_INSTALL;
-use rdkafka::admin::{AdminClient, NewTopic, TopicReplication};
+use contracts_runtime::topics;
+use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 
@@ -121,7 +122,8 @@ pub async fn wait_healthy(
     }
 }
 
-/// Creates the manifest's topics (partitions as declared, 3 otherwise); existing ones stay.
+/// Creates the manifest's topics and the dead-letter and registry topics they imply, as
+/// `contracts topics apply` does (one plan, one apply); returns the declared topics' partitions.
 pub async fn create_topics(
     bootstrap: &str,
     manifest: &Manifest,
@@ -130,24 +132,35 @@ pub async fn create_topics(
         .set("bootstrap.servers", bootstrap)
         .create()
         .context("creating the Kafka admin client")?;
-    let topics: BTreeMap<String, i32> = manifest
-        .topics
-        .iter()
-        .map(|t| (t.name.clone(), t.partitions.unwrap_or(3) as i32))
-        .collect();
-    let new: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
-        .collect();
-    let created = contracts_runtime::topics::create_missing(&admin, &new, Duration::from_secs(10))
-        .await
-        .context("creating the topics")?;
-    for (name, partitions) in &topics {
-        if created.contains(name) {
-            println!("   created topic {name} ({partitions} partitions)");
-        } else {
-            println!("   topic {name} exists");
+    let timeout = Duration::from_secs(10);
+    let specs = manifest.topic_specs(&TopicOptions::default());
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    let cluster = topics::describe(&admin, &names, timeout).await?;
+    let plan = topics::plan(&specs, &cluster).map_err(|refusals| {
+        let lines: Vec<String> = refusals.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "the broker's topics differ from the manifest's: {}",
+            lines.join("; ")
+        )
+    })?;
+    for change in topics::apply(&admin, &plan, &cluster, timeout).await? {
+        match change {
+            topics::Change::Create(spec) => {
+                let s = if spec.partitions == 1 { "" } else { "s" };
+                println!(
+                    "   created topic {} ({} partition{s})",
+                    spec.name, spec.partitions
+                )
+            }
+            other => println!("   {other}"),
         }
     }
-    Ok(topics)
+    for name in &plan.unchanged {
+        println!("   topic {name} exists");
+    }
+    Ok(specs
+        .iter()
+        .filter(|s| manifest.topic(&s.name).is_some())
+        .map(|s| (s.name.clone(), s.partitions as i32))
+        .collect())
 }

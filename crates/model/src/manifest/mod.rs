@@ -24,6 +24,13 @@
 //! versions = [{ version = 1, file = "shop/orders/order_created/v1.avsc" }]
 //! ```
 //!
+//! The manifest also describes the topics on the cluster, which `contracts topics plan|apply`
+//! create and keep ([`Manifest::topic_specs`]): each `[topics.<name>]` takes `partitions`
+//! (default 1), `replication_factor` and `min_insync_replicas` (both also under `[defaults]`;
+//! default: the broker's), `cleanup_policy` (`delete`, `compact` or `compact,delete`),
+//! `retention_ms` (-1: forever) and `retry_topics` (how many `<topic>.retry-<n>` its consumers
+//! use, default 0). A topic with consumers also gets its dead-letter topic `<topic>.DLT`.
+//!
 //! The manifest only checks that schema files exist; parsing them is the job of the Avro and
 //! Protobuf modules, which can cross-check the names declared here. Every problem found is
 //! reported, each as a [`Diagnostic`](crate::Diagnostic) that points at `file:line:column` in
@@ -36,9 +43,11 @@ mod model;
 mod reader;
 #[cfg(test)]
 mod test_support;
+mod topics;
 mod validate;
 
 pub use model::{
     Defaults, Event, FILE_NAME, Manifest, MessagePart, SchemaVersion, Service, SubjectHistory,
     SubjectStrategy, Topic,
 };
+pub use topics::{DEFAULT_PARTITIONS, TopicOptions};

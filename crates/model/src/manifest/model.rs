@@ -109,6 +109,11 @@ pub struct Defaults {
     pub compatibility: Level,
     /// `TopicNameStrategy` unless `[defaults]` says otherwise, as in Confluent's serializers.
     pub subject_strategy: SubjectStrategy,
+    /// Replication factor of every topic that does not set its own; `None`: the broker's
+    /// `default.replication.factor`.
+    pub replication_factor: Option<u16>,
+    /// `min.insync.replicas` of every topic that does not set its own; `None`: the broker's.
+    pub min_insync_replicas: Option<u16>,
 }
 
 impl Default for Defaults {
@@ -116,6 +121,8 @@ impl Default for Defaults {
         Self {
             compatibility: Level::Backward,
             subject_strategy: SubjectStrategy::TopicName,
+            replication_factor: None,
+            min_insync_replicas: None,
         }
     }
 }
@@ -145,6 +152,16 @@ pub struct Topic {
     pub key: Option<String>,
     /// The subject strategy of events on this topic that do not name their own.
     pub subject_strategy: Option<SubjectStrategy>,
+    /// Overrides `[defaults] replication_factor`.
+    pub replication_factor: Option<u16>,
+    /// Overrides `[defaults] min_insync_replicas`.
+    pub min_insync_replicas: Option<u16>,
+    /// `cleanup.policy`: `delete`, `compact` or `compact,delete`; `None`: the broker's.
+    pub cleanup_policy: Option<String>,
+    /// `retention.ms` (-1: forever); `None`: the broker's.
+    pub retention_ms: Option<i64>,
+    /// How many retry topics (`<topic>.retry-<n>`) its consumers use; 0 by default.
+    pub retry_topics: u32,
     /// Names of the events on this topic, in manifest order.
     pub events: Vec<String>,
     pub location: Location,

@@ -13,9 +13,28 @@ use super::model::{Defaults, Event, Manifest, SchemaVersion, Service, SubjectStr
 use super::reader::{Parser, Str, entries, span_of};
 
 const ROOT_KEYS: &[&str] = &["defaults", "services", "topics", "events"];
-const DEFAULTS_KEYS: &[&str] = &["compatibility", "subject_strategy"];
+const DEFAULTS_KEYS: &[&str] = &[
+    "compatibility",
+    "subject_strategy",
+    "replication_factor",
+    "min_insync_replicas",
+];
 const SERVICE_KEYS: &[&str] = &["description", "consumer_group"];
-const TOPIC_KEYS: &[&str] = &["description", "partitions", "key", "subject_strategy"];
+const TOPIC_KEYS: &[&str] = &[
+    "description",
+    "partitions",
+    "key",
+    "subject_strategy",
+    "replication_factor",
+    "min_insync_replicas",
+    "cleanup_policy",
+    "retention_ms",
+    "retry_topics",
+];
+/// Kafka stores a replication factor in 16 bits.
+const MAX_REPLICAS: i64 = i16::MAX as i64;
+/// More retry topics than this is a mistake, not a retry policy.
+const MAX_RETRY_TOPICS: i64 = 20;
 const EVENT_KEYS: &[&str] = &[
     "name",
     "description",
@@ -30,12 +49,27 @@ const EVENT_KEYS: &[&str] = &[
 ];
 const VERSION_KEYS: &[&str] = &["version", "file", "root", "name"];
 
+/// A `cleanup.policy` as Kafka writes it, or `None` when it is not one.
+fn cleanup_policy(value: &str) -> Option<String> {
+    let mut parts: Vec<String> = value
+        .split(',')
+        .map(|p| p.trim().to_ascii_lowercase())
+        .collect();
+    parts.sort();
+    parts.dedup();
+    match parts.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["delete"] | ["compact"] | ["compact", "delete"] => Some(parts.join(",")),
+        _ => None,
+    }
+}
+
 impl Parser {
     pub(super) fn manifest(&mut self, root: &DeTable<'_>) -> Manifest {
         self.check_keys(root, ROOT_KEYS, "the manifest");
         let defaults = self.defaults(root);
         let mut services = self.named_tables(root, "services", Parser::service);
         let mut topics = self.named_tables(root, "topics", Parser::topic);
+        self.check_replicas(root, &defaults, &topics);
         let events = self.events(root, &defaults, &services, &topics);
         self.check_subjects(&events, &topics);
 
@@ -78,6 +112,27 @@ impl Parser {
         if let Some((strategy, _)) = self.parsed(table, "subject_strategy", "[defaults]") {
             defaults.subject_strategy = strategy;
         }
+        let replicas = "a positive integer (at most 32767)";
+        defaults.replication_factor = self
+            .bounded(
+                table,
+                "replication_factor",
+                "[defaults]",
+                1,
+                MAX_REPLICAS,
+                replicas,
+            )
+            .map(|n| n as u16);
+        defaults.min_insync_replicas = self
+            .bounded(
+                table,
+                "min_insync_replicas",
+                "[defaults]",
+                1,
+                MAX_REPLICAS,
+                replicas,
+            )
+            .map(|n| n as u16);
         defaults
     }
 
@@ -132,9 +187,71 @@ impl Parser {
                 None => None,
             }
         });
+        let replicas = "a positive integer (at most 32767)";
+        let replication_factor = self
+            .bounded(
+                table,
+                "replication_factor",
+                &what,
+                1,
+                MAX_REPLICAS,
+                replicas,
+            )
+            .map(|n| n as u16);
+        let min_insync_replicas = self
+            .bounded(
+                table,
+                "min_insync_replicas",
+                &what,
+                1,
+                MAX_REPLICAS,
+                replicas,
+            )
+            .map(|n| n as u16);
+        let cleanup_policy = self.string(table, "cleanup_policy", &what).and_then(|s| {
+            match cleanup_policy(&s.value) {
+                Some(policy) => Some(policy),
+                None => {
+                    let d = self
+                        .at(
+                            s.span,
+                            format!("unknown cleanup_policy \"{}\" in {what}", s.value),
+                        )
+                        .with_help(
+                            "use \"delete\" (records expire after retention_ms), \"compact\" \
+                             (the newest record of each key is kept) or \"compact,delete\"",
+                        );
+                    self.report(d);
+                    None
+                }
+            }
+        });
+        let retention_ms = self.bounded(
+            table,
+            "retention_ms",
+            &what,
+            -1,
+            i64::MAX,
+            "a number of milliseconds, or -1 to keep records forever",
+        );
+        let retry_topics = self
+            .bounded(
+                table,
+                "retry_topics",
+                &what,
+                0,
+                MAX_RETRY_TOPICS,
+                "a number of retry topics from 0 to 20",
+            )
+            .unwrap_or(0) as u32;
         Topic {
             description: self.string(table, "description", &what).map(|s| s.value),
             partitions,
+            replication_factor,
+            min_insync_replicas,
+            cleanup_policy,
+            retention_ms,
+            retry_topics,
             key: self.string(table, "key", &what).map(|s| s.value),
             subject_strategy: self
                 .parsed(table, "subject_strategy", &what)
@@ -143,6 +260,70 @@ impl Parser {
             location: self.file.location(span),
             span,
             name,
+        }
+    }
+
+    /// An integer key in `min..=max`; anything else is reported as not being `expected`.
+    fn bounded(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        what: &str,
+        min: i64,
+        max: i64,
+        expected: &str,
+    ) -> Option<i64> {
+        let value = table.get(key)?;
+        match self.integer(value, key, what, expected)? {
+            n if (min..=max).contains(&n) => Some(n),
+            n => {
+                let d = self.at(
+                    span_of(value),
+                    format!("\"{key}\" in {what} must be {expected}, not {n}"),
+                );
+                self.report(d);
+                None
+            }
+        }
+    }
+
+    /// `min_insync_replicas` above the replication factor would refuse every write with
+    /// `acks=all`: reported at the `min_insync_replicas` that exceeds it.
+    fn check_replicas(&mut self, root: &DeTable<'_>, defaults: &Defaults, topics: &[Topic]) {
+        let key_span = |table: Option<&toml::Spanned<toml::de::DeValue<'_>>>| {
+            table
+                .and_then(|t| t.get_ref().as_table())
+                .and_then(|t| t.get("min_insync_replicas"))
+                .map(span_of)
+        };
+        let section = root.get("topics").and_then(|t| t.get_ref().as_table());
+        for topic in topics {
+            let (Some(replicas), Some(min)) = (
+                topic.replication_factor.or(defaults.replication_factor),
+                topic.min_insync_replicas.or(defaults.min_insync_replicas),
+            ) else {
+                continue;
+            };
+            if min <= replicas {
+                continue;
+            }
+            let span = key_span(section.and_then(|s| s.get(topic.name.as_str())))
+                .or_else(|| key_span(root.get("defaults")))
+                .unwrap_or(topic.span);
+            let d = self
+                .at(
+                    span,
+                    format!(
+                        "topic \"{}\" would have min_insync_replicas = {min} but only {replicas} \
+                         replicas: no write with acks=all could succeed",
+                        topic.name
+                    ),
+                )
+                .with_help(format!(
+                    "set min_insync_replicas to at most {replicas} (usually one less than the \
+                     replication factor), or raise replication_factor"
+                ));
+            self.report(d);
         }
     }
 

@@ -57,7 +57,7 @@ pub use retry_topics::retry_topic_name;
 
 /// The dead-letter topic of `topic` when the consumer's configuration names none.
 pub fn dead_letter_topic_name(topic: &str) -> String {
-    format!("{topic}.DLT")
+    contracts_core::dead_letter_topic_name(topic)
 }
 
 use crate::metrics::Metrics;

@@ -15,7 +15,7 @@ use crate::metrics::{self, Labels};
 
 /// The name of retry topic `n` (from 1) of `topic`.
 pub fn retry_topic_name(topic: &str, n: usize) -> String {
-    format!("{topic}.retry-{n}")
+    contracts_core::retry_topic_name(topic, n)
 }
 
 pub(super) fn now_ms() -> i64 {
