@@ -81,7 +81,7 @@ impl AvroCodec {
 
     /// Encodes a JSON value checked against the schema.
     pub fn encode(&self, json: &Json) -> Result<(Value, Vec<u8>), FieldError> {
-        let value = self.from_json(json, &self.schema, "$")?;
+        let value = self.value_of(json, &self.schema, "$")?;
         let bytes = apache_avro::writer::datum::GenericDatumWriter::builder(&self.schema)
             .build()
             .and_then(|w| w.write_value_to_vec(value.clone()))
@@ -136,7 +136,7 @@ impl AvroCodec {
         }
     }
 
-    fn from_json(&self, json: &Json, schema: &Schema, path: &str) -> Result<Value, FieldError> {
+    fn value_of(&self, json: &Json, schema: &Schema, path: &str) -> Result<Value, FieldError> {
         let schema = self.resolve(schema);
         let wrong = || FieldError {
             path: path.to_owned(),
@@ -180,7 +180,7 @@ impl AvroCodec {
                     items
                         .iter()
                         .enumerate()
-                        .map(|(i, item)| self.from_json(item, &a.items, &format!("{path}[{i}]")))
+                        .map(|(i, item)| self.value_of(item, &a.items, &format!("{path}[{i}]")))
                         .collect::<Result<_, _>>()?,
                 )
             }
@@ -190,7 +190,10 @@ impl AvroCodec {
                     entries
                         .iter()
                         .map(|(k, v)| {
-                            Ok((k.clone(), self.from_json(v, &m.types, &format!("{path}.{k}"))?))
+                            Ok((
+                                k.clone(),
+                                self.value_of(v, &m.types, &format!("{path}.{k}"))?,
+                            ))
                         })
                         .collect::<Result<_, FieldError>>()?,
                 )
@@ -212,8 +215,8 @@ impl AvroCodec {
                 for field in &r.fields {
                     let field_path = format!("{path}.{}", field.name);
                     let value = match (object.get(&field.name), &field.default) {
-                        (Some(v), _) => self.from_json(v, &field.schema, &field_path)?,
-                        (None, Some(default)) => self.from_json(
+                        (Some(v), _) => self.value_of(v, &field.schema, &field_path)?,
+                        (None, Some(default)) => self.value_of(
                             default,
                             &field.schema,
                             &format!("{field_path} (its default)"),
@@ -237,12 +240,12 @@ impl AvroCodec {
                 if let Some((key, inner)) = json.as_object().and_then(single_entry)
                     && let Some(i) = u.variants().iter().position(|b| branch_name(b) == key)
                 {
-                    let value = self.from_json(inner, &u.variants()[i], path)?;
+                    let value = self.value_of(inner, &u.variants()[i], path)?;
                     return Ok(Value::Union(i as u32, Box::new(value)));
                 }
                 let mut errors = Vec::new();
                 for (i, branch) in u.variants().iter().enumerate() {
-                    match self.from_json(json, branch, path) {
+                    match self.value_of(json, branch, path) {
                         Ok(value) => return Ok(Value::Union(i as u32, Box::new(value))),
                         Err(e) => errors.push(e),
                     }
@@ -413,18 +416,12 @@ fn plain(value: &Value) -> Json {
         Value::Enum(_, symbol) => Json::String(symbol.clone()),
         Value::Union(_, inner) => plain(inner),
         Value::Array(items) => Json::Array(items.iter().map(plain).collect()),
-        Value::Map(entries) => Json::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (k.clone(), plain(v)))
-                .collect(),
-        ),
-        Value::Record(fields) => Json::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), plain(v)))
-                .collect(),
-        ),
+        Value::Map(entries) => {
+            Json::Object(entries.iter().map(|(k, v)| (k.clone(), plain(v))).collect())
+        }
+        Value::Record(fields) => {
+            Json::Object(fields.iter().map(|(k, v)| (k.clone(), plain(v))).collect())
+        }
         Value::Decimal(d) => match Vec::<u8>::try_from(d) {
             Ok(bytes) => decimal_string(&bytes, 0),
             Err(e) => Json::String(format!("<decimal: {e}>")),
@@ -564,8 +561,10 @@ mod tests {
             "$.quantity: expected int (a 32-bit integer), found string \"two\""
         );
         assert_eq!(
-            err(serde_json::json!({"order_id": "o", "product_name": "p", "quantity": 1,
-                "line_items": [{"product_name": "p", "quantity": 1, "unit_price": "1.234"}]})),
+            err(
+                serde_json::json!({"order_id": "o", "product_name": "p", "quantity": 1,
+                "line_items": [{"product_name": "p", "quantity": 1, "unit_price": "1.234"}]})
+            ),
             "$.line_items[0].unit_price: expected decimal(12, 2) as a string such as \"12.50\", \
              found string \"1.234\""
         );
@@ -574,8 +573,10 @@ mod tests {
             "$.product_name: missing: expected string (the field has no default)"
         );
         assert_eq!(
-            err(serde_json::json!({"order_id": "o", "product_name": "p", "quantity": 1,
-                "currency": "JPY"})),
+            err(
+                serde_json::json!({"order_id": "o", "product_name": "p", "quantity": 1,
+                "currency": "JPY"})
+            ),
             "$.currency: expected enum shop.orders.Currency (one of EUR, USD, GBP), found string \"JPY\""
         );
         assert!(

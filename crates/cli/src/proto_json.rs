@@ -3,7 +3,7 @@
 //! and either spelling accepted on input.
 
 use prost_reflect::{
-    DeserializeOptions, DescriptorPool, DynamicMessage, FileDescriptor, Kind, MessageDescriptor,
+    DescriptorPool, DeserializeOptions, DynamicMessage, FileDescriptor, Kind, MessageDescriptor,
     SerializeOptions,
 };
 use serde_json::Value as Json;
@@ -123,7 +123,9 @@ fn describe(kind: &Kind) -> String {
         Kind::Double | Kind::Float => "a number".into(),
         Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => "int32 (an integer)".into(),
         Kind::Uint32 | Kind::Fixed32 => "uint32 (an integer)".into(),
-        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => "int64 (an integer or a string of one)".into(),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            "int64 (an integer or a string of one)".into()
+        }
         Kind::Uint64 | Kind::Fixed64 => "uint64 (an integer or a string of one)".into(),
     }
 }
@@ -174,7 +176,8 @@ mod tests {
             "{}",
             err.message
         );
-        let err = from_json(order_created(), r#"{"order_id": "o-1", "colour": "red"}"#).unwrap_err();
+        let err =
+            from_json(order_created(), r#"{"order_id": "o-1", "colour": "red"}"#).unwrap_err();
         assert!(err.message.contains("colour"), "{}", err.message);
     }
 
