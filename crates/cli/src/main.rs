@@ -8,15 +8,21 @@
 
 mod acls;
 mod admin;
+mod avro_json;
 mod check;
 mod compat;
+mod consume;
+mod kafka;
 mod prepare;
+mod produce;
+mod proto_json;
 mod register;
 mod registry;
 mod registry_check;
 mod remote;
 mod report;
 mod snapshot;
+mod writer_schemas;
 
 use std::process::ExitCode;
 
@@ -67,6 +73,10 @@ enum Command {
     /// Print the Kafka ACLs each service of the manifest and the registry need (a table,
     /// kafka-acls commands or Strimzi KafkaUser resources)
     Acls(acls::Args),
+    /// Print a topic's records decoded through the registry, one JSON line each (or pretty)
+    Consume(Box<consume::Args>),
+    /// Send JSON values from stdin (one per line) as an event of the manifest, checked first
+    Produce(Box<produce::Args>),
 }
 
 /// `--manifest`, shared by the commands that read `schemas/contracts.toml`.
@@ -110,6 +120,8 @@ fn main() -> ExitCode {
         Command::Registry(args) => registry::run(*args),
         Command::Admin(args) => admin::run(args),
         Command::Acls(args) => acls::run(args),
+        Command::Consume(args) => consume::run(*args),
+        Command::Produce(args) => produce::run(*args),
     };
     match result {
         Ok(code) => code,
