@@ -21,7 +21,7 @@ use serde_json::{Value as Json, json};
 
 use crate::kafka::KafkaArgs;
 use crate::remote::{self, RegistryArgs};
-use crate::writer_schemas::{Versions, WriterSchemas};
+use crate::writer_schemas::{Decoded, Versions, WriterSchemas};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum OutputFormat {
@@ -55,8 +55,9 @@ pub struct Args {
     /// Start at this offset in each partition read
     #[arg(long, value_name = "N", conflicts_with_all = ["timestamp", "group"])]
     offset: Option<i64>,
-    /// Start at the first record at or after this time, in milliseconds since the epoch
-    #[arg(long, value_name = "MILLIS", conflicts_with = "group")]
+    /// Start at the first record at or after this time: RFC 3339 (2026-12-06T10:00:00Z) or
+    /// milliseconds since the epoch
+    #[arg(long, value_name = "TIME", conflicts_with = "group", value_parser = parse_time)]
     timestamp: Option<i64>,
     /// Read only this partition (repeatable) [default: every partition]
     #[arg(long, value_name = "P", conflicts_with = "group")]
@@ -85,6 +86,17 @@ pub struct Args {
     registry: RegistryArgs,
     #[command(flatten)]
     kafka: KafkaArgs,
+}
+
+/// Milliseconds since the epoch, given as such or as an RFC 3339 time.
+fn parse_time(s: &str) -> Result<i64, String> {
+    s.parse::<i64>().or_else(|_| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .map_err(|e| {
+                format!("{e}: give an RFC 3339 time (2026-12-06T10:00:00Z) or milliseconds since the epoch")
+            })
+    })
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -327,6 +339,9 @@ async fn describe(
                 .of(schemas.client(), manifest, decoded.schema_id)
                 .await
                 .map(|(_, v)| v);
+            if let Some(number) = numeric_key(message.key(), &decoded, manifest) {
+                record["key"] = json!(number);
+            }
             record["event"] = Json::String(decoded.name);
             record["version"] = json!(version);
             record["schema_id"] = json!(decoded.schema_id);
@@ -339,6 +354,26 @@ async fn describe(
         }
     }
     record
+}
+
+/// An int or long key as the number it is, when the contract's key field holds that number and
+/// the key is its big-endian bytes (as Kafka's IntegerSerializer and LongSerializer write it).
+fn numeric_key(key: Option<&[u8]>, decoded: &Decoded, manifest: Option<&Manifest>) -> Option<i64> {
+    let event = manifest?
+        .events
+        .iter()
+        .find(|e| e.versions.iter().any(|v| v.full_name == decoded.name))?;
+    let field = &decoded.value[event.key.as_str()];
+    // Protobuf's JSON mapping writes int64 as a string.
+    let n = field
+        .as_i64()
+        .or_else(|| field.as_str().and_then(|s| s.parse().ok()))?;
+    let matches = match key? {
+        k if k.len() == 4 => i32::try_from(n).is_ok_and(|n| n.to_be_bytes() == k),
+        k if k.len() == 8 => n.to_be_bytes() == k,
+        _ => false,
+    };
+    matches.then_some(n)
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -394,4 +429,43 @@ fn pretty(record: &Json) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_is_rfc_3339_or_milliseconds() {
+        assert_eq!(parse_time("1795780800000"), Ok(1_795_780_800_000));
+        assert_eq!(parse_time("2026-11-27T12:00:00Z"), Ok(1_795_780_800_000));
+        assert_eq!(
+            parse_time("2026-11-27T13:00:00+01:00"),
+            Ok(1_795_780_800_000)
+        );
+        assert!(parse_time("yesterday").unwrap_err().contains("RFC 3339"));
+    }
+
+    #[test]
+    fn an_int_or_long_key_is_printed_as_the_number_its_key_field_holds() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/contracts.toml");
+        let manifest = Manifest::load(path).unwrap();
+        let decoded = |value: Json| Decoded {
+            schema_id: 1,
+            name: "shop.orders.OrderCreated".into(),
+            value,
+        };
+        let key = |d: &Decoded, k: &[u8]| numeric_key(Some(k), d, Some(&manifest));
+        let seven = decoded(json!({"order_id": 7}));
+        assert_eq!(key(&seven, &7i32.to_be_bytes()), Some(7));
+        assert_eq!(key(&seven, &7i64.to_be_bytes()), Some(7));
+        assert_eq!(
+            key(&decoded(json!({"order_id": "7"})), &7i64.to_be_bytes()),
+            Some(7)
+        );
+        assert_eq!(key(&seven, &8i32.to_be_bytes()), None);
+        assert_eq!(key(&seven, b"7"), None);
+        assert_eq!(key(&decoded(json!({"order_id": "o-7"})), b"o-7"), None);
+    }
 }

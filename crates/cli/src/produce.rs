@@ -7,7 +7,7 @@ use std::io::BufRead as _;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
-use contracts_core::{Format, SchemaId, wire};
+use contracts_core::{SchemaId, wire};
 use contracts_model::Schema;
 use contracts_model::manifest::{Event, SchemaVersion};
 use contracts_runtime::client_config::Scope;
@@ -157,9 +157,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         send(
             &producer,
             &args.topic,
+            event,
             version,
             id,
-            event.format,
             &contract,
             records,
         )
@@ -250,9 +250,9 @@ fn check(contract: &Contract, key_field: &str, line: &str) -> Result<(Vec<u8>, V
 async fn send(
     producer: &FutureProducer,
     topic: &str,
+    event: &Event,
     version: &SchemaVersion,
     id: SchemaId,
-    format: Format,
     contract: &Contract,
     records: Vec<Record>,
 ) -> anyhow::Result<()> {
@@ -264,7 +264,7 @@ async fn send(
     let mut pending = Vec::with_capacity(records.len());
     for record in &records {
         let mut value = Vec::with_capacity(record.value.len() + 8);
-        wire::write_header(&mut value, id, format, &indexes);
+        wire::write_header(&mut value, id, event.format, &indexes);
         value.extend_from_slice(&record.value);
         let event_id = uuid::Uuid::new_v4().hyphenated().to_string();
         let hdrs = OwnedHeaders::new_with_capacity(3)
@@ -319,8 +319,14 @@ async fn send(
     if failed > 0 {
         bail!("{failed} of {} record(s) were not sent", records.len());
     }
+    // A prefixed topic (staging.orders) is normal; another contract's topic is likely a slip.
+    let elsewhere = if topic.ends_with(&event.topic) {
+        String::new()
+    } else {
+        format!(" (note: the contract's topic is {})", event.topic)
+    };
     eprintln!(
-        "sent {} record(s) of {} v{} (schema id {}) to {topic}",
+        "sent {} record(s) of {} v{} (schema id {}) to {topic}{elsewhere}",
         records.len(),
         version.full_name,
         version.number,

@@ -6,8 +6,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use std::sync::{Arc, Mutex};
+
+use contracts_core::source::SchemaSource;
+use contracts_core::types::{DateTime, Decimal};
+use contracts_core::{Handle, HandlerError, RecordMeta, Topic as _};
+use contracts_registry_client::client::Client;
+use contracts_runtime::{Consumer, ConsumerConfig, Metrics, dead_letter_topic_name, headers};
 use contracts_testkit::{Broker, TestRegistry, shared_broker, unique_name};
-use rdkafka::message::{Header, OwnedHeaders};
+use events::orders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value as Json, json};
 use tokio::io::AsyncWriteExt as _;
@@ -104,7 +111,7 @@ impl Shop {
     }
 
     async fn id_of(&self, subject: &str, version: i32) -> i64 {
-        let client = contracts_registry_client::client::Client::new(&self.registry.url()).unwrap();
+        let client = Client::new(&self.registry.url()).unwrap();
         i64::from(client.version(subject, version).await.unwrap().id)
     }
 }
@@ -466,21 +473,117 @@ async fn an_unknown_event_a_missing_topic_and_an_unreachable_registry_are_one_cl
     assert_eq!(shop.consume_all(&topic).await, Vec::<Json>::new());
 }
 
-async fn raw_send(shop: &Shop, topic: &str, key: &str, value: &[u8], headers: &[(&str, &str)]) {
-    let producer: FutureProducer = shop.broker.client_config().create().unwrap();
-    let mut hdrs = OwnedHeaders::new();
-    for (k, v) in headers {
-        hdrs = hdrs.insert(Header {
-            key: k,
-            value: Some(*v),
-        });
+/// Collects what the runtime's consumer hands over; refuses order `o-1` for good.
+#[derive(Clone, Default)]
+struct RefuseOne(Arc<Mutex<Vec<orders::Message>>>);
+
+impl Handle<orders::Message> for RefuseOne {
+    async fn handle(&self, message: orders::Message, _: &RecordMeta) -> Result<(), HandlerError> {
+        let refuse = matches!(&message, orders::Message::OrderCreated(e) if e.order_id == "o-1");
+        self.0.lock().unwrap().push(message);
+        if refuse {
+            return Err(HandlerError::permanent(
+                "order o-1 refused: no stock for teapot",
+            ));
+        }
+        Ok(())
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_services_consumer_reads_what_produce_wrote_and_consume_decodes_its_dead_letters() {
+    let shop = Shop::start().await;
+    let prefix = format!("{}.", unique_name("services"));
+    let topic = format!("{prefix}{}", orders::Topic::NAME);
+    shop.broker.create_topic(&topic, 3).await.unwrap();
+    let out = shop
+        .produce(
+            &topic,
+            "shop.orders.OrderCreated",
+            &json_lines(&[order(0), order(1)]),
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The runtime's typed consumer, as the inventory and notification services run it.
+    let group = format!("{prefix}inventory");
+    let source: Arc<dyn SchemaSource> = Arc::new(Client::new(&shop.registry.url()).unwrap());
+    let consumer = Consumer::<orders::Topic>::new(
+        ConsumerConfig::new(shop.broker.bootstrap_servers(), &group).topic_prefix(&prefix),
+        source,
+        Metrics::new(),
+    )
+    .await
+    .unwrap();
+    let control = consumer.control();
+    let seen = RefuseOne::default();
+    let task = tokio::spawn(consumer.run(seen.clone()));
+
+    // The refused order lands on the dead-letter topic (which the consumer creates).
+    let dlt = dead_letter_topic_name(&topic);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let dead = loop {
+        let out = shop.run(&["consume", &dlt, "--from-beginning"], "").await;
+        if out.status.success() && !out.stdout.is_empty() {
+            break lines(&out);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dead letter: {}",
+            text(&out)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    control.shutdown();
+    task.await.unwrap().unwrap();
+
+    let mut got: Vec<orders::v3::OrderCreated> = seen
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| match m {
+            orders::Message::OrderCreated(e) => e.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    got.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].order_id, "o-0");
+    assert_eq!(got[0].quantity, 1);
+    assert_eq!(got[0].customer_id.as_deref(), Some("c-0"));
+    assert_eq!(got[0].currency, orders::v3::Currency::Gbp);
+    assert_eq!(got[0].line_items[0].unit_price, Decimal::new(1250, 2));
+    assert_eq!(
+        got[0].created_at,
+        DateTime::from_timestamp_millis(1_795_780_800_000)
+    );
+    assert_eq!(got[1].customer_id, None);
+
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let d = &dead[0];
+    assert_eq!(d["value"], order(1));
+    assert_eq!(d["event"], "shop.orders.OrderCreated");
+    assert_eq!(d["version"], 3);
+    assert_eq!(d["key"], "o-1");
+    let h = &d["headers"];
+    assert_eq!(h[headers::DLT_ORIGINAL_TOPIC], topic.as_str());
+    assert_eq!(h[headers::DLT_CONSUMER_GROUP], group.as_str());
+    assert_eq!(h[headers::DLT_ERROR_CLASS], "handler-permanent");
+    assert!(
+        h[headers::DLT_ERROR_MESSAGE]
+            .as_str()
+            .unwrap()
+            .contains("no stock for teapot"),
+        "{h}"
+    );
+}
+
+async fn raw_send(shop: &Shop, topic: &str, key: &str, value: &[u8]) {
+    let producer: FutureProducer = shop.broker.client_config().create().unwrap();
     producer
         .send(
-            FutureRecord::to(topic)
-                .key(key)
-                .payload(value)
-                .headers(hdrs),
+            FutureRecord::to(topic).key(key).payload(value),
             Duration::from_secs(10),
         )
         .await
@@ -488,84 +591,42 @@ async fn raw_send(shop: &Shop, topic: &str, key: &str, value: &[u8], headers: &[
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dead_letters_are_decoded_with_their_headers_and_an_undecodable_record_is_printed_with_the_reason()
- {
+async fn an_undecodable_record_is_printed_with_the_reason_and_pretty_shows_headers_and_value() {
     let shop = Shop::start().await;
-    let source = shop.topic("orders", 1).await;
+    let topic = shop.topic("orders", 1).await;
     let out = shop
-        .produce(
-            &source,
-            "shop.orders.OrderCreated",
-            &json_lines(&[order(4)]),
-        )
+        .produce(&topic, "shop.orders.OrderCreated", &json_lines(&[order(4)]))
         .await;
     assert!(out.status.success(), "{}", text(&out));
-    // A dead letter as the runtime writes one: the original value, the `dlt-*` headers.
-    let dlt = format!("{source}.DLT");
-    shop.broker.create_topic(&dlt, 1).await.unwrap();
-    let original = {
-        use rdkafka::consumer::{BaseConsumer, Consumer as _};
-        use rdkafka::message::Message as _;
-        let consumer: BaseConsumer = shop
-            .broker
-            .client_config()
-            .set("group.id", unique_name("raw"))
-            .set("auto.offset.reset", "earliest")
-            .create()
-            .unwrap();
-        consumer.subscribe(&[&source]).unwrap();
-        loop {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
-                break m.payload().unwrap().to_vec();
-            }
-        }
-    };
-    use contracts_runtime::headers as h;
-    raw_send(
-        &shop,
-        &dlt,
-        "o-4",
-        &original,
-        &[
-            (h::DLT_ORIGINAL_TOPIC, &source),
-            (h::DLT_ERROR_CLASS, "handler-permanent"),
-            (h::DLT_ERROR_MESSAGE, "no stock for teapot"),
-        ],
-    )
-    .await;
-    raw_send(&shop, &dlt, "junk", b"not framed", &[]).await;
+    raw_send(&shop, &topic, "junk", b"not framed").await;
 
-    let records = shop.consume_all(&dlt).await;
+    let records = shop.consume_all(&topic).await;
     assert_eq!(records.len(), 2, "{records:?}");
     assert_eq!(records[0]["value"], order(4));
-    assert_eq!(records[0]["event"], "shop.orders.OrderCreated");
-    assert_eq!(
-        records[0]["headers"]["dlt-error-class"],
-        "handler-permanent"
-    );
-    assert_eq!(records[0]["headers"]["dlt-original-topic"], source.as_str());
     assert_eq!(records[1]["key"], "junk");
     assert_eq!(
         records[1]["error"],
         "not a schema-registry framed record: unknown magic byte 0x6e (expected 0x00)"
     );
     assert_eq!(records[1]["raw_value"], "bm90IGZyYW1lZA==");
+    assert!(records[1].get("value").is_none(), "{}", records[1]);
 
     let out = shop
         .run(
-            &["consume", &dlt, "--from-beginning", "--format", "pretty"],
+            &["consume", &topic, "--from-beginning", "--format", "pretty"],
             "",
         )
         .await;
     assert!(out.status.success(), "{}", text(&out));
     let pretty = String::from_utf8_lossy(&out.stdout);
-    assert!(pretty.contains(&format!("{dlt}/0@0")), "{pretty}");
+    assert!(pretty.contains(&format!("{topic}/0@0")), "{pretty}");
     assert!(pretty.contains("shop.orders.OrderCreated v3"), "{pretty}");
     assert!(
-        pretty.contains("  dlt-error-message: no stock for teapot"),
+        pretty.contains("  event_type: shop.orders.OrderCreated"),
         "{pretty}"
     );
     assert!(pretty.contains("\"order_id\": \"o-4\""), "{pretty}");
+    assert!(pretty.contains(&format!("{topic}/0@1")), "{pretty}");
     assert!(pretty.contains("UNDECODABLE"), "{pretty}");
     assert!(
         pretty.contains("  error: not a schema-registry framed record"),
