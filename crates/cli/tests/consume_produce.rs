@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use contracts_core::source::SchemaSource;
 use contracts_core::types::{DateTime, Decimal};
 use contracts_core::{Handle, HandlerError, RecordMeta, Topic as _};
 use contracts_registry_client::client::Client;
 use contracts_runtime::{Consumer, ConsumerConfig, Metrics, dead_letter_topic_name, headers};
-use contracts_testkit::{Broker, TestRegistry, shared_broker, unique_name};
+use contracts_testkit::{Broker, SecuredBroker, TestCa, TestRegistry, shared_broker, unique_name};
 use events::orders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value as Json, json};
@@ -25,14 +25,21 @@ fn repo() -> PathBuf {
 
 /// Runs `contracts` in the repository (its schemas/contracts.toml), `stdin` piped in.
 async fn contracts(args: &[&str], stdin: &str) -> Output {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_contracts"))
+    contracts_with(args, stdin, &[]).await
+}
+
+/// With these environment variables (and no other CONTRACTS_* or KAFKA_* ones).
+async fn contracts_with(args: &[&str], stdin: &str, env: &[(&str, String)]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_contracts"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CONTRACTS_") || name.starts_with("KAFKA_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
         .args(args)
         .current_dir(repo())
-        .env_remove("CONTRACTS_REGISTRY_URL")
-        .env_remove("CONTRACTS_REGISTRY_AUTH")
-        .env_remove("CONTRACTS_MANIFEST")
-        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
-        .env_remove("KAFKA_CONFIG")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -766,4 +773,92 @@ async fn follow_waits_for_records_written_after_it_started() {
     let got = lines(&out);
     assert_eq!(got.len(), 1, "{}", text(&out));
     assert_eq!(got[0]["event"], "shop.orders.OrderCreated");
+}
+
+/// One SASL_SSL broker (SCRAM-SHA-512 behind TLS with a private CA) for this test binary.
+fn secured_broker() -> &'static SecuredBroker {
+    static BROKER: OnceLock<(TestCa, SecuredBroker)> = OnceLock::new();
+    &BROKER
+        .get_or_init(|| {
+            let ca = TestCa::new("consume-produce test CA").expect("a test CA");
+            let broker =
+                SecuredBroker::start(&ca, &[("admin", "admin-pw-1"), ("shop", "shop-pw-2")])
+                    .unwrap_or_else(|e| panic!("cannot start the secured broker: {e}"));
+            (ca, broker)
+        })
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_and_consume_log_in_with_sasl_over_tls_from_a_client_properties_file() {
+    let shop = Shop::start().await;
+    let broker = secured_broker();
+    let topic = unique_name("orders");
+    broker.create_topic(&topic, 2).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let properties = dir.path().join("client.properties");
+    std::fs::write(
+        &properties,
+        format!(
+            "bootstrap.servers={}\nsecurity.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n\
+             sasl.username=shop\nssl.ca.location={}\n",
+            broker.bootstrap_servers(),
+            broker.ca_location().display()
+        ),
+    )
+    .unwrap();
+    let password = |pw: &str| {
+        let file = dir.path().join(format!("password-{pw}"));
+        std::fs::write(&file, format!("{pw}\n")).unwrap();
+        vec![
+            ("KAFKA_PROPERTIES_FILE", properties.display().to_string()),
+            ("KAFKA_SASL_PASSWORD_FILE", file.display().to_string()),
+            ("CONTRACTS_REGISTRY_URL", shop.registry.url()),
+        ]
+    };
+    let out = contracts_with(
+        &["produce", &topic, "--event", "shop.orders.OrderCreated"],
+        &json_lines(&[order(0), order(1)]),
+        &password("shop-pw-2"),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = contracts_with(
+        &["consume", &topic, "--from-beginning"],
+        "",
+        &password("shop-pw-2"),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let records = by_key(lines(&out));
+    assert_eq!(records.len(), 2, "{}", text(&out));
+    assert_eq!(records[0]["value"], order(0));
+    assert_eq!(records[1]["value"], order(1));
+
+    // A wrong password: one line that says so, and nothing sent.
+    for args in [
+        vec![
+            "produce",
+            topic.as_str(),
+            "--event",
+            "shop.orders.OrderCreated",
+        ],
+        vec!["consume", topic.as_str(), "--from-beginning"],
+    ] {
+        let out = contracts_with(&args, &json_lines(&[order(2)]), &password("wrong-pw")).await;
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("error: cannot connect to Kafka: Kafka SASL authentication failed"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let out = contracts_with(
+        &["consume", &topic, "--from-beginning"],
+        "",
+        &password("shop-pw-2"),
+    )
+    .await;
+    assert_eq!(lines(&out).len(), 2, "{}", text(&out));
 }
