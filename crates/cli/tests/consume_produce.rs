@@ -12,7 +12,10 @@ use contracts_core::source::SchemaSource;
 use contracts_core::types::{DateTime, Decimal};
 use contracts_core::{Handle, HandlerError, RecordMeta, Topic as _};
 use contracts_registry_client::client::Client;
-use contracts_runtime::{Consumer, ConsumerConfig, Metrics, dead_letter_topic_name, headers};
+use contracts_runtime::{
+    Consumer, ConsumerConfig, Metrics, RetryPolicy, dead_letter_topic_name, headers,
+    retry_topic_name,
+};
 use contracts_testkit::{Broker, SecuredBroker, TestCa, TestRegistry, shared_broker, unique_name};
 use events::orders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -480,7 +483,7 @@ async fn an_unknown_event_a_missing_topic_and_an_unreachable_registry_are_one_cl
     assert_eq!(shop.consume_all(&topic).await, Vec::<Json>::new());
 }
 
-/// Collects what the runtime's consumer hands over; refuses order `o-1` for good.
+/// Collects what the runtime's consumer hands over; fails on order `o-1` every time.
 #[derive(Clone, Default)]
 struct RefuseOne(Arc<Mutex<Vec<orders::Message>>>);
 
@@ -489,8 +492,8 @@ impl Handle<orders::Message> for RefuseOne {
         let refuse = matches!(&message, orders::Message::OrderCreated(e) if e.order_id == "o-1");
         self.0.lock().unwrap().push(message);
         if refuse {
-            return Err(HandlerError::permanent(
-                "order o-1 refused: no stock for teapot",
+            return Err(HandlerError::retriable(
+                "order o-1 failed: no stock for teapot",
             ));
         }
         Ok(())
@@ -498,7 +501,8 @@ impl Handle<orders::Message> for RefuseOne {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_services_consumer_reads_what_produce_wrote_and_consume_decodes_its_dead_letters() {
+async fn the_services_consumer_reads_what_produce_wrote_and_consume_decodes_its_retry_and_dead_letter_topics()
+ {
     let shop = Shop::start().await;
     let prefix = format!("{}.", unique_name("services"));
     let topic = format!("{prefix}{}", orders::Topic::NAME);
@@ -516,7 +520,14 @@ async fn the_services_consumer_reads_what_produce_wrote_and_consume_decodes_its_
     let group = format!("{prefix}inventory");
     let source: Arc<dyn SchemaSource> = Arc::new(Client::new(&shop.registry.url()).unwrap());
     let consumer = Consumer::<orders::Topic>::new(
-        ConsumerConfig::new(shop.broker.bootstrap_servers(), &group).topic_prefix(&prefix),
+        ConsumerConfig::new(shop.broker.bootstrap_servers(), &group)
+            .topic_prefix(&prefix)
+            // One attempt, one retry topic, then the dead-letter topic.
+            .retry(RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            })
+            .retry_topics(vec![Duration::from_millis(100)]),
         source,
         Metrics::new(),
     )
@@ -526,7 +537,8 @@ async fn the_services_consumer_reads_what_produce_wrote_and_consume_decodes_its_
     let seen = RefuseOne::default();
     let task = tokio::spawn(consumer.run(seen.clone()));
 
-    // The refused order lands on the dead-letter topic (which the consumer creates).
+    // The failing order goes through the retry topic to the dead-letter topic (the consumer
+    // creates both).
     let dlt = dead_letter_topic_name(&topic);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let dead = loop {
@@ -555,6 +567,8 @@ async fn the_services_consumer_reads_what_produce_wrote_and_consume_decodes_its_
         })
         .collect();
     got.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+    // How often the runtime retries o-1 is its business; each order arrived intact.
+    got.dedup_by(|a, b| a.order_id == b.order_id);
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0].order_id, "o-0");
     assert_eq!(got[0].quantity, 1);
@@ -565,7 +579,23 @@ async fn the_services_consumer_reads_what_produce_wrote_and_consume_decodes_its_
         got[0].created_at,
         DateTime::from_timestamp_millis(1_795_780_800_000)
     );
+    assert_eq!(got[1].order_id, "o-1");
     assert_eq!(got[1].customer_id, None);
+
+    let out = shop
+        .run(
+            &["consume", &retry_topic_name(&topic, 1), "--from-beginning"],
+            "",
+        )
+        .await;
+    let retried = lines(&out);
+    assert_eq!(retried.len(), 1, "{}", text(&out));
+    assert_eq!(retried[0]["value"], order(1));
+    assert_eq!(retried[0]["event"], "shop.orders.OrderCreated");
+    let h = &retried[0]["headers"];
+    assert_eq!(h[headers::RETRY_ORIGINAL_TOPIC], topic.as_str());
+    assert_eq!(h[headers::RETRY_ATTEMPTS], "1");
+    assert_eq!(h[headers::EVENT_TYPE], "shop.orders.OrderCreated");
 
     assert_eq!(dead.len(), 1, "{dead:?}");
     let d = &dead[0];
@@ -576,7 +606,7 @@ async fn the_services_consumer_reads_what_produce_wrote_and_consume_decodes_its_
     let h = &d["headers"];
     assert_eq!(h[headers::DLT_ORIGINAL_TOPIC], topic.as_str());
     assert_eq!(h[headers::DLT_CONSUMER_GROUP], group.as_str());
-    assert_eq!(h[headers::DLT_ERROR_CLASS], "handler-permanent");
+    assert_eq!(h[headers::DLT_ERROR_CLASS], "handler-retries-exhausted");
     assert!(
         h[headers::DLT_ERROR_MESSAGE]
             .as_str()
