@@ -248,6 +248,46 @@ async fn a_protobuf_event_produced_from_json_is_consumed_as_the_same_json_with_i
     assert_eq!(r["headers"]["event_type"], "shop.orders.v1.OrderCreated");
 }
 
+/// A Protobuf event whose second version moved to a new package (and so a subject of its own):
+/// `--version 2` sends that version's message, and `consume` names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protobuf_version_in_another_package_is_sent_with_version_and_named_by_consume() {
+    let shop = Shop::start().await;
+    let topic = shop.topic("inventory", 1).await;
+    let v1 = json!({"order_id": "o-1", "line_items": [], "reserved_at": "2026-11-27T12:00:00Z"});
+    let v2 = json!({
+        "order_id": "o-2", "line_items": [], "reserved_at": "2026-11-27T12:00:00Z",
+        "warehouse_id": "w-9", "expires_at": "2026-11-28T12:00:00Z"
+    });
+    let event = "shop.inventory.v1.InventoryReserved";
+    for (version, value) in [("1", &v1), ("2", &v2)] {
+        let out = shop
+            .run(
+                &["produce", &topic, "--event", event, "--version", version],
+                &format!("{value}\n"),
+            )
+            .await;
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let records = by_key(shop.consume_all(&topic).await);
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0]["event"], "shop.inventory.v1.InventoryReserved");
+    assert_eq!(records[0]["version"], 1);
+    assert_eq!(records[0]["value"], v1);
+    assert_eq!(records[1]["event"], "shop.inventory.v2.InventoryReserved");
+    assert_eq!(records[1]["version"], 2);
+    assert_eq!(records[1]["value"], v2);
+    assert_eq!(
+        records[1]["headers"]["event_type"],
+        "shop.inventory.v2.InventoryReserved"
+    );
+    assert_eq!(
+        records[1]["schema_id"],
+        shop.id_of("inventory-shop.inventory.v2.InventoryReserved", 1)
+            .await
+    );
+}
+
 /// The Python of the venv `.ci/install-clients` makes (or `$CONFLUENT_PYTHON`).
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("CONFLUENT_PYTHON") {
