@@ -269,7 +269,7 @@ async fn consume(
         }
         let record = describe(&message, &mut schemas, &mut versions, manifest.as_ref()).await;
         match args.format {
-            OutputFormat::Json => println!("{record}"),
+            OutputFormat::Json => println!("{}", json_line(&record)),
             OutputFormat::Pretty => println!("{}", pretty(&record)),
         }
         printed += 1;
@@ -376,6 +376,35 @@ fn numeric_key(key: Option<&[u8]>, decoded: &Decoded, manifest: Option<&Manifest
     matches.then_some(n)
 }
 
+/// The fields of a printed record, in the order a reader looks for them.
+const FIELDS: [&str; 12] = [
+    "topic",
+    "partition",
+    "offset",
+    "timestamp",
+    "key",
+    "headers",
+    "event",
+    "version",
+    "schema_id",
+    "value",
+    "error",
+    "raw_value",
+];
+
+/// A record as one JSON line, its fields in [`FIELDS`] order (a JSON object's own order is
+/// alphabetical here).
+fn json_line(record: &Json) -> String {
+    let fields: Vec<String> = FIELDS
+        .iter()
+        .filter_map(|&name| {
+            let value = record.get(name)?;
+            Some(format!("{}:{value}", Json::String(name.to_owned())))
+        })
+        .collect();
+    format!("{{{}}}", fields.join(","))
+}
+
 fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -434,6 +463,17 @@ fn pretty(record: &Json) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_line_puts_the_fields_in_reading_order() {
+        let record = json!({"value": {"b": 1, "a": [2]}, "topic": "t", "key": null, "offset": 3});
+        let line = json_line(&record);
+        assert_eq!(
+            line,
+            r#"{"topic":"t","offset":3,"key":null,"value":{"a":[2],"b":1}}"#
+        );
+        assert_eq!(serde_json::from_str::<Json>(&line).unwrap(), record);
+    }
 
     #[test]
     fn a_time_is_rfc_3339_or_milliseconds() {

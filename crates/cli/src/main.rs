@@ -4,7 +4,8 @@
 //! In the flow schemas → model → compat/build → events → core/runtime → services, the CLI works on
 //! the build side: it reads the model, checks with `contracts-compat`, serves the registry
 //! (`contracts-registry`) and talks to registries and services as a client
-//! (`contracts-registry-client`, `contracts-admin`).
+//! (`contracts-registry-client`, `contracts-admin`). `consume` and `produce` read and write
+//! topics through the contracts, decoding with the schema parsers the runtime never links.
 
 mod acls;
 mod admin;
