@@ -368,15 +368,8 @@ async fn confluent_kafkas_protobuf_deserializer_reads_what_produce_wrote() {
         .await;
     assert!(out.status.success(), "{}", text(&out));
 
-    // The Python side gets the message type from the contract's descriptors.
-    let schema = contracts_model::protobuf::ProtoSchema::parse_dir(
-        &repo().join("schemas"),
-        "shop/orders/v1/order_created.proto",
-    )
-    .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let set = dir.path().join("order_created.binpb");
-    std::fs::write(&set, prost::Message::encode_to_vec(schema.files())).unwrap();
+    let set = order_created_pb_descriptors(dir.path());
     let url = shop.registry.url();
     let out = confluent(
         &[
@@ -394,6 +387,62 @@ async fn confluent_kafkas_protobuf_deserializer_reads_what_produce_wrote() {
     let records: Vec<Json> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(records[0]["key"], "pb-7");
     assert_eq!(records[0]["value"], sent);
+}
+
+/// The Python side gets the message type from the contract's descriptors.
+fn order_created_pb_descriptors(dir: &Path) -> PathBuf {
+    let schema = contracts_model::protobuf::ProtoSchema::parse_dir(
+        &repo().join("schemas"),
+        "shop/orders/v1/order_created.proto",
+    )
+    .unwrap();
+    let set = dir.join("order_created.binpb");
+    std::fs::write(&set, prost::Message::encode_to_vec(schema.files())).unwrap();
+    set
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_prints_what_confluent_kafkas_protobuf_serializer_wrote() {
+    let shop = Shop::start().await;
+    let topic = shop.topic("order-created-pb", 2).await;
+    let sent: Vec<Json> = (0..2)
+        .map(|i| {
+            json!({
+                "order_id": format!("py-{i}"),
+                "customer_id": format!("c-{i}"),
+                "line_items": [{
+                    "product_name": "teapot", "quantity": i + 1,
+                    "unit_price": {"currency_code": "EUR", "units": "12", "nanos": 500000000}
+                }],
+                "created_at": format!("2026-11-27T12:00:0{i}Z")
+            })
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let set = order_created_pb_descriptors(dir.path());
+    let url = shop.registry.url();
+    confluent(
+        &[
+            "produce-protobuf",
+            shop.broker.bootstrap_servers(),
+            &url,
+            &topic,
+            set.to_str().unwrap(),
+            "shop.orders.v1.OrderCreated",
+            "order-created-pb-value",
+        ],
+        &json_lines(&sent),
+    )
+    .await;
+    let records = by_key(shop.consume_all(&topic).await);
+    assert_eq!(records.len(), 2, "{records:?}");
+    let id = shop.id_of("order-created-pb-value", 1).await;
+    for (record, sent) in records.iter().zip(&sent) {
+        assert_eq!(&record["value"], sent);
+        assert_eq!(record["event"], "shop.orders.v1.OrderCreated");
+        assert_eq!(record["version"], 1);
+        assert_eq!(record["schema_id"], id);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,8 @@ deserializers, talking to our registry, read what `contracts produce` wrote and 
     confluent_records.py produce-avro BOOTSTRAP REGISTRY TOPIC SCHEMA_FILE   (JSON values on stdin)
     confluent_records.py consume-avro BOOTSTRAP REGISTRY TOPIC COUNT
     confluent_records.py consume-protobuf BOOTSTRAP REGISTRY TOPIC COUNT DESCRIPTOR_SET MESSAGE
+    confluent_records.py produce-protobuf BOOTSTRAP REGISTRY TOPIC DESCRIPTOR_SET MESSAGE SUBJECT
+                                                                       (JSON values on stdin)
 Consumers print the records as one JSON array: key, value, headers.
 """
 
@@ -17,7 +19,7 @@ import time
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient, record_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
-from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer
+from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 
@@ -92,13 +94,38 @@ def consume_avro(bootstrap, registry, topic, count):
     consume(bootstrap, topic, count, lambda v, ctx: plain(deserializer(v, ctx)))
 
 
-def consume_protobuf(bootstrap, registry, topic, count, descriptor_set, message):
+def message_class(descriptor_set, message):
     with open(descriptor_set, "rb") as f:
         files = descriptor_pb2.FileDescriptorSet.FromString(f.read())
     pool = descriptor_pool.DescriptorPool()
     for file in files.file:
         pool.Add(file)
-    cls = message_factory.GetMessageClass(pool.FindMessageTypeByName(message))
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(message))
+
+
+def produce_protobuf(bootstrap, registry, topic, descriptor_set, message, subject):
+    cls = message_class(descriptor_set, message)
+    # The subject the contracts were registered under; nothing is registered here.
+    serializer = ProtobufSerializer(
+        cls,
+        SchemaRegistryClient({"url": registry}),
+        conf={"auto.register.schemas": False, "use.latest.version": True,
+              "use.deprecated.format": False,
+              "subject.name.strategy": lambda ctx, record_name: subject},
+    )
+    producer = Producer({"bootstrap.servers": bootstrap})
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        value = json_format.Parse(line, cls())
+        producer.produce(topic, key=value.order_id.encode(), value=serializer(value, ctx))
+    if producer.flush(30) != 0:
+        sys.exit("records left unsent")
+
+
+def consume_protobuf(bootstrap, registry, topic, count, descriptor_set, message):
+    cls = message_class(descriptor_set, message)
     deserializer = ProtobufDeserializer(cls, {"use.deprecated.format": False})
     consume(
         bootstrap,
@@ -116,4 +143,5 @@ if __name__ == "__main__":
         "produce-avro": produce_avro,
         "consume-avro": consume_avro,
         "consume-protobuf": consume_protobuf,
+        "produce-protobuf": produce_protobuf,
     }[mode](*args)
