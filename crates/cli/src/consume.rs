@@ -66,7 +66,8 @@ pub struct Args {
     /// partitions are read directly and nothing is committed
     #[arg(long, value_name = "GROUP")]
     group: Option<String>,
-    /// Keep waiting for new records instead of stopping at the end
+    /// Keep waiting for new records instead of stopping at the end, until Ctrl-C or SIGTERM
+    /// (with --group, what was printed is committed then)
     #[arg(long)]
     follow: bool,
     /// Stop after this many records
@@ -244,12 +245,19 @@ async fn consume(
             done.values().all(|&d| d)
         }
     };
+    // Ctrl-C (or SIGTERM) ends the reading like the end of the topic does: what was printed is
+    // committed (with --group) before leaving.
+    let mut stop = std::pin::pin!(stop_signal());
     while args.max.is_none_or(|m| printed < m) {
         if !args.follow && finished(&done, &consumer) {
             break;
         }
-        let Some(polled) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
+        // Waiting is done here rather than in librdkafka, so that a signal is noticed.
+        let Some(polled) = consumer.poll(Duration::ZERO) else {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
+            }
         };
         let message = match polled {
             Ok(m) => m,
@@ -287,6 +295,22 @@ async fn consume(
         let _ = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync);
     }
     Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// One record as the JSON line `consume` prints.

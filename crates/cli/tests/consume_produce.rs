@@ -981,3 +981,76 @@ async fn produce_and_consume_log_in_with_sasl_over_tls_from_a_client_properties_
     .await;
     assert_eq!(lines(&out).len(), 2, "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn following_in_a_group_commits_what_was_printed_when_stopped_with_a_signal() {
+    let shop = Shop::start().await;
+    let topic = shop.topic("orders", 1).await;
+    let group = unique_name("followers");
+    let url = shop.registry.url();
+    let mut follower = tokio::process::Command::new(env!("CARGO_BIN_EXE_contracts"))
+        .args([
+            "consume",
+            &topic,
+            "--group",
+            &group,
+            "--follow",
+            "--registry",
+            &url,
+        ])
+        .args(["--bootstrap-servers", shop.broker.bootstrap_servers()])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(follower.stdout.take().unwrap());
+    // The group starts at the end: write until the follower prints a record.
+    let mut line = String::new();
+    let mut n = 0;
+    loop {
+        let out = shop
+            .produce(&topic, "shop.orders.OrderCreated", &json_lines(&[order(n)]))
+            .await;
+        assert!(out.status.success(), "{}", text(&out));
+        n += 1;
+        use tokio::io::AsyncBufReadExt as _;
+        if let Ok(read) =
+            tokio::time::timeout(Duration::from_millis(1500), stdout.read_line(&mut line)).await
+        {
+            assert!(read.unwrap() > 0, "the follower stopped");
+            break;
+        }
+        assert!(n < 40, "the follower printed nothing");
+    }
+    let printed: Json = serde_json::from_str(&line).unwrap();
+    // At once, well inside librdkafka's 5 s auto-commit interval.
+    let pid = follower.id().unwrap().to_string();
+    let status = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), follower.wait())
+        .await
+        .expect("the follower stops on SIGINT")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+
+    // The group resumes after what was printed: only records written after it, if any.
+    let out = shop
+        .run(
+            &["consume", &topic, "--group", &group, "--from-beginning"],
+            "",
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    for record in lines(&out) {
+        assert!(
+            record["offset"].as_i64() > printed["offset"].as_i64(),
+            "printed again: {record} (the follower printed {printed})"
+        );
+    }
+}
