@@ -39,8 +39,9 @@ Each record is printed as one JSON line:
    \"schema_id\":4, \"value\":{...}}
 \"version\" is the manifest's contract version registered under that schema id (null when the
 manifest has none). A record that cannot be decoded has \"error\" with the reason and
-\"raw_value\" (base64) instead of \"value\". A key that is not UTF-8 is printed as
-{\"base64\": ...}.
+\"raw_value\" (base64) instead of \"value\". A key or header value that is not UTF-8 is
+printed as {\"base64\": ...} (an int or long key as its number); a header name that repeats
+has its values in an array.
 
 Without --from-beginning, --offset or --timestamp, reading starts at the end (with --group: at
 the group's committed offsets, else the end). Without --follow, it stops at the end offsets the
@@ -320,23 +321,12 @@ async fn describe(
     versions: &mut Versions,
     manifest: Option<&Manifest>,
 ) -> Json {
-    let headers: serde_json::Map<String, Json> = message
-        .headers()
-        .map(|h| {
-            h.iter()
-                .map(|h| {
-                    let value = match h.value {
-                        None => Json::Null,
-                        Some(v) => match std::str::from_utf8(v) {
-                            Ok(s) => Json::String(s.to_owned()),
-                            Err(_) => json!({ "base64": base64(v) }),
-                        },
-                    };
-                    (h.key.to_owned(), value)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let headers = headers_json(
+        message
+            .headers()
+            .into_iter()
+            .flat_map(|h| h.iter().map(|h| (h.key, h.value))),
+    );
     let key = match message.key() {
         None => Json::Null,
         Some(k) => match std::str::from_utf8(k) {
@@ -378,6 +368,30 @@ async fn describe(
         }
     }
     record
+}
+
+/// Headers as a JSON object: UTF-8 values as strings, others as `{"base64": ...}`; a name that
+/// repeats has its values in an array, in order.
+fn headers_json<'a>(headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>) -> Json {
+    let mut out = serde_json::Map::new();
+    for (name, value) in headers {
+        let value = match value {
+            None => Json::Null,
+            Some(v) => match std::str::from_utf8(v) {
+                Ok(s) => Json::String(s.to_owned()),
+                Err(_) => json!({ "base64": base64(v) }),
+            },
+        };
+        match out.get_mut(name) {
+            None => {
+                out.insert(name.to_owned(), value);
+            }
+            // A single header's value is never an array: an array holds repeats.
+            Some(Json::Array(values)) => values.push(value),
+            Some(first) => *first = Json::Array(vec![first.take(), value]),
+        }
+    }
+    Json::Object(out)
 }
 
 /// An int or long key as the number it is, when the contract's key field holds that number and
@@ -497,6 +511,27 @@ mod tests {
             r#"{"topic":"t","offset":3,"key":null,"value":{"a":[2],"b":1}}"#
         );
         assert_eq!(serde_json::from_str::<Json>(&line).unwrap(), record);
+    }
+
+    #[test]
+    fn headers_keep_repeated_names_and_bytes_that_are_not_text() {
+        let headers = [
+            ("event_type", Some(&b"shop.orders.OrderCreated"[..])),
+            ("trace", Some(&b"a"[..])),
+            ("trace", Some(&b"b"[..])),
+            ("trace", Some(&b"c"[..])),
+            ("raw", Some(&[0xff, 0x00][..])),
+            ("empty", None),
+        ];
+        assert_eq!(
+            headers_json(headers.into_iter()),
+            json!({
+                "event_type": "shop.orders.OrderCreated",
+                "trace": ["a", "b", "c"],
+                "raw": {"base64": "/wA="},
+                "empty": null,
+            })
+        );
     }
 
     #[test]
