@@ -725,9 +725,11 @@ async fn an_undecodable_record_is_printed_with_the_reason_and_pretty_shows_heade
         .await;
     assert!(out.status.success(), "{}", text(&out));
     raw_send(&shop, &topic, "junk", b"not framed").await;
+    // Framed with an id this registry never gave out, as from another registry.
+    raw_send(&shop, &topic, "elsewhere", &[0, 0, 1, 0x86, 0x9f, 2, 4]).await;
 
     let records = shop.consume_all(&topic).await;
-    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records.len(), 3, "{records:?}");
     assert_eq!(records[0]["value"], order(4));
     assert_eq!(records[1]["key"], "junk");
     assert_eq!(
@@ -736,6 +738,16 @@ async fn an_undecodable_record_is_printed_with_the_reason_and_pretty_shows_heade
     );
     assert_eq!(records[1]["raw_value"], "bm90IGZyYW1lZA==");
     assert!(records[1].get("value").is_none(), "{}", records[1]);
+    assert_eq!(records[2]["schema_id"], 99999);
+    let error = records[2]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "schema 99999: the schema registry at {} answered:",
+            shop.registry.url()
+        )),
+        "{error}"
+    );
+    assert_eq!(records[2]["raw_value"], "AAABhp8CBA==");
 
     let out = shop
         .run(
