@@ -13,11 +13,12 @@ use crate::report::{self, ErrorFormat, Report, Verdict};
 pub struct Args {
     #[command(flatten)]
     manifest: crate::ManifestArg,
-    /// How findings are printed
+    /// How findings are printed (github-actions by default inside GitHub Actions, where
+    /// GITHUB_ACTIONS=true; text elsewhere)
     #[arg(
         long,
         value_enum,
-        default_value = "text",
+        default_value_t = ErrorFormat::default_for_environment(),
         env = "CONTRACTS_ERROR_FORMAT"
     )]
     error_format: ErrorFormat,

@@ -23,11 +23,12 @@ pub struct Args {
     /// In directory versions: the subject's own file, relative to each directory
     #[arg(long)]
     entry: Option<String>,
-    /// How findings are printed
+    /// How findings are printed (github-actions by default inside GitHub Actions, where
+    /// GITHUB_ACTIONS=true; text elsewhere)
     #[arg(
         long,
         value_enum,
-        default_value = "text",
+        default_value_t = ErrorFormat::default_for_environment(),
         env = "CONTRACTS_ERROR_FORMAT"
     )]
     error_format: ErrorFormat,

@@ -19,6 +19,7 @@ mod produce;
 mod proto_json;
 mod register;
 mod registry;
+mod registry_browse;
 mod registry_check;
 mod remote;
 mod report;
@@ -67,7 +68,8 @@ enum Command {
     Register(register::Args),
     /// Snapshot the registry's view of our subjects into schemas/.registry/ for offline checks
     Prepare(prepare::Args),
-    /// Run the schema registry (`contracts registry serve`)
+    /// Run the schema registry (`registry serve`), or browse any Confluent-compatible one
+    /// (`registry subjects | versions | get | schema | config | mode`)
     Registry(Box<registry::Args>),
     /// Ask a running service over its gRPC admin API (contracts, lag, dead letters, orders, stock)
     Admin(admin::Args),

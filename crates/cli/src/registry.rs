@@ -1,4 +1,4 @@
-//! `contracts registry ...`: run the schema registry.
+//! `contracts registry ...`: run the schema registry, or browse one (`registry_browse`).
 
 use std::process::ExitCode;
 
@@ -22,6 +22,8 @@ enum RegistryCommand {
     /// Read a password (or with --token a bearer token) from stdin and print what the
     /// registry's auth file stores for it: an argon2id hash (or a SHA-256 digest)
     HashPassword(HashPasswordArgs),
+    #[command(flatten)]
+    Browse(crate::registry_browse::Command),
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -39,5 +41,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("{line}");
             Ok(ExitCode::SUCCESS)
         }
+        RegistryCommand::Browse(command) => crate::registry_browse::run(command),
     }
 }

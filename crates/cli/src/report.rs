@@ -25,6 +25,22 @@ pub enum ErrorFormat {
     GithubActions,
 }
 
+impl ErrorFormat {
+    /// `github-actions` inside a GitHub Actions job (`GITHUB_ACTIONS=true`), where annotations
+    /// land on the pull request's lines; `text` anywhere else. `--error-format` and
+    /// `CONTRACTS_ERROR_FORMAT` still win: this is only the default.
+    pub fn default_for_environment() -> Self {
+        Self::default_for(std::env::var("GITHUB_ACTIONS").ok().as_deref())
+    }
+
+    fn default_for(github_actions: Option<&str>) -> Self {
+        match github_actions {
+            Some("true") => ErrorFormat::GithubActions,
+            _ => ErrorFormat::Text,
+        }
+    }
+}
+
 /// A finding ready to print: from a compatibility check, or an invalid candidate schema.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -233,6 +249,16 @@ mod tests {
         let mut out = Vec::new();
         write(&mut out, format, &[sample()]).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn github_actions_jobs_default_to_annotations_and_other_places_to_text() {
+        assert_eq!(
+            ErrorFormat::default_for(Some("true")),
+            ErrorFormat::GithubActions
+        );
+        assert_eq!(ErrorFormat::default_for(Some("false")), ErrorFormat::Text);
+        assert_eq!(ErrorFormat::default_for(None), ErrorFormat::Text);
     }
 
     #[test]

@@ -15,6 +15,7 @@ fn contracts(args: &[&str], dir: &Path) -> Output {
         .args(args)
         .current_dir(dir)
         .env_remove("CONTRACTS_ERROR_FORMAT")
+        .env_remove("GITHUB_ACTIONS")
         .env_remove("CONTRACTS_MANIFEST")
         .env_remove("CONTRACTS_REGISTRY_URL")
         .output()

@@ -41,6 +41,7 @@ async fn contracts_with(args: &[&str], dir: &Path, registry: Option<&str>) -> Ou
         .env_remove("CONTRACTS_REGISTRY_AUTH")
         .env_remove("CONTRACTS_MANIFEST")
         .env_remove("CONTRACTS_ERROR_FORMAT")
+        .env_remove("GITHUB_ACTIONS")
         .output()
         .await
         .expect("run contracts")
@@ -395,6 +396,7 @@ fn offline_check(dir: &Path) -> Output {
         .env_remove("CONTRACTS_REGISTRY_URL")
         .env_remove("CONTRACTS_MANIFEST")
         .env_remove("CONTRACTS_ERROR_FORMAT")
+        .env_remove("GITHUB_ACTIONS")
         .output()
         .expect("run contracts")
 }

@@ -38,7 +38,7 @@ use std::process::ExitStatus;
 
 pub use port::free_port;
 pub use process::{Process, Supervisor};
-pub use tansu::{TANSU_INSTALL, tansu_binary};
+pub use tansu::{TANSU_INSTALL, index_record_headers, index_record_headers_blocking, tansu_binary};
 
 /// What went wrong starting or watching a child process.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +54,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The broker's SQLite database could not be opened or changed.
+    #[error("the broker's database {}: {message}", db.display())]
+    Storage { db: PathBuf, message: String },
     /// A child process ended while it should have been running.
     #[error("{name} exited ({status}); the end of {}:\n{tail}", log.display())]
     Exited {

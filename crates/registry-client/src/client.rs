@@ -466,6 +466,14 @@ impl Client {
         self.send(Method::GET, &path, "", None).await
     }
 
+    /// `GET /subjects/{s}/versions?deleted=true`: the version numbers, soft-deleted ones
+    /// included, oldest first. (Without `deleted` this is [`Client::versions`].)
+    pub async fn versions_with_deleted(&self, subject: &str, deleted: bool) -> Result<Vec<i32>> {
+        let path = format!("/subjects/{}/versions", seg(subject));
+        self.send(Method::GET, &path, &flag("deleted", deleted), None)
+            .await
+    }
+
     /// `GET /subjects/{s}/versions/{v}`.
     pub async fn version(&self, subject: &str, version: impl Into<VersionId>) -> Result<Schema> {
         let path = format!("/subjects/{}/versions/{}", seg(subject), version.into());
@@ -539,6 +547,23 @@ impl Client {
             url: self.url_of(&mode_path(subject), ""),
             reason,
         })
+    }
+
+    /// `GET /mode/{s}`: the subject's own mode; `Ok(None)` when it has none (40409, or 40401
+    /// from registries that answer so for a subject without settings).
+    pub async fn subject_mode(&self, subject: &str) -> Result<Option<Mode>> {
+        match self.mode(Some(subject)).await {
+            Ok(mode) => Ok(Some(mode)),
+            Err(e)
+                if matches!(
+                    e.error_code(),
+                    Some(codes::SUBJECT_LEVEL_MODE_NOT_CONFIGURED | codes::SUBJECT_NOT_FOUND)
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `PUT /mode` or `PUT /mode/{s}`.

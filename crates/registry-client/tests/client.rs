@@ -247,6 +247,35 @@ async fn deletes_soft_then_permanent() {
     assert_eq!(e.error_code(), Some(40401), "{e}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_deleted_versions_are_listed_on_request_and_a_subject_without_a_mode_has_none() {
+    let (_registry, client) = registry().await;
+    let subject = unique_name("listing");
+    client.register(&subject, &avro(V1)).await.unwrap();
+    client.register(&subject, &avro(V2)).await.unwrap();
+    client.delete_version(&subject, 1, false).await.unwrap();
+    assert_eq!(client.versions(&subject).await.unwrap(), vec![2]);
+    assert_eq!(
+        client.versions_with_deleted(&subject, true).await.unwrap(),
+        vec![1, 2]
+    );
+    assert_eq!(
+        client.versions_with_deleted(&subject, false).await.unwrap(),
+        vec![2]
+    );
+
+    assert_eq!(client.subject_mode(&subject).await.unwrap(), None);
+    client
+        .set_mode(Some(&subject), Mode::ReadOnly)
+        .await
+        .unwrap();
+    assert_eq!(
+        client.subject_mode(&subject).await.unwrap(),
+        Some(Mode::ReadOnly)
+    );
+    assert_eq!(client.mode(None).await.unwrap(), Mode::ReadWrite);
+}
+
 /// A server that answers `503` to the first `failures` requests and a schema after that.
 async fn flaky_server(failures: usize) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -201,12 +201,20 @@ impl Broker {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         wait_until(process, "the Tansu broker", Duration::from_secs(30), || {
             TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-        })
+        })?;
+        // Without it every fetch scans all the headers the broker holds.
+        contracts_process::index_record_headers_blocking(&self.database_path())?;
+        Ok(())
     }
 
     /// `127.0.0.1:PORT`.
     pub fn bootstrap_servers(&self) -> &str {
         &self.bootstrap
+    }
+
+    /// The broker's SQLite database.
+    pub fn database_path(&self) -> PathBuf {
+        self.dir.path().join("broker.db")
     }
 
     /// The broker's output.

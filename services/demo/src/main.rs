@@ -21,6 +21,7 @@
 mod feed;
 mod load;
 mod orders;
+mod postgres;
 mod start;
 mod summary;
 
@@ -33,6 +34,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use contracts_model::manifest::Manifest;
 use contracts_process::Supervisor;
+use contracts_runtime::client_config::Profile;
 use futures_util::StreamExt as _;
 
 use feed::{EventFeed, Topology};
@@ -88,6 +90,26 @@ struct Args {
     /// services' gRPC admin APIs on +20, +22 and +23. 0 picks free ports.
     #[arg(long, default_value_t = 18080)]
     base_port: u16,
+    /// The Kafka client profile of the registry and the services: `latency` makes each consumer
+    /// hop take milliseconds on the local broker at the cost of the broker's CPU for many more
+    /// fetch requests; `throughput` batches; `default` is librdkafka's own settings
+    #[arg(long, value_enum, default_value_t = Profile::Latency)]
+    kafka_profile: Profile,
+    /// Keep the services' state in PostgreSQL instead of SQLite files under --data-dir: a server
+    /// URL such as postgres://user:password@127.0.0.1:5432/postgres. The demo creates the
+    /// databases shop_order, shop_inventory and shop_notification there when they are missing
+    #[arg(
+        long,
+        env = "DEMO_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Run this many inventory-service replicas in one consumer group; more than one needs
+    /// --database-url, where the replicas share the stock
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    inventory_replicas: u16,
     /// The contracts manifest
     #[arg(
         long = "manifest",
@@ -214,12 +236,38 @@ impl Ports {
     }
 }
 
+/// Names of inventory replicas 2 to 16 (--inventory-replicas), as they appear in logs.
+const INVENTORY_REPLICA_NAMES: [&str; 15] = [
+    "inventory-service 2",
+    "inventory-service 3",
+    "inventory-service 4",
+    "inventory-service 5",
+    "inventory-service 6",
+    "inventory-service 7",
+    "inventory-service 8",
+    "inventory-service 9",
+    "inventory-service 10",
+    "inventory-service 11",
+    "inventory-service 12",
+    "inventory-service 13",
+    "inventory-service 14",
+    "inventory-service 15",
+    "inventory-service 16",
+];
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(contracts_process::free_port()?)
 }
 
 async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow::Result<bool> {
     let plan = open_loop(args)?;
+    if args.inventory_replicas > 1 && args.database_url.is_none() {
+        bail!(
+            "--inventory-replicas {} needs --database-url: replicas share their stock in \
+             PostgreSQL, and each SQLite file belongs to one process",
+            args.inventory_replicas
+        );
+    }
     let data = absolute(&args.data_dir)?;
     let logs = data.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
@@ -263,6 +311,12 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
     ]);
     children.spawn("broker", cmd, &log(&logs, "broker"))?;
     wait_for_port("broker", ports.broker, Duration::from_secs(30)).await?;
+    // Tansu 0.6 keeps record headers unindexed: without this each fetch scans all of them.
+    if contracts_process::index_record_headers(&broker_dir.join("broker.db")).await? {
+        println!(
+            "   indexed the broker's record headers (Tansu's SQLite schema has no such index)"
+        );
+    }
     println!("   broker on {bootstrap}, data in {}", broker_dir.display());
     let topics = create_topics(&bootstrap, manifest).await?;
 
@@ -280,7 +334,7 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
         "--bootstrap-servers",
         &bootstrap,
     ]);
-    cmd.env("KAFKA_PROFILE", start::DEMO_KAFKA_PROFILE);
+    cmd.env("KAFKA_PROFILE", args.kafka_profile.name());
     children.spawn("registry", cmd, &log(&logs, "registry"))?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -323,7 +377,7 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
             "session.timeout.ms=10000,heartbeat.interval.ms=2000".into(),
         ),
         ("RUST_LOG", "info,rdkafka=warn".into()),
-        ("KAFKA_PROFILE", start::DEMO_KAFKA_PROFILE.into()),
+        ("KAFKA_PROFILE", args.kafka_profile.name().into()),
     ];
     let mailbox = data.join("notification").join("mailbox");
     let services: [Spec; 3] = [
@@ -374,18 +428,42 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
             ],
         ),
     ];
+    let databases = match &args.database_url {
+        Some(url) => Some(postgres::databases(url).await?),
+        None => None,
+    };
+    let mut services = services.to_vec();
+    // The other inventory replicas: the same group on ports of their own.
+    for replica in 2..=args.inventory_replicas {
+        let (listen, admin) = (free_port()?, free_port()?);
+        services.push((
+            INVENTORY_REPLICA_NAMES[usize::from(replica) - 2],
+            listen,
+            vec![
+                ("INVENTORY_LISTEN", format!("127.0.0.1:{listen}")),
+                ("INVENTORY_ADMIN_LISTEN", format!("127.0.0.1:{admin}")),
+            ],
+        ));
+    }
     for (name, _, env) in &services {
-        let mut cmd = Command::new(bin.join(name));
+        let binary = name.split(' ').next().unwrap_or(name);
+        let mut cmd = Command::new(bin.join(binary));
         cmd.envs(common.iter().cloned()).envs(env.iter().cloned());
-        if let (&"inventory-service", Some(stock)) = (name, &args.stock) {
+        if let Some(databases) = &databases {
+            cmd.env("DATABASE_URL", databases.url_for(binary)?);
+        }
+        if let ("inventory-service", Some(stock)) = (binary, &args.stock) {
             cmd.env("INVENTORY_STOCK", stock);
         }
-        children.spawn(*name, cmd, &log(&logs, name))?;
+        children.spawn(*name, cmd, &log(&logs, &name.replace(' ', "-")))?;
     }
     for (name, port, _) in &services {
         let health = format!("http://127.0.0.1:{port}/health");
         wait_healthy(&http, name, &health, Duration::from_secs(120)).await?;
         println!("   {name} on http://127.0.0.1:{port}  (/health, /metrics)");
+    }
+    if let Some(databases) = &databases {
+        println!("   state in PostgreSQL: {}", databases.describe());
     }
     let [order_admin, inventory_admin, notification_admin] = ports.admin;
     println!(

@@ -16,11 +16,6 @@ use rdkafka::config::ClientConfig;
 
 use crate::SERVICES;
 
-/// The Kafka client profile (`KAFKA_PROFILE`) of the registry and the services the demo starts:
-/// on the local broker each consumer hop then takes milliseconds, not Tansu's fetch wait of
-/// up to 500 ms, for the broker CPU of many more fetch requests.
-pub const DEMO_KAFKA_PROFILE: &str = "latency";
-
 /// The directory with the three services' binaries and the `contracts` binary (which serves
 /// the registry and registers the contracts), built first when the workspace is at hand. They
 /// sit next to this binary, as cargo puts them.

@@ -4,12 +4,17 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::{StreamExt, TryStreamExt, stream};
 use shop_service_kit::ops::Counters;
 use shop_service_kit::shutdown::Shutdown;
 use tokio::sync::Notify;
 
+use crate::domain::Mail;
 use crate::store::{NotificationStore, Result};
 use crate::transport::Transport;
+
+/// Messages of different orders handed to the transport at once (SMTP connections, or files).
+pub const CONCURRENT_DELIVERIES: usize = 16;
 
 /// The mail lease's key (an arbitrary constant: one postman per database).
 const MAIL_LEASE: i64 = 0x5348_4f50_4d41_494c;
@@ -47,6 +52,10 @@ impl<T: Transport> Postman<T> {
 
     /// Delivers everything deliverable now; a failed message is retried on the next round,
     /// and the later messages of its order wait for it. Returns how many went out.
+    ///
+    /// A batch holds at most one message per order (the next one of each), so its messages go
+    /// out concurrently, up to [`CONCURRENT_DELIVERIES`] at a time; each is marked delivered as
+    /// soon as the transport took it, and the order's next message comes in a later batch.
     pub async fn run_once(&self) -> Result<usize> {
         let mut delivered = 0;
         let mut failed = HashSet::new();
@@ -61,25 +70,41 @@ impl<T: Transport> Postman<T> {
             if batch.is_empty() {
                 return Ok(delivered);
             }
-            for mail in batch {
-                match self.transport.deliver(&mail).await {
-                    Ok(()) => {
-                        self.store.mark_delivered(&mail).await?;
-                        delivered += 1;
-                        self.counters.add(
-                            "shop_notifications_delivered_total",
-                            "Messages handed to the transport, by kind.",
-                            &[("kind", mail.kind.as_str())],
-                            1,
-                        );
-                        tracing::info!(order_id = %mail.order_id, kind = %mail.kind, to = %mail.to, "notification delivered");
-                    }
-                    Err(error) => {
-                        tracing::warn!(order_id = %mail.order_id, kind = %mail.kind, %error, "delivery failed; will retry");
-                        self.store.mark_failed(&mail, &error.to_string()).await?;
-                        failed.insert(mail.id);
+            let outcomes: Vec<Option<String>> = stream::iter(batch)
+                .map(|mail| self.deliver(mail))
+                .buffer_unordered(CONCURRENT_DELIVERIES)
+                .try_collect()
+                .await?;
+            for outcome in outcomes {
+                match outcome {
+                    None => delivered += 1,
+                    Some(id) => {
+                        failed.insert(id);
                     }
                 }
+            }
+        }
+    }
+
+    /// Hands one message to the transport and records the outcome: `None` when delivered, its
+    /// id when it failed.
+    async fn deliver(&self, mail: Mail) -> Result<Option<String>> {
+        match self.transport.deliver(&mail).await {
+            Ok(()) => {
+                self.store.mark_delivered(&mail).await?;
+                self.counters.add(
+                    "shop_notifications_delivered_total",
+                    "Messages handed to the transport, by kind.",
+                    &[("kind", mail.kind.as_str())],
+                    1,
+                );
+                tracing::info!(order_id = %mail.order_id, kind = %mail.kind, to = %mail.to, "notification delivered");
+                Ok(None)
+            }
+            Err(error) => {
+                tracing::warn!(order_id = %mail.order_id, kind = %mail.kind, %error, "delivery failed; will retry");
+                self.store.mark_failed(&mail, &error.to_string()).await?;
+                Ok(Some(mail.id))
             }
         }
     }

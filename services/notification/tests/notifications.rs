@@ -369,3 +369,95 @@ async fn pruning_deletes_delivered_messages_past_the_retention_and_keeps_the_und
         1.0
     );
 }
+
+/// A mailbox that records how many deliveries overlapped and the order they finished in.
+struct Watched {
+    inner: Mailbox,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most_in_flight: std::sync::atomic::AtomicUsize,
+    finished: std::sync::Mutex<Vec<(String, Kind)>>,
+}
+
+impl Transport for Watched {
+    async fn deliver(&self, mail: &Mail) -> Result<(), TransportError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, SeqCst);
+        // A transport waits on the network: let the other deliveries in.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        let result = self.inner.deliver(mail).await;
+        self.in_flight.fetch_sub(1, SeqCst);
+        self.finished
+            .lock()
+            .unwrap()
+            .push((mail.order_id.clone(), mail.kind));
+        result
+    }
+    fn describe(&self) -> String {
+        "watched".into()
+    }
+}
+
+#[tokio::test]
+async fn mails_of_different_orders_go_out_together_and_each_order_keeps_its_life_order() {
+    use notification_service::postman::CONCURRENT_DELIVERIES;
+    let dir = tempfile::tempdir().unwrap();
+    let store = NotificationStore::open_in_memory().await.unwrap();
+    let postman = Postman::new(
+        store.clone(),
+        Watched {
+            inner: Mailbox::new(dir.path()),
+            in_flight: Default::default(),
+            most_in_flight: Default::default(),
+            finished: Default::default(),
+        },
+        Counters::new(),
+    );
+    let orders = OrdersDispatcher::new(Notifier::new(
+        store.clone(),
+        Counters::new(),
+        Arc::default(),
+    ));
+    let inventory = InventoryDispatcher::new(Notifier::new(
+        store.clone(),
+        Counters::new(),
+        Arc::default(),
+    ));
+    let ids: Vec<String> = (0..40).map(|i| format!("o-{i}")).collect();
+    for id in &ids {
+        orders
+            .handle(created(id, &format!("{id}@example.com")).into(), &meta())
+            .await
+            .unwrap();
+        inventory
+            .handle(reserved(id).into(), &meta())
+            .await
+            .unwrap();
+        orders.handle(paid(id).into(), &meta()).await.unwrap();
+    }
+
+    assert_eq!(postman.run_once().await.unwrap(), 3 * ids.len());
+    let watched = postman.transport();
+    let most = watched
+        .most_in_flight
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (2..=CONCURRENT_DELIVERIES).contains(&most),
+        "{most} deliveries overlapped"
+    );
+    let finished = watched.finished.lock().unwrap().clone();
+    for id in &ids {
+        let kinds: Vec<Kind> = finished
+            .iter()
+            .filter(|(o, _)| o == id)
+            .map(|(_, k)| *k)
+            .collect();
+        assert_eq!(
+            kinds,
+            [Kind::Received, Kind::Confirmed, Kind::Paid],
+            "order {id}"
+        );
+    }
+}
