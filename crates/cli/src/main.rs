@@ -4,13 +4,19 @@
 //! In the flow schemas → model → compat/build → events → core/runtime → services, the CLI works on
 //! the build side: it reads the model, checks with `contracts-compat`, serves the registry
 //! (`contracts-registry`) and talks to registries and services as a client
-//! (`contracts-registry-client`, `contracts-admin`).
+//! (`contracts-registry-client`, `contracts-admin`). `consume` and `produce` read and write
+//! topics through the contracts, decoding with the schema parsers the runtime never links.
 
 mod acls;
 mod admin;
+mod avro_json;
 mod check;
 mod compat;
+mod consume;
+mod kafka;
 mod prepare;
+mod produce;
+mod proto_json;
 mod register;
 mod registry;
 mod registry_browse;
@@ -19,6 +25,7 @@ mod remote;
 mod report;
 mod snapshot;
 mod topics;
+mod writer_schemas;
 
 use std::process::ExitCode;
 
@@ -72,6 +79,10 @@ enum Command {
     Acls(acls::Args),
     /// Create and grow the manifest's topics on a Kafka cluster (`contracts topics plan|apply`)
     Topics(topics::Args),
+    /// Print a topic's records decoded through the registry, one JSON line each (or pretty)
+    Consume(Box<consume::Args>),
+    /// Send JSON values from stdin (one per line) as an event of the manifest, checked first
+    Produce(Box<produce::Args>),
 }
 
 /// `--manifest`, shared by the commands that read `schemas/contracts.toml`.
@@ -116,6 +127,8 @@ fn main() -> ExitCode {
         Command::Admin(args) => admin::run(args),
         Command::Acls(args) => acls::run(args),
         Command::Topics(args) => topics::run(args),
+        Command::Consume(args) => consume::run(*args),
+        Command::Produce(args) => produce::run(*args),
     };
     match result {
         Ok(code) => code,
