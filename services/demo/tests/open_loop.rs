@@ -42,6 +42,11 @@ fn the_open_loop_places_every_scheduled_order_and_times_each_stage_of_each() {
     let (code, out) = demo(dir.path(), &["--rate", "20", "--duration", "3s"]);
     assert_eq!(code, Some(0), "the open-loop run failed:\n{out}");
 
+    // One warm-up order went through first, outside the figures below.
+    assert!(
+        out.contains("warm-up: one order reached its decision mail in"),
+        "{out}"
+    );
     // 20 orders/s for 3 s: 60 orders on the schedule, all placed.
     assert!(out.contains("60 of 60 orders placed"), "{out}");
     for stage in [
