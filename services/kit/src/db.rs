@@ -407,13 +407,16 @@ impl Db {
         if self.backend == Backend::Sqlite {
             return Ok(Some(Lease { session: None }));
         }
-        let mut session = self.pool.acquire().await?.detach();
+        let mut conn = self.pool.acquire().await?;
         let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(key)
-            .fetch_one(&mut session)
+            .fetch_one(&mut *conn)
             .await?;
-        Ok(taken.then_some(Lease {
-            session: Some(session),
+        // The lease lives as long as its session, so the holder keeps that connection out of
+        // the pool; a standby's failed try holds nothing and gives its connection back (a new
+        // connection per try cost PostgreSQL a backend process each time).
+        Ok(taken.then(|| Lease {
+            session: Some(conn.detach()),
         }))
     }
 }

@@ -105,3 +105,54 @@ async fn one_replica_relays_the_outbox_at_a_time_and_another_takes_over_when_it_
         "b took over once a stopped"
     );
 }
+
+/// Sessions the server has started for `database` (PostgreSQL 14 and later count them).
+async fn sessions(admin: &Db, database: &str) -> i64 {
+    sqlx::query_scalar("SELECT sessions FROM pg_stat_database WHERE datname = $1")
+        .bind(database)
+        .fetch_one(admin.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_asking_for_a_held_lease_reuses_its_connections() {
+    let pg = TestPostgres::start().unwrap();
+    let location = Location::Url(Secret::new(pg.create_database("shop").unwrap()));
+    let admin = Db::connect(&Location::Url(Secret::new(pg.url("postgres"))), 2, &[])
+        .await
+        .unwrap();
+    let holder = Db::connect(&location, 4, &[]).await.unwrap();
+    let standby = Db::connect(&location, 4, &[]).await.unwrap();
+    let lease = holder.try_lease(42).await.unwrap();
+    assert!(lease.is_some(), "the first replica takes the lease");
+
+    // Warm the standby's pool, then count the sessions its tries start.
+    assert!(standby.try_lease(42).await.unwrap().is_none());
+    let before = sessions(&admin, "shop").await;
+    for _ in 0..50 {
+        assert!(
+            standby.try_lease(42).await.unwrap().is_none(),
+            "the lease is held"
+        );
+    }
+    let after = sessions(&admin, "shop").await;
+    // The server reports sessions a moment late, so a few of the pools' own start-up may land
+    // in this window; a new connection per try would be 50.
+    assert!(
+        after - before <= 5,
+        "50 failed tries started {} sessions",
+        after - before
+    );
+
+    // The lease is still the holder's alone, and passes on once it is given up.
+    drop(lease);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while standby.try_lease(42).await.unwrap().is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lease was not released"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
