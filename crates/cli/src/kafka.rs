@@ -49,7 +49,7 @@ impl KafkaArgs {
             timeout,
         )
         .await
-        .context("cannot connect to Kafka")?;
+        .with_context(|| format!("cannot connect to Kafka at {bootstrap}"))?;
         Ok(Kafka {
             bootstrap,
             settings,

@@ -8,8 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Subcommand;
 use contracts_model::manifest::TopicOptions;
-use contracts_runtime::client_config::{KafkaClientArgs, Scope};
-use contracts_runtime::probe::probe_cluster;
+use contracts_runtime::client_config::Scope;
 use contracts_runtime::topics::{self, ClusterTopic, Plan};
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
@@ -72,10 +71,6 @@ enum Output {
 struct ClusterArgs {
     #[command(flatten)]
     manifest: crate::ManifestArg,
-    /// Kafka bootstrap servers, `host:port[,host:port...]` (or bootstrap.servers in
-    /// --kafka-properties)
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
-    bootstrap_servers: Option<String>,
     /// Put before every topic name but the registry's, as the services' --topic-prefix does
     /// (`staging.` manages `staging.orders`)
     #[arg(long, env = "KAFKA_TOPIC_PREFIX", default_value = "")]
@@ -94,10 +89,10 @@ struct ClusterArgs {
         value_name = "SECS"
     )]
     timeout_secs: u64,
-    /// The Kafka client's settings: properties files, -X, secrets from the environment (SASL,
-    /// TLS), as every binary here takes them.
+    /// The bootstrap servers and the Kafka client's settings (properties files, -X, secrets from
+    /// the environment), as `consume`, `produce` and every binary here take them.
     #[command(flatten)]
-    kafka: KafkaClientArgs,
+    kafka: crate::kafka::KafkaArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -138,15 +133,10 @@ async fn make_plan(args: &ClusterArgs) -> anyhow::Result<Result<Planned, ExitCod
         prefix: args.topic_prefix.clone(),
         registry_topic: (!args.no_registry_topic).then(|| args.registry_topic.clone()),
     });
-    let settings = args.kafka.load().context("the Kafka client settings")?;
-    let bootstrap = settings
-        .bootstrap_servers(args.bootstrap_servers.as_deref(), None)
-        .context("--bootstrap-servers")?;
-    let config = settings.client_config(Scope::All, &bootstrap);
     // A refused login or an untrusted certificate says so, instead of timing out later.
-    probe_cluster(&config, args.kafka.connect_timeout())
-        .await
-        .with_context(|| format!("connecting to Kafka at {bootstrap}"))?;
+    let kafka = args.kafka.connect().await?;
+    let bootstrap = kafka.bootstrap.clone();
+    let config = kafka.config(Scope::All);
     let admin: AdminClient<DefaultClientContext> =
         config.create().context("creating the Kafka admin client")?;
     let timeout = Duration::from_secs(args.timeout_secs.max(1));

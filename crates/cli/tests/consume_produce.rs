@@ -980,7 +980,8 @@ async fn produce_and_consume_log_in_with_sasl_over_tls_from_a_client_properties_
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         let err = stderr(&out);
         assert!(
-            err.starts_with("error: cannot connect to Kafka: Kafka SASL authentication failed"),
+            err.starts_with("error: cannot connect to Kafka at ")
+                && err.contains(": Kafka SASL authentication failed"),
             "{err}"
         );
         assert_eq!(err.lines().count(), 1, "{err}");
