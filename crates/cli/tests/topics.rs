@@ -410,3 +410,16 @@ async fn apply_works_over_sasl_ssl_with_the_settings_every_binary_takes() {
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("SASL authentication failed"), "{err}");
 }
+
+#[test]
+fn a_kafka_setting_holding_commas_reaches_the_client_whole() {
+    let names = Names::new();
+    // librdkafka takes `debug` as a comma-separated list; split, "topic" alone is no setting.
+    let (code, out, err) = on_shared_broker(
+        &shop_manifest(),
+        &names,
+        &["plan", "-X", "debug=broker,topic"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("create"), "{out}");
+}

@@ -31,27 +31,27 @@ pub struct KafkaClientArgs {
     #[arg(long, env = "KAFKA_PROPERTIES_FILE", value_name = "FILE")]
     pub kafka_properties: Option<PathBuf>,
     /// A librdkafka setting for every Kafka client, `-X key=value`, repeatable, over the
-    /// properties file; from the environment as a comma-separated list. For example
-    /// `-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512`. A value holding a comma
-    /// goes in a properties file.
-    #[arg(short = 'X', long = "kafka-config", env = "KAFKA_CONFIG", value_delimiter = ',',
-          value_parser = parse_setting, value_name = "KEY=VALUE")]
+    /// properties file; the value is taken whole (`-X debug=cgrp,topic`). For example
+    /// `-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512`. Without -X, the
+    /// environment's KAFKA_CONFIG: settings one per line or comma-separated, where a part with
+    /// no `=` continues the value before it (`debug=cgrp,topic,linger.ms=5` is two settings).
+    #[arg(short = 'X', long = "kafka-config", value_parser = parse_setting, value_name = "KEY=VALUE")]
     pub kafka_config: Vec<(String, String)>,
     /// A properties file for the producers only, over the settings for every client.
     #[arg(long, env = "KAFKA_PRODUCER_PROPERTIES_FILE", value_name = "FILE")]
     pub producer_properties: Option<PathBuf>,
-    /// A librdkafka setting for the producers only, over everything else (repeatable; from the
-    /// environment as a comma-separated list), e.g. `--producer-config compression.type=zstd`.
-    #[arg(long, env = "KAFKA_PRODUCER_CONFIG", value_delimiter = ',',
-          value_parser = parse_setting, value_name = "KEY=VALUE")]
+    /// A librdkafka setting for the producers only, over everything else (repeatable, taken
+    /// whole), e.g. `--producer-config compression.type=zstd`. Without it, the environment's
+    /// KAFKA_PRODUCER_CONFIG, a list as KAFKA_CONFIG.
+    #[arg(long, value_parser = parse_setting, value_name = "KEY=VALUE")]
     pub producer_config: Vec<(String, String)>,
     /// A properties file for the consumers only, over the settings for every client.
     #[arg(long, env = "KAFKA_CONSUMER_PROPERTIES_FILE", value_name = "FILE")]
     pub consumer_properties: Option<PathBuf>,
-    /// A librdkafka setting for the consumers only, over everything else (repeatable; from the
-    /// environment as a comma-separated list), e.g. `--consumer-config fetch.wait.max.ms=100`.
-    #[arg(long, env = "KAFKA_CONSUMER_CONFIG", value_delimiter = ',',
-          value_parser = parse_setting, value_name = "KEY=VALUE")]
+    /// A librdkafka setting for the consumers only, over everything else (repeatable, taken
+    /// whole), e.g. `--consumer-config fetch.wait.max.ms=100`. Without it, the environment's
+    /// KAFKA_CONSUMER_CONFIG, a list as KAFKA_CONFIG.
+    #[arg(long, value_parser = parse_setting, value_name = "KEY=VALUE")]
     pub consumer_config: Vec<(String, String)>,
     /// How long the start-up check of the Kafka connection (a metadata request) may take.
     /// A failed SASL login or an untrusted broker certificate stops the process at once,
@@ -78,6 +78,47 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// The settings given as flags, else those of the environment variable `var`. A flag's value is
+/// never split; the variable holds several settings, one per line or separated by commas, where
+/// a part with no `=` continues the value before it (`debug=cgrp,topic,linger.ms=5` is two).
+fn from_flags_or_env<'a>(
+    flags: &'a [(String, String)],
+    var: &str,
+) -> Result<std::borrow::Cow<'a, [(String, String)]>, ConfigError> {
+    if !flags.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(flags));
+    }
+    match std::env::var(var) {
+        Ok(list) => split_settings(&list)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|message| ConfigError::Setting {
+                origin: Origin::flag(var),
+                key: var.to_owned(),
+                message,
+            }),
+        Err(_) => Ok(std::borrow::Cow::Borrowed(flags)),
+    }
+}
+
+/// Splits a list of settings from the environment (see [`from_flags_or_env`]).
+pub fn split_settings(list: &str) -> Result<Vec<(String, String)>, String> {
+    let separator = if list.contains('\n') { '\n' } else { ',' };
+    let mut settings: Vec<(String, String)> = Vec::new();
+    for part in list.split(separator) {
+        if part.trim().is_empty() {
+            continue;
+        }
+        match (part.contains('='), settings.last_mut()) {
+            (false, Some((_, value))) if separator == ',' => {
+                value.push(',');
+                value.push_str(part);
+            }
+            _ => settings.push(parse_setting(part.trim_start())?),
+        }
+    }
+    Ok(settings)
+}
+
 impl KafkaClientArgs {
     /// Reads the files and the secrets from the environment, and layers everything in the
     /// order of the [module docs](super).
@@ -86,14 +127,14 @@ impl KafkaClientArgs {
         if let Some(path) = &self.kafka_properties {
             settings.read_properties(Scope::All, path)?;
         }
-        for (k, v) in &self.kafka_config {
+        for (k, v) in from_flags_or_env(&self.kafka_config, "KAFKA_CONFIG")?.iter() {
             settings.set(Scope::All, k, v, Origin::flag("-X/KAFKA_CONFIG"))?;
         }
         settings.secrets_from_env()?;
         if let Some(path) = &self.producer_properties {
             settings.read_properties(Scope::Producer, path)?;
         }
-        for (k, v) in &self.producer_config {
+        for (k, v) in from_flags_or_env(&self.producer_config, "KAFKA_PRODUCER_CONFIG")?.iter() {
             settings.set(
                 Scope::Producer,
                 k,
@@ -104,7 +145,7 @@ impl KafkaClientArgs {
         if let Some(path) = &self.consumer_properties {
             settings.read_properties(Scope::Consumer, path)?;
         }
-        for (k, v) in &self.consumer_config {
+        for (k, v) in from_flags_or_env(&self.consumer_config, "KAFKA_CONSUMER_CONFIG")?.iter() {
             settings.set(
                 Scope::Consumer,
                 k,
@@ -171,6 +212,51 @@ mod tests {
         let settings = Flags::parse_from(["svc"]).kafka.load().unwrap();
         assert_eq!(settings.profile(), Profile::Default);
         assert!(settings.consumer().is_empty());
+    }
+
+    #[test]
+    fn a_flag_value_with_commas_is_taken_whole() {
+        let flags = Flags::parse_from([
+            "svc",
+            "-X",
+            "debug=cgrp,topic",
+            "--consumer-config",
+            "isolation.level=read_committed",
+        ]);
+        let settings = flags.kafka.load().unwrap();
+        assert_eq!(settings.consumer()["debug"], "cgrp,topic");
+        assert_eq!(settings.producer()["debug"], "cgrp,topic");
+        assert_eq!(settings.consumer()["isolation.level"], "read_committed");
+    }
+
+    #[test]
+    fn a_list_from_the_environment_splits_between_settings_not_inside_values() {
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            split_settings("debug=cgrp,topic,linger.ms=5").unwrap(),
+            pairs(&[("debug", "cgrp,topic"), ("linger.ms", "5")])
+        );
+        assert_eq!(
+            split_settings("session.timeout.ms=10000,heartbeat.interval.ms=2000").unwrap(),
+            pairs(&[
+                ("session.timeout.ms", "10000"),
+                ("heartbeat.interval.ms", "2000")
+            ])
+        );
+        // One per line: commas and `=` stay inside the value.
+        assert_eq!(
+            split_settings("sasl.oauthbearer.config=scope=a,b=c\nlinger.ms=5\n").unwrap(),
+            pairs(&[
+                ("sasl.oauthbearer.config", "scope=a,b=c"),
+                ("linger.ms", "5")
+            ])
+        );
+        let err = split_settings("cgrp,linger.ms=5").unwrap_err();
+        assert!(err.contains("expected key=value"), "{err}");
     }
 
     #[test]
