@@ -160,18 +160,11 @@ async fn subjects(client: &Client, deleted: bool) -> anyhow::Result<Shown> {
     } else {
         live.clone()
     };
-    let mut text = String::new();
-    let mut rows = Vec::new();
-    for subject in &all {
-        let gone = !live.contains(subject);
-        text.push_str(subject);
-        text.push_str(if gone { "  (soft-deleted)\n" } else { "\n" });
-        rows.push(json!({"subject": subject, "deleted": gone}));
-    }
-    Ok(Shown {
-        text,
-        json: Value::Array(rows),
-    })
+    Ok(marked(
+        &all,
+        &live,
+        |subject, gone| json!({"subject": subject, "deleted": gone}),
+    ))
 }
 
 async fn versions(client: &Client, subject: &str, deleted: bool) -> anyhow::Result<Shown> {
@@ -190,18 +183,31 @@ async fn versions(client: &Client, subject: &str, deleted: bool) -> anyhow::Resu
     } else {
         live.clone()
     };
+    Ok(marked(
+        &all,
+        &live,
+        |version, gone| json!({"subject": subject, "version": version, "deleted": gone}),
+    ))
+}
+
+/// One line per entry of `all`, those `live` lacks marked soft-deleted; `row` is an entry's JSON.
+fn marked<T: PartialEq + std::fmt::Display>(
+    all: &[T],
+    live: &[T],
+    row: impl Fn(&T, bool) -> Value,
+) -> Shown {
     let mut text = String::new();
     let mut rows = Vec::new();
-    for version in &all {
-        let gone = !live.contains(version);
-        text.push_str(&version.to_string());
+    for item in all {
+        let gone = !live.contains(item);
+        text.push_str(&item.to_string());
         text.push_str(if gone { "  (soft-deleted)\n" } else { "\n" });
-        rows.push(json!({"subject": subject, "version": version, "deleted": gone}));
+        rows.push(row(item, gone));
     }
-    Ok(Shown {
+    Shown {
         text,
         json: Value::Array(rows),
-    })
+    }
 }
 
 async fn get(client: &Client, subject: &str, version: VersionId) -> anyhow::Result<Shown> {

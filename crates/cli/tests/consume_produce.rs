@@ -2,6 +2,10 @@
 //! the project's registry (testkit), with the shop's manifest registered by `contracts register`,
 //! and PyPI confluent-kafka's serializers on the other side.
 
+#[allow(dead_code)] // copy_dir is not used here
+mod common;
+
+use common::text;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -52,15 +56,6 @@ async fn contracts_with(args: &[&str], stdin: &str, env: &[(&str, String)]) -> O
     input.write_all(stdin.as_bytes()).await.unwrap();
     drop(input);
     child.wait_with_output().await.expect("wait for contracts")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn stderr(o: &Output) -> String {

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::text;
+
 use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
@@ -74,15 +76,6 @@ async fn fails(args: &[&str], envs: &[(&str, &str)]) -> String {
 
 fn refs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn avro(schema: &str) -> RegisterSchemaRequest {

@@ -236,25 +236,6 @@ impl Ports {
     }
 }
 
-/// Names of inventory replicas 2 to 16 (--inventory-replicas), as they appear in logs.
-const INVENTORY_REPLICA_NAMES: [&str; 15] = [
-    "inventory-service 2",
-    "inventory-service 3",
-    "inventory-service 4",
-    "inventory-service 5",
-    "inventory-service 6",
-    "inventory-service 7",
-    "inventory-service 8",
-    "inventory-service 9",
-    "inventory-service 10",
-    "inventory-service 11",
-    "inventory-service 12",
-    "inventory-service 13",
-    "inventory-service 14",
-    "inventory-service 15",
-    "inventory-service 16",
-];
-
 fn free_port() -> anyhow::Result<u16> {
     Ok(contracts_process::free_port()?)
 }
@@ -432,32 +413,38 @@ async fn demo(args: &Args, manifest: &Manifest, children: &Supervisor) -> anyhow
         Some(url) => Some(postgres::databases(url).await?),
         None => None,
     };
-    let mut services = services.to_vec();
-    // The other inventory replicas: the same group on ports of their own.
+    // Each with its name in logs; the other inventory replicas join the same group on ports of
+    // their own.
+    let mut services: Vec<(String, Spec)> = services
+        .into_iter()
+        .map(|spec| (spec.0.to_owned(), spec))
+        .collect();
     for replica in 2..=args.inventory_replicas {
         let (listen, admin) = (free_port()?, free_port()?);
         services.push((
-            INVENTORY_REPLICA_NAMES[usize::from(replica) - 2],
-            listen,
-            vec![
-                ("INVENTORY_LISTEN", format!("127.0.0.1:{listen}")),
-                ("INVENTORY_ADMIN_LISTEN", format!("127.0.0.1:{admin}")),
-            ],
+            format!("inventory-service {replica}"),
+            (
+                "inventory-service",
+                listen,
+                vec![
+                    ("INVENTORY_LISTEN", format!("127.0.0.1:{listen}")),
+                    ("INVENTORY_ADMIN_LISTEN", format!("127.0.0.1:{admin}")),
+                ],
+            ),
         ));
     }
-    for (name, _, env) in &services {
-        let binary = name.split(' ').next().unwrap_or(name);
+    for (name, (binary, _, env)) in &services {
         let mut cmd = Command::new(bin.join(binary));
         cmd.envs(common.iter().cloned()).envs(env.iter().cloned());
         if let Some(databases) = &databases {
             cmd.env("DATABASE_URL", databases.url_for(binary)?);
         }
-        if let ("inventory-service", Some(stock)) = (binary, &args.stock) {
+        if let ("inventory-service", Some(stock)) = (*binary, &args.stock) {
             cmd.env("INVENTORY_STOCK", stock);
         }
-        children.spawn(*name, cmd, &log(&logs, &name.replace(' ', "-")))?;
+        children.spawn(name.as_str(), cmd, &log(&logs, &name.replace(' ', "-")))?;
     }
-    for (name, port, _) in &services {
+    for (name, (_, port, _)) in &services {
         let health = format!("http://127.0.0.1:{port}/health");
         wait_healthy(&http, name, &health, Duration::from_secs(120)).await?;
         println!("   {name} on http://127.0.0.1:{port}  (/health, /metrics)");

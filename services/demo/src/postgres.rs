@@ -43,12 +43,7 @@ pub async fn databases(url: &str) -> anyhow::Result<Databases> {
             .context("listing the server's databases")?;
         if exists.is_none() {
             // Identifiers cannot be bound; the names are the constants above.
-            let create = match name {
-                "shop_order" => "CREATE DATABASE shop_order",
-                "shop_inventory" => "CREATE DATABASE shop_inventory",
-                _ => "CREATE DATABASE shop_notification",
-            };
-            sqlx::query(create)
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut conn)
                 .await
                 .with_context(|| format!("creating the database {name}"))?;
