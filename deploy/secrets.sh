@@ -2,15 +2,19 @@
 # Creates the secrets deploy/compose.yaml needs, in deploy/secrets/ (never committed): random
 # admin and order API tokens, a registry password per service and for CI, and the registry's
 # auth file with their argon2id hashes. Run once from the repository root; it keeps what exists.
+#   SECRETS_DIR=path   write them there instead
+#   CONTRACTS=path     the contracts binary to hash with (default: cargo run -p contracts-cli)
 set -eu
-dir=deploy/secrets
+dir=${SECRETS_DIR:-deploy/secrets}
 # The directory keeps other local users out; the files stay readable by the containers' user
 # (uid 10001), which compose bind-mounts them for.
 mkdir -p "$dir"
 chmod 700 "$dir"
 umask 022
 random() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-contracts() { cargo run -q -p contracts-cli -- "$@"; }
+contracts() {
+  if [ -n "${CONTRACTS:-}" ]; then "$CONTRACTS" "$@"; else cargo run -q -p contracts-cli -- "$@"; fi
+}
 
 for name in admin-read-token admin-write-token order-api-token; do
   [ -s "$dir/$name" ] || random > "$dir/$name"

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use contracts_core::{Handle, RecordMeta, Topic, TopicMessage};
 use futures_util::FutureExt as _;
@@ -41,8 +41,8 @@ pub(super) async fn partition_task<T, H>(
     }
     let mut stop = pipeline.stop.clone();
     let mut paused = pipeline.paused.clone();
-    // Process-duration series of handled records, per event type.
-    let mut handled: HashMap<String, HistogramHandle> = HashMap::new();
+    // Process-duration and record-latency series of handled records, per event type.
+    let mut handled: HashMap<String, [HistogramHandle; 2]> = HashMap::new();
     loop {
         let m = tokio::select! {
             biased;
@@ -204,7 +204,7 @@ pub(super) async fn process<T, H>(
     state: &PartitionState,
     level: usize,
     m: &OwnedMessage,
-    handled: &mut HashMap<String, HistogramHandle>,
+    handled: &mut HashMap<String, [HistogramHandle; 2]>,
 ) -> Outcome
 where
     T: Topic,
@@ -332,16 +332,21 @@ where
             let (class, text) = match result {
                 Ok(Ok(())) => {
                     let took = started.elapsed();
-                    // Per record: a handle kept by the partition's task, so no label strings.
-                    match handled.get(event_type) {
-                        Some(h) => h.observe(took),
-                        None => {
-                            let h = pipeline
-                                .metrics
-                                .histogram(metrics::PROCESS_DURATION, labels());
-                            h.observe(took);
-                            handled.insert(event_type.to_string(), h);
-                        }
+                    // Per record: handles kept by the partition's task, so no label strings.
+                    let [duration, latency] =
+                        handled.entry(event_type.to_string()).or_insert_with(|| {
+                            [
+                                pipeline
+                                    .metrics
+                                    .histogram(metrics::PROCESS_DURATION, labels()),
+                                pipeline
+                                    .metrics
+                                    .histogram(metrics::RECORD_LATENCY, labels()),
+                            ]
+                        });
+                    duration.observe(took);
+                    if let Some(age) = record_age(m) {
+                        latency.observe(age);
                     }
                     return Outcome::Handled;
                 }
@@ -390,4 +395,15 @@ pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     } else {
         "handler panicked".into()
     }
+}
+
+/// Time from the record's timestamp (its producer's clock when it created the record, or the
+/// broker's for a topic with `LogAppendTime`) to now; `None` without a timestamp or when the
+/// clocks disagree so much that it lies in the future.
+fn record_age(m: &OwnedMessage) -> Option<Duration> {
+    let created = u64::try_from(m.timestamp().to_millis()?).ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    now.checked_sub(Duration::from_millis(created))
 }
