@@ -342,3 +342,79 @@ fn a_manifest_that_did_not_exist_at_the_ref_makes_every_version_new() {
         text(&out)
     );
 }
+
+/// The CI template's pull-request step: its script, run with bash as the runner does, in a
+/// shallow checkout of a pull request that edits a released file (no `origin/main` until the
+/// step fetches it, as after `actions/checkout`).
+#[test]
+fn the_ci_templates_pull_request_step_fetches_the_base_branch_and_annotates_an_edit() {
+    let workflow = repo_root().join(".github/workflows/contracts.yml");
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(workflow).unwrap()).unwrap();
+    let step = doc["jobs"]["contracts"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.contains("contracts check --against"))
+        })
+        .expect("the template has a --against step");
+    assert_eq!(
+        step["if"].as_str(),
+        Some("github.event_name == 'pull_request'")
+    );
+    assert_eq!(
+        step["env"]["BASE_REF"].as_str(),
+        Some("${{ github.base_ref }}")
+    );
+    let script = step["run"].as_str().unwrap();
+
+    let origin = Repo::with_the_shop();
+    let checkout = Repo {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let url = format!("file://{}", origin.dir.path().display());
+    checkout.git(&["init", "-q", "-b", "pr"]);
+    checkout.git(&["remote", "add", "origin", &url]);
+    checkout.git(&["fetch", "-q", "--depth=1", "origin", "refs/heads/main"]);
+    checkout.git(&["checkout", "-q", "FETCH_HEAD"]);
+    let _ = Command::new("git")
+        .args(["update-ref", "-d", "refs/remotes/origin/main"])
+        .current_dir(checkout.dir.path())
+        .output();
+    checkout.edit(
+        ORDER_PAID_V1,
+        "\"doc\": \"The customer paid for an order.\"",
+        "\"doc\": \"The customer paid.\"",
+    );
+    checkout.commit("edit a released schema");
+
+    let bin = Path::new(env!("CARGO_BIN_EXE_contracts")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .args(["-e", "-c", script])
+        .current_dir(checkout.dir.path())
+        .env("PATH", path)
+        .env("BASE_REF", "main")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("CONTRACTS_ERROR_FORMAT")
+        .env_remove("CONTRACTS_MANIFEST")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(100), "{}", text(&out));
+    let line = checkout.line_of(ORDER_PAID_V1, "\"doc\": \"The customer paid.\"");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!(
+            "::error file={ORDER_PAID_V1},line={line},col=1,title=RELEASED_VERSION_EDITED::"
+        )),
+        "{}",
+        text(&out)
+    );
+}
