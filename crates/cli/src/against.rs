@@ -191,8 +191,11 @@ fn check_subject(
     let mut history: Vec<(String, Schema)> = Vec::new();
     let mut problems = Vec::new();
     let old_versions = before.map_or(&[][..], |b| &b.versions[..]);
-    for old in old_versions {
-        let schema = match released_schema(before.expect("versions come from it"), old) {
+    for (before, old) in before
+        .into_iter()
+        .flat_map(|b| b.versions.iter().map(move |v| (b, v)))
+    {
+        let schema = match released_schema(before, old) {
             Ok(s) => s,
             Err(d) => {
                 problems.push(Diagnostic::new(format!(
@@ -311,13 +314,29 @@ fn subject_gone(gone: &LocalSubject<'_>, manifest: &Manifest, at: &str) -> Verdi
 /// A released version that is gone: at the event's entry in the manifest, or at the top of the
 /// manifest when the whole event is gone.
 fn removed(subject: &LocalSubject<'_>, label: &str, at: &str, manifest: &Manifest) -> Report {
-    let (file, line, column) = match manifest.event(&subject.event.name) {
+    let event = manifest.event(&subject.event.name);
+    let (file, line, column) = match event {
         Some(e) => (
             e.location.file.display().to_string(),
             e.location.line,
             e.location.column,
         ),
         None => (manifest.path.display().to_string(), 1, 1),
+    };
+    // Still listed, but under another subject: the registry keeps the history where it was.
+    let moved = event
+        .and_then(|e| {
+            e.versions
+                .iter()
+                .find(|v| v.label == label)
+                .map(|v| e.subject_of(v))
+        })
+        .filter(|now| *now != subject.subject);
+    let whereabouts = match moved {
+        Some(now) => {
+            format!("is now under subject \"{now}\"; consumers look it up where it was released")
+        }
+        None => "is no longer in the manifest".to_string(),
     };
     Report {
         rule: REMOVED.to_string(),
@@ -328,9 +347,9 @@ fn removed(subject: &LocalSubject<'_>, label: &str, at: &str, manifest: &Manifes
         line: Some(line),
         column: Some(column),
         message: format!(
-            "{} {label} (subject \"{}\") was released at {at} and is no longer in the manifest; \
-             data written with it may still be read (help: restore its entry and its file: a \
-             released version stays for as long as its data lives)",
+            "{} {label} (subject \"{}\") was released at {at} and {whereabouts}; data written \
+             with it may still be read (help: restore its entry, file and subject: a released \
+             version stays for as long as its data lives)",
             subject.event.name, subject.subject
         ),
         old_version: Some(format!("{label} at {at}")),

@@ -418,3 +418,24 @@ fn the_ci_templates_pull_request_step_fetches_the_base_branch_and_annotates_an_e
         text(&out)
     );
 }
+
+#[test]
+fn an_event_moved_to_another_subject_leaves_its_released_versions_behind() {
+    let repo = Repo::with_the_shop();
+    repo.edit(
+        MANIFEST,
+        "name = \"shop.orders.OrderPaid\"\n",
+        "name = \"shop.orders.OrderPaid\"\nsubject_strategy = \"TopicRecordNameStrategy\"\n",
+    );
+    let out = repo.check(&["--against", "main", "--error-format", "json"]);
+    assert_eq!(out.status.code(), Some(100), "{}", text(&out));
+    let found = findings(&out);
+    assert_eq!(found.len(), 1, "{}", text(&out));
+    assert_eq!(found[0]["rule"], "RELEASED_VERSION_REMOVED");
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("(subject \"shop.orders.OrderPaid\")")
+            && message.contains("is now under subject \"orders-shop.orders.OrderPaid\""),
+        "{message}"
+    );
+}
