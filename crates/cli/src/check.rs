@@ -26,12 +26,9 @@ pub struct Args {
     remote: crate::registry_check::RemoteArgs,
     /// Check against the schemas at this git ref (a branch, tag or commit: `main`,
     /// `origin/main`, `v1.4.0`), as the released history: a released version edited in place or
-    /// removed is a finding, and each new version is checked against the released ones
-    #[arg(
-        long,
-        value_name = "GIT_REF",
-        conflicts_with_all = ["registry", "offline_snapshot"]
-    )]
+    /// removed is a finding, and each new version is checked against the released ones (takes
+    /// precedence over --registry)
+    #[arg(long, value_name = "GIT_REF", conflicts_with = "offline_snapshot")]
     against: Option<String>,
 }
 

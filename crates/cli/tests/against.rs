@@ -439,3 +439,18 @@ fn an_event_moved_to_another_subject_leaves_its_released_versions_behind() {
         "{message}"
     );
 }
+
+#[test]
+fn a_registry_url_in_the_environment_does_not_stop_against() {
+    let repo = Repo::with_the_shop();
+    let out = Command::new(env!("CARGO_BIN_EXE_contracts"))
+        .args(["check", "--against", "main"])
+        .current_dir(repo.dir.path())
+        .env("CONTRACTS_REGISTRY_URL", "http://127.0.0.1:9")
+        .env_remove("CONTRACTS_MANIFEST")
+        .env_remove("CONTRACTS_ERROR_FORMAT")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
