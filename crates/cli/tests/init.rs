@@ -265,3 +265,36 @@ fn init_without_a_source_for_the_crates_says_how_to_give_one() {
     );
     assert!(!dir.path().join("x").exists());
 }
+
+#[test]
+fn init_refuses_names_the_schema_or_cargo_would_reject_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo();
+    for (flag, value, says) in [
+        ("--event", "Greeting", "needs a namespace"),
+        (
+            "--event",
+            "acme.9orders.Placed",
+            "\"9orders\" is not a name",
+        ),
+        ("--topic", "Orders", "--topic \"Orders\""),
+        ("--key", "order-id", "--key \"order-id\""),
+        ("--name", "9lives", "not a Cargo package name"),
+    ] {
+        let out = contracts(
+            &[
+                "init",
+                "x",
+                "--contracts-path",
+                repo.to_str().unwrap(),
+                flag,
+                value,
+            ],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(1), "{flag} {value}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{flag} {value}: {stderr}");
+        assert!(!dir.path().join("x").exists(), "{flag} {value} wrote files");
+    }
+}
