@@ -16,7 +16,7 @@ use std::fmt;
 use contracts_core::secret::RedactingWriter;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -27,8 +27,15 @@ fn fmt_layer<S>(json: bool) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let layer =
-        tracing_subscriber::fmt::layer().with_writer(|| RedactingWriter::new(std::io::stderr()));
+    fmt_layer_to(json, || RedactingWriter::new(std::io::stderr()))
+}
+
+fn fmt_layer_to<S, W>(json: bool, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer);
     if json {
         let format = tracing_subscriber::fmt::format().json().flatten_event(true);
         Box::new(
@@ -264,5 +271,94 @@ mod otel {
             }
         };
         Ok(Some(exporter))
+    }
+}
+
+#[cfg(all(test, feature = "otlp"))]
+mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines(buffer: &Buffer) -> Vec<serde_json::Value> {
+        String::from_utf8(buffer.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    #[test]
+    fn a_json_line_written_in_a_traced_span_carries_its_trace_and_span_id_and_flat_fields() {
+        let provider = SdkTracerProvider::builder().build();
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(fmt_layer_to(true, move || out.clone()))
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let span = tracing::info_span!("checkout", order_id = "o-1");
+        let (trace_id, span_id) = {
+            let cx = span.context();
+            let sc = cx.span().span_context().clone();
+            (sc.trace_id().to_string(), sc.span_id().to_string())
+        };
+        span.in_scope(|| tracing::info!(customer = "c@example.com", "order placed"));
+        tracing::info!("outside any span");
+
+        let lines = lines(&buffer);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let traced = &lines[0];
+        assert_eq!(traced["trace_id"], trace_id.as_str(), "{traced}");
+        assert_eq!(traced["span_id"], span_id.as_str(), "{traced}");
+        assert_eq!(
+            traced["message"], "order placed",
+            "fields at the top level: {traced}"
+        );
+        assert_eq!(traced["customer"], "c@example.com", "{traced}");
+        assert_eq!(traced["span"]["order_id"], "o-1", "{traced}");
+        assert!(traced.get("fields").is_none(), "{traced}");
+        let untraced = &lines[1];
+        assert_eq!(untraced["message"], "outside any span");
+        assert!(untraced.get("trace_id").is_none(), "{untraced}");
+    }
+
+    #[test]
+    fn otel_propagators_names_the_propagators_and_an_unknown_one_is_refused() {
+        use opentelemetry::propagation::TextMapPropagator as _;
+        let fields = |p: &opentelemetry::propagation::TextMapCompositePropagator| {
+            let mut names = p.fields().map(str::to_owned).collect::<Vec<_>>();
+            names.sort();
+            names
+        };
+        let default = otel::propagator(None).unwrap();
+        assert_eq!(fields(&default), ["baggage", "traceparent", "tracestate"]);
+        let baggage = otel::propagator(Some("baggage".into())).unwrap();
+        assert_eq!(fields(&baggage), ["baggage"]);
+        let none = otel::propagator(Some("none".into())).unwrap();
+        assert!(fields(&none).is_empty());
+        let err = otel::propagator(Some("tracecontext,b3".into())).unwrap_err();
+        assert!(err.to_string().contains("\"b3\" is not supported"), "{err}");
     }
 }
