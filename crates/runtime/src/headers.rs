@@ -78,7 +78,10 @@ struct Fields<'a>(&'a mut Vec<(String, String)>);
 
 impl Injector for Fields<'_> {
     fn set(&mut self, key: &str, value: String) {
-        self.0.push((key.to_owned(), value));
+        // An empty `tracestate` says nothing and would cost every record a header.
+        if !value.is_empty() {
+            self.0.push((key.to_owned(), value));
+        }
     }
 }
 
