@@ -156,7 +156,15 @@ mod otel {
     impl Drop for Telemetry {
         fn drop(&mut self) {
             if self.exporting {
-                let _ = self.provider.shutdown();
+                // The gRPC exporter needs the runtime while this thread waits for it.
+                let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+                    h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+                });
+                if multi_thread {
+                    let _ = tokio::task::block_in_place(|| self.provider.shutdown());
+                } else {
+                    let _ = self.provider.shutdown();
+                }
             }
         }
     }

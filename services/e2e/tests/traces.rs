@@ -317,4 +317,14 @@ async fn one_order_makes_one_trace_across_the_three_services_from_the_http_reque
             service.name
         );
     }
+
+    // With an exporter to flush, each still stops gracefully.
+    for service in [&mut order, &mut inventory, &mut notification] {
+        assert!(
+            service.terminate(),
+            "{}: {}",
+            service.name,
+            service.log_text()
+        );
+    }
 }
