@@ -235,12 +235,12 @@ mod otel {
         Ok(TextMapCompositePropagator::new(parts))
     }
 
-    fn set(var: &str) -> Option<String> {
-        env::var(var).ok().filter(|v| !v.trim().is_empty())
-    }
-
-    /// The OTLP exporter the environment asks for, if any.
-    fn exporter() -> Result<Option<SpanExporter>, TelemetryError> {
+    /// The OTLP protocol the environment asks for, `None` for no export; `var` reads a
+    /// variable (unset or blank: `None`).
+    pub(crate) fn export_protocol(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Protocol>, TelemetryError> {
+        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         if set("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
             return Ok(None);
         }
@@ -256,27 +256,34 @@ mod otel {
         if !wanted {
             return Ok(None);
         }
-        let (var, protocol) = match set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") {
+        let (name, protocol) = match set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") {
             Some(p) => ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", p),
             None => (
                 "OTEL_EXPORTER_OTLP_PROTOCOL",
                 set("OTEL_EXPORTER_OTLP_PROTOCOL").unwrap_or_else(|| "http/protobuf".into()),
             ),
         };
+        match protocol.trim() {
+            "grpc" => Ok(Some(Protocol::Grpc)),
+            "http/protobuf" => Ok(Some(Protocol::HttpBinary)),
+            other => Err(TelemetryError::Protocol {
+                var: name,
+                value: other.to_owned(),
+            }),
+        }
+    }
+
+    /// The OTLP exporter the environment asks for, if any.
+    fn exporter() -> Result<Option<SpanExporter>, TelemetryError> {
         // The endpoint, headers, timeout and compression come from the environment too: the
         // exporter builders read them.
-        let exporter = match protocol.trim() {
-            "grpc" => SpanExporter::builder().with_tonic().build()?,
-            "http/protobuf" => SpanExporter::builder()
+        let exporter = match export_protocol(|name| env::var(name).ok())? {
+            None => return Ok(None),
+            Some(Protocol::Grpc) => SpanExporter::builder().with_tonic().build()?,
+            Some(protocol) => SpanExporter::builder()
                 .with_http()
-                .with_protocol(Protocol::HttpBinary)
+                .with_protocol(protocol)
                 .build()?,
-            other => {
-                return Err(TelemetryError::Protocol {
-                    var,
-                    value: other.to_owned(),
-                });
-            }
         };
         Ok(Some(exporter))
     }
@@ -350,6 +357,70 @@ mod tests {
         let untraced = &lines[1];
         assert_eq!(untraced["message"], "outside any span");
         assert!(untraced.get("trace_id").is_none(), "{untraced}");
+    }
+
+    #[test]
+    fn the_otel_variables_switch_export_on_and_off_and_pick_the_protocol() {
+        use opentelemetry_otlp::Protocol;
+        let with = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            otel::export_protocol(move |name| {
+                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            })
+        };
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+        assert_eq!(with(&[]).unwrap(), None, "nothing configured, no exporter");
+        assert_eq!(with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")]).unwrap(), None);
+        assert_eq!(with(&[endpoint]).unwrap(), Some(Protocol::HttpBinary));
+        assert_eq!(
+            with(&[(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://collector:4318/v1/traces"
+            )])
+            .unwrap(),
+            Some(Protocol::HttpBinary)
+        );
+        assert_eq!(
+            with(&[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]).unwrap(),
+            Some(Protocol::Grpc)
+        );
+        assert_eq!(
+            with(&[
+                endpoint,
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+            ])
+            .unwrap(),
+            Some(Protocol::HttpBinary),
+            "the traces variable wins"
+        );
+        assert_eq!(
+            with(&[endpoint, ("OTEL_TRACES_EXPORTER", "none")]).unwrap(),
+            None
+        );
+        assert_eq!(
+            with(&[endpoint, ("OTEL_SDK_DISABLED", "true")]).unwrap(),
+            None
+        );
+        assert_eq!(
+            with(&[("OTEL_TRACES_EXPORTER", "otlp")]).unwrap(),
+            Some(Protocol::HttpBinary),
+            "otlp alone exports to the default endpoint"
+        );
+        let err = with(&[("OTEL_TRACES_EXPORTER", "zipkin")]).unwrap_err();
+        assert!(
+            err.to_string().contains("\"zipkin\" is not supported"),
+            "{err}"
+        );
+        let err = with(&[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("OTEL_EXPORTER_OTLP_PROTOCOL: \"http/json\" is not supported"),
+            "{err}"
+        );
     }
 
     #[test]
