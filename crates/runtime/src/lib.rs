@@ -44,9 +44,13 @@
 //!   secrets in the environment, with producer-only and consumer-only layers;
 //!   [`probe`]: the start-up check that stops a process on a failed SASL login or an untrusted
 //!   broker certificate before it consumes or publishes anything.
-//! - [`Metrics`]: the process's Prometheus registry; `tracing` spans `publish` and `process`
-//!   carry the messaging attributes, and the producer's OpenTelemetry trace continues in the
-//!   consumer.
+//! - [`Metrics`]: the process's Prometheus registry; `tracing` spans `publish`, `process` and
+//!   `handle` carry the messaging attributes, and the producer's OpenTelemetry trace (with its
+//!   `tracestate` and baggage) continues in the consumer through the globally installed
+//!   propagator ([`headers`]).
+//! - `telemetry` (features `logging`, `otlp`): the log subscriber every binary installs (text
+//!   or flat JSON lines with trace ids) and the OpenTelemetry set-up from the `OTEL_*`
+//!   variables, OTLP export over gRPC or HTTP included.
 
 pub mod client_config;
 mod consumer;
@@ -55,6 +59,8 @@ pub mod headers;
 pub mod metrics;
 pub mod probe;
 mod producer;
+#[cfg(feature = "logging")]
+pub mod telemetry;
 pub mod topics;
 mod writer;
 

@@ -212,7 +212,6 @@ where
 {
     let topic = &pipeline.topics[level];
     let value = m.payload().unwrap_or_default();
-    let traceparent = headers::get(m.headers(), headers::TRACEPARENT).map(str::to_owned);
     // Handler calls made before this delivery, on the topics before this retry topic.
     let earlier: u32 = if level > 0 {
         headers::get(m.headers(), headers::RETRY_ATTEMPTS)
@@ -239,7 +238,7 @@ where
         schema_id = field::Empty,
         attempts = field::Empty,
     );
-    headers::continue_trace(&span, traceparent.as_deref());
+    headers::continue_trace(&span, headers::context_from_headers(m.headers()));
     async move {
         let failed = |class: &str| -> Labels {
             vec![
@@ -318,8 +317,16 @@ where
             attempt += 1;
             span.record("attempts", earlier + attempt);
             let started = Instant::now();
+            // One span per handler call, so a trace shows each attempt and what it caused.
+            let handle_span = tracing::info_span!(
+                "handle",
+                otel.name = %format_args!("handle {event_type}"),
+                event_type,
+                attempt = earlier + attempt,
+            );
             let result = AssertUnwindSafe(handler.handle(message, &meta))
                 .catch_unwind()
+                .instrument(handle_span)
                 .await;
             let labels = || -> Labels {
                 vec![
