@@ -16,13 +16,18 @@ fn repo() -> PathBuf {
 
 fn tool(name: &str) -> PathBuf {
     let tools = repo().join(".oracles/ci-tools");
-    let path = [tools.join("venv/bin").join(name), tools.join("bin").join(name)]
-        .into_iter()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("{name} is missing: run .ci/install-ci-tools (PyPI check-jsonschema and kubernetes-validate, Debian's promtool)")
-        });
-    path
+    [
+        tools.join("venv/bin").join(name),
+        tools.join("bin").join(name),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .unwrap_or_else(|| {
+        panic!(
+            "{name} is missing: run .ci/install-ci-tools (PyPI check-jsonschema and \
+                 kubernetes-validate, Debian's promtool)"
+        )
+    })
 }
 
 fn run(program: &Path, args: &[&str], dir: &Path) -> Output {
