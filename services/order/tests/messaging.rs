@@ -67,9 +67,9 @@ async fn a_rejection_rejects_the_order_with_its_reason() {
     let (handler, store) = answers().await;
     placed(&store, "o-1").await;
     placed(&store, "o-2").await;
-    let v2 = inventory::v2::InventoryRejected {
+    let v2 = inventory::v3::InventoryRejected {
         order_id: "o-1".into(),
-        reason: inventory::v2::RejectionReason::OutOfStock as i32,
+        reason: inventory::v3::RejectionReason::OutOfStock as i32,
         detail: "\"coffee\": 3 wanted, 1 in stock".into(),
         ..Default::default()
     };
@@ -113,7 +113,7 @@ async fn the_same_answer_twice_changes_nothing() {
     handler.handle(reserved.into(), &meta()).await.unwrap();
     assert_eq!(store.get("o-1").await.unwrap().unwrap(), first);
     // A late contradicting answer does not undo the decision either.
-    let rejected = inventory::v2::InventoryRejected {
+    let rejected = inventory::v3::InventoryRejected {
         order_id: "o-1".into(),
         ..Default::default()
     };
