@@ -109,16 +109,36 @@ async fn register_puts_every_version_under_its_subject_and_level_and_a_rerun_is_
         Some("FULL_TRANSITIVE")
     );
     // Protobuf imports went first, under their import paths; the built-in timestamp did not.
+    // The older versions under schemas/history/ import copies of the same files, which the
+    // registry holds once.
     assert_eq!(
         client.versions("shop/common/v1/money.proto").await.unwrap(),
         vec![1]
     );
+    // Several versions of one Protobuf package, accepted by the registry at their levels.
+    assert_eq!(
+        client.versions("order-created-pb-value").await.unwrap(),
+        vec![1, 2]
+    );
     let pb = client.latest("order-created-pb-value").await.unwrap();
     assert_eq!(pb.schema_type(), SchemaType::Protobuf);
     let names: Vec<&str> = pb.references.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["shop/common/v1/line_item.proto"]);
+    assert_eq!(
+        names,
+        [
+            "shop/common/v1/line_item.proto",
+            "shop/common/v1/money.proto"
+        ]
+    );
     let v2_subject = "inventory-shop.inventory.v2.InventoryReserved";
     assert_eq!(client.versions(v2_subject).await.unwrap(), vec![1]);
+    assert_eq!(
+        client
+            .versions("inventory-shop.inventory.v2.InventoryRejected")
+            .await
+            .unwrap(),
+        vec![1, 2]
+    );
     let before = client.latest(subject).await.unwrap();
 
     // The URL from the environment this time, as CI sets it.
@@ -367,7 +387,7 @@ async fn findings_in_versions_only_the_registry_holds_still_name_a_local_file() 
         .find(|l| l.contains("FIELD_SCALAR_KIND_CHANGED"))
         .unwrap_or_else(|| panic!("{}", text(&red)));
     assert!(
-        pb.starts_with("schemas/shop/orders/v1/order_created.proto:12:"),
+        pb.starts_with("schemas/shop/orders/v1/order_created.proto:16:"),
         "{pb}"
     );
 }
