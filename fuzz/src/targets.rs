@@ -264,7 +264,9 @@ fn shop_events() -> Vec<&'static SchemaInfo> {
         inventory::v2::InventoryReserved::SCHEMA,
         inventory::v1::InventoryRejected::SCHEMA,
         inventory::v2::InventoryRejected::SCHEMA,
+        inventory::v3::InventoryRejected::SCHEMA,
         order_created_pb::v1::OrderCreated::SCHEMA,
+        order_created_pb::v2::OrderCreated::SCHEMA,
     ]
 }
 

@@ -60,8 +60,10 @@
 //! when it is stale. When that directory exists the gate checks against it, exactly as
 //! `contracts check --offline-snapshot` does (the check is shared, in `contracts-compat`):
 //! - a registered version whose local file was edited in place (its SHA-256 no longer matches
-//!   the one recorded when the registry was asked) fails the build: a registered schema never
-//!   changes;
+//!   the one recorded when the registry was asked, and no version of the subject has the
+//!   registered text any more) fails the build: a registered schema never changes. A file moved
+//!   unchanged, as a superseded Protobuf version moves into its own import root, keeps its
+//!   registration;
 //! - each local version the registry does not hold yet is checked, in order, against the
 //!   registered history at the subject's level, as registering it would be.
 //!

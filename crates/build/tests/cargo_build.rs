@@ -230,3 +230,34 @@ fn a_compatible_edit_builds_schema_changes_rerun_the_generator_and_new_consumers
         "{log}"
     );
 }
+
+#[test]
+fn a_type_change_in_a_newer_version_of_a_protobuf_package_fails_cargo_build() {
+    let probe = Probe::new("gate-probe-protobuf");
+    // The manifest's own history decides, not a registry snapshot.
+    let _ = std::fs::remove_dir_all(probe.path("schemas/.registry"));
+    // InventoryRejected v3 is the second version of shop.inventory.v2 (v2's text is under
+    // schemas/history/): turning a string into a number breaks v3's reading of v2 data.
+    probe.edit(
+        "schemas/shop/inventory/v2/inventory_rejected.proto",
+        "string detail = 5;",
+        "int64 detail = 5;",
+    );
+    let out = probe.cargo_build(None);
+    let log = text(&out);
+    assert!(!out.status.success(), "the build passed:\n{log}");
+    assert!(
+        log.contains("--> schemas/shop/inventory/v2/inventory_rejected.proto:22:3"),
+        "{log}"
+    );
+    assert!(
+        log.contains("field: shop.inventory.v2.InventoryRejected.detail"),
+        "{log}"
+    );
+    assert!(log.contains("rule: FIELD_SCALAR_KIND_CHANGED"), "{log}");
+    assert!(log.contains("change: v2 → v3"), "{log}");
+    assert!(
+        log.contains("consumed by order, notification: these services would break"),
+        "{log}"
+    );
+}

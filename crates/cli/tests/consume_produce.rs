@@ -223,7 +223,8 @@ async fn a_protobuf_event_produced_from_json_is_consumed_as_the_same_json_with_i
             "product_name": "teapot", "quantity": 2,
             "unit_price": {"currency_code": "EUR", "units": "12", "nanos": 500000000}
         }],
-        "created_at": "2026-11-27T12:00:00Z"
+        "created_at": "2026-11-27T12:00:00Z",
+        "total": {"currency_code": "EUR", "units": "25", "nanos": 0}
     });
     let out = shop
         .produce(&topic, "shop.orders.v1.OrderCreated", &format!("{sent}\n"))
@@ -235,10 +236,11 @@ async fn a_protobuf_event_produced_from_json_is_consumed_as_the_same_json_with_i
     assert_eq!(r["key"], "pb-1");
     assert_eq!(r["value"], sent);
     assert_eq!(r["event"], "shop.orders.v1.OrderCreated");
-    assert_eq!(r["version"], 1);
+    // The manifest's version: produce sends the newest (v2 added total).
+    assert_eq!(r["version"], 2);
     assert_eq!(
         r["schema_id"],
-        shop.id_of("order-created-pb-value", 1).await
+        shop.id_of("order-created-pb-value", 2).await
     );
     assert_eq!(r["headers"]["event_type"], "shop.orders.v1.OrderCreated");
 }
@@ -431,11 +433,13 @@ async fn consume_prints_what_confluent_kafkas_protobuf_serializer_wrote() {
     .await;
     let records = by_key(shop.consume_all(&topic).await);
     assert_eq!(records.len(), 2, "{records:?}");
-    let id = shop.id_of("order-created-pb-value", 1).await;
+    // The serializer uses the subject's latest version: v2, registered after v1.
+    let id = shop.id_of("order-created-pb-value", 2).await;
     for (record, sent) in records.iter().zip(&sent) {
         assert_eq!(&record["value"], sent);
         assert_eq!(record["event"], "shop.orders.v1.OrderCreated");
-        assert_eq!(record["version"], 1);
+        // The descriptors are the newest file's: the manifest's v2.
+        assert_eq!(record["version"], 2);
         assert_eq!(record["schema_id"], id);
     }
 }

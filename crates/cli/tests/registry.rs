@@ -109,16 +109,36 @@ async fn register_puts_every_version_under_its_subject_and_level_and_a_rerun_is_
         Some("FULL_TRANSITIVE")
     );
     // Protobuf imports went first, under their import paths; the built-in timestamp did not.
+    // The older versions under schemas/history/ import copies of the same files, which the
+    // registry holds once.
     assert_eq!(
         client.versions("shop/common/v1/money.proto").await.unwrap(),
         vec![1]
     );
+    // Several versions of one Protobuf package, accepted by the registry at their levels.
+    assert_eq!(
+        client.versions("order-created-pb-value").await.unwrap(),
+        vec![1, 2]
+    );
     let pb = client.latest("order-created-pb-value").await.unwrap();
     assert_eq!(pb.schema_type(), SchemaType::Protobuf);
     let names: Vec<&str> = pb.references.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["shop/common/v1/line_item.proto"]);
+    assert_eq!(
+        names,
+        [
+            "shop/common/v1/line_item.proto",
+            "shop/common/v1/money.proto"
+        ]
+    );
     let v2_subject = "inventory-shop.inventory.v2.InventoryReserved";
     assert_eq!(client.versions(v2_subject).await.unwrap(), vec![1]);
+    assert_eq!(
+        client
+            .versions("inventory-shop.inventory.v2.InventoryRejected")
+            .await
+            .unwrap(),
+        vec![1, 2]
+    );
     let before = client.latest(subject).await.unwrap();
 
     // The URL from the environment this time, as CI sets it.
@@ -215,6 +235,78 @@ async fn an_edit_to_a_registered_file_is_checked_against_the_registry_text() {
     assert_eq!(red.status.code(), Some(100), "{}", text(&red));
     assert!(
         String::from_utf8_lossy(&red.stdout).contains("shop/orders/order_paid/v1.avsc:8:"),
+        "{}",
+        text(&red)
+    );
+}
+
+/// The workflow schemas/contracts.toml describes for a compatible change to a Protobuf package:
+/// the released file and its imports move, unchanged, into the version's own import root under
+/// history/, and the file in shop/ becomes the next version.
+fn add_inventory_reserved_v3(dir: &Path) {
+    let schemas = dir.join("schemas");
+    let history = schemas.join("history/inventory/inventory_reserved/v2");
+    for file in [
+        "shop/inventory/v2/inventory_reserved.proto",
+        "shop/common/v1/line_item.proto",
+        "shop/common/v1/money.proto",
+    ] {
+        std::fs::create_dir_all(history.join(file).parent().unwrap()).unwrap();
+        std::fs::copy(schemas.join(file), history.join(file)).unwrap();
+    }
+    let newest = schemas.join("shop/inventory/v2/inventory_reserved.proto");
+    let text = std::fs::read_to_string(&newest).unwrap();
+    let at = "  google.protobuf.Timestamp expires_at = 5;\n";
+    assert!(text.contains(at));
+    std::fs::write(
+        &newest,
+        text.replacen(at, &format!("{at}  string batch_id = 6;\n"), 1),
+    )
+    .unwrap();
+    let manifest = schemas.join("contracts.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let v2 = "{ version = 2, file = \"shop/inventory/v2/inventory_reserved.proto\", name = \"shop.inventory.v2.InventoryReserved\" },";
+    assert!(text.contains(v2));
+    let moved = "{ version = 2, root = \"history/inventory/inventory_reserved/v2\", file = \"shop/inventory/v2/inventory_reserved.proto\", name = \"shop.inventory.v2.InventoryReserved\" },\n    { version = 3, file = \"shop/inventory/v2/inventory_reserved.proto\", name = \"shop.inventory.v2.InventoryReserved\" },";
+    std::fs::write(&manifest, text.replacen(v2, moved, 1)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_released_protobuf_version_moved_to_history_is_not_an_edit_and_its_successor_is_checked()
+{
+    let registry = registry().await;
+    let url = registry.url();
+    let dir = shop();
+    let out = contracts(&["register", "--registry", &url], dir.path()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let prepared = contracts(&["prepare", "--registry", &url], dir.path()).await;
+    assert!(prepared.status.success(), "{}", text(&prepared));
+
+    add_inventory_reserved_v3(dir.path());
+    // The snapshot names the file in shop/ for the registered v2, which now holds v3: the
+    // registered text is still there, under history/, so nothing was edited in place.
+    let offline = contracts(&["check", "--offline-snapshot"], dir.path()).await;
+    assert_eq!(offline.status.code(), Some(0), "{}", text(&offline));
+    let live = contracts(&["check", "--registry", &url], dir.path()).await;
+    assert_eq!(live.status.code(), Some(0), "{}", text(&live));
+
+    // v3 is what the registry does not hold yet, and it is checked: a type change breaks it.
+    let newest = dir
+        .path()
+        .join("schemas/shop/inventory/v2/inventory_reserved.proto");
+    let text_before = std::fs::read_to_string(&newest).unwrap();
+    std::fs::write(
+        &newest,
+        text_before.replacen("string warehouse_id = 4;", "int64 warehouse_id = 4;", 1),
+    )
+    .unwrap();
+    let red = contracts(&["check", "--offline-snapshot"], dir.path()).await;
+    assert_eq!(red.status.code(), Some(100), "{}", text(&red));
+    let stdout = String::from_utf8_lossy(&red.stdout);
+    assert!(
+        stdout.lines().any(|l| l
+            .starts_with("schemas/shop/inventory/v2/inventory_reserved.proto:")
+            && l.contains("FIELD_SCALAR_KIND_CHANGED")),
         "{}",
         text(&red)
     );
@@ -367,7 +459,7 @@ async fn findings_in_versions_only_the_registry_holds_still_name_a_local_file() 
         .find(|l| l.contains("FIELD_SCALAR_KIND_CHANGED"))
         .unwrap_or_else(|| panic!("{}", text(&red)));
     assert!(
-        pb.starts_with("schemas/shop/orders/v1/order_created.proto:12:"),
+        pb.starts_with("schemas/shop/orders/v1/order_created.proto:16:"),
         "{pb}"
     );
 }

@@ -210,11 +210,18 @@ async fn subjects_versions_get_and_schema_show_what_the_registry_holds_as_text_a
     assert_eq!(v["schema"], pb.schema);
     assert_eq!(
         v["references"],
-        json!([{
-            "name": "shop/common/v1/line_item.proto",
-            "subject": "shop/common/v1/line_item.proto",
-            "version": 1
-        }])
+        json!([
+            {
+                "name": "shop/common/v1/line_item.proto",
+                "subject": "shop/common/v1/line_item.proto",
+                "version": 1
+            },
+            {
+                "name": "shop/common/v1/money.proto",
+                "subject": "shop/common/v1/money.proto",
+                "version": 1
+            }
+        ])
     );
     let shown = ok(&url, &["get", "order-created-pb-value"]).await;
     assert!(

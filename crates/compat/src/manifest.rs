@@ -337,16 +337,20 @@ pub fn check_against_registry(
     let held = snapshot.subjects.get(&local.subject);
     let empty = Vec::new();
     let matches = held.map_or(&empty, |r| &r.local);
-    // The unchanged local version each registry version is, when it is one.
+    // The unchanged local version each registry version is, when it is one: the file the
+    // snapshot names, or another file with the registered text (a superseded Protobuf version
+    // moves to its own import root unchanged, and its file name changes).
     let local_of = |version: i32| {
-        matches
-            .iter()
-            .filter(|m| m.version == version)
+        let recorded = || matches.iter().filter(move |m| m.version == version);
+        recorded()
             .find_map(|m| {
                 local
                     .versions
                     .iter()
                     .find(|v| v.file == m.file && v.sha256 == m.sha256)
+            })
+            .or_else(|| {
+                recorded().find_map(|m| local.versions.iter().find(|v| v.sha256 == m.sha256))
             })
     };
     let mut history = Vec::new();
@@ -378,6 +382,11 @@ pub fn check_against_registry(
         else {
             continue;
         };
+        // The registered text moved to another file unchanged, and a newer version took its
+        // place: not an edit.
+        if local.versions.iter().any(|other| other.sha256 == m.sha256) {
+            continue;
+        }
         let diagnostic = Diagnostic::new(format!(
             "{} {} ({}) was edited after the registry registered it as version {} (id {}) of \
              subject \"{}\"",
@@ -407,8 +416,9 @@ pub fn check_against_registry(
         findings: Vec::new(),
         history: Vec::new(),
     };
+    // By text, not file: a registered version that moved keeps its registration.
     let is_registered =
-        |v: &LocalVersion<'_>| held.is_some_and(|r| r.registered(&v.file, &v.sha256).is_some());
+        |v: &LocalVersion<'_>| held.is_some_and(|r| r.local.iter().any(|m| m.sha256 == v.sha256));
     for v in local.versions.iter().filter(|v| !is_registered(v)) {
         check.pending.push(v.meta.label.clone());
         let schema = match &v.schema {

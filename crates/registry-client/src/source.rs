@@ -119,12 +119,16 @@ fn request(
 }
 
 /// The already registered dependencies that `text` imports (`import "shop/common/v1/money.proto";`).
+/// The imports of `text` among `known`, in the order the file imports them: the order
+/// `contracts register` and Confluent's serializers send, so that the registry finds the same
+/// schema (it compares references as a list).
 fn references(text: &str, known: &[SchemaReference]) -> Vec<SchemaReference> {
-    known
+    let mut found: Vec<(usize, &SchemaReference)> = known
         .iter()
-        .filter(|r| text.contains(&format!("\"{}\"", r.name)))
-        .cloned()
-        .collect()
+        .filter_map(|r| Some((text.find(&format!("\"{}\"", r.name))?, r)))
+        .collect();
+    found.sort_by_key(|(at, _)| *at);
+    found.into_iter().map(|(_, r)| r.clone()).collect()
 }
 
 fn classify(e: Error) -> SourceError {
@@ -132,5 +136,42 @@ fn classify(e: Error) -> SourceError {
         SourceError::Unavailable(Box::new(e))
     } else {
         SourceError::Rejected(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(name: &str, version: i32) -> SchemaReference {
+        SchemaReference {
+            name: name.into(),
+            subject: name.into(),
+            version,
+        }
+    }
+
+    #[test]
+    fn references_follow_the_files_import_order_not_the_registration_order() {
+        // Registered dependencies first: money.proto before line_item.proto, which imports it.
+        let known = [
+            reference("shop/common/v1/money.proto", 1),
+            reference("shop/common/v1/line_item.proto", 1),
+            reference("shop/common/v1/unused.proto", 1),
+        ];
+        let text = "import \"google/protobuf/timestamp.proto\";\n\
+                    import \"shop/common/v1/line_item.proto\";\n\
+                    import \"shop/common/v1/money.proto\";\n";
+        let names: Vec<String> = references(text, &known)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "shop/common/v1/line_item.proto",
+                "shop/common/v1/money.proto"
+            ]
+        );
     }
 }

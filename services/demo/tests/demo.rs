@@ -36,7 +36,7 @@ fn the_demo_runs_the_shop_from_nothing_and_every_order_plays_out() {
     // carol's is paid, dave's confirmed.
     for line in [
         "created topic orders (6 partitions)",
-        "registered 12 new version(s)",
+        "registered 14 new version(s)",
         "is REJECTED",
         "POST /orders/",
         "this run's orders: 1 CONFIRMED, 1 PAID, 1 REJECTED, 1 SHIPPED",
@@ -46,6 +46,13 @@ fn the_demo_runs_the_shop_from_nothing_and_every_order_plays_out() {
     // Every OrderCreated was read by both groups that consume `orders`, every answer by both
     // groups that consume `inventory`.
     assert_eq!(count(&out, "OrderCreated v3 (Avro"), 4, "{out}");
+    // The Protobuf edition under the id `contracts register` gave its newest version: the
+    // service's lookup finds the same schema, references and all.
+    assert_eq!(
+        count(&out, "OrderCreated v2 (Protobuf, schema id 14)"),
+        4,
+        "{out}"
+    );
     // Four orders created, two paid, one shipped; each answered once by the inventory.
     assert_eq!(count(&out, "▸ order-service → orders["), 4 + 3, "{out}");
     assert_eq!(count(&out, "▸ inventory-service → inventory["), 4, "{out}");
@@ -85,7 +92,7 @@ fn the_demo_runs_the_shop_from_nothing_and_every_order_plays_out() {
     assert!(ok, "the second run failed:\n{out}");
     for line in [
         "topic orders exists",
-        "nothing to do: the registry already holds all 12 versions",
+        "nothing to do: the registry already holds all 14 versions",
         "GET /orders?status=SHIPPED: 2 order(s) in the store",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");

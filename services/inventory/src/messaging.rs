@@ -1,8 +1,9 @@
 //! The inventory on Kafka: `OrderCreated` in through the generated `OrdersHandler`, answers out
 //! through the outbox and the generated producer set.
 
-use contracts_core::{HandlerError, Publish, RecordMeta};
+use contracts_core::{Event, HandlerError, Publish, RecordMeta};
 use events::inventory::v2;
+use events::inventory::v3 as inventory_v3;
 use events::orders::v3;
 use events::services::inventory::{OrdersHandler, Producer};
 use shop_service_kit::ops::Counters;
@@ -100,8 +101,11 @@ impl<P: Classify> Sink for InventorySink<P> {
                 .inventory_reserved(&event)
                 .await
                 .map_err(PublishFailure::of::<P, _>)?;
-        } else if let Some(event) = row.decode::<v2::InventoryRejected>() {
-            let event = event.map_err(undecodable)?;
+        } else if row.is::<inventory_v3::InventoryRejected>() || row.is::<v2::InventoryRejected>() {
+            // A v2 row was written before an upgrade: v3 reads v2 (the build checks it), and
+            // the topic gets the newest version.
+            let event =
+                inventory_v3::InventoryRejected::decode(&row.payload).map_err(undecodable)?;
             self.producer
                 .inventory_rejected(&event)
                 .await

@@ -1,7 +1,7 @@
 //! The inventory's store (SQLite or PostgreSQL): stock per product, reservations, processed event ids and the
 //! outbox.
 
-use events::inventory::v2;
+use events::inventory::{v2, v3};
 use events::proto::shop::common::v1::LineItem;
 use shop_service_kit::db::{Db, Migration};
 use shop_service_kit::{now_ms, outbox};
@@ -294,13 +294,13 @@ impl InventoryStore {
             Decision::Reject(refused) => {
                 let refusal = decision.refusal().unwrap_or(Refusal::OutOfStock);
                 let reason = match refusal {
-                    Refusal::UnknownProduct => v2::RejectionReason::UnknownProduct,
-                    Refusal::QuantityLimit => v2::RejectionReason::QuantityLimit,
-                    Refusal::OutOfStock => v2::RejectionReason::OutOfStock,
+                    Refusal::UnknownProduct => v3::RejectionReason::UnknownProduct,
+                    Refusal::QuantityLimit => v3::RejectionReason::QuantityLimit,
+                    Refusal::OutOfStock => v3::RejectionReason::OutOfStock,
                 };
                 outbox::enqueue(
                     &mut tx,
-                    &v2::InventoryRejected {
+                    &v3::InventoryRejected {
                         order_id: request.order_id.clone(),
                         line_items: refused
                             .iter()
@@ -313,6 +313,11 @@ impl InventoryStore {
                         reason: reason as i32,
                         rejected_at: Some(timestamp(now)),
                         detail: describe(refused),
+                        stock_on_hand: refused
+                            .iter()
+                            .filter(|l| l.refusal != Refusal::UnknownProduct)
+                            .map(|l| (l.product.clone(), l.available))
+                            .collect(),
                     },
                 )
                 .await?;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use contracts_core::types::Decimal;
 use contracts_core::{Handle, RecordMeta, SchemaId};
 use events::inventory::v2;
+use events::inventory::v3 as inventory_v3;
 use events::orders::v3;
 use events::services::inventory::OrdersDispatcher;
 use inventory_service::messaging::{InventorySink, Reserver};
@@ -41,7 +42,7 @@ async fn answers(
 ) -> Vec<(
     String,
     Option<v2::InventoryReserved>,
-    Option<v2::InventoryRejected>,
+    Option<inventory_v3::InventoryRejected>,
 )> {
     outbox::all(store.db())
         .await
@@ -51,7 +52,8 @@ async fn answers(
             (
                 String::from_utf8(row.key.clone()).unwrap(),
                 row.decode::<v2::InventoryReserved>().map(Result::unwrap),
-                row.decode::<v2::InventoryRejected>().map(Result::unwrap),
+                row.decode::<inventory_v3::InventoryRejected>()
+                    .map(Result::unwrap),
             )
         })
         .collect()
@@ -98,9 +100,14 @@ async fn an_order_with_one_line_short_takes_nothing_and_says_why() {
     assert!(store.reservation("o-1").await.unwrap().is_empty());
     let answers = answers(&store).await;
     let rejected = answers[0].2.as_ref().expect("InventoryRejected");
-    assert_eq!(rejected.reason(), v2::RejectionReason::OutOfStock);
+    assert_eq!(rejected.reason(), inventory_v3::RejectionReason::OutOfStock);
     assert_eq!(rejected.detail, "\"mug\": 5 wanted, 2 in stock");
     assert_eq!(rejected.line_items.len(), 1, "only the refused line");
+    assert_eq!(
+        rejected.stock_on_hand,
+        [("mug".to_owned(), 2)].into(),
+        "what is left of the refused product"
+    );
 }
 
 #[tokio::test]
@@ -111,7 +118,15 @@ async fn an_unknown_product_is_rejected_as_such() {
         .await
         .unwrap();
     let rejected = answers(&store).await[0].2.clone().unwrap();
-    assert_eq!(rejected.reason(), v2::RejectionReason::UnknownProduct);
+    assert_eq!(
+        rejected.reason(),
+        inventory_v3::RejectionReason::UnknownProduct
+    );
+    assert!(
+        rejected.stock_on_hand.is_empty(),
+        "no stock figure for a product the inventory does not carry: {:?}",
+        rejected.stock_on_hand
+    );
     assert_eq!(store.stock("tea").await.unwrap(), Some(10));
 }
 
@@ -224,6 +239,40 @@ async fn the_relay_publishes_answers_as_protobuf_v2_keyed_by_order() {
             ),
         ]
     );
+    assert_eq!(outbox::pending_count(store.db()).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_rejection_left_in_the_outbox_by_the_previous_version_goes_out_as_the_newest() {
+    let (_, store) = inventory().await;
+    // What the service wrote before InventoryRejected v3 existed.
+    let mut tx = store.db().begin().await.unwrap();
+    outbox::enqueue(
+        &mut tx,
+        &v2::InventoryRejected {
+            order_id: "o-1".into(),
+            reason: v2::RejectionReason::OutOfStock as i32,
+            detail: "\"mug\": 5 wanted, 2 in stock".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let recorder = Recorder::new();
+    let sink = InventorySink::new(recorder.clone());
+    let relay = Relay::new(store.db().clone());
+    assert_eq!(relay.run_once(&sink).await.unwrap(), 1);
+    let sent = recorder.sent();
+    let rejected = sent[0]
+        .decode::<inventory_v3::InventoryRejected>()
+        .expect("published as v3");
+    assert_eq!(
+        (rejected.order_id.as_str(), rejected.reason()),
+        ("o-1", inventory_v3::RejectionReason::OutOfStock)
+    );
+    assert!(rejected.stock_on_hand.is_empty());
     assert_eq!(outbox::pending_count(store.db()).await.unwrap(), 0);
 }
 

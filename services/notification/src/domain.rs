@@ -212,15 +212,15 @@ impl TryFrom<&inventory::v1::InventoryRejected> for Notice {
     }
 }
 
-impl TryFrom<&inventory::v2::InventoryRejected> for Notice {
+impl TryFrom<&inventory::v3::InventoryRejected> for Notice {
     type Error = NoOrder;
-    fn try_from(e: &inventory::v2::InventoryRejected) -> Result<Self, NoOrder> {
+    fn try_from(e: &inventory::v3::InventoryRejected) -> Result<Self, NoOrder> {
         let why = if e.detail.is_empty() {
             match e.reason() {
-                inventory::v2::RejectionReason::OutOfStock => "out of stock",
-                inventory::v2::RejectionReason::UnknownProduct => "unknown product",
-                inventory::v2::RejectionReason::QuantityLimit => "quantity over the limit",
-                inventory::v2::RejectionReason::Unspecified => "",
+                inventory::v3::RejectionReason::OutOfStock => "out of stock",
+                inventory::v3::RejectionReason::UnknownProduct => "unknown product",
+                inventory::v3::RejectionReason::QuantityLimit => "quantity over the limit",
+                inventory::v3::RejectionReason::Unspecified => "",
             }
         } else {
             e.detail.as_str()

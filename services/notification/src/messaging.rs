@@ -101,7 +101,7 @@ impl InventoryHandler for Notifier {
 
     async fn inventory_rejected_v2(
         &self,
-        e: inventory::v2::InventoryRejected,
+        e: inventory::v3::InventoryRejected,
         _: &RecordMeta,
     ) -> Result<(), HandlerError> {
         self.note(Notice::try_from(&e)).await

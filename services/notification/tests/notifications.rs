@@ -198,9 +198,9 @@ async fn a_rejected_order_is_told_why_and_a_late_confirmation_is_ignored() {
         .handle(created("o-9", "bo@example.com").into(), &meta())
         .await
         .unwrap();
-    let rejected = inventory::v2::InventoryRejected {
+    let rejected = inventory::v3::InventoryRejected {
         order_id: "o-9".into(),
-        reason: inventory::v2::RejectionReason::OutOfStock as i32,
+        reason: inventory::v3::RejectionReason::OutOfStock as i32,
         detail: "\"tea\": 2 wanted, 0 in stock".into(),
         ..Default::default()
     };

@@ -1,7 +1,7 @@
 //! The order service on Kafka: its outbox rows go out through the generated producer set, and
 //! the inventory's answers come in through the generated `InventoryHandler`.
 
-use contracts_core::{HandlerError, Publish, RecordMeta};
+use contracts_core::{Event, HandlerError, Publish, RecordMeta};
 use events::orders::{v1, v3};
 use events::services::order::{InventoryHandler, Producer};
 use events::{inventory, order_created_pb};
@@ -44,8 +44,13 @@ impl<P: Classify> Sink for OrderSink<P> {
             p.order_created_on_orders(&event)
                 .await
                 .map_err(PublishFailure::of::<P, _>)?;
-        } else if let Some(event) = row.decode::<order_created_pb::v1::OrderCreated>() {
-            let event = event.map_err(|e| undecodable(row, e))?;
+        } else if row.is::<order_created_pb::v2::OrderCreated>()
+            || row.is::<order_created_pb::v1::OrderCreated>()
+        {
+            // A v1 row was written before an upgrade: v2 reads v1 (the build checks it), and
+            // the topic gets the newest version.
+            let event = order_created_pb::v2::OrderCreated::decode(&row.payload)
+                .map_err(|e| undecodable(row, e))?;
             p.order_created_on_order_created_pb(&event)
                 .await
                 .map_err(PublishFailure::of::<P, _>)?;
@@ -109,15 +114,15 @@ impl InventoryAnswers {
     }
 }
 
-fn rejection_v2(event: &inventory::v2::InventoryRejected) -> String {
+fn rejection_v2(event: &inventory::v3::InventoryRejected) -> String {
     if !event.detail.is_empty() {
         return event.detail.clone();
     }
     match event.reason() {
-        inventory::v2::RejectionReason::OutOfStock => "out of stock".into(),
-        inventory::v2::RejectionReason::UnknownProduct => "unknown product".into(),
-        inventory::v2::RejectionReason::QuantityLimit => "quantity over the limit".into(),
-        inventory::v2::RejectionReason::Unspecified => "stock could not be reserved".into(),
+        inventory::v3::RejectionReason::OutOfStock => "out of stock".into(),
+        inventory::v3::RejectionReason::UnknownProduct => "unknown product".into(),
+        inventory::v3::RejectionReason::QuantityLimit => "quantity over the limit".into(),
+        inventory::v3::RejectionReason::Unspecified => "stock could not be reserved".into(),
     }
 }
 
@@ -154,7 +159,7 @@ impl InventoryHandler for InventoryAnswers {
 
     async fn inventory_rejected_v2(
         &self,
-        event: inventory::v2::InventoryRejected,
+        event: inventory::v3::InventoryRejected,
         _: &RecordMeta,
     ) -> Result<(), HandlerError> {
         let reason = rejection_v2(&event);

@@ -146,7 +146,7 @@ impl OrderStore {
             .await?;
         }
         outbox::enqueue(&mut tx, &v3::OrderCreated::from(&order)).await?;
-        outbox::enqueue(&mut tx, &order_created_pb::v1::OrderCreated::from(&order)).await?;
+        outbox::enqueue(&mut tx, &order_created_pb::v2::OrderCreated::from(&order)).await?;
         tx.commit().await?;
         Ok(order)
     }
@@ -396,9 +396,9 @@ impl From<&Order> for v3::OrderCreated {
 }
 
 /// The Protobuf edition of `OrderCreated`, for teams that consume Protobuf.
-impl From<&Order> for order_created_pb::v1::OrderCreated {
+impl From<&Order> for order_created_pb::v2::OrderCreated {
     fn from(order: &Order) -> Self {
-        order_created_pb::v1::OrderCreated {
+        order_created_pb::v2::OrderCreated {
             order_id: order.id.clone(),
             customer_id: order.customer.clone(),
             line_items: order
@@ -411,6 +411,7 @@ impl From<&Order> for order_created_pb::v1::OrderCreated {
                 })
                 .collect(),
             created_at: Some(timestamp(order.created_at_ms)),
+            total: Some(money(&order.currency, order.total())),
         }
     }
 }

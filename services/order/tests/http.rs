@@ -101,11 +101,16 @@ async fn placing_an_order_stores_it_pending_with_its_created_events_in_the_outbo
         "v1 readers see the first line"
     );
     assert_eq!(rows[0].key, id.as_bytes());
-    let pb: order_created_pb::v1::OrderCreated = rows[1].decode().unwrap().unwrap();
+    let pb: order_created_pb::v2::OrderCreated = rows[1].decode().unwrap().unwrap();
     assert_eq!(pb.line_items[0].unit_price.as_ref().unwrap().units, 3);
     assert_eq!(
         pb.line_items[0].unit_price.as_ref().unwrap().nanos,
         500_000_000
+    );
+    let total = pb.total.as_ref().expect("v2 carries the total");
+    assert_eq!(
+        (total.currency_code.as_str(), total.units, total.nanos),
+        ("EUR", 19, 0)
     );
     assert!(rows.iter().all(|r| !r.sent));
 }

@@ -1,9 +1,9 @@
 //! The inventory's answers and the outbox relay, without a broker.
 
 use contracts_core::{Event, Handle, RecordMeta, SchemaId, Topic};
-use events::inventory;
 use events::orders::{self, v1, v3};
 use events::services::order::InventoryDispatcher;
+use events::{inventory, order_created_pb};
 use order_service::domain::{Catalog, LineRequest, OrderRequest, Status};
 use order_service::messaging::{InventoryAnswers, OrderSink};
 use order_service::store::OrderStore;
@@ -67,9 +67,9 @@ async fn a_rejection_rejects_the_order_with_its_reason() {
     let (handler, store) = answers().await;
     placed(&store, "o-1").await;
     placed(&store, "o-2").await;
-    let v2 = inventory::v2::InventoryRejected {
+    let v2 = inventory::v3::InventoryRejected {
         order_id: "o-1".into(),
-        reason: inventory::v2::RejectionReason::OutOfStock as i32,
+        reason: inventory::v3::RejectionReason::OutOfStock as i32,
         detail: "\"coffee\": 3 wanted, 1 in stock".into(),
         ..Default::default()
     };
@@ -113,7 +113,7 @@ async fn the_same_answer_twice_changes_nothing() {
     handler.handle(reserved.into(), &meta()).await.unwrap();
     assert_eq!(store.get("o-1").await.unwrap().unwrap(), first);
     // A late contradicting answer does not undo the decision either.
-    let rejected = inventory::v2::InventoryRejected {
+    let rejected = inventory::v3::InventoryRejected {
         order_id: "o-1".into(),
         ..Default::default()
     };
@@ -177,6 +177,42 @@ async fn the_relay_publishes_in_order_keyed_by_order_id_and_marks_rows_sent() {
         <v1::OrderPaid as Event>::SCHEMA.subject,
         "shop.orders.OrderPaid"
     );
+}
+
+#[tokio::test]
+async fn a_protobuf_order_created_left_in_the_outbox_by_the_previous_version_goes_out_as_v2() {
+    let store = OrderStore::open_in_memory().await.unwrap();
+    // What the service wrote before OrderCreated (Protobuf) v2 existed.
+    let mut tx = store.db().begin().await.unwrap();
+    outbox::enqueue(
+        &mut tx,
+        &order_created_pb::v1::OrderCreated {
+            order_id: "o-1".into(),
+            customer_id: "bob@example.com".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let recorder = Recorder::new();
+    let relay = Relay::new(store.db().clone());
+    assert_eq!(
+        relay
+            .run_once(&OrderSink::new(recorder.clone()))
+            .await
+            .unwrap(),
+        1
+    );
+    let sent = recorder.sent();
+    let created: order_created_pb::v2::OrderCreated = sent[0].decode().expect("published as v2");
+    assert_eq!(
+        (created.order_id.as_str(), created.customer_id.as_str()),
+        ("o-1", "bob@example.com")
+    );
+    assert_eq!(created.total, None, "v1 did not send a total");
+    assert_eq!(sent[0].key, b"o-1");
 }
 
 #[tokio::test]

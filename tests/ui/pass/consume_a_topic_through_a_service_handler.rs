@@ -43,7 +43,7 @@ impl InventoryHandler for Notifier {
     }
     async fn inventory_rejected_v2(
         &self,
-        e: inventory::v2::InventoryRejected,
+        e: inventory::v3::InventoryRejected,
         _: &RecordMeta,
     ) -> Result<(), HandlerError> {
         self.note(format!("rejected v2 {}: {:?}", e.order_id, e.reason()))
@@ -107,9 +107,9 @@ fn main() {
     assert_eq!(message.schema().name, "shop.inventory.v1.InventoryReserved");
     block_on(dispatcher.handle(message, &meta)).unwrap();
 
-    let rejected = inventory::v2::InventoryRejected {
+    let rejected = inventory::v3::InventoryRejected {
         order_id: "o-2".into(),
-        reason: inventory::v2::RejectionReason::OutOfStock as i32,
+        reason: inventory::v3::RejectionReason::OutOfStock as i32,
         ..Default::default()
     };
     block_on(dispatcher.handle(rejected.into(), &meta)).unwrap();

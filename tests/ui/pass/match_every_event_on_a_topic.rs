@@ -51,7 +51,7 @@ fn main() {
         (Format::Avro, "shop.orders.OrderCreated", 2)
     );
     assert!(avro.schema.contains("\"customer_id\""));
-    let pb = <order_created_pb::v1::OrderCreated as Event>::SCHEMA;
+    let pb = <order_created_pb::v2::OrderCreated as Event>::SCHEMA;
     assert_eq!(
         (pb.format, pb.subject),
         (Format::Protobuf, "order-created-pb-value")
