@@ -46,7 +46,8 @@
 //!   broker certificate before it consumes or publishes anything.
 //! - [`Metrics`]: the process's Prometheus registry; `tracing` spans `publish` and `process`
 //!   carry the messaging attributes, and the producer's OpenTelemetry trace continues in the
-//!   consumer.
+//!   consumer; [`statistics`]: librdkafka's statistics (broker round trips, queue depths,
+//!   per-partition fetch state and lag) on the same page, when `statistics.interval.ms` is set.
 
 pub mod client_config;
 mod consumer;
@@ -55,6 +56,7 @@ pub mod headers;
 pub mod metrics;
 pub mod probe;
 mod producer;
+pub mod statistics;
 pub mod topics;
 mod writer;
 

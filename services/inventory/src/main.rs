@@ -10,6 +10,7 @@ use inventory_service::messaging::{InventorySink, Reserver};
 use inventory_service::store::InventoryStore;
 use shop_service_kit::admin::AdminArgs;
 use shop_service_kit::db::DatabaseArgs;
+use shop_service_kit::health::HealthArgs;
 use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::runner::Start;
 use shop_service_kit::telemetry::{self, LogFormat};
@@ -57,6 +58,8 @@ struct Args {
     admin: AdminArgs,
     #[command(flatten)]
     kafka: KafkaArgs,
+    #[command(flatten)]
+    health: HealthArgs,
     /// Log lines as `text` or `json`; filter with RUST_LOG (default `info`).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     log_format: LogFormat,
@@ -93,6 +96,7 @@ async fn run() -> anyhow::Result<()> {
         database: &args.database,
         kafka: &args.kafka,
         admin: &args.admin,
+        health: &args.health,
     }
     .open(inventory_service::store::MIGRATIONS, |db| {
         InventoryStore::new(db, &args.warehouse_id)
