@@ -41,4 +41,4 @@ if [ ! -s "$auth" ]; then
     printf '  ]\n}\n'
   } > "$auth"
 fi
-echo "secrets are in $dir/; CI registers with CONTRACTS_REGISTRY_AUTH_FILE=$dir/registry-ci"
+echo "secrets are in $dir/; CI registers with SCHEMA_REGISTRY_AUTH_FILE=$dir/registry-ci"

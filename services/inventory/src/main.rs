@@ -22,9 +22,9 @@ use shop_service_kit::telemetry::{self, LogFormat};
 /// recorded in the same transaction as the stock change), and publishes
 /// InventoryReserved or InventoryRejected (Protobuf, shop.inventory.v2) through an outbox.
 ///
-/// Serves GET /health and GET /metrics, and the gRPC admin API on --admin-listen: contracts,
-/// consumer lag, dead letters (list, replay, drop), pause/resume of the `orders` consumer,
-/// stock per product and setting it; `contracts admin` is its client.
+/// Serves GET /health (ready), GET /health/live and GET /metrics, and on --admin-listen the
+/// gRPC admin API: contracts, consumer lag, dead letters (list, replay, drop), pause/resume of
+/// the `orders` consumer, stock per product and setting it; `contracts admin` is its client.
 ///
 /// Every flag can also be set through the environment variable shown with it.
 #[derive(Debug, Parser)]

@@ -33,9 +33,10 @@ use shop_service_kit::telemetry::{self, LogFormat};
 /// smtp://user:password@mail.example.com:587?tls=required (or smtp://localhost:2525 for a local
 /// relay without TLS), or SMTP_URL_FILE to a file holding it. Its password is never logged.
 ///
-/// Serves GET /health and GET /metrics, and the gRPC admin API on --admin-listen: contracts,
-/// consumer lag, dead letters (list, replay, drop), pause/resume of the `orders` and
-/// `inventory` consumers, notifications per order; `contracts admin` is its client.
+/// Serves GET /health (ready), GET /health/live and GET /metrics, and on --admin-listen the
+/// gRPC admin API: contracts, consumer lag, dead letters (list, replay, drop), pause/resume of
+/// the `orders` and `inventory` consumers, notifications per order; `contracts admin` is its
+/// client.
 ///
 /// Every flag can also be set through the environment variable shown with it.
 #[derive(Debug, Parser)]

@@ -34,7 +34,7 @@ use shop_service_kit::telemetry::{self, LogFormat};
 ///   GET  /orders/{id}       one order;  GET /orders?status=CONFIRMED  orders by status
 ///   POST /orders/{id}/pay   {"payment_id": "..."} (optional body)   CONFIRMED -> PAID
 ///   POST /orders/{id}/ship  {"carrier": "DHL", "tracking_number": "..."} (optional)  PAID -> SHIPPED
-///   GET  /health, /metrics   (/metrics on --metrics-listen instead, when given)
+///   GET  /health (ready), /health/live, /metrics   (/metrics on --metrics-listen instead)
 ///
 /// API token: when ORDER_API_TOKEN (or ORDER_API_TOKEN_FILE, a file holding it) is set, every
 /// /orders route, reads included, needs `Authorization: Bearer <token>` (an order holds the
