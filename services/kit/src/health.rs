@@ -338,7 +338,7 @@ mod tests {
         let health = Health::new(Duration::from_secs(5));
         let checks = vec![(
             "registry",
-            check(|| std::future::pending::<Result<(), String>>()),
+            check(std::future::pending::<Result<(), String>>),
         )];
         health.check_now(&checks, Duration::from_secs(2)).await;
         assert_eq!(health.status().reasons(), ["registry: no answer within 2s"]);
