@@ -1,16 +1,21 @@
 #!/bin/sh
 # Creates the secrets deploy/compose.yaml needs, in deploy/secrets/ (never committed): random
 # admin and order API tokens, a registry password per service and for CI, and the registry's
-# auth file with their argon2id hashes. Run once from the repository root; it keeps what exists.
+# auth file with their argon2id hashes; and the same as Kubernetes Secrets for deploy/k8s/
+# (deploy/secrets/k8s-secrets.yaml). Run once from the repository root; it keeps what exists.
+#   SECRETS_DIR=path   write them there instead
+#   CONTRACTS=path     the contracts binary to hash with (default: cargo run -p contracts-cli)
 set -eu
-dir=deploy/secrets
+dir=${SECRETS_DIR:-deploy/secrets}
 # The directory keeps other local users out; the files stay readable by the containers' user
 # (uid 10001), which compose bind-mounts them for.
 mkdir -p "$dir"
 chmod 700 "$dir"
 umask 022
 random() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-contracts() { cargo run -q -p contracts-cli -- "$@"; }
+contracts() {
+  if [ -n "${CONTRACTS:-}" ]; then "$CONTRACTS" "$@"; else cargo run -q -p contracts-cli -- "$@"; fi
+}
 
 for name in admin-read-token admin-write-token order-api-token; do
   [ -s "$dir/$name" ] || random > "$dir/$name"
@@ -41,4 +46,21 @@ if [ ! -s "$auth" ]; then
     printf '  ]\n}\n'
   } > "$auth"
 fi
-echo "secrets are in $dir/; CI registers with SCHEMA_REGISTRY_AUTH_FILE=$dir/registry-ci"
+# The same secrets as Kubernetes Secrets, for deploy/k8s/ (kubectl apply -f "$dir/k8s-secrets.yaml").
+indent() { sed 's/^/      /' "$1"; }
+k8s="$dir/k8s-secrets.yaml"
+{
+  printf '# The shop-made secrets of deploy/k8s/, written by deploy/secrets.sh. Never commit this file.\n'
+  printf 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: shop-admin\ntype: Opaque\nstringData:\n'
+  printf '  read-token: "%s"\n  write-token: "%s"\n' "$(cat "$dir/admin-read-token")" "$(cat "$dir/admin-write-token")"
+  printf -- '---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: shop-order-api\ntype: Opaque\nstringData:\n'
+  printf '  token: "%s"\n' "$(cat "$dir/order-api-token")"
+  printf -- '---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: shop-registry-users\ntype: Opaque\nstringData:\n'
+  for user in $users; do
+    printf '  %s: "%s"\n' "$user" "$(cat "$dir/registry-$user")"
+  done
+  printf -- '---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: contracts-registry-auth\ntype: Opaque\nstringData:\n'
+  printf '  auth.json: |\n'
+  indent "$auth"
+} > "$k8s"
+echo "secrets are in $dir/ ($k8s for Kubernetes); CI registers with SCHEMA_REGISTRY_AUTH_FILE=$dir/registry-ci"

@@ -9,7 +9,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked -p notification-service --bin notification-service && cp target/release/notification-service /usr/local/bin/notification-service
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+# curl: for the container engine's health check (GET /health).
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin shop \
     && mkdir -p /data && chown shop /data

@@ -24,6 +24,15 @@ impl Probe {
     /// `name` is the package's: cargo keys build outputs by package name and workspace-relative
     /// path, so probes that build at once need distinct names.
     fn new(name: &str) -> Probe {
+        let probe = Probe::with_snapshot(name);
+        // These tests edit released versions to see the history check's diagnostics; with the
+        // committed registry snapshot the gate would report the edit itself (see below).
+        std::fs::remove_dir_all(probe.path("schemas/.registry")).unwrap();
+        probe
+    }
+
+    /// With the shop's committed registry snapshot, `schemas/.registry/`.
+    fn with_snapshot(name: &str) -> Probe {
         let dir = tempfile::tempdir().unwrap();
         let here = Path::new(env!("CARGO_MANIFEST_DIR"));
         let template = here.join("tests/probe");
@@ -140,6 +149,28 @@ fn an_incompatible_edit_fails_cargo_build_with_the_diagnostic_and_warn_mode_buil
         log.contains("CONTRACTS_GATE=\"warning\" is not a gate mode"),
         "{log}"
     );
+}
+
+#[test]
+fn an_in_place_edit_of_a_released_schema_fails_cargo_build_against_the_committed_snapshot() {
+    let probe = Probe::with_snapshot("gate-probe-snapshot");
+    // Compatible with every version, but made to the released v3 instead of as a v4.
+    probe.edit(
+        V3,
+        "\"fields\": [",
+        "\"fields\": [\n    {\"name\": \"channel\", \"type\": [\"null\", \"string\"], \"default\": null},",
+    );
+    let out = probe.cargo_build(None);
+    let log = text(&out);
+    assert!(!out.status.success(), "the build passed:\n{log}");
+    assert!(
+        log.contains(
+            "shop.orders.OrderCreated v3 (shop/orders/order_created/v3.avsc) was edited after the \
+             registry registered it as version 3"
+        ),
+        "{log}"
+    );
+    assert!(log.contains("add the change as a new version"), "{log}");
 }
 
 #[test]

@@ -28,6 +28,10 @@ pub struct Args {
     /// The registry's principal
     #[arg(long, default_value = "User:contracts-registry")]
     registry_principal: String,
+    /// The principal that creates and configures the topics (`contracts topics apply` in the
+    /// deployments' init step)
+    #[arg(long, default_value = "User:contracts-init")]
+    provisioner_principal: String,
     /// The registry's topic (its --topic)
     #[arg(long, env = "REGISTRY_TOPIC", default_value = "_schemas")]
     registry_topic: String,
@@ -176,6 +180,28 @@ fn derive(manifest: &contracts_model::manifest::Manifest, args: &Args) -> Vec<Ac
                     allow(Resource::Topic, retry.clone(), operation, "retry topics");
                 }
             }
+        }
+    }
+    // `contracts topics plan|apply`: every topic the manifest implies, the registry's included.
+    let specs = manifest.topic_specs(&contracts_model::manifest::TopicOptions {
+        prefix: args.topic_prefix.clone(),
+        registry_topic: Some(args.registry_topic.clone()),
+    });
+    for spec in specs {
+        for (operation, why) in [
+            ("Create", "topics apply: creates it"),
+            ("Describe", "topics plan: reads its partitions"),
+            ("DescribeConfigs", "topics plan: reads its settings"),
+            ("Alter", "topics apply: adds partitions"),
+            ("AlterConfigs", "topics apply: changes settings"),
+        ] {
+            acls.push(Acl {
+                principal: args.provisioner_principal.clone(),
+                resource: Resource::Topic,
+                name: spec.name.clone(),
+                operation,
+                why,
+            });
         }
     }
     let registry = &args.registry_principal;

@@ -24,9 +24,18 @@ pub struct Args {
     error_format: ErrorFormat,
     #[command(flatten)]
     remote: crate::registry_check::RemoteArgs,
+    /// Check against the schemas at this git ref (a branch, tag or commit: `main`,
+    /// `origin/main`, `v1.4.0`), as the released history: a released version edited in place or
+    /// removed is a finding, and each new version is checked against the released ones (takes
+    /// precedence over --registry)
+    #[arg(long, value_name = "GIT_REF", conflicts_with = "offline_snapshot")]
+    against: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(reference) = &args.against {
+        return crate::against::run(&args.manifest.path, args.error_format, reference);
+    }
     if args.remote.is_set() {
         return crate::registry_check::run(&args.manifest.path, args.error_format, &args.remote);
     }

@@ -9,10 +9,13 @@
 
 mod acls;
 mod admin;
+mod against;
 mod avro_json;
 mod check;
 mod compat;
 mod consume;
+mod git;
+mod init;
 mod kafka;
 mod prepare;
 mod produce;
@@ -65,6 +68,9 @@ enum Command {
     Check(check::Args),
     /// Check schema versions given on the command line, oldest first; the last is the candidate
     Compat(compat::Args),
+    /// Start a crate with event contracts: a manifest with one event and its first schema,
+    /// build.rs generating its Rust type, the dependency lines, a CI workflow and a README
+    Init(init::Args),
     /// Register every event's versions in a schema registry, under the manifest's subjects and levels
     Register(register::Args),
     /// Snapshot the registry's view of our subjects into schemas/.registry/ for offline checks
@@ -121,6 +127,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Compat(args) => compat::run(args),
+        Command::Init(args) => init::run(args),
         Command::Register(args) => register::run(args),
         Command::Prepare(args) => prepare::run(args),
         Command::Registry(args) => registry::run(*args),

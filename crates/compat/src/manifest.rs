@@ -450,11 +450,21 @@ pub fn check_against_registry(
 /// A finding located in a registry-only version (FORWARD checks point into the old schema)
 /// moves to the same place in the local candidate, so that every finding names a local file.
 fn at_local_file(f: &Finding, candidate: &Schema, meta: &SchemaVersion) -> Finding {
-    let in_registry = f
-        .location
-        .as_ref()
-        .is_none_or(|l| l.file.to_string_lossy().starts_with(REGISTRY_FILE));
-    if !in_registry {
+    locate_in_candidate(f, candidate, meta, |file| {
+        file.to_string_lossy().starts_with(REGISTRY_FILE)
+    })
+}
+
+/// A finding with no location, or located in a file `elsewhere` says is not one of the user's
+/// (a registry's text, a file read from a git ref), moves to the same place in the candidate:
+/// FORWARD checks point into the old schema, but the user edits the new one.
+pub fn locate_in_candidate(
+    f: &Finding,
+    candidate: &Schema,
+    meta: &SchemaVersion,
+    elsewhere: impl Fn(&Path) -> bool,
+) -> Finding {
+    if f.location.as_ref().is_some_and(|l| !elsewhere(&l.file)) {
         return f.clone();
     }
     let location = match candidate {

@@ -223,19 +223,10 @@ impl ServeArgs {
 }
 
 /// Installs the process's log subscriber (stderr; `RUST_LOG` filters, default `info`) in the
-/// format `--log-format` names. For binaries only: call it once from `main`.
+/// format `--log-format` names: the same text or flat JSON lines as the services write. For
+/// binaries only: call it once from `main`.
 pub fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        // No log line prints a secret the process loaded or a URL's password.
-        .with_writer(|| contracts_core::secret::RedactingWriter::new(std::io::stderr()));
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    contracts_runtime::telemetry::init_logging(format == "json");
 }
 
 async fn shutdown_signal() {

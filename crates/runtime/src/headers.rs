@@ -1,16 +1,18 @@
 //! The Kafka headers the runtime writes and reads.
 //!
 //! Every record a [`crate::Producer`] sends carries its event type, schema id and a unique
-//! event id (consumers deduplicate by it), and a W3C `traceparent` when the send happens inside
-//! an OpenTelemetry trace. No more: each header costs the broker per record, and the contract
+//! event id (consumers deduplicate by it), and when the send happens inside an OpenTelemetry
+//! trace, the fields of the globally installed propagator (W3C `traceparent`, `tracestate` and
+//! `baggage` by default), which the consumer reads back to continue the trace. No more: each header costs the broker per record, and the contract
 //! version is known from the schema id. Dead-lettered records keep their original headers and add the
 //! `dlt-*` ones, which say where the record came from and why it failed. Records forwarded to a
 //! retry topic keep theirs too and carry `retry-*` ones: attempts so far, when the record is
 //! due, and where it was first read. A replayed dead letter names the one group that should
 //! handle it again.
 
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
-use rdkafka::message::Headers;
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::{Context, global};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 
 /// The event's fully-qualified name (`shop.orders.OrderCreated`).
 pub const EVENT_TYPE: &str = "event_type";
@@ -18,7 +20,7 @@ pub const EVENT_TYPE: &str = "event_type";
 pub const SCHEMA_ID: &str = "schema_id";
 /// A UUID unique to this event, the key for idempotent handling.
 pub const EVENT_ID: &str = "event_id";
-/// W3C Trace Context.
+/// W3C Trace Context, written by the default propagator (with `tracestate` and `baggage`).
 pub const TRACEPARENT: &str = "traceparent";
 
 /// The topic the dead-lettered record was read from.
@@ -71,50 +73,96 @@ pub fn get<'a, H: Headers>(headers: Option<&'a H>, name: &str) -> Option<&'a str
         .last()
 }
 
-/// The current span's OpenTelemetry context as a `traceparent` value, when a trace is active
-/// (an OpenTelemetry layer is installed and the span is sampled into a trace).
-pub(crate) fn current_traceparent() -> Option<String> {
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let cx = tracing::Span::current().context();
-    let span = cx.span();
-    let sc = span.span_context();
-    sc.is_valid().then(|| {
-        format!(
-            "00-{}-{}-{:02x}",
-            sc.trace_id(),
-            sc.span_id(),
-            sc.trace_flags().to_u8()
-        )
-    })
-}
+/// Collects what a propagator writes, for Kafka headers or an outbox row.
+struct Fields<'a>(&'a mut Vec<(String, String)>);
 
-/// Parses a W3C `traceparent` (version 00) into the remote span context it names.
-pub(crate) fn parse_traceparent(value: &str) -> Option<SpanContext> {
-    let mut parts = value.trim().split('-');
-    let (version, trace, span, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if version != "00" || parts.next().is_some() || trace.len() != 32 || span.len() != 16 {
-        return None;
+impl Injector for Fields<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        // An empty `tracestate` says nothing and would cost every record a header.
+        if !value.is_empty() {
+            self.0.push((key.to_owned(), value));
+        }
     }
-    let trace_id = TraceId::from_hex(trace).ok()?;
-    let span_id = SpanId::from_hex(span).ok()?;
-    let flags = u8::from_str_radix(flags, 16).ok()?;
-    let sc = SpanContext::new(
-        trace_id,
-        span_id,
-        TraceFlags::new(flags),
-        true,
-        TraceState::default(),
-    );
-    sc.is_valid().then_some(sc)
 }
 
-/// Makes `span` a child of the producer's span named by `traceparent`, so a trace continues
-/// from the publishing service into the consuming one.
-pub(crate) fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
+/// Reads a propagator's fields from a record's headers (the last value of a repeated header).
+struct HeaderFields<'a, H>(&'a H);
+
+impl<H: Headers> Extractor for HeaderFields<'_, H> {
+    fn get(&self, key: &str) -> Option<&str> {
+        get(Some(self.0), key)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|h| h.key).collect()
+    }
+}
+
+/// Reads a propagator's fields from `key`/`value` pairs.
+struct PairFields<'a>(&'a [(String, String)]);
+
+impl Extractor for PairFields<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(k, _)| k.as_str()).collect()
+    }
+}
+
+/// The current `tracing` span's OpenTelemetry context (its span, its baggage) as the fields the
+/// globally installed propagator writes (`opentelemetry::global::set_text_map_propagator`;
+/// W3C `traceparent`, `tracestate` and `baggage` with `contracts_runtime::telemetry`). Empty
+/// when no propagator is installed or there is no trace to continue.
+pub fn current_trace_fields() -> Vec<(String, String)> {
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    if let Some(sc) = traceparent.and_then(parse_traceparent) {
-        let cx = opentelemetry::Context::new().with_remote_span_context(sc);
+    trace_fields(&tracing::Span::current().context())
+}
+
+/// `cx` as the fields the globally installed propagator writes.
+pub fn trace_fields(cx: &Context) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    global::get_text_map_propagator(|p| p.inject_context(cx, &mut Fields(&mut fields)));
+    fields
+}
+
+/// The context the globally installed propagator reads from `fields` (as
+/// [`current_trace_fields`] wrote them): a remote parent span and baggage, or an empty context.
+pub fn context_from_fields(fields: &[(String, String)]) -> Context {
+    global::get_text_map_propagator(|p| p.extract(&PairFields(fields)))
+}
+
+/// The context the globally installed propagator reads from a record's headers.
+pub fn context_from_headers<H: Headers>(headers: Option<&H>) -> Context {
+    match headers {
+        Some(h) => global::get_text_map_propagator(|p| p.extract(&HeaderFields(h))),
+        None => Context::new(),
+    }
+}
+
+/// `headers` plus the current span's trace context, as the global propagator writes it.
+pub(crate) fn with_current_trace(mut headers: OwnedHeaders) -> OwnedHeaders {
+    for (key, value) in current_trace_fields() {
+        headers = headers.insert(Header {
+            key: &key,
+            value: Some(&value),
+        });
+    }
+    headers
+}
+
+/// Makes `cx` (a remote parent and its baggage, from [`context_from_headers`] or
+/// [`context_from_fields`]) the parent of `span`, so a trace continues from the publishing
+/// service (or the outbox row) into this span. Nothing happens when `cx` holds no span.
+pub fn continue_trace(span: &tracing::Span, cx: Context) {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    if cx.span().span_context().is_valid() {
         // Fails only when no OpenTelemetry layer is installed, when there is nothing to continue.
         let _ = span.set_parent(cx);
     }
@@ -125,33 +173,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_w3c_traceparent_parses_into_a_remote_sampled_span_context() {
-        let sc = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-            .expect("valid traceparent");
-        assert_eq!(
-            sc.trace_id().to_string(),
-            "4bf92f3577b34da6a3ce929d0e0e4736"
-        );
-        assert_eq!(sc.span_id().to_string(), "00f067aa0ba902b7");
-        assert!(sc.is_sampled());
-        assert!(sc.is_remote());
-    }
-
-    #[test]
-    fn malformed_or_zero_traceparents_are_ignored() {
-        for bad in [
-            "",
-            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-zz-00f067aa0ba902b7-01",
-        ] {
-            assert!(parse_traceparent(bad).is_none(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn without_an_active_trace_no_traceparent_is_written() {
-        assert_eq!(current_traceparent(), None);
+    fn without_an_active_trace_no_trace_field_is_written() {
+        assert!(current_trace_fields().is_empty());
     }
 }

@@ -44,10 +44,15 @@
 //!   secrets in the environment, with producer-only and consumer-only layers;
 //!   [`probe`]: the start-up check that stops a process on a failed SASL login or an untrusted
 //!   broker certificate before it consumes or publishes anything.
-//! - [`Metrics`]: the process's Prometheus registry; `tracing` spans `publish` and `process`
-//!   carry the messaging attributes, and the producer's OpenTelemetry trace continues in the
-//!   consumer; [`statistics`]: librdkafka's statistics (broker round trips, queue depths,
-//!   per-partition fetch state and lag) on the same page, when `statistics.interval.ms` is set.
+//! - [`Metrics`]: the process's Prometheus registry; `tracing` spans `publish`, `process` and
+//!   `handle` carry the messaging attributes, and the producer's OpenTelemetry trace (with its
+//!   `tracestate` and baggage) continues in the consumer through the globally installed
+//!   propagator ([`headers`]).
+//! - `telemetry` (features `logging`, `otlp`): the log subscriber every binary installs (text
+//!   or flat JSON lines with trace ids) and the OpenTelemetry set-up from the `OTEL_*`
+//!   variables, OTLP export over gRPC or HTTP included.
+//! - [`statistics`]: librdkafka's statistics (broker round trips, queue depths, per-partition
+//!   fetch state and lag) on the [`Metrics`] page, when `statistics.interval.ms` is set.
 
 pub mod client_config;
 mod consumer;
@@ -57,6 +62,8 @@ pub mod metrics;
 pub mod probe;
 mod producer;
 pub mod statistics;
+#[cfg(feature = "logging")]
+pub mod telemetry;
 pub mod topics;
 mod writer;
 

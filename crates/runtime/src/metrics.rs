@@ -41,6 +41,9 @@ pub const CONSUMER_ERRORS: &str = "contracts_consumer_errors_total";
 pub const CONSUMER_RETRIES: &str = "contracts_consumer_retries_total";
 /// Records sent to the dead-letter topic, by error class.
 pub const DEAD_LETTERED: &str = "contracts_consumer_dead_lettered_total";
+/// Time from a record's timestamp to the end of its successful handling, in seconds: the
+/// end-to-end latency of one hop, producer to handled (Kafka Streams' `record-e2e-latency`).
+pub const RECORD_LATENCY: &str = "contracts_consumer_record_latency_seconds";
 /// End offset minus committed offset, per topic, partition and consumer group.
 pub const CONSUMER_LAG: &str = "messaging_kafka_consumer_lag";
 /// 1 for a partition stopped behind a record that could not be dead-lettered (or forwarded to a
@@ -68,7 +71,7 @@ const COUNTERS: [(&str, &str); 5] = [
     ),
 ];
 
-const HISTOGRAMS: [(&str, &str); 2] = [
+const HISTOGRAMS: [(&str, &str); 3] = [
     (
         SEND_DURATION,
         "Time from send to the broker's acknowledgement, in seconds.",
@@ -76,6 +79,10 @@ const HISTOGRAMS: [(&str, &str); 2] = [
     (
         PROCESS_DURATION,
         "Handler duration per attempt, in seconds.",
+    ),
+    (
+        RECORD_LATENCY,
+        "Time from a record's timestamp to the end of its successful handling, in seconds.",
     ),
 ];
 

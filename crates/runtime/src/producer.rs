@@ -357,7 +357,7 @@ impl Publisher {
         event.key().write_key(&mut key);
 
         let event_id = new_event_id();
-        let mut hdrs = OwnedHeaders::new_with_capacity(4)
+        let hdrs = OwnedHeaders::new_with_capacity(6)
             .insert(Header {
                 key: headers::EVENT_TYPE,
                 value: Some(schema.name),
@@ -370,12 +370,7 @@ impl Publisher {
                 key: headers::EVENT_ID,
                 value: Some(&event_id),
             });
-        if let Some(tp) = headers::current_traceparent() {
-            hdrs = hdrs.insert(Header {
-                key: headers::TRACEPARENT,
-                value: Some(&tp),
-            });
-        }
+        let hdrs = headers::with_current_trace(hdrs);
         let record = FutureRecord::to(&prepared.topic)
             .key(&key)
             .payload(&value)

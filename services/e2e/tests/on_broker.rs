@@ -397,6 +397,11 @@ async fn check_metrics(shop: &Shop, orders: usize) {
         ) >= orders as f64
     );
 
+    // Each handled OrderCreated's age since its producer made it: the hop's end-to-end latency.
+    let latency = "contracts_consumer_record_latency_seconds";
+    assert!(sum(&inventory, &format!("{latency}_count"), &to_orders) >= orders as f64);
+    assert!(sum(&inventory, &format!("{latency}_sum"), &to_orders) > 0.0);
+
     let notification = scrape("notification-service", &shop.notification).await;
     assert!(sum(&notification, "shop_notification_events_total", &[]) >= orders as f64);
     assert!(sum(&notification, "shop_notifications_delivered_total", &[]) >= orders as f64);

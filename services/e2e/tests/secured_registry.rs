@@ -273,7 +273,7 @@ async fn the_registry_binary_checks_users_tokens_and_client_certificates_and_aud
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|l| l["target"] == "audit")
         .map(|l| {
-            let f = &l["fields"];
+            let f = &l;
             (
                 f["user"].as_str().unwrap().to_owned(),
                 f["method"].as_str().unwrap().to_owned(),

@@ -86,7 +86,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
-    telemetry::init(args.log_format);
+    let _telemetry = telemetry::init("inventory-service", args.log_format)?;
     let (mut service, store) = Start {
         name: "inventory-service",
         service: &services::inventory::SERVICE,

@@ -200,6 +200,13 @@ CREATE INDEX IF NOT EXISTS outbox_set_aside ON outbox(event_key) WHERE failed_at
         "outbox pruning",
         "CREATE INDEX IF NOT EXISTS outbox_sent ON outbox(sent_at_ms) WHERE sent_at_ms IS NOT NULL;",
     ),
+    // The trace the row was written in (the propagator's fields, one `name=value` a line), so
+    // the relay's publish continues it instead of starting a trace of its own.
+    Migration::both(
+        3,
+        "outbox trace context",
+        "ALTER TABLE outbox ADD COLUMN trace_context TEXT;",
+    ),
 ];
 
 impl Db {

@@ -36,6 +36,7 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use sqlx::{AnyConnection, Row as _};
 use tokio::sync::Notify;
+use tracing::Instrument as _;
 
 use crate::db::{Backend, Db, Lease, Location};
 use crate::shutdown::Shutdown;
@@ -45,29 +46,71 @@ use crate::{Result, now_ms};
 /// holds the outbox wakes at once.
 const CHANNEL: &str = "shop_outbox";
 
-/// Writes `event` into the outbox as part of the transaction `tx`; returns the row id.
+/// Writes `event` into the outbox as part of the transaction `tx`; returns the row id. The row
+/// keeps the current trace context (span `outbox insert`), which the relay's publish continues.
 pub async fn enqueue<E: Event>(tx: &mut AnyConnection, event: &E) -> sqlx::Result<i64> {
-    let mut key = Vec::new();
-    event.key().write_key(&mut key);
-    let mut payload = Vec::new();
-    event.encode(&mut payload);
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO outbox (event, version, event_key, payload, created_at_ms)
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-    )
-    .bind(E::SCHEMA.name)
-    .bind(i64::from(E::SCHEMA.version))
-    .bind(key)
-    .bind(payload)
-    .bind(now_ms())
-    .fetch_one(&mut *tx)
-    .await?;
-    if tx.backend_name() == "PostgreSQL" {
-        sqlx::query("SELECT pg_notify('shop_outbox', '')")
-            .execute(&mut *tx)
-            .await?;
+    let span = tracing::info_span!(
+        "outbox insert",
+        otel.name = %format_args!("outbox insert {}", E::SCHEMA.name),
+        event_type = E::SCHEMA.name,
+        outbox_id = tracing::field::Empty,
+    );
+    async move {
+        let mut key = Vec::new();
+        event.key().write_key(&mut key);
+        let mut payload = Vec::new();
+        event.encode(&mut payload);
+        let trace = encode_trace(&contracts_runtime::headers::current_trace_fields());
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox (event, version, event_key, payload, created_at_ms, trace_context)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(E::SCHEMA.name)
+        .bind(i64::from(E::SCHEMA.version))
+        .bind(key)
+        .bind(payload)
+        .bind(now_ms())
+        .bind(trace)
+        .fetch_one(&mut *tx)
+        .await?;
+        tracing::Span::current().record("outbox_id", id);
+        if tx.backend_name() == "PostgreSQL" {
+            sqlx::query("SELECT pg_notify('shop_outbox', '')")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(id)
     }
-    Ok(id)
+    .instrument(span)
+    .await
+}
+
+/// A propagator's fields as stored in a `trace_context` column: `name=value` lines (names hold
+/// no `=`, values no line break); `None` when there is no trace.
+pub fn encode_trace(fields: &[(String, String)]) -> Option<String> {
+    (!fields.is_empty()).then(|| {
+        fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// The fields [`encode_trace`] stored.
+pub fn decode_trace(text: Option<&str>) -> Vec<(String, String)> {
+    text.unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// A span continuing the trace stored with a row (`trace_context`), or a new trace without one.
+pub fn continued_span(span: tracing::Span, trace_context: Option<&str>) -> tracing::Span {
+    use contracts_runtime::headers::{context_from_fields, continue_trace};
+    continue_trace(&span, context_from_fields(&decode_trace(trace_context)));
+    span
 }
 
 /// One event waiting in (or sent from) the outbox.
@@ -81,6 +124,8 @@ pub struct OutboxRow {
     pub key: Vec<u8>,
     pub payload: Vec<u8>,
     pub sent: bool,
+    /// The trace the row was written in ([`encode_trace`]), continued when it is published.
+    pub trace_context: Option<String>,
 }
 
 impl OutboxRow {
@@ -103,6 +148,7 @@ fn row(r: &sqlx::any::AnyRow) -> sqlx::Result<OutboxRow> {
         key: r.try_get(3)?,
         payload: r.try_get(4)?,
         sent: r.try_get::<Option<i64>, _>(5)?.is_some(),
+        trace_context: r.try_get("trace_context")?,
     })
 }
 
@@ -120,7 +166,8 @@ async fn pending_with_holds(db: &Db, limit: usize) -> Result<Vec<(OutboxRow, Opt
     let rows = sqlx::query(
         // The set-aside keys are aggregated once per batch, not looked up per row: a planner
         // without statistics (a fresh PostgreSQL table) scans the table per row otherwise.
-        "SELECT o.id, o.event, o.version, o.event_key, o.payload, o.sent_at_ms, h.first_aside
+        "SELECT o.id, o.event, o.version, o.event_key, o.payload, o.sent_at_ms, h.first_aside,
+                o.trace_context
            FROM outbox o
            LEFT JOIN (SELECT event_key, MIN(id) AS first_aside FROM outbox
                        WHERE failed_at_ms IS NOT NULL GROUP BY event_key) h
@@ -153,7 +200,7 @@ pub struct SetAside {
 pub async fn set_aside(db: &Db, limit: usize) -> Result<(Vec<SetAside>, bool)> {
     let rows = sqlx::query(
         "SELECT id, event, version, event_key, payload, sent_at_ms,
-                attempts, last_error, created_at_ms, failed_at_ms FROM outbox
+                attempts, last_error, created_at_ms, failed_at_ms, trace_context FROM outbox
           WHERE failed_at_ms IS NOT NULL ORDER BY id LIMIT $1",
     )
     .bind(limit as i64 + 1)
@@ -187,7 +234,8 @@ pub async fn set_aside_count(db: &Db) -> Result<u64> {
 /// Every row, oldest first (tests, admin).
 pub async fn all(db: &Db) -> Result<Vec<OutboxRow>> {
     let rows = sqlx::query(
-        "SELECT id, event, version, event_key, payload, sent_at_ms FROM outbox ORDER BY id",
+        "SELECT id, event, version, event_key, payload, sent_at_ms, trace_context
+           FROM outbox ORDER BY id",
     )
     .fetch_all(db.pool())
     .await?;
@@ -412,7 +460,19 @@ impl Relay {
         let mut busy: HashSet<&[u8]> = HashSet::new();
         let mut waiting: HashMap<&[u8], VecDeque<usize>> = HashMap::new();
         let mut in_flight = FuturesUnordered::new();
-        let launch = |i: usize| async move { (i, sink.publish(&rows[i].0).await) };
+        let launch = |i: usize| {
+            let row = &rows[i].0;
+            let span = continued_span(
+                tracing::info_span!(
+                    "relay publish",
+                    otel.name = %format_args!("outbox relay {}", row.event),
+                    outbox_id = row.id,
+                    event_type = %row.event,
+                ),
+                row.trace_context.as_deref(),
+            );
+            async move { (i, sink.publish(row).await) }.instrument(span)
+        };
         let mut bytes = 0usize;
         let mut next = 0;
         let hold = |batch: &mut Batch, row: &OutboxRow, first: i64| {

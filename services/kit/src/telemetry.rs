@@ -1,7 +1,10 @@
-//! The process's `tracing` subscriber: human-readable lines by default, JSON lines on request.
+//! The process's logs and traces: readable lines by default, flat JSON lines (with `trace_id`
+//! and `span_id`) on request, the shape every binary of the project writes; OpenTelemetry
+//! propagation over Kafka headers and OTLP export from the standard `OTEL_*` variables
+//! (`contracts_runtime::telemetry`).
 
-use contracts_core::secret::{RedactingWriter, redact};
-use tracing_subscriber::EnvFilter;
+use contracts_core::secret::redact;
+pub use contracts_runtime::telemetry::Telemetry;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -13,18 +16,16 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber. `RUST_LOG` filters (default `info`). Every line goes through
-/// [`RedactingWriter`]: no secret the process loaded, and no URL password, is ever written.
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| RedactingWriter::new(std::io::stderr()));
-    // A second init (tests) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
+/// Installs the global subscriber, propagator and tracer provider (see
+/// [`contracts_runtime::telemetry::init`]). `RUST_LOG` filters (default `info`); `service` is the
+/// trace's `service.name` unless `OTEL_SERVICE_NAME` says otherwise. Keep the returned value
+/// until the process ends: dropping it sends the spans still queued.
+pub fn init(service: &str, format: LogFormat) -> anyhow::Result<Telemetry> {
+    let telemetry = contracts_runtime::telemetry::init(service, format == LogFormat::Json)?;
+    if telemetry.is_exporting() {
+        tracing::info!("exporting traces over OTLP (OTEL_* environment variables)");
+    }
+    Ok(telemetry)
 }
 
 /// What `main` returns for `result`: on failure the error and its causes go to stderr through

@@ -91,7 +91,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
-    telemetry::init(args.log_format);
+    let _telemetry = telemetry::init("notification-service", args.log_format)?;
     let (mut service, store) = Start {
         name: "notification-service",
         service: &services::notification::SERVICE,

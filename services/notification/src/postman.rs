@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use shop_service_kit::ops::Counters;
+use shop_service_kit::outbox;
 use shop_service_kit::shutdown::Shutdown;
 use tokio::sync::Notify;
+use tracing::Instrument as _;
 
 use crate::domain::Mail;
 use crate::store::{NotificationStore, Result};
@@ -62,16 +64,27 @@ impl<T: Transport> Postman<T> {
         loop {
             let batch: Vec<_> = self
                 .store
-                .deliverable(256)
+                .deliverable_traced(256)
                 .await?
                 .into_iter()
-                .filter(|m| !failed.contains(&m.id))
+                .filter(|(m, _)| !failed.contains(&m.id))
                 .collect();
             if batch.is_empty() {
                 return Ok(delivered);
             }
             let outcomes: Vec<Option<String>> = stream::iter(batch)
-                .map(|mail| self.deliver(mail))
+                .map(|(mail, trace)| {
+                    let span = outbox::continued_span(
+                        tracing::info_span!(
+                            "mail",
+                            otel.name = %format_args!("mail {}", mail.kind.as_str()),
+                            order_id = %mail.order_id,
+                            kind = %mail.kind,
+                        ),
+                        trace.as_deref(),
+                    );
+                    self.deliver(mail).instrument(span)
+                })
                 .buffer_unordered(CONCURRENT_DELIVERIES)
                 .try_collect()
                 .await?;

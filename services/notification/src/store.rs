@@ -1,7 +1,7 @@
 //! The notification service's store (SQLite or PostgreSQL): who ordered, and every message with its delivery.
 
 use shop_service_kit::db::{Db, Migration};
-use shop_service_kit::now_ms;
+use shop_service_kit::{now_ms, outbox};
 use sqlx::Row as _;
 
 use crate::domain::{Kind, Mail, Notice};
@@ -36,6 +36,12 @@ CREATE INDEX IF NOT EXISTS messages_undelivered ON messages(recorded_at_ms) WHER
         101,
         "delivered messages by age, for pruning",
         "CREATE INDEX IF NOT EXISTS messages_delivered ON messages(delivered_at_ms) WHERE delivered_at_ms IS NOT NULL;",
+    ),
+    // The trace of the event that caused the message, continued by its delivery.
+    Migration::both(
+        102,
+        "message trace context",
+        "ALTER TABLE messages ADD COLUMN trace_context TEXT;",
     ),
 ];
 
@@ -111,14 +117,17 @@ impl NotificationStore {
             .await?;
         }
         let inserted = sqlx::query(
-            "INSERT INTO messages (order_id, step, kind, detail, recorded_at_ms)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id, step) DO NOTHING",
+            "INSERT INTO messages (order_id, step, kind, detail, recorded_at_ms, trace_context)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (order_id, step) DO NOTHING",
         )
         .bind(&notice.order_id)
         .bind(i64::from(notice.kind.step()))
         .bind(notice.kind.as_str())
         .bind(&notice.detail)
         .bind(now_ms())
+        .bind(outbox::encode_trace(
+            &contracts_runtime::headers::current_trace_fields(),
+        ))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -129,8 +138,19 @@ impl NotificationStore {
     /// Messages that may go out now, oldest first: the customer is known and every earlier
     /// step of the order was delivered.
     pub async fn deliverable(&self, limit: usize) -> Result<Vec<Mail>> {
+        Ok(self
+            .deliverable_traced(limit)
+            .await?
+            .into_iter()
+            .map(|(mail, _)| mail)
+            .collect())
+    }
+
+    /// [`Self::deliverable`], each message with the trace of the event that caused it
+    /// (`outbox::encode_trace`), which its delivery continues.
+    pub async fn deliverable_traced(&self, limit: usize) -> Result<Vec<(Mail, Option<String>)>> {
         let rows = sqlx::query(
-            "SELECT m.order_id, m.kind, c.customer, m.detail
+            "SELECT m.order_id, m.kind, c.customer, m.detail, m.trace_context
              FROM messages m JOIN customers c ON c.order_id = m.order_id
              WHERE m.delivered_at_ms IS NULL
                AND (SELECT COUNT(*) FROM messages p
@@ -148,8 +168,9 @@ impl NotificationStore {
             let kind: String = r.try_get(1)?;
             let customer: String = r.try_get(2)?;
             let detail: String = r.try_get(3)?;
+            let trace: Option<String> = r.try_get(4)?;
             if let Some(kind) = Kind::parse(&kind) {
-                mails.push(Mail::new(&order_id, kind, &customer, &detail));
+                mails.push((Mail::new(&order_id, kind, &customer, &detail), trace));
             }
         }
         Ok(mails)

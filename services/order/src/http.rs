@@ -19,7 +19,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use shop_service_kit::ops::Counters;
 use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
+use tracing::Instrument as _;
 
 use crate::domain::{Catalog, Order, OrderRequest, Status};
 use crate::store::{Error, OrderStore};
@@ -111,6 +112,7 @@ pub fn router_with(state: AppState, config: &ApiConfig) -> Router {
                 }
             }
         }))
+        .route_layer(middleware::from_fn(traced))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(
@@ -122,6 +124,45 @@ pub fn router_with(state: AppState, config: &ApiConfig) -> Router {
                 .timeout(timeout),
         )
         .with_state(state)
+}
+
+/// Reads a caller's trace context (`traceparent`, ...) from request headers.
+struct HeaderFields<'a>(&'a HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderFields<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// One span per API request (`POST /orders`), continuing the caller's trace when the request
+/// carries one: the events an order causes belong to the trace of the request that placed it.
+async fn traced(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let method = request.method().clone();
+    let span = tracing::info_span!(
+        "HTTP request",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let caller = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&HeaderFields(request.headers()))
+    });
+    contracts_runtime::headers::continue_trace(&span, caller);
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response
 }
 
 /// The answer to a request the timeout or the concurrency limit stopped.

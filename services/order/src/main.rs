@@ -104,7 +104,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
-    telemetry::init(args.log_format);
+    let _telemetry = telemetry::init("order-service", args.log_format)?;
     let (mut service, store) = Start {
         name: "order-service",
         service: &services::order::SERVICE,

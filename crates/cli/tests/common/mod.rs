@@ -3,6 +3,7 @@
 use std::path::Path;
 
 /// Copies a directory tree (a copy of `schemas/` that a test may edit).
+#[allow(dead_code)] // tests/init.rs writes its files from scratch
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

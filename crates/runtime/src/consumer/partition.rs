@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use contracts_core::{Handle, RecordMeta, Topic, TopicMessage};
 use futures_util::FutureExt as _;
@@ -41,8 +41,8 @@ pub(super) async fn partition_task<T, H>(
     }
     let mut stop = pipeline.stop.clone();
     let mut paused = pipeline.paused.clone();
-    // Process-duration series of handled records, per event type.
-    let mut handled: HashMap<String, HistogramHandle> = HashMap::new();
+    // Process-duration and record-latency series of handled records, per event type.
+    let mut handled: HashMap<String, [HistogramHandle; 2]> = HashMap::new();
     loop {
         let m = tokio::select! {
             biased;
@@ -204,7 +204,7 @@ pub(super) async fn process<T, H>(
     state: &PartitionState,
     level: usize,
     m: &OwnedMessage,
-    handled: &mut HashMap<String, HistogramHandle>,
+    handled: &mut HashMap<String, [HistogramHandle; 2]>,
 ) -> Outcome
 where
     T: Topic,
@@ -212,7 +212,6 @@ where
 {
     let topic = &pipeline.topics[level];
     let value = m.payload().unwrap_or_default();
-    let traceparent = headers::get(m.headers(), headers::TRACEPARENT).map(str::to_owned);
     // Handler calls made before this delivery, on the topics before this retry topic.
     let earlier: u32 = if level > 0 {
         headers::get(m.headers(), headers::RETRY_ATTEMPTS)
@@ -239,7 +238,7 @@ where
         schema_id = field::Empty,
         attempts = field::Empty,
     );
-    headers::continue_trace(&span, traceparent.as_deref());
+    headers::continue_trace(&span, headers::context_from_headers(m.headers()));
     async move {
         let failed = |class: &str| -> Labels {
             vec![
@@ -318,8 +317,16 @@ where
             attempt += 1;
             span.record("attempts", earlier + attempt);
             let started = Instant::now();
+            // One span per handler call, so a trace shows each attempt and what it caused.
+            let handle_span = tracing::info_span!(
+                "handle",
+                otel.name = %format_args!("handle {event_type}"),
+                event_type,
+                attempt = earlier + attempt,
+            );
             let result = AssertUnwindSafe(handler.handle(message, &meta))
                 .catch_unwind()
+                .instrument(handle_span)
                 .await;
             let labels = || -> Labels {
                 vec![
@@ -332,16 +339,21 @@ where
             let (class, text) = match result {
                 Ok(Ok(())) => {
                     let took = started.elapsed();
-                    // Per record: a handle kept by the partition's task, so no label strings.
-                    match handled.get(event_type) {
-                        Some(h) => h.observe(took),
-                        None => {
-                            let h = pipeline
-                                .metrics
-                                .histogram(metrics::PROCESS_DURATION, labels());
-                            h.observe(took);
-                            handled.insert(event_type.to_string(), h);
-                        }
+                    // Per record: handles kept by the partition's task, so no label strings.
+                    let [duration, latency] =
+                        handled.entry(event_type.to_string()).or_insert_with(|| {
+                            [
+                                pipeline
+                                    .metrics
+                                    .histogram(metrics::PROCESS_DURATION, labels()),
+                                pipeline
+                                    .metrics
+                                    .histogram(metrics::RECORD_LATENCY, labels()),
+                            ]
+                        });
+                    duration.observe(took);
+                    if let Some(age) = record_age(m) {
+                        latency.observe(age);
                     }
                     return Outcome::Handled;
                 }
@@ -390,4 +402,15 @@ pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     } else {
         "handler panicked".into()
     }
+}
+
+/// Time from the record's timestamp (its producer's clock when it created the record, or the
+/// broker's for a topic with `LogAppendTime`) to now; `None` without a timestamp or when the
+/// clocks disagree so much that it lies in the future.
+fn record_age(m: &OwnedMessage) -> Option<Duration> {
+    let created = u64::try_from(m.timestamp().to_millis()?).ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    now.checked_sub(Duration::from_millis(created))
 }
