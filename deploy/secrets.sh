@@ -63,4 +63,4 @@ k8s="$dir/k8s-secrets.yaml"
   printf '  auth.json: |\n'
   indent "$auth"
 } > "$k8s"
-echo "secrets are in $dir/ ($k8s for Kubernetes); CI registers with CONTRACTS_REGISTRY_AUTH_FILE=$dir/registry-ci"
+echo "secrets are in $dir/ ($k8s for Kubernetes); CI registers with SCHEMA_REGISTRY_AUTH_FILE=$dir/registry-ci"

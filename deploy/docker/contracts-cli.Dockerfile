@@ -1,7 +1,7 @@
 # The `contracts` command with the shop's contracts (schemas/) inside: the deployments' init step
 # runs it to create the topics and register the contracts before the services start.
 #   docker build -f deploy/docker/contracts-cli.Dockerfile -t shop/contracts-cli .
-#   docker run --rm -e KAFKA_BOOTSTRAP_SERVERS=... -e CONTRACTS_REGISTRY_URL=... shop/contracts-cli topics plan
+#   docker run --rm -e KAFKA_BOOTSTRAP_SERVERS=... -e SCHEMA_REGISTRY_URL=... shop/contracts-cli topics plan
 FROM rust:1.95-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

@@ -16,8 +16,8 @@ pub struct Args {
     /// Output: a Markdown table, `kafka-acls` commands, or Strimzi KafkaUser resources
     #[arg(long, default_value = "table", value_parser = ["table", "kafka-acls", "strimzi"])]
     format: String,
-    /// The services' topic prefix (their --topic-prefix / KAFKA_TOPIC_PREFIX)
-    #[arg(long, default_value = "")]
+    /// The services' topic prefix (their --topic-prefix)
+    #[arg(long, env = "KAFKA_TOPIC_PREFIX", default_value = "")]
     topic_prefix: String,
     /// How many retry topics the services' consumers use (`<topic>.retry-N`)
     #[arg(long, default_value_t = 0)]
@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, default_value = "User:contracts-init")]
     provisioner_principal: String,
     /// The registry's topic (its --topic)
-    #[arg(long, default_value = "_schemas")]
+    #[arg(long, env = "REGISTRY_TOPIC", default_value = "_schemas")]
     registry_topic: String,
     /// The Strimzi Kafka cluster the KafkaUser resources belong to (`strimzi.io/cluster`)
     #[arg(long, default_value = "my-cluster")]

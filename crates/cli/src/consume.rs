@@ -111,7 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let client = remote::client(&args.registry.url, &args.registry.auth)?;
+    let client = args.registry.client()?;
     remote::block_on(consume(args, client, manifest))??;
     Ok(ExitCode::SUCCESS)
 }

@@ -464,7 +464,7 @@ impl Plan {
              Both exit 0 when the change is compatible, 100 with findings (file, line, rule, fix),\n\
              1 on errors. `.github/workflows/contracts.yml` runs the check on every pull request; set\n\
              the repository variable `CONTRACTS_GIT` to the git URL of event-contracts (and\n\
-             `CONTRACTS_REV` to pin a tag or commit), and the secret `CONTRACTS_REGISTRY_URL` to also\n\
+             `CONTRACTS_REV` to pin a tag or commit), and the secret `SCHEMA_REGISTRY_URL` to also\n\
              check against your schema registry.\n"
         )
     }

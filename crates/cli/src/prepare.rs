@@ -31,7 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !problems.is_empty() {
         return Ok(crate::report::print_problems(&problems));
     }
-    let client = remote::client(&args.registry.url, &args.registry.auth)?;
+    let client = args.registry.client()?;
     let snapshot = remote::block_on(snapshot::fetch(&client, &local))??;
     let dir = Snapshot::dir_of(&args.manifest.path);
     if args.check {

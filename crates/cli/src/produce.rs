@@ -130,7 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("no JSON values on stdin; nothing was sent");
     }
 
-    let client = remote::client(&args.registry.url, &args.registry.auth)?;
+    let client = args.registry.client()?;
     remote::block_on(async {
         let ids = writer_schemas::registered_ids(&client, &local, |e, v| {
             e.name == event.name && v.number == version.number

@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !problems.is_empty() {
         return Ok(crate::report::print_problems(&problems));
     }
-    let client = remote::client(&args.registry.url, &args.registry.auth)?;
+    let client = args.registry.client()?;
     println!(
         "registering {} into {}",
         args.manifest.path.display(),

@@ -29,7 +29,7 @@ enum RegistryCommand {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         RegistryCommand::Serve(serve) => {
-            contracts_registry::serve::init_logging(&serve.log_format);
+            contracts_registry::serve::init_logging(&serve.log_format());
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime
                 .block_on(serve.run())

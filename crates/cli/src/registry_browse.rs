@@ -114,7 +114,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         | Command::Config { common, .. }
         | Command::Mode { common, .. } => common,
     };
-    let client = remote::client(&common.registry.url, &common.registry.auth)?;
+    let client = common.registry.client()?;
     let output = common.output;
     let shown = remote::block_on(execute(&client, &command))??;
     match output {
@@ -495,13 +495,13 @@ fn explain(e: Error, client: &Client, op: &Op<'_>) -> anyhow::Error {
     let message = e.registry_message().unwrap_or_default().to_string();
     let line = match (&e, e.status(), e.error_code()) {
         (Error::Transport { source, .. }, _, _) => format!(
-            "cannot reach the registry at {url} ({}): {}; check --registry or CONTRACTS_REGISTRY_URL",
+            "cannot reach the registry at {url} ({}): {}; check --registry or SCHEMA_REGISTRY_URL",
             op.describe(),
             root_cause(source)
         ),
         (_, Some(401), _) => format!(
             "the registry at {url} refused {} without valid credentials (401: {message}); \
-             set CONTRACTS_REGISTRY_AUTH=USER:PASSWORD or CONTRACTS_REGISTRY_TOKEN (or their _FILE variants)",
+             set SCHEMA_REGISTRY_AUTH=USER:PASSWORD or SCHEMA_REGISTRY_TOKEN (or their _FILE variants)",
             op.describe()
         ),
         (_, Some(403), _) => format!(

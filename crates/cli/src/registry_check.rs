@@ -27,7 +27,7 @@ use crate::report::{self, ErrorFormat, Report, Verdict};
 pub struct RemoteArgs {
     /// Check against this schema registry's history of each subject (the CI gate) instead of
     /// the manifest's own history
-    #[arg(long, env = "CONTRACTS_REGISTRY_URL", value_name = "URL")]
+    #[arg(long, env = "SCHEMA_REGISTRY_URL", value_name = "URL")]
     registry: Option<String>,
     /// Check against the snapshot `contracts prepare` committed in schemas/.registry/, with no
     /// registry (takes precedence over --registry)
@@ -39,7 +39,12 @@ pub struct RemoteArgs {
 
 impl RemoteArgs {
     pub fn is_set(&self) -> bool {
-        self.registry.is_some() || self.offline_snapshot
+        self.registry().is_some() || self.offline_snapshot
+    }
+
+    /// `--registry`, else SCHEMA_REGISTRY_URL, else the deprecated CONTRACTS_REGISTRY_URL.
+    fn registry(&self) -> Option<String> {
+        remote::registry_url(self.registry.as_deref())
     }
 }
 
@@ -60,8 +65,8 @@ pub fn run(
         let dir = Snapshot::dir_of(manifest_path);
         (Snapshot::read(&dir)?, format!("snapshot {}", dir.display()))
     } else {
-        let url = opts.registry.as_deref().unwrap_or_default();
-        let client = remote::client(url, &opts.auth)?;
+        let url = opts.registry().unwrap_or_default();
+        let client = remote::client(&url, &opts.auth)?;
         let snapshot = remote::block_on(crate::snapshot::fetch(&client, &local))??;
         (snapshot, format!("registry {}", client.url()))
     };

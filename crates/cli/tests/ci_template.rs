@@ -60,7 +60,7 @@ fn actionlint_rejects_broken_copies_of_the_template() {
     let original = std::fs::read_to_string(workflow()).unwrap();
     for (from, to, expected) in [
         (
-            "secrets.CONTRACTS_REGISTRY_URL != ''",
+            "secrets.SCHEMA_REGISTRY_URL != ''",
             "secret.URL != ''",
             "undefined variable \"secret\"",
         ),
@@ -154,9 +154,9 @@ fn run_step(step: &ContractsStep, dir: &Path, env: &BTreeMap<&str, String>) -> O
         .current_dir(dir)
         .env("PATH", path);
     for name in [
-        "CONTRACTS_REGISTRY_URL",
-        "CONTRACTS_REGISTRY_AUTH",
-        "CONTRACTS_REGISTRY_TOKEN",
+        "SCHEMA_REGISTRY_URL",
+        "SCHEMA_REGISTRY_AUTH",
+        "SCHEMA_REGISTRY_TOKEN",
         "CONTRACTS_ERROR_FORMAT",
         "CONTRACTS_MANIFEST",
     ] {
@@ -174,8 +174,8 @@ async fn the_templates_commands_pass_on_the_shop_and_annotate_a_breaking_change(
         runs,
         [
             "contracts check",
-            "contracts check --registry \"$CONTRACTS_REGISTRY_URL\"",
-            "contracts prepare --check --registry \"$CONTRACTS_REGISTRY_URL\""
+            "contracts check --registry \"$SCHEMA_REGISTRY_URL\"",
+            "contracts prepare --check --registry \"$SCHEMA_REGISTRY_URL\""
         ]
     );
     // The registry steps run only when the registry secret is set.
@@ -203,7 +203,7 @@ async fn the_templates_commands_pass_on_the_shop_and_annotate_a_breaking_change(
         let out = Command::new(env!("CARGO_BIN_EXE_contracts"))
             .args(setup)
             .current_dir(dir)
-            .env_remove("CONTRACTS_REGISTRY_AUTH")
+            .env_remove("SCHEMA_REGISTRY_AUTH")
             .env_remove("CONTRACTS_MANIFEST")
             .output()
             .unwrap();
@@ -218,7 +218,7 @@ async fn the_templates_commands_pass_on_the_shop_and_annotate_a_breaking_change(
     let with_registry = |env: &BTreeMap<&'static str, String>, step: &ContractsStep| {
         let mut env = env.clone();
         if step.condition.is_some() {
-            env.insert("CONTRACTS_REGISTRY_URL", url.clone());
+            env.insert("SCHEMA_REGISTRY_URL", url.clone());
         }
         env
     };

@@ -17,7 +17,7 @@ fn contracts(args: &[&str], dir: &Path) -> Output {
         .env_remove("CONTRACTS_ERROR_FORMAT")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("CONTRACTS_MANIFEST")
-        .env_remove("CONTRACTS_REGISTRY_URL")
+        .env_remove("SCHEMA_REGISTRY_URL")
         .output()
         .expect("run contracts")
 }

@@ -943,7 +943,7 @@ async fn produce_and_consume_log_in_with_sasl_over_tls_from_a_client_properties_
         vec![
             ("KAFKA_PROPERTIES_FILE", properties.display().to_string()),
             ("KAFKA_SASL_PASSWORD_FILE", file.display().to_string()),
-            ("CONTRACTS_REGISTRY_URL", shop.registry.url()),
+            ("SCHEMA_REGISTRY_URL", shop.registry.url()),
         ]
     };
     let out = contracts_with(

@@ -28,17 +28,17 @@ async fn contracts(args: &[&str], dir: &Path) -> Output {
     contracts_with(args, dir, None).await
 }
 
-/// With `CONTRACTS_REGISTRY_URL` set to `registry`, or unset.
+/// With `SCHEMA_REGISTRY_URL` set to `registry`, or unset.
 async fn contracts_with(args: &[&str], dir: &Path, registry: Option<&str>) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_contracts"));
     match registry {
-        Some(url) => command.env("CONTRACTS_REGISTRY_URL", url),
-        None => command.env_remove("CONTRACTS_REGISTRY_URL"),
+        Some(url) => command.env("SCHEMA_REGISTRY_URL", url),
+        None => command.env_remove("SCHEMA_REGISTRY_URL"),
     };
     command
         .args(args)
         .current_dir(dir)
-        .env_remove("CONTRACTS_REGISTRY_AUTH")
+        .env_remove("SCHEMA_REGISTRY_AUTH")
         .env_remove("CONTRACTS_MANIFEST")
         .env_remove("CONTRACTS_ERROR_FORMAT")
         .env_remove("GITHUB_ACTIONS")
@@ -151,6 +151,34 @@ async fn register_puts_every_version_under_its_subject_and_level_and_a_rerun_is_
     );
     assert_eq!(client.versions(subject).await.unwrap(), vec![1, 2, 3]);
     assert_eq!(client.latest(subject).await.unwrap().id, before.id);
+
+    // The name of earlier releases still works, with a warning naming the new one.
+    let old = tokio::process::Command::new(env!("CARGO_BIN_EXE_contracts"))
+        .args(["register"])
+        .current_dir(dir.path())
+        .env_remove("SCHEMA_REGISTRY_URL")
+        .env_remove("SCHEMA_REGISTRY_AUTH")
+        .env_remove("CONTRACTS_MANIFEST")
+        .env("CONTRACTS_REGISTRY_URL", &url)
+        .output()
+        .await
+        .unwrap();
+    assert!(old.status.success(), "{}", text(&old));
+    assert!(
+        String::from_utf8_lossy(&old.stdout).contains("nothing to do"),
+        "{}",
+        text(&old)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&old.stderr)
+            .matches(
+                "warning: CONTRACTS_REGISTRY_URL is deprecated; set SCHEMA_REGISTRY_URL instead"
+            )
+            .count(),
+        1,
+        "{}",
+        text(&old)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -485,7 +513,7 @@ fn offline_check(dir: &Path) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_contracts"))
         .args(["check", "--offline-snapshot"])
         .current_dir(dir)
-        .env_remove("CONTRACTS_REGISTRY_URL")
+        .env_remove("SCHEMA_REGISTRY_URL")
         .env_remove("CONTRACTS_MANIFEST")
         .env_remove("CONTRACTS_ERROR_FORMAT")
         .env_remove("GITHUB_ACTIONS")

@@ -47,11 +47,11 @@ async fn hash_password(args: &[&str], input: &str) -> String {
 async fn register(dir: &Path, url: &str, envs: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_contracts"));
     for name in [
-        "CONTRACTS_REGISTRY_AUTH",
-        "CONTRACTS_REGISTRY_AUTH_FILE",
-        "CONTRACTS_REGISTRY_TOKEN",
-        "CONTRACTS_REGISTRY_TOKEN_FILE",
-        "CONTRACTS_REGISTRY_CA",
+        "SCHEMA_REGISTRY_AUTH",
+        "SCHEMA_REGISTRY_AUTH_FILE",
+        "SCHEMA_REGISTRY_TOKEN",
+        "SCHEMA_REGISTRY_TOKEN_FILE",
+        "SCHEMA_REGISTRY_CA",
         "CONTRACTS_MANIFEST",
     ] {
         command.env_remove(name);
@@ -119,7 +119,7 @@ async fn register_logs_in_with_a_token_file_and_trusts_the_private_ca_it_is_give
     let untrusted = register(
         dir.path(),
         &url,
-        &[("CONTRACTS_REGISTRY_TOKEN_FILE", &token_file)],
+        &[("SCHEMA_REGISTRY_TOKEN_FILE", &token_file)],
         &[],
     )
     .await;
@@ -131,7 +131,7 @@ async fn register_logs_in_with_a_token_file_and_trusts_the_private_ca_it_is_give
     let out = register(
         dir.path(),
         &url,
-        &[("CONTRACTS_REGISTRY_TOKEN_FILE", &token_file)],
+        &[("SCHEMA_REGISTRY_TOKEN_FILE", &token_file)],
         &["--registry-ca", &ca_flag],
     )
     .await;

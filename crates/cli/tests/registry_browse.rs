@@ -24,12 +24,12 @@ use serde_json::{Value, json};
 async fn contracts(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_contracts"));
     for name in [
-        "CONTRACTS_REGISTRY_URL",
-        "CONTRACTS_REGISTRY_AUTH",
-        "CONTRACTS_REGISTRY_AUTH_FILE",
-        "CONTRACTS_REGISTRY_TOKEN",
-        "CONTRACTS_REGISTRY_TOKEN_FILE",
-        "CONTRACTS_REGISTRY_CA",
+        "SCHEMA_REGISTRY_URL",
+        "SCHEMA_REGISTRY_AUTH",
+        "SCHEMA_REGISTRY_AUTH_FILE",
+        "SCHEMA_REGISTRY_TOKEN",
+        "SCHEMA_REGISTRY_TOKEN_FILE",
+        "SCHEMA_REGISTRY_CA",
         "CONTRACTS_MANIFEST",
         "CONTRACTS_OUTPUT",
     ] {
@@ -98,7 +98,7 @@ async fn register_the_shop(url: &str) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_contracts"))
         .args(["register", "--registry", url])
         .current_dir(dir.path())
-        .env_remove("CONTRACTS_REGISTRY_AUTH")
+        .env_remove("SCHEMA_REGISTRY_AUTH")
         .env_remove("CONTRACTS_MANIFEST")
         .output()
         .await
@@ -406,11 +406,11 @@ async fn unknown_names_a_wrong_level_and_an_unreachable_registry_are_one_line_an
         "{line}"
     );
     assert!(
-        line.ends_with("; check --registry or CONTRACTS_REGISTRY_URL"),
+        line.ends_with("; check --registry or SCHEMA_REGISTRY_URL"),
         "{line}"
     );
     // The URL from the environment, as in CI.
-    let line = fails(&["subjects"], &[("CONTRACTS_REGISTRY_URL", &nowhere)]).await;
+    let line = fails(&["subjects"], &[("SCHEMA_REGISTRY_URL", &nowhere)]).await;
     assert!(line.contains(&nowhere), "{line}");
 }
 
@@ -441,7 +441,7 @@ async fn a_reader_browses_a_registry_with_users_but_changing_a_level_is_refused_
         .unwrap();
     admin.register("ping-value", &avro(PING_V1)).await.unwrap();
 
-    let reader = [("CONTRACTS_REGISTRY_AUTH", "reader:reader-pw")];
+    let reader = [("SCHEMA_REGISTRY_AUTH", "reader:reader-pw")];
     let out = contracts(&["registry", "subjects", "--registry", &url], &reader).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ping-value\n");
@@ -485,7 +485,7 @@ async fn a_reader_browses_a_registry_with_users_but_changing_a_level_is_refused_
         "{line}"
     );
     assert!(
-        line.contains("CONTRACTS_REGISTRY_AUTH=USER:PASSWORD"),
+        line.contains("SCHEMA_REGISTRY_AUTH=USER:PASSWORD"),
         "{line}"
     );
 }

@@ -28,8 +28,8 @@ async fn contracts(args: &[&str], dir: &Path) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_contracts"))
         .args(args)
         .current_dir(dir)
-        .env_remove("CONTRACTS_REGISTRY_URL")
-        .env_remove("CONTRACTS_REGISTRY_AUTH")
+        .env_remove("SCHEMA_REGISTRY_URL")
+        .env_remove("SCHEMA_REGISTRY_AUTH")
         .env_remove("CONTRACTS_MANIFEST")
         .output()
         .await

@@ -102,9 +102,11 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub kafka: KafkaClientArgs,
 
-    /// Log format on stderr.
-    #[arg(long, env = "REGISTRY_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    /// Log lines on stderr as `text` or `json` [default: text]; filter with RUST_LOG (default
+    /// `info`). The name every binary reads; REGISTRY_LOG_FORMAT, its earlier name, is still read
+    /// when LOG_FORMAT is not set.
+    #[arg(long, env = "LOG_FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -112,6 +114,20 @@ fn parse_level(s: &str) -> Result<Level, String> {
 }
 
 impl ServeArgs {
+    /// `--log-format`, else LOG_FORMAT, else the deprecated REGISTRY_LOG_FORMAT, else `text`.
+    pub fn log_format(&self) -> String {
+        if let Some(format) = &self.log_format {
+            return format.clone();
+        }
+        match std::env::var("REGISTRY_LOG_FORMAT") {
+            Ok(format) if format == "text" || format == "json" => {
+                eprintln!("warning: REGISTRY_LOG_FORMAT is deprecated; set LOG_FORMAT instead");
+                format
+            }
+            _ => "text".to_owned(),
+        }
+    }
+
     /// The server settings these flags describe; reads and checks the auth file.
     pub fn server_config(&self) -> Result<ServerConfig, Error> {
         let auth = match &self.auth_file {

@@ -51,6 +51,8 @@
 //! - `telemetry` (features `logging`, `otlp`): the log subscriber every binary installs (text
 //!   or flat JSON lines with trace ids) and the OpenTelemetry set-up from the `OTEL_*`
 //!   variables, OTLP export over gRPC or HTTP included.
+//! - [`statistics`]: librdkafka's statistics (broker round trips, queue depths, per-partition
+//!   fetch state and lag) on the [`Metrics`] page, when `statistics.interval.ms` is set.
 
 pub mod client_config;
 mod consumer;
@@ -59,6 +61,7 @@ pub mod headers;
 pub mod metrics;
 pub mod probe;
 mod producer;
+pub mod statistics;
 #[cfg(feature = "logging")]
 pub mod telemetry;
 pub mod topics;

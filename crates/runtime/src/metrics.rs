@@ -217,6 +217,8 @@ struct MetricFamilies {
     counters: Vec<Series<CounterValue>>,
     histograms: Vec<Series<HistogramHandle>>,
     gauges: Vec<Series<Gauge>>,
+    /// librdkafka's latest statistics per client, rendered by the registry on each scrape.
+    statistics: Arc<crate::statistics::Reports>,
 }
 
 impl MetricFamilies {
@@ -277,12 +279,15 @@ impl Metrics {
             registry.register(name, help, series.family.clone());
             series
         });
+        let statistics = Arc::new(crate::statistics::Reports::default());
+        registry.register_collector(Box::new(statistics.clone()));
         Metrics {
             inner: Arc::new(MetricFamilies {
                 registry: Mutex::new(registry),
                 counters: counters.into(),
                 histograms: histograms.into(),
                 gauges: gauges.into(),
+                statistics,
             }),
         }
     }
@@ -292,6 +297,16 @@ impl Metrics {
     /// counter's name, so give a counter's name without it.
     pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
         lock(&self.inner.registry).register(name, help, metric);
+    }
+
+    /// Keeps `statistics`, a client's latest librdkafka report, for `/metrics` (see
+    /// [`crate::statistics`]); `group` is a consumer's group.
+    pub fn record_statistics(
+        &self,
+        statistics: rdkafka::statistics::Statistics,
+        group: Option<&str>,
+    ) {
+        self.inner.statistics.record(statistics, group);
     }
 
     pub(crate) fn inc(&self, name: &'static str, labels: Labels) {

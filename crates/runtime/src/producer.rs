@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 use tracing::{Instrument as _, field};
 
 use crate::metrics::{self, Counter, HistogramHandle, Labels, Metrics};
+use crate::statistics::StatisticsContext;
 use crate::{Error, Result, headers};
 
 /// Whether a producer may register its schemas.
@@ -161,7 +162,7 @@ pub struct Publisher {
 type IdCache = Mutex<HashMap<(&'static str, [u8; 32]), Arc<OnceCell<SchemaId>>>>;
 
 struct PublisherState {
-    producer: FutureProducer,
+    producer: FutureProducer<StatisticsContext>,
     source: Arc<dyn SchemaSource>,
     registration: SchemaRegistration,
     topic_prefix: String,
@@ -197,7 +198,10 @@ impl Publisher {
         source: Arc<dyn SchemaSource>,
         metrics: Metrics,
     ) -> Result<Publisher> {
-        let producer = config.client_config().create().map_err(Error::Config)?;
+        let producer = config
+            .client_config()
+            .create_with_context(StatisticsContext::new(metrics.clone()))
+            .map_err(Error::Config)?;
         Ok(Publisher {
             inner: Arc::new(PublisherState {
                 producer,
@@ -401,7 +405,7 @@ impl Publisher {
     }
 
     /// The underlying rdkafka producer (for the dead-letter path and raw access).
-    pub fn rdkafka(&self) -> &FutureProducer {
+    pub fn rdkafka(&self) -> &FutureProducer<StatisticsContext> {
         &self.inner.producer
     }
 

@@ -256,6 +256,22 @@ impl Broker {
         Ok(())
     }
 
+    /// Kills the broker (SIGKILL), as in a crash; [`Broker::start_again`] brings it back.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill9();
+        }
+    }
+
+    /// Starts a stopped or killed broker again on the same port and data, and waits until its
+    /// port accepts connections.
+    pub fn start_again(&mut self) -> Result<()> {
+        if let Some(mut p) = self.process.take() {
+            p.stop(GRACE);
+        }
+        self.launch()
+    }
+
     /// Stops the broker (SIGTERM, then SIGKILL) and starts it again on the same port and data.
     pub fn restart(&mut self) -> Result<()> {
         if let Some(mut p) = self.process.take() {

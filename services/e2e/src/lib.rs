@@ -216,12 +216,23 @@ impl Service {
             .is_some_and(|status| status.success())
     }
 
-    /// Waits until `GET /health` answers 200.
+    /// Waits until `GET /health` answers 200: the service is ready (its store, Kafka, the
+    /// registry and its outbox relay all work).
     pub async fn wait_healthy(&mut self, timeout: Duration) {
+        self.wait_for("/health", timeout).await;
+    }
+
+    /// Waits until `GET /health/live` answers 200: the service runs, whether or not Kafka and
+    /// the registry are there.
+    pub async fn wait_live(&mut self, timeout: Duration) {
+        self.wait_for("/health/live", timeout).await;
+    }
+
+    async fn wait_for(&mut self, path: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         let client = reqwest::Client::new();
         loop {
-            if let Ok(r) = client.get(format!("{}/health", self.url())).send().await
+            if let Ok(r) = client.get(format!("{}{path}", self.url())).send().await
                 && r.status().is_success()
             {
                 return;
@@ -233,7 +244,7 @@ impl Service {
             }
             assert!(
                 Instant::now() < deadline,
-                "{} not healthy within {timeout:?}; log: {}",
+                "{} {path} not 200 within {timeout:?}; log: {}",
                 self.name,
                 self.log_text()
             );

@@ -316,11 +316,18 @@ fn kubernetes_manifests_probe_health_on_the_port_the_binary_listens_on() {
                 .unwrap_or_else(|| panic!("k8s {binary}: no {admin_var}"));
             assert_eq!(value, format!("127.0.0.1:{admin}"), "k8s {binary}");
         }
-        for probe in ["readinessProbe", "livenessProbe"] {
+        // Readiness follows the dependencies; liveness only that the process runs (a
+        // service's /health/live; the registry has one /health).
+        let live = if binary.ends_with("-service") {
+            "/health/live"
+        } else {
+            "/health"
+        };
+        for (probe, path) in [("readinessProbe", "/health"), ("livenessProbe", live)] {
             if !container[probe].is_null() {
                 assert_eq!(
                     container[probe]["httpGet"]["path"].as_str(),
-                    Some("/health"),
+                    Some(path),
                     "{binary} {probe}"
                 );
             }

@@ -93,7 +93,7 @@ async fn orders_acknowledged_before_a_kill_9_are_there_with_their_events_after_r
         &service_env("order-service", dir.path(), None),
     );
     order.start();
-    order.wait_healthy(Duration::from_secs(60)).await;
+    order.wait_live(Duration::from_secs(60)).await;
     let client = reqwest::Client::new();
     let mut ids = Vec::new();
     for i in 0..20 {
@@ -101,7 +101,7 @@ async fn orders_acknowledged_before_a_kill_9_are_there_with_their_events_after_r
     }
     order.kill9();
     order.start();
-    order.wait_healthy(Duration::from_secs(60)).await;
+    order.wait_live(Duration::from_secs(60)).await;
     for id in &ids {
         let r = client
             .get(format!("{}/orders/{id}", order.url()))
@@ -136,7 +136,7 @@ async fn sigterm_stops_a_service_gracefully() {
         &service_env("notification-service", dir.path(), None),
     );
     notification.start();
-    notification.wait_healthy(Duration::from_secs(60)).await;
+    notification.wait_live(Duration::from_secs(60)).await;
     let metrics = reqwest::get(format!("{}/metrics", notification.url()))
         .await
         .unwrap()

@@ -161,7 +161,7 @@ fn a_start_up_error_quoting_a_url_with_a_password_prints_it_masked() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--registry-url"), "{stderr}");
+    assert!(stderr.contains("--registry http://shop:***@"), "{stderr}");
     assert!(stderr.contains("shop:***@"), "{stderr}");
     assert!(!stderr.contains("e2e-registry-pw-41"), "{stderr}");
     assert!(!stderr.contains("e2e-admin-read-9f0"), "{stderr}");

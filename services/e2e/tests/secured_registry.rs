@@ -153,7 +153,7 @@ async fn start_registry(pki: &Pki, client_auth: &str) -> Registry {
         client_auth.to_owned(),
     ])
     .env("REGISTRY_AUTH_FILE", &auth)
-    .env("REGISTRY_LOG_FORMAT", "json")
+    .env("LOG_FORMAT", "json")
     .env("RUST_LOG", "info")
     .env("RUST_BACKTRACE", "0");
     let mut process =

@@ -10,6 +10,7 @@ use inventory_service::messaging::{InventorySink, Reserver};
 use inventory_service::store::InventoryStore;
 use shop_service_kit::admin::AdminArgs;
 use shop_service_kit::db::DatabaseArgs;
+use shop_service_kit::health::HealthArgs;
 use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::runner::Start;
 use shop_service_kit::telemetry::{self, LogFormat};
@@ -21,9 +22,9 @@ use shop_service_kit::telemetry::{self, LogFormat};
 /// recorded in the same transaction as the stock change), and publishes
 /// InventoryReserved or InventoryRejected (Protobuf, shop.inventory.v2) through an outbox.
 ///
-/// Serves GET /health and GET /metrics, and the gRPC admin API on --admin-listen: contracts,
-/// consumer lag, dead letters (list, replay, drop), pause/resume of the `orders` consumer,
-/// stock per product and setting it; `contracts admin` is its client.
+/// Serves GET /health (ready), GET /health/live and GET /metrics, and on --admin-listen the
+/// gRPC admin API: contracts, consumer lag, dead letters (list, replay, drop), pause/resume of
+/// the `orders` consumer, stock per product and setting it; `contracts admin` is its client.
 ///
 /// Every flag can also be set through the environment variable shown with it.
 #[derive(Debug, Parser)]
@@ -57,6 +58,8 @@ struct Args {
     admin: AdminArgs,
     #[command(flatten)]
     kafka: KafkaArgs,
+    #[command(flatten)]
+    health: HealthArgs,
     /// Log lines as `text` or `json`; filter with RUST_LOG (default `info`).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     log_format: LogFormat,
@@ -93,6 +96,7 @@ async fn run() -> anyhow::Result<()> {
         database: &args.database,
         kafka: &args.kafka,
         admin: &args.admin,
+        health: &args.health,
     }
     .open(inventory_service::store::MIGRATIONS, |db| {
         InventoryStore::new(db, &args.warehouse_id)

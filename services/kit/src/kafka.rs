@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use contracts_admin::kafka::{KafkaAdmin, KafkaAdminBuilder};
 use contracts_core::source::SchemaSource;
 use contracts_registry_client::client::{Client, ClientBuilder, Error as RegistryError};
-use contracts_runtime::client_config::{ClientSettings, KafkaClientArgs, Scope};
+use contracts_runtime::client_config::{ClientSettings, KafkaClientArgs, Origin, Scope};
 use contracts_runtime::probe::{ConnectError, probe_cluster};
 use contracts_runtime::{ConsumerConfig, Metrics, ProducerConfig, Publisher, SchemaRegistration};
 
@@ -25,9 +25,11 @@ pub struct KafkaArgs {
     /// Schema registry URL (Confluent REST API); credentials may be given in it
     /// (`https://user:secret@registry:8081`).
     #[arg(
-        long,
+        long = "registry",
+        visible_alias = "registry-url",
         env = "SCHEMA_REGISTRY_URL",
-        default_value = "http://127.0.0.1:8081"
+        default_value = "http://127.0.0.1:8081",
+        value_name = "URL"
     )]
     pub registry_url: String,
     /// PEM CA certificates to trust for the registry's HTTPS certificate (a private CA).
@@ -66,6 +68,12 @@ pub struct KafkaArgs {
     /// service than its topics have partitions, where idle instances are normal.
     #[arg(long, env = "KAFKA_REJOIN_UNASSIGNED_SECS", default_value_t = 20)]
     pub rejoin_unassigned_secs: u64,
+    /// How often librdkafka reports its statistics, exported on /metrics as `librdkafka_*`
+    /// (broker round trips and connection state, request and message queues, per-partition fetch
+    /// state and lag) for every producer and consumer; 0 turns them off. Unset: consumers
+    /// report every 5000 ms (their lag), producers never. librdkafka's statistics.interval.ms.
+    #[arg(long, env = "KAFKA_STATISTICS_INTERVAL_MS", value_name = "MS")]
+    pub statistics_interval_ms: Option<u64>,
 }
 
 impl KafkaArgs {
@@ -74,7 +82,15 @@ impl KafkaArgs {
     /// error, before anything is consumed or published; a cluster that does not answer is
     /// logged, and the clients keep trying.
     pub async fn connect(&self) -> anyhow::Result<Kafka> {
-        let settings = self.client.load()?;
+        let mut settings = self.client.load()?;
+        if let Some(ms) = self.statistics_interval_ms {
+            settings.set(
+                Scope::All,
+                "statistics.interval.ms",
+                &ms.to_string(),
+                Origin::flag("--kafka-statistics-interval-ms/KAFKA_STATISTICS_INTERVAL_MS"),
+            )?;
+        }
         let bootstrap = settings
             .bootstrap_servers(
                 self.bootstrap_servers.as_deref(),
@@ -186,7 +202,7 @@ impl Kafka {
         let client = self
             .registry_builder()?
             .build()
-            .map_err(|e| anyhow::anyhow!("--registry-url {url}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("--registry {url}: {e}"))?;
         Ok(Arc::new(client))
     }
 
@@ -208,12 +224,7 @@ impl Kafka {
     /// does not answer is logged; schemas are then registered or looked up once it does.
     pub async fn check_registry(&self) -> anyhow::Result<()> {
         let url = contracts_core::secret::redact_url(&self.args.registry_url);
-        let client = self
-            .registry_builder()?
-            .retries(0)
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| anyhow::anyhow!("--registry-url {url}: {e}"))?;
+        let client = self.registry_probe(Duration::from_secs(10))?;
         match client.schema_types().await {
             Ok(_) => {
                 tracing::info!(registry = %url, "connected to the schema registry");
@@ -227,6 +238,21 @@ impl Kafka {
                 }
             },
         }
+    }
+
+    /// A registry client that asks once (no retries) and waits at most `timeout`: for checks.
+    pub fn registry_probe(&self, timeout: Duration) -> anyhow::Result<Client> {
+        let url = contracts_core::secret::redact_url(&self.args.registry_url);
+        self.registry_builder()?
+            .retries(0)
+            .timeout(timeout)
+            .build()
+            .map_err(|e| anyhow::anyhow!("--registry {url}: {e}"))
+    }
+
+    /// The registry's URL with any password in it hidden, for messages.
+    pub fn registry_url(&self) -> String {
+        contracts_core::secret::redact_url(&self.args.registry_url)
     }
 
     pub fn producer_config(&self) -> ProducerConfig {

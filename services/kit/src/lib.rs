@@ -10,7 +10,10 @@
 //! - [`outbox`]: the transactional outbox: events written in the same transaction as the
 //!   state change that caused them, and a [`outbox::Relay`] that publishes them in order and
 //!   marks a row sent only after the broker acknowledged it;
-//! - [`ops`]: the `/health` and `/metrics` HTTP endpoints and a small counter registry;
+//! - [`health`]: readiness (store, Kafka, registry, outbox relay, stopped partitions) and
+//!   liveness, checked in the background and cached for probes;
+//! - [`ops`]: the `/health`, `/health/live` and `/metrics` HTTP endpoints and a small counter
+//!   registry;
 //! - [`runner`]: start-up (store, ports, relay, consumers, admin API, ops endpoints) and graceful
 //!   shutdown, in one order for every service;
 //! - [`telemetry`]: the `tracing` subscriber (text or JSON lines);
@@ -19,6 +22,7 @@
 
 pub mod admin;
 pub mod db;
+pub mod health;
 pub mod kafka;
 pub mod ops;
 pub mod outbox;

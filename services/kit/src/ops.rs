@@ -1,9 +1,11 @@
-//! `/health` and `/metrics`, and the counters a service adds to the runtime's metrics.
+//! `/health` (readiness), `/health/live` and `/metrics`, and the counters a service adds to the
+//! runtime's metrics.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -16,6 +18,8 @@ use futures_util::future::BoxFuture;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+
+use crate::health::Health;
 
 type LabelPairs = Vec<(String, String)>;
 
@@ -109,42 +113,30 @@ fn pairs(labels: &[(&str, &str)]) -> LabelPairs {
         .collect()
 }
 
-type HealthCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 type MetricsSource = Arc<dyn Fn() -> BoxFuture<'static, String> + Send + Sync>;
 
-/// What `/health` checks and what `/metrics` shows.
-#[derive(Clone, Default)]
+/// What the health endpoints read and what `/metrics` shows.
+#[derive(Clone)]
 pub struct Ops {
-    checks: Vec<(&'static str, HealthCheck)>,
+    health: Health,
     metrics: Vec<MetricsSource>,
 }
 
 impl std::fmt::Debug for Ops {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let checks: Vec<_> = self.checks.iter().map(|(name, _)| *name).collect();
-        f.debug_struct("Ops").field("checks", &checks).finish()
+        f.debug_struct("Ops")
+            .field("health", &self.health.status())
+            .finish_non_exhaustive()
     }
 }
 
 impl Ops {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// `/health` answers 503 naming `name` while `check` fails.
-    pub fn check<F>(
-        mut self,
-        name: &'static str,
-        check: impl Fn() -> F + Send + Sync + 'static,
-    ) -> Self
-    where
-        F: Future<Output = Result<(), String>> + Send + 'static,
-    {
-        self.checks.push((
-            name,
-            Arc::new(move || Box::pin(check()) as BoxFuture<'static, _>),
-        ));
-        self
+    /// Health endpoints answering from `health`, the checks' cached result.
+    pub fn new(health: Health) -> Self {
+        Ops {
+            health,
+            metrics: Vec::new(),
+        }
     }
 
     /// Appends `source`'s Prometheus text to `/metrics`: in a service, one source that renders
@@ -159,30 +151,30 @@ impl Ops {
         self
     }
 
-    /// `GET /health` and `GET /metrics`, to merge into a service's router.
+    /// `GET /health` (readiness, as `/health/ready`), `GET /health/live` and `GET /metrics`,
+    /// to merge into a service's router. The health endpoints answer `200` with
+    /// `{"status":"SERVING"}` or `503` with `{"status":"NOT_SERVING","reasons":[...]}`, each
+    /// reason `check: why`.
     pub fn router(self) -> Router {
-        let health = self.checks;
         let metrics = self.metrics;
+        let ready = {
+            let health = self.health.clone();
+            move || {
+                let status = health.status();
+                std::future::ready(answer(status.ready(), status.reasons()))
+            }
+        };
+        let health = self.health;
+        let live = move || {
+            std::future::ready(match health.live(Duration::from_secs(10)) {
+                Ok(()) => answer(true, Vec::new()),
+                Err(reason) => answer(false, vec![format!("liveness: {reason}")]),
+            })
+        };
         Router::new()
-            .route(
-                "/health",
-                get(move || async move {
-                    let mut failures = Vec::new();
-                    for (name, check) in &health {
-                        if let Err(e) = check().await {
-                            failures.push(format!("{name}: {e}"));
-                        }
-                    }
-                    if failures.is_empty() {
-                        (StatusCode::OK, "ok\n".to_owned())
-                    } else {
-                        (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            format!("unhealthy\n{}\n", failures.join("\n")),
-                        )
-                    }
-                }),
-            )
+            .route("/health", get(ready.clone()))
+            .route("/health/ready", get(ready))
+            .route("/health/live", get(live))
             .route(
                 "/metrics",
                 get(move || async move {
@@ -194,6 +186,19 @@ impl Ops {
                 }),
             )
     }
+}
+
+/// A health endpoint's answer.
+fn answer(ok: bool, reasons: Vec<String>) -> axum::response::Response {
+    let (status, body) = if ok {
+        (StatusCode::OK, serde_json::json!({"status": "SERVING"}))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "NOT_SERVING", "reasons": reasons}),
+        )
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 /// Binds `addr` for `what` ("HTTP", "admin API"). A service binds its ports before it touches

@@ -30,9 +30,12 @@
 //! 5. one consumer per topic the manifest says the service consumes ([`Runner::consume`]), in
 //!    the service's consumer group; they run once the admin API knows them;
 //! 6. the admin API (what the manifest says the service produces, and its consumers; with a
-//!    relay, the outbox's set-aside rows), then `/health` and `/metrics` beside the service's
-//!    own routes. `/health` fails while the store does not answer or a consumer partition is
-//!    stopped behind a record it could not dead-letter, naming the topic, partition and reason.
+//!    relay, the outbox's set-aside rows), then `/health`, `/health/live` and `/metrics` beside
+//!    the service's own routes. Readiness (`/health`, gRPC health) is checked in the background
+//!    every `--health-check-interval-secs` ([`crate::health`]): it fails while the store does
+//!    not answer, a consumer cannot reach the Kafka cluster, the registry does not answer, the
+//!    outbox relay is stuck, or a consumer partition is stopped behind a record it could not
+//!    dead-letter, each with its reason.
 //! 7. pruning: every ten minutes, sent outbox rows and what the service registered with
 //!    [`Runner::prune`] (processed event ids) older than `--retention-hours` are deleted, and
 //!    each table's size is set on `/metrics` (`shop_store_rows`).
@@ -62,6 +65,7 @@ use contracts_admin::kafka::KafkaAdminBuilder;
 
 use crate::admin::AdminArgs;
 use crate::db::{DatabaseArgs, Db, Migration};
+use crate::health::{self, Health, HealthArgs};
 use crate::kafka::{Kafka, KafkaArgs};
 use crate::ops::{Counters, Ops};
 use crate::outbox::{self, Relay, Sink};
@@ -84,6 +88,7 @@ pub struct Start<'a> {
     pub database: &'a DatabaseArgs,
     pub kafka: &'a KafkaArgs,
     pub admin: &'a AdminArgs,
+    pub health: &'a HealthArgs,
 }
 
 impl Start<'_> {
@@ -139,6 +144,7 @@ impl Start<'_> {
             gauges: Vec::new(),
             alongside: Vec::new(),
             metrics_listener: None,
+            health: self.health.clone(),
         };
         Ok((runner, store))
     }
@@ -180,6 +186,7 @@ pub struct Runner {
     alongside: Vec<Task<()>>,
     /// When set, `/metrics` is served here (with `/health`) and not on the public listener.
     metrics_listener: Option<TcpListener>,
+    health: HealthArgs,
 }
 
 impl std::fmt::Debug for Runner {
@@ -323,7 +330,7 @@ impl Runner {
             pruned,
             listener,
             admin_listener,
-            kafka: _,
+            kafka,
             admin_config,
             source: _,
             kafka_admin,
@@ -336,6 +343,7 @@ impl Runner {
             gauges,
             alongside,
             metrics_listener,
+            health: health_args,
         } = self;
         let started: Vec<&str> = consumers.iter().map(|c| c.topic).collect();
         missing_consumers(name, service, &started)?;
@@ -352,42 +360,28 @@ impl Runner {
         let outbox_admin = relay
             .is_some()
             .then(|| outbox::OutboxAdmin::new(db.clone()));
-        let watched = controls.clone();
-        let ops = Ops::new()
-            .check("store", {
-                let db = db.clone();
-                move || {
-                    let db = db.clone();
-                    async move { db.ping().await.map_err(|e| e.to_string()) }
-                }
-            })
-            // A partition stopped behind a record it could not dead-letter needs an operator.
-            .check("consumers", move || {
-                let stopped: Vec<String> = watched
-                    .iter()
-                    .flat_map(ConsumerControl::stopped_partitions)
-                    .map(|p| p.to_string())
-                    .collect();
-                std::future::ready(if stopped.is_empty() {
-                    Ok(())
-                } else {
-                    Err(stopped.join("\nconsumers: "))
-                })
-            })
-            .metrics({
-                let gauges = Arc::new(gauges);
+        let health = Health::new(health_args.interval());
+        let checks =
+            readiness_checks(&db, &kafka, &controls, outbox_admin.is_some(), &health_args)?;
+        let checking = tokio::spawn(health.clone().run(
+            checks,
+            health_args.check_timeout(),
+            shutdown.clone(),
+        ));
+        let ops = Ops::new(health.clone()).metrics({
+            let gauges = Arc::new(gauges);
+            let counters = counters.clone();
+            move || {
+                let gauges = gauges.clone();
                 let counters = counters.clone();
-                move || {
-                    let gauges = gauges.clone();
-                    let counters = counters.clone();
-                    async move {
-                        for set in gauges.iter() {
-                            set(counters.clone()).await;
-                        }
-                        counters.render()
+                async move {
+                    for set in gauges.iter() {
+                        set(counters.clone()).await;
                     }
+                    counters.render()
                 }
-            });
+            }
+        });
         let pruning = tokio::spawn(prune_periodically(
             db.clone(),
             retention,
@@ -422,6 +416,11 @@ impl Runner {
         if let Some(outbox_admin) = outbox_admin {
             admin_server = admin_server.with_outbox(outbox_admin);
         }
+        let reporting = tokio::spawn(health.report_to(
+            admin_server.health(),
+            admin_server.services().to_vec(),
+            shutdown.clone(),
+        ));
         let admin = crate::admin::serve(admin_listener, admin_server, shutdown.clone())?;
         tracing::info!(listen = %listener.local_addr()?, store = %db.location().describe(), "{name} started");
         let serving = crate::ops::serve(listener, app, shutdown.clone());
@@ -447,10 +446,99 @@ impl Runner {
             relay.await.context("outbox relay")?;
         }
         pruning.await.context("pruning")?;
+        checking.await.context("health checks")?;
+        reporting.await.context("gRPC health")?;
         admin.await.context("admin API")?.context("admin API")?;
         tracing::info!("{name} stopped");
         Ok(())
     }
+}
+
+/// What readiness depends on: the store answers; each consumer reaches the Kafka cluster; the
+/// schema registry answers; the outbox relay moves (with a relay); no consumer partition is
+/// stopped behind a record it could not dead-letter.
+fn readiness_checks(
+    db: &Db,
+    kafka: &Kafka,
+    controls: &[ConsumerControl],
+    relay: bool,
+    args: &HealthArgs,
+) -> anyhow::Result<Vec<(&'static str, health::Check)>> {
+    let timeout = args.check_timeout();
+    let mut checks = vec![(
+        "store",
+        health::check({
+            let db = db.clone();
+            move || {
+                let db = db.clone();
+                async move { db.ping().await.map_err(|e| e.to_string()) }
+            }
+        }),
+    )];
+    if !controls.is_empty() {
+        let controls = controls.to_vec();
+        checks.push((
+            "kafka",
+            health::check(move || {
+                let controls = controls.clone();
+                async move {
+                    // The bound leaves time to answer within the check's own timeout.
+                    let wait = timeout.mul_f32(0.8);
+                    let failures: Vec<String> =
+                        join_all(controls.iter().map(|c| c.check_broker(wait)))
+                            .await
+                            .into_iter()
+                            .filter_map(Result::err)
+                            .collect();
+                    match failures.first() {
+                        None => Ok(()),
+                        // The consumers share the cluster: one reason says it.
+                        Some(first) => Err(format!("consumers cannot reach Kafka: {first}")),
+                    }
+                }
+            }),
+        ));
+    }
+    let registry = kafka.registry_probe(timeout)?;
+    let url = kafka.registry_url();
+    checks.push((
+        "registry",
+        health::check(move || {
+            let registry = registry.clone();
+            let url = url.clone();
+            async move {
+                registry
+                    .schema_types()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("the schema registry at {url} does not answer: {e}"))
+            }
+        }),
+    ));
+    if relay {
+        checks.push((
+            "outbox",
+            health::outbox_moves(db.clone(), args.outbox_stuck_after()),
+        ));
+    }
+    let watched = controls.to_vec();
+    // A partition stopped behind a record it could not dead-letter needs an operator.
+    checks.push((
+        "consumers",
+        health::check(move || {
+            let stopped: Vec<String> = watched
+                .iter()
+                .flat_map(ConsumerControl::stopped_partitions)
+                .map(|p| p.to_string())
+                .collect();
+            std::future::ready(if stopped.is_empty() {
+                Ok(())
+            } else {
+                Err(stopped.join("; "))
+            })
+        }),
+    ));
+    Ok(checks)
 }
 
 /// How often old rows are deleted and table sizes measured.
@@ -554,6 +642,8 @@ mod tests {
         admin: AdminArgs,
         #[command(flatten)]
         database: DatabaseArgs,
+        #[command(flatten)]
+        health: HealthArgs,
     }
 
     fn start<'a>(flags: &'a Flags, db: &'a Path, admin_listen: SocketAddr) -> Start<'a> {
@@ -566,6 +656,7 @@ mod tests {
             database: &flags.database,
             kafka: &flags.kafka,
             admin: &flags.admin,
+            health: &flags.health,
         }
     }
 

@@ -14,6 +14,7 @@ use notification_service::store::NotificationStore;
 use notification_service::transport::{AnyTransport, Mailbox, Smtp, Transport as _};
 use shop_service_kit::admin::AdminArgs;
 use shop_service_kit::db::DatabaseArgs;
+use shop_service_kit::health::HealthArgs;
 use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::runner::Start;
 use shop_service_kit::telemetry::{self, LogFormat};
@@ -32,9 +33,10 @@ use shop_service_kit::telemetry::{self, LogFormat};
 /// smtp://user:password@mail.example.com:587?tls=required (or smtp://localhost:2525 for a local
 /// relay without TLS), or SMTP_URL_FILE to a file holding it. Its password is never logged.
 ///
-/// Serves GET /health and GET /metrics, and the gRPC admin API on --admin-listen: contracts,
-/// consumer lag, dead letters (list, replay, drop), pause/resume of the `orders` and
-/// `inventory` consumers, notifications per order; `contracts admin` is its client.
+/// Serves GET /health (ready), GET /health/live and GET /metrics, and on --admin-listen the
+/// gRPC admin API: contracts, consumer lag, dead letters (list, replay, drop), pause/resume of
+/// the `orders` and `inventory` consumers, notifications per order; `contracts admin` is its
+/// client.
 ///
 /// Every flag can also be set through the environment variable shown with it.
 #[derive(Debug, Parser)]
@@ -75,6 +77,8 @@ struct Args {
     admin: AdminArgs,
     #[command(flatten)]
     kafka: KafkaArgs,
+    #[command(flatten)]
+    health: HealthArgs,
     /// Log lines as `text` or `json`; filter with RUST_LOG (default `info`).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     log_format: LogFormat,
@@ -97,6 +101,7 @@ async fn run() -> anyhow::Result<()> {
         database: &args.database,
         kafka: &args.kafka,
         admin: &args.admin,
+        health: &args.health,
     }
     .open(
         notification_service::store::MIGRATIONS,

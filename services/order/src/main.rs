@@ -17,6 +17,7 @@ use order_service::messaging::{InventoryAnswers, OrderSink};
 use order_service::store::OrderStore;
 use shop_service_kit::admin::AdminArgs;
 use shop_service_kit::db::DatabaseArgs;
+use shop_service_kit::health::HealthArgs;
 use shop_service_kit::kafka::KafkaArgs;
 use shop_service_kit::runner::Start;
 use shop_service_kit::telemetry::{self, LogFormat};
@@ -33,7 +34,7 @@ use shop_service_kit::telemetry::{self, LogFormat};
 ///   GET  /orders/{id}       one order;  GET /orders?status=CONFIRMED  orders by status
 ///   POST /orders/{id}/pay   {"payment_id": "..."} (optional body)   CONFIRMED -> PAID
 ///   POST /orders/{id}/ship  {"carrier": "DHL", "tracking_number": "..."} (optional)  PAID -> SHIPPED
-///   GET  /health, /metrics   (/metrics on --metrics-listen instead, when given)
+///   GET  /health (ready), /health/live, /metrics   (/metrics on --metrics-listen instead)
 ///
 /// API token: when ORDER_API_TOKEN (or ORDER_API_TOKEN_FILE, a file holding it) is set, every
 /// /orders route, reads included, needs `Authorization: Bearer <token>` (an order holds the
@@ -89,6 +90,8 @@ struct Args {
     admin: AdminArgs,
     #[command(flatten)]
     kafka: KafkaArgs,
+    #[command(flatten)]
+    health: HealthArgs,
     /// Log lines as `text` or `json`; filter with RUST_LOG (default `info`).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t)]
     log_format: LogFormat,
@@ -111,6 +114,7 @@ async fn run() -> anyhow::Result<()> {
         database: &args.database,
         kafka: &args.kafka,
         admin: &args.admin,
+        health: &args.health,
     }
     .open(order_service::store::MIGRATIONS, OrderStore::new)
     .await?;

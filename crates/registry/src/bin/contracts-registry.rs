@@ -14,7 +14,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    contracts_registry::serve::init_logging(&cli.serve.log_format);
+    contracts_registry::serve::init_logging(&cli.serve.log_format());
     let result: anyhow::Result<()> = cli.serve.run().await.map_err(Into::into);
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -158,7 +158,7 @@ pub(super) fn translate(key: &str, value: &str) -> Translation {
         }
         _ if key.starts_with("schema.registry.") || key.starts_with("basic.auth.") => refuse(
             "a schema registry client setting, not a Kafka one: remove the line (the services \
-             take the registry with --registry-url / SCHEMA_REGISTRY_URL)",
+             take the registry with --registry / SCHEMA_REGISTRY_URL)",
         ),
         _ if key.starts_with("sasl.login.") => refuse(
             "a setting of the Java client's login plug-ins, which librdkafka does not have: \
@@ -532,7 +532,7 @@ mod tests {
         assert_eq!(translate("ssl.keystore.type", "PKCS12"), Translation::Drop);
         assert!(refusal("ssl.keystore.key", "x").contains("ssl.key.pem"));
         assert!(refusal("value.serializer", "x").contains("remove the line"));
-        assert!(refusal("schema.registry.url", "x").contains("--registry-url"));
+        assert!(refusal("schema.registry.url", "x").contains("--registry / SCHEMA_REGISTRY_URL"));
         assert!(
             refusal(
                 "sasl.client.callback.handler.class",

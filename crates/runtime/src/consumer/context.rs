@@ -80,6 +80,7 @@ impl ClientContext for Callbacks {
                 });
             self.metrics.set_gauges(metrics::CONSUMER_LAG, &scope, lag);
         }
+        self.metrics.record_statistics(stats, Some(&self.group));
     }
 }
 

@@ -40,7 +40,7 @@ mod state;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use contracts_core::Topic;
@@ -61,6 +61,7 @@ pub fn dead_letter_topic_name(topic: &str) -> String {
 }
 
 use crate::metrics::Metrics;
+use crate::statistics::StatisticsContext;
 use crate::writer::WriterCache;
 use crate::{Error, Result};
 
@@ -71,6 +72,9 @@ pub struct ConsumerControl {
     stop: Arc<watch::Sender<bool>>,
     paused: Arc<watch::Sender<bool>>,
     stopped: Stopped,
+    /// The consumer's client, for [`ConsumerControl::check_broker`]; weak, so that a control
+    /// kept by the admin API does not keep a finished consumer in its group.
+    client: Arc<OnceLock<Weak<StreamConsumer<Callbacks>>>>,
 }
 
 /// A partition that stopped because one of its records could not be written to the dead-letter
@@ -125,7 +129,27 @@ impl ConsumerControl {
             stop: Arc::new(watch::channel(false).0),
             paused: Arc::new(watch::channel(false).0),
             stopped: Stopped::default(),
+            client: Arc::default(),
         }
+    }
+
+    /// Whether this consumer reaches the cluster now: asks a broker for the topic's metadata
+    /// over the consumer's own connections, waiting at most `timeout`. Kept out of probes'
+    /// way: a service calls it from a background check and caches the answer.
+    pub async fn check_broker(&self, timeout: Duration) -> std::result::Result<(), String> {
+        let Some(consumer) = self.client.get().and_then(Weak::upgrade) else {
+            return Err("the consumer has stopped".into());
+        };
+        tokio::task::spawn_blocking(move || {
+            let topic = consumer.context().topics[0].clone();
+            consumer
+                .client()
+                .fetch_metadata(Some(&topic), timeout)
+                .map(|_| ())
+                .map_err(|e| format!("no answer from the Kafka cluster for {topic}: {e}"))
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     /// The partitions stopped behind a record that could not be dead-lettered, by topic and
@@ -170,7 +194,7 @@ struct Pipeline<T: Topic> {
     retry: RetryPolicy,
     writers: WriterCache,
     /// Writes to the retry topics and the dead-letter topic.
-    forwarder: FutureProducer,
+    forwarder: FutureProducer<StatisticsContext>,
     consumer: Arc<StreamConsumer<Callbacks>>,
     metrics: Metrics,
     stop: watch::Receiver<bool>,
@@ -230,12 +254,16 @@ impl<T: Topic> Consumer<T> {
             .consumer_config()
             .create_with_context(callbacks)
             .map_err(Error::Config)?;
-        let forwarder: FutureProducer = config.producer_config().create().map_err(Error::Config)?;
+        let forwarder: FutureProducer<StatisticsContext> = config
+            .producer_config()
+            .create_with_context(StatisticsContext::new(metrics.clone()))
+            .map_err(Error::Config)?;
         let dead_letter_topic = config
             .dead_letter_topic
             .clone()
             .unwrap_or_else(|| dead_letter_topic_name(&topic));
         let consumer = Arc::new(consumer);
+        let _ = control.client.set(Arc::downgrade(&consumer));
         let mut deferred_topics = Vec::new();
         if let Some(replication) = config.create_dead_letter_topic {
             let wanted = std::iter::once(&dead_letter_topic).chain(&topics[1..]);
