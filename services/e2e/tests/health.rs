@@ -1,11 +1,14 @@
 //! Health and librdkafka statistics of the shipped binaries on a real broker (Tansu) and
 //! registry: `/metrics` shows the Kafka clients' statistics after traffic, and readiness (HTTP
 //! `/health`, gRPC health) turns NOT_SERVING with the reason when the broker is killed and
-//! SERVING again once it is back on the same port and data, while liveness stays up.
+//! SERVING again once it is back on the same port and data, while liveness stays up; the same
+//! when the schema registry cannot be reached.
 
 use std::time::{Duration, Instant};
 
-use contracts_testkit::{Broker, MetricsPage, TestRegistry, parse_prometheus_text, unique_name};
+use contracts_testkit::{
+    Broker, MetricsPage, RegistryProcess, TestRegistry, parse_prometheus_text, unique_name,
+};
 use serde_json::{Value, json};
 use shop_e2e::Service;
 use tonic_health::pb::HealthCheckRequest;
@@ -316,4 +319,71 @@ async fn health_is_not_serving_with_the_reason_while_the_broker_is_down_and_serv
     // And it works: an order goes through both services again.
     shop.inventory.wait_healthy(WAIT).await;
     shop.confirmed_order().await;
+}
+
+#[tokio::test]
+async fn health_is_not_serving_with_the_reason_while_the_registry_is_unreachable() {
+    let broker = Broker::start().unwrap();
+    let prefix = format!("{}.", unique_name("health-registry"));
+    for topic in ["orders", "inventory", "order-created-pb"] {
+        broker
+            .create_topic(&format!("{prefix}{topic}"), 1)
+            .await
+            .unwrap();
+    }
+    // A registry process of its own, so that killing it closes every connection to it.
+    let registry = RegistryProcess::spawn(
+        &shop_e2e::bin_dir().join("contracts-registry"),
+        &[],
+        &broker,
+        &unique_name("_schemas"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        (
+            "KAFKA_BOOTSTRAP_SERVERS",
+            broker.bootstrap_servers().to_owned(),
+        ),
+        ("SCHEMA_REGISTRY_URL", registry.url().to_owned()),
+        ("KAFKA_TOPIC_PREFIX", prefix.clone()),
+        ("HEALTH_CHECK_INTERVAL_SECS", "1".to_owned()),
+        (
+            "ORDER_DB",
+            dir.path().join("order.db").display().to_string(),
+        ),
+    ];
+    let mut order = Service::new("order-service", "ORDER_LISTEN", dir.path(), &env);
+    order.start();
+    order.wait_healthy(WAIT).await;
+    let client = reqwest::Client::new();
+
+    registry.kill9();
+    let body = eventually(
+        "/health to answer 503 while the registry is down",
+        || async {
+            let (status, body) = get(&client, format!("{}/health", order.url())).await;
+            (status == 503).then_some(body)
+        },
+    )
+    .await;
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["status"], "NOT_SERVING", "{body}");
+    assert!(
+        answer["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().starts_with("registry: ")),
+        "{body}"
+    );
+    eventually("gRPC health to say NOT_SERVING", || async {
+        (grpc_status(&order, "").await == Some(ServingStatus::NotServing as i32)).then_some(())
+    })
+    .await;
+    let (status, _) = get(&client, format!("{}/health/live", order.url())).await;
+    assert_eq!(
+        status, 200,
+        "a registry outage does not make the service unlive"
+    );
 }
