@@ -1282,7 +1282,7 @@ versions = [
                     "inventory",
                     "inventory-shop.inventory.v2.InventoryRejected".into(),
                     Backward,
-                    2
+                    3
                 ),
                 (
                     "shop.orders.v1.OrderCreated",
@@ -1290,7 +1290,7 @@ versions = [
                     "order-created-pb",
                     "order-created-pb-value".into(),
                     BackwardTransitive,
-                    1
+                    2
                 ),
             ]
         );
@@ -1309,6 +1309,19 @@ versions = [
                 "inventory-shop.inventory.v1.InventoryReserved",
                 "inventory-shop.inventory.v2.InventoryReserved"
             ]
+        );
+        // A Protobuf package with a newer version is one subject of several versions; the
+        // older one is kept under schemas/history/, its own import root.
+        let created_pb = m.event("shop.orders.v1.OrderCreated").unwrap();
+        let histories = created_pb.histories();
+        assert_eq!(histories.len(), 1);
+        assert_eq!(histories[0].versions.len(), 2);
+        assert!(
+            created_pb.versions[0]
+                .path
+                .starts_with(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/history")),
+            "{}",
+            created_pb.versions[0].path.display()
         );
         // The Avro history is one subject of three versions.
         let created = m.event("shop.orders.OrderCreated").unwrap();
