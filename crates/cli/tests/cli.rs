@@ -2,25 +2,8 @@
 
 mod common;
 
-use common::copy_dir;
-use std::path::{Path, PathBuf};
+use common::{contracts, copy_dir, repo};
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn contracts(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_contracts"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("CONTRACTS_ERROR_FORMAT")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("CONTRACTS_MANIFEST")
-        .env_remove("SCHEMA_REGISTRY_URL")
-        .output()
-        .expect("run contracts")
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -333,7 +316,7 @@ fn a_key_field_missing_from_the_schema_is_an_error_at_the_manifest_line() {
 /// manifest; they must not drift from it.
 #[test]
 fn the_shipped_acl_table_and_strimzi_users_are_what_contracts_acls_prints() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = repo();
     let run = |format: &str| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_contracts"))
             .current_dir(&root)
@@ -364,7 +347,7 @@ fn the_shipped_acl_table_and_strimzi_users_are_what_contracts_acls_prints() {
 
 #[test]
 fn each_service_may_read_only_what_it_consumes_and_write_only_what_it_publishes() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = repo();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_contracts"))
         .current_dir(&root)
         .args(["acls", "--topic-prefix", "prod.", "--retry-topics", "1"])

@@ -3,27 +3,9 @@
 
 mod common;
 
-use common::text;
+use common::{contracts, repo, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn contracts(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_contracts"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("CONTRACTS_ERROR_FORMAT")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("CONTRACTS_MANIFEST")
-        .output()
-        .unwrap()
-}
 
 /// `cargo <args>` in the scaffold, offline, with the workspace's target directory so that the
 /// dependencies compiled for the workspace are reused.

@@ -4,33 +4,7 @@
 
 mod common;
 
-use common::copy_dir;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn contracts(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_contracts"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("CONTRACTS_ERROR_FORMAT")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("CONTRACTS_MANIFEST")
-        .env_remove("CONTRACTS_REGISTRY_URL")
-        .output()
-        .expect("run contracts")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{contracts, copy_dir, repo, text};
 
 /// A copy of the shop's schemas/ with `from` replaced by `to` in `file` (relative to schemas/).
 /// Without the registry snapshot: these tests are about the manifest's own history.

@@ -1,6 +1,32 @@
 //! Helpers shared by the CLI's integration tests.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository's root.
+#[allow(dead_code)] // not every test file reads the repository
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Runs the `contracts` binary in `dir`, without the settings a developer's or CI's environment
+/// may hold (output format, manifest, registry), so each test sees the defaults it states.
+#[allow(dead_code)] // some test files run the binary their own way (async, with stdin)
+pub fn contracts(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_contracts"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CONTRACTS_ERROR_FORMAT")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("CONTRACTS_MANIFEST")
+        .env_remove("SCHEMA_REGISTRY_URL")
+        .env_remove("CONTRACTS_REGISTRY_URL")
+        .output()
+        .expect("run contracts")
+}
 
 /// Copies a directory tree (a copy of `schemas/` that a test may edit).
 #[allow(dead_code)] // tests/init.rs writes its files from scratch
