@@ -279,3 +279,26 @@ impl Drop for Service {
         self.kill9();
     }
 }
+
+/// What an image of `deploy/docker/` runs, from its Dockerfile's text: the binary its
+/// `ENTRYPOINT ["/usr/local/bin/<binary>"]` names, and the settings of its `ENV` lines.
+/// `path` only names the file in a panic.
+pub fn image_entry_and_env(
+    text: &str,
+    path: &Path,
+) -> (String, std::collections::BTreeMap<String, String>) {
+    let binary = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ENTRYPOINT [\"/usr/local/bin/"))
+        .and_then(|l| l.split('"').next())
+        .unwrap_or_else(|| panic!("{}: no ENTRYPOINT", path.display()))
+        .to_owned();
+    let env = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("ENV "))
+        .flat_map(|l| l.split_whitespace())
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (binary, env)
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_yaml_ng::Value;
-use shop_e2e::bin_dir;
+use shop_e2e::{bin_dir, image_entry_and_env};
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
@@ -99,12 +99,7 @@ fn dockerfile(path: &Path) -> Dockerfile {
         "{}: runs as root",
         path.display()
     );
-    let entry = text
-        .lines()
-        .find_map(|l| l.strip_prefix("ENTRYPOINT [\"/usr/local/bin/"))
-        .and_then(|l| l.split('"').next())
-        .unwrap_or_else(|| panic!("{}: no ENTRYPOINT", path.display()))
-        .to_owned();
+    let (entry, env) = image_entry_and_env(&text, path);
     assert!(
         text.contains(&format!("--bin {entry}")),
         "{}: builds another binary than it runs",
@@ -116,13 +111,6 @@ fn dockerfile(path: &Path) -> Dockerfile {
         .map(|p| p.trim().parse().unwrap())
         .collect();
     let exposed = exposed_all.first().copied();
-    let env = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("ENV "))
-        .flat_map(|l| l.split_whitespace())
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
     Dockerfile {
         binary: entry,
         exposed,

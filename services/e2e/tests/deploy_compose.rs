@@ -24,7 +24,7 @@ use contracts_testkit::Broker;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::json;
 use serde_yaml_ng::Value;
-use shop_e2e::{bin_dir, free_port};
+use shop_e2e::{bin_dir, free_port, image_entry_and_env};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -50,20 +50,7 @@ fn image(repo: &Path, service: &Value) -> (String, BTreeMap<String, String>) {
             .expect("build.dockerfile"),
     );
     let text = std::fs::read_to_string(&path).unwrap();
-    let binary = text
-        .lines()
-        .find_map(|l| l.strip_prefix("ENTRYPOINT [\"/usr/local/bin/"))
-        .and_then(|l| l.split('"').next())
-        .unwrap_or_else(|| panic!("{}: no ENTRYPOINT", path.display()))
-        .to_owned();
-    let env = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("ENV "))
-        .flat_map(|l| l.split_whitespace())
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    (binary, env)
+    image_entry_and_env(&text, &path)
 }
 
 /// Compose services in start order: each after everything it `depends_on`.
