@@ -340,17 +340,18 @@ where
                 Ok(Ok(())) => {
                     let took = started.elapsed();
                     // Per record: handles kept by the partition's task, so no label strings.
-                    let [duration, latency] =
-                        handled.entry(event_type.to_string()).or_insert_with(|| {
+                    // Looked up before inserting, so a known event type allocates nothing.
+                    if !handled.contains_key(event_type) {
+                        let histogram = |name| pipeline.metrics.histogram(name, labels());
+                        handled.insert(
+                            event_type.to_string(),
                             [
-                                pipeline
-                                    .metrics
-                                    .histogram(metrics::PROCESS_DURATION, labels()),
-                                pipeline
-                                    .metrics
-                                    .histogram(metrics::RECORD_LATENCY, labels()),
-                            ]
-                        });
+                                histogram(metrics::PROCESS_DURATION),
+                                histogram(metrics::RECORD_LATENCY),
+                            ],
+                        );
+                    }
+                    let [duration, latency] = &handled[event_type];
                     duration.observe(took);
                     if let Some(age) = record_age(m) {
                         latency.observe(age);
